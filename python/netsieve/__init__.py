@@ -1,0 +1,43 @@
+"""netsieve: find the boundary between noise and learned information in deep networks.
+
+The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
+statistics) lives in :mod:`netsieve.spectral`; torch-facing tools live in :mod:`netsieve.torch`.
+"""
+
+from ._netsieve import ConvergenceError, InvalidInputError, __version__
+from .spectral import (
+    GOE_MEAN_RATIO,
+    POISSON_MEAN_RATIO,
+    LevelSpacingResult,
+    MPFit,
+    PorterThomasResult,
+    SpectrumAnalysis,
+    analyze_spectra,
+    fit_mp,
+    level_spacing,
+    mp_cdf,
+    mp_pdf,
+    mp_quantile,
+    porter_thomas,
+    singular_values,
+)
+
+__all__ = [
+    "__version__",
+    "ConvergenceError",
+    "InvalidInputError",
+    "GOE_MEAN_RATIO",
+    "POISSON_MEAN_RATIO",
+    "LevelSpacingResult",
+    "MPFit",
+    "PorterThomasResult",
+    "SpectrumAnalysis",
+    "analyze_spectra",
+    "fit_mp",
+    "level_spacing",
+    "mp_cdf",
+    "mp_pdf",
+    "mp_quantile",
+    "porter_thomas",
+    "singular_values",
+]

@@ -1,0 +1,34 @@
+"""Type stubs of the native module (private: use the wrappers in netsieve)."""
+
+from typing import Any, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class InvalidInputError(ValueError): ...
+class ConvergenceError(RuntimeError): ...
+
+_Matrix = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+_F64 = npt.NDArray[np.float64]
+
+def singular_values(w: _Matrix, method: str = "auto") -> _F64: ...
+def mp_law(which: str, x: _F64, rows: int, cols: int, sigma: float) -> _F64: ...
+def fit_mp(
+    s: _F64, rows: int, cols: int, sigma: float | None = None, method: str = "quantile", tw_margin: float = 2.0234
+) -> dict[str, Any]: ...
+def level_spacing(
+    s: _F64, rows: int | None = None, cols: int | None = None, sigma: float | None = None, a: int = 15
+) -> dict[str, Any]: ...
+def analyze_spectra(
+    matrices: Sequence[_Matrix],
+    sigma: float | None = None,
+    method: str = "quantile",
+    tw_margin: float = 2.0234,
+    svd_method: str = "auto",
+    level_spacing: bool = True,
+    porter_thomas: bool = False,
+    window: int = 15,
+    alpha: float = 0.05,
+) -> list[dict[str, Any] | Exception]: ...

@@ -1,0 +1,12 @@
+//! netsieve's core: pure-Rust kernels for random-matrix spectra, singular-value shrinkage and
+//! classification margins. No module here imports pyo3; the binding layer lives in `python/`,
+//! compiled only with the `python` feature.
+
+pub mod error;
+pub mod linalg;
+pub mod matrix;
+pub mod spectral;
+pub mod stats;
+
+#[cfg(feature = "python")]
+mod python;

@@ -1,0 +1,3 @@
+//! Dense linear algebra on weight matrices (faer underneath).
+
+pub mod svd;

@@ -1,0 +1,216 @@
+//! Element types the kernels accept, and the checks every input goes through.
+
+use faer::Mat;
+use rayon::prelude::*;
+pub use view::MatrixView;
+
+use crate::error::{CoreError, CoreResult};
+
+/// A float element the kernels read. Heavy algebra runs in f64 whatever the input type.
+pub trait Scalar: Copy + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    fn from_f64(x: f64) -> Self;
+}
+
+impl Scalar for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+}
+
+impl Scalar for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+}
+
+/// A matrix of either float type, for calls that take several matrices at once.
+#[derive(Clone, Copy)]
+pub enum AnyMatrix<'a> {
+    F32(MatrixView<'a, f32>),
+    F64(MatrixView<'a, f64>),
+}
+
+/// Strided 2-D views without a dependency on ndarray or pyo3 (the binding layer builds them from numpy).
+pub mod view {
+    use super::Scalar;
+
+    /// A borrowed row/column-strided matrix. Strides are in elements and may be negative.
+    #[derive(Clone, Copy)]
+    pub struct MatrixView<'a, T> {
+        ptr: *const T,
+        nrows: usize,
+        ncols: usize,
+        row_stride: isize,
+        col_stride: isize,
+        _marker: std::marker::PhantomData<&'a T>,
+    }
+
+    // The view only reads through `ptr`; sharing it across threads is as safe as sharing `&[T]`.
+    unsafe impl<T: Sync> Send for MatrixView<'_, T> {}
+    unsafe impl<T: Sync> Sync for MatrixView<'_, T> {}
+
+    impl<'a, T: Scalar> MatrixView<'a, T> {
+        /// # Safety
+        /// Every element `ptr + i*row_stride + j*col_stride` for `i < nrows`, `j < ncols` must be
+        /// valid for reads of `T` for the lifetime `'a`, and must not be written meanwhile.
+        pub unsafe fn from_raw_parts(
+            ptr: *const T,
+            nrows: usize,
+            ncols: usize,
+            row_stride: isize,
+            col_stride: isize,
+        ) -> Self {
+            Self {
+                ptr,
+                nrows,
+                ncols,
+                row_stride,
+                col_stride,
+                _marker: std::marker::PhantomData,
+            }
+        }
+
+        /// A row-major view of a contiguous slice.
+        pub fn from_row_major(data: &'a [T], nrows: usize, ncols: usize) -> Self {
+            assert_eq!(
+                data.len(),
+                nrows * ncols,
+                "slice length must be nrows*ncols"
+            );
+            // SAFETY: the slice covers exactly nrows*ncols elements in row-major order.
+            unsafe { Self::from_raw_parts(data.as_ptr(), nrows, ncols, ncols as isize, 1) }
+        }
+
+        #[inline(always)]
+        pub fn nrows(&self) -> usize {
+            self.nrows
+        }
+        #[inline(always)]
+        pub fn ncols(&self) -> usize {
+            self.ncols
+        }
+        #[inline(always)]
+        pub fn row_stride(&self) -> isize {
+            self.row_stride
+        }
+        #[inline(always)]
+        pub fn col_stride(&self) -> isize {
+            self.col_stride
+        }
+        #[inline(always)]
+        pub fn as_ptr(&self) -> *const T {
+            self.ptr
+        }
+
+        #[inline(always)]
+        pub fn get(&self, i: usize, j: usize) -> T {
+            debug_assert!(i < self.nrows && j < self.ncols);
+            // SAFETY: in bounds by the constructor's contract.
+            unsafe {
+                *self
+                    .ptr
+                    .offset(i as isize * self.row_stride + j as isize * self.col_stride)
+            }
+        }
+
+        /// The transposed view (no data moves).
+        pub fn t(&self) -> Self {
+            // SAFETY: same elements, axes swapped.
+            unsafe {
+                Self::from_raw_parts(
+                    self.ptr,
+                    self.ncols,
+                    self.nrows,
+                    self.col_stride,
+                    self.row_stride,
+                )
+            }
+        }
+
+        /// Row `i` as a slice when rows are contiguous.
+        pub fn row_slice(&self, i: usize) -> Option<&'a [T]> {
+            if self.col_stride == 1 || self.ncols <= 1 {
+                // SAFETY: contiguous row of ncols elements inside the view.
+                let start = unsafe { self.ptr.offset(i as isize * self.row_stride) };
+                Some(unsafe { std::slice::from_raw_parts(start, self.ncols) })
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Rejects empty matrices and non-finite entries, naming the first bad entry found.
+pub fn check_finite_matrix<T: Scalar>(w: MatrixView<'_, T>, what: &'static str) -> CoreResult<()> {
+    if w.nrows() == 0 || w.ncols() == 0 {
+        return Err(CoreError::Empty { what });
+    }
+    let bad = (0..w.nrows())
+        .into_par_iter()
+        .find_first(|&i| (0..w.ncols()).any(|j| !w.get(i, j).to_f64().is_finite()));
+    if let Some(i) = bad {
+        let j = (0..w.ncols())
+            .find(|&j| !w.get(i, j).to_f64().is_finite())
+            .expect("row was found to hold a non-finite value");
+        return Err(CoreError::NonFinite {
+            what,
+            value: w.get(i, j).to_f64(),
+            location: format!("row {i}, column {j}"),
+        });
+    }
+    Ok(())
+}
+
+/// Rejects empty or non-finite 1-D input.
+pub fn check_finite_slice(x: &[f64], what: &'static str) -> CoreResult<()> {
+    if x.is_empty() {
+        return Err(CoreError::Empty { what });
+    }
+    if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(CoreError::NonFinite {
+            what,
+            value: *v,
+            location: format!("index {i}"),
+        });
+    }
+    Ok(())
+}
+
+/// Copies a view into an owned column-major f64 matrix (what faer's decompositions want).
+/// Works tile by tile so both the strided source and the column-major target stay in cache.
+pub fn to_f64_mat<T: Scalar>(w: MatrixView<'_, T>) -> Mat<f64> {
+    const TILE: usize = 64;
+    let (n, m) = (w.nrows(), w.ncols());
+    let mut out = Mat::<f64>::zeros(n, m);
+    let col_stride = out.col_stride();
+    let base = SendPtr(out.as_ptr_mut());
+    let tiles_i = n.div_ceil(TILE);
+    let tiles_j = m.div_ceil(TILE);
+    (0..tiles_i * tiles_j).into_par_iter().for_each(|t| {
+        let (ti, tj) = (t % tiles_i, t / tiles_i);
+        let p = base;
+        for j in tj * TILE..((tj + 1) * TILE).min(m) {
+            for i in ti * TILE..((ti + 1) * TILE).min(n) {
+                // SAFETY: each (i, j) is written by exactly one tile; `out` is n×m column-major.
+                unsafe { *p.0.offset(i as isize + j as isize * col_stride) = w.get(i, j).to_f64() };
+            }
+        }
+    });
+    out
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f64);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}

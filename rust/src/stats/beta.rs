@@ -1,0 +1,110 @@
+//! The regularized incomplete beta function and the distributions built on it.
+
+/// ln Γ(x) for x > 0.
+fn ln_gamma(x: f64) -> f64 {
+    libm::lgamma(x)
+}
+
+/// Continued fraction of I_x(a, b) (modified Lentz), valid for x < (a+1)/(a+b+2).
+fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..=300 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+/// Regularized incomplete beta I_x(a, b) for a, b > 0 and x in [0, 1].
+pub fn regularized_incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let front = ln_front.exp();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_continued_fraction(a, b, x) / a
+    } else {
+        1.0 - front * beta_continued_fraction(b, a, 1.0 - x) / b
+    }
+}
+
+/// CDF of one coordinate x of a vector drawn uniformly from the unit sphere in ℝⁿ.
+/// x² ~ Beta(½, (n−1)/2), so F(x) = ½ + sign(x)·½·I_{x²}(½, (n−1)/2). Equivalently
+/// √(n−1)·x/√(1−x²) follows Student's t with n−1 degrees of freedom.
+pub fn sphere_coordinate_cdf(x: f64, n: usize) -> f64 {
+    let half = 0.5 * regularized_incomplete_beta(0.5, 0.5 * (n as f64 - 1.0), (x * x).min(1.0));
+    if x >= 0.0 {
+        0.5 + half
+    } else {
+        0.5 - half
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incomplete_beta_reference_values() {
+        // I_x(1, 1) = x; I_x(a, 1) = x^a; I_x(1, b) = 1 − (1−x)^b; symmetry I_x(a,b) = 1 − I_{1−x}(b,a).
+        assert!((regularized_incomplete_beta(1.0, 1.0, 0.3) - 0.3).abs() < 1e-13);
+        assert!((regularized_incomplete_beta(2.5, 1.0, 0.4) - 0.4f64.powf(2.5)).abs() < 1e-13);
+        assert!(
+            (regularized_incomplete_beta(1.0, 7.0, 0.2) - (1.0 - 0.8f64.powi(7))).abs() < 1e-13
+        );
+        let (a, b, x) = (0.5, 37.0, 0.05);
+        let lhs = regularized_incomplete_beta(a, b, x);
+        let rhs = 1.0 - regularized_incomplete_beta(b, a, 1.0 - x);
+        assert!((lhs - rhs).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sphere_coordinate_matches_known_cases() {
+        // n = 3: x is uniform on [−1, 1] (Archimedes).
+        for &x in &[-0.9, -0.2, 0.0, 0.35, 0.8] {
+            assert!((sphere_coordinate_cdf(x, 3) - (x + 1.0) / 2.0).abs() < 1e-12);
+        }
+        // Large n: √n·x is nearly standard normal.
+        let n = 20_000;
+        let x = 1.3 / (n as f64).sqrt();
+        assert!((sphere_coordinate_cdf(x, n) - crate::stats::normal_cdf(1.3)).abs() < 1e-4);
+    }
+}
