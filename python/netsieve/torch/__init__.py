@@ -1,0 +1,32 @@
+"""Torch-facing tools: datasets, label noise, model builders, and training runs with diagnostics.
+
+Importing this package imports torch; the rest of netsieve does not.
+"""
+
+from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
+from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
+from .models import MODELS, build_model
+from .noise import NOISE_KINDS, LabelNoise, corrupt_labels
+from .trainer import (
+    DEFAULT_METRICS,
+    METRICS,
+    OPTIMIZERS,
+    SCHEDULES,
+    SweepRecord,
+    SweepResult,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    evaluate,
+    sweep,
+    train,
+)
+
+__all__ = [
+    "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",
+    "DEFAULT_DELTAS", "delta_accuracy", "geometric_complexity", "susceptibility_probe", "weight_matrices",
+    "MODELS", "build_model",
+    "NOISE_KINDS", "LabelNoise", "corrupt_labels",
+    "DEFAULT_METRICS", "METRICS", "OPTIMIZERS", "SCHEDULES", "SweepRecord", "SweepResult", "TrainConfig",
+    "Trainer", "TrainResult", "evaluate", "sweep", "train",
+]

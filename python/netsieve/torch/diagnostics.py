@@ -1,0 +1,124 @@
+"""Per-epoch training diagnostics that need the model: δ-robust accuracy, memorization
+susceptibility ζ, geometric complexity and the weight matrices whose spectra are tracked.
+
+δ-robust accuracy (Berlyand, Jabin & Safsten 2021): with softmax probabilities p(x), a sample counts
+as correct at level δ when p_y(x) − max_{j≠y} p_j(x) > δ (strictly), so acc_0 is the ordinary
+accuracy with ties counted as errors and acc_δ is non-increasing in δ. The paper's body could not be
+read for this project; the definition follows the research notes ([R]) and the issue's wording.
+
+Susceptibility (Forouzesh, Sedghi & Thiran, ICLR 2023, official code ``mahf93/tracking-memorization``):
+at the start of each epoch, snapshot model and optimizer, take ONE step of the training optimizer on a
+batch with fixed random labels in train mode, record r = Φ̃(w) − Φ̃(w̃) (the batch's cross-entropy
+before minus after the step), then restore everything. ζ(t) is the running mean of r over epochs.
+
+Geometric complexity (Dherin et al., NeurIPS 2022): GC = mean_x ‖∇_x f(x)‖²_F of the logits' input
+Jacobian, estimated with Hutchinson probes v ~ N(0, I_K): E‖J_xᵀ v‖² = ‖J_x‖²_F.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "DEFAULT_DELTAS",
+    "delta_accuracy",
+    "susceptibility_probe",
+    "geometric_complexity",
+    "weight_matrices",
+]
+
+DEFAULT_DELTAS = (0.0, 0.05, 0.1, 0.2, 0.5)
+
+
+def delta_accuracy(logits: torch.Tensor, labels: torch.Tensor, deltas: Sequence[float] = DEFAULT_DELTAS) -> dict[float, float]:
+    """acc_δ for each δ: the fraction of samples with p_y − max_{j≠y} p_j > δ (softmax probabilities)."""
+    logits = torch.as_tensor(logits)
+    labels = torch.as_tensor(labels).to(torch.int64)
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise ValueError(f"logits must be (N, K) with K ≥ 2, got shape {tuple(logits.shape)}")
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+    if logits.shape[0] == 0:
+        raise ValueError("delta_accuracy needs at least one sample")
+    for d in deltas:
+        if not 0.0 <= float(d) < 1.0:
+            raise ValueError(f"δ must lie in [0, 1), got {d!r}")
+    p = torch.softmax(logits.detach().to(torch.float64), dim=1)
+    p_true = p.gather(1, labels[:, None]).squeeze(1)
+    others = p.scatter(1, labels[:, None], float("-inf"))
+    gap = p_true - others.max(dim=1).values
+    return {float(d): float((gap > float(d)).to(torch.float64).mean()) for d in deltas}
+
+
+def susceptibility_probe(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y_random: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[float, float]:
+    """One optimizer step on (x, y_random) in train mode; returns (Φ̃ before, Φ̃ after) and restores
+    parameters, buffers, gradients, optimizer state, train/eval mode and torch's global RNG exactly."""
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    model_state = copy.deepcopy(model.state_dict())
+    opt_state = copy.deepcopy(optimizer.state_dict())
+    grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+    was_training = model.training
+    rng_state = torch.get_rng_state()
+    try:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y_random)
+        before = float(loss.detach())
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            after = float(loss_fn(model(x), y_random))
+    finally:
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(opt_state)
+        for p, g in zip(model.parameters(), grads):
+            p.grad = g
+        model.train(was_training)
+        torch.set_rng_state(rng_state)
+    return before, after
+
+
+def geometric_complexity(
+    model: nn.Module, x: torch.Tensor, *, n_probes: int = 1, generator: torch.Generator | None = None,
+    batch_size: int = 512,
+) -> float:
+    """Hutchinson estimate of mean_x ‖∂f(x)/∂x‖²_F over the rows of ``x`` (model in eval mode)."""
+    if int(n_probes) < 1:
+        raise ValueError(f"n_probes must be at least 1, got {n_probes!r}")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size].detach().clone().requires_grad_(True)
+            out = model(xb)
+            for k in range(int(n_probes)):
+                v = torch.randn(out.shape, generator=generator, dtype=out.dtype)
+                (g,) = torch.autograd.grad((out * v).sum(), xb, retain_graph=k + 1 < n_probes)
+                total += float(g.flatten(1).pow(2).sum(dim=1).sum())
+    finally:
+        model.train(was_training)
+    return total / (x.shape[0] * int(n_probes))
+
+
+def weight_matrices(model: nn.Module, min_dim: int = 2) -> dict[str, np.ndarray]:
+    """The 2-D weight matrices of Linear and Conv layers (conv kernels reshaped to out × in·k…),
+    keyed by parameter name, as float64 numpy copies. Matrices with a side below ``min_dim`` are skipped."""
+    out: dict[str, np.ndarray] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            W = module.weight.detach().to(torch.float64).reshape(module.weight.shape[0], -1)
+            if min(W.shape) >= min_dim:
+                out[f"{name}.weight" if name else "weight"] = W.cpu().numpy()
+    return out

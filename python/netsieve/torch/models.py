@@ -1,0 +1,105 @@
+"""Model builders by name: a fully connected MLP and small 1-D / 2-D CNNs.
+
+``build_model("mlp", input_shape=(40,), n_classes=10, hidden=(512, 512))`` gives the
+40-512-512-10 ReLU network of the label-noise filtering experiments. Inputs of any shape are
+flattened by the MLP; the CNNs take (C, L) or (C, H, W) samples (a missing channel axis is added).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["MODELS", "ACTIVATIONS", "build_model"]
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU, "abs": None}
+
+
+class _Abs(nn.Module):
+    """|x|, the activation of the Berlyand–Jabin–Safsten stability results."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(sorted(ACTIVATIONS))}")
+    return _Abs() if name == "abs" else ACTIVATIONS[name]()
+
+
+def _check_sizes(values: Sequence[int], what: str) -> list[int]:
+    out = [int(v) for v in values]
+    if any(v <= 0 for v in out):
+        raise ValueError(f"{what} must be positive integers, got {list(values)!r}")
+    return out
+
+
+class _AddChannel(nn.Module):
+    def __init__(self, ndim: int):
+        super().__init__()
+        self.ndim = ndim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1) if x.ndim == self.ndim + 1 else x
+
+
+def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (512, 512),
+         activation: str = "relu", **_: Any) -> nn.Module:
+    d = 1
+    for s in input_shape:
+        d *= int(s)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for h in _check_sizes(hidden, "hidden"):
+        layers += [nn.Linear(d, h), _activation(activation)]
+        d = h
+    layers.append(nn.Linear(d, n_classes))
+    return nn.Sequential(*layers)
+
+
+def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Sequence[int] = (32, 64),
+         kernel_size: int = 3, hidden: Sequence[int] = (), activation: str = "relu", **_: Any) -> nn.Module:
+    shape = [int(s) for s in input_shape]
+    if len(shape) == spatial:
+        shape = [1] + shape
+    if len(shape) != spatial + 1:
+        raise ValueError(
+            f"cnn{spatial}d needs samples of shape {'(C, L)' if spatial == 1 else '(C, H, W)'} "
+            f"or without C, got {tuple(input_shape)}"
+        )
+    if int(kernel_size) <= 0:
+        raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
+    conv = nn.Conv1d if spatial == 1 else nn.Conv2d
+    pool = nn.AdaptiveAvgPool1d if spatial == 1 else nn.AdaptiveAvgPool2d
+    layers: list[nn.Module] = [_AddChannel(spatial)]
+    c = shape[0]
+    for i, out in enumerate(_check_sizes(channels, "channels")):
+        # Stride 2 after the first layer halves the resolution, cheaply.
+        layers += [conv(c, out, int(kernel_size), stride=1 if i == 0 else 2, padding=int(kernel_size) // 2),
+                   _activation(activation)]
+        c = out
+    layers += [pool(1), nn.Flatten()]
+    for h in _check_sizes(hidden, "hidden"):
+        layers += [nn.Linear(c, h), _activation(activation)]
+        c = h
+    layers.append(nn.Linear(c, n_classes))
+    return nn.Sequential(*layers)
+
+
+MODELS = {
+    "mlp": _mlp,
+    "cnn1d": lambda input_shape, n_classes, **kw: _cnn(1, input_shape, n_classes, **kw),
+    "cnn2d": lambda input_shape, n_classes, **kw: _cnn(2, input_shape, n_classes, **kw),
+}
+
+
+def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options: Any) -> nn.Module:
+    """Builds a model by name (``"mlp"``, ``"cnn1d"``, ``"cnn2d"``). Options: ``hidden`` (MLP widths,
+    or the CNN's dense head), ``channels`` and ``kernel_size`` (CNN), ``activation``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
+    if int(n_classes) < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
+    return MODELS[name](tuple(input_shape), int(n_classes), **options)

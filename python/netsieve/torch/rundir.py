@@ -1,0 +1,174 @@
+"""The run directory: atomic file writes, metrics files, checkpoints and the completion marker.
+
+Layout::
+
+    config.json            the TrainConfig (written first)
+    metrics.jsonl/.csv     one row per epoch, rewritten atomically after every epoch
+    checkpoints/last.safetensors + last.json   tensors (model, optimizer buffers, RNG states) + the rest
+    model.safetensors      final weights
+    margins.npz, spectra.npz, plots/*.png
+    COMPLETE               written last, atomically, only after a successful run
+
+A directory without ``COMPLETE`` is an unfinished (or failed) run; resuming it continues from the
+last checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "prepare_run_dir", "write_metrics",
+           "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER"]
+
+COMPLETE_MARKER = "COMPLETE"
+CHECKPOINT_FORMAT = 1
+_OWN_ENTRIES = ("config.json", "metrics.jsonl", "metrics.csv", "checkpoints", "model.safetensors",
+                "margins.npz", "spectra.npz", "plots", COMPLETE_MARKER)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, indent=None, allow_nan=True)
+
+
+def is_complete(run_dir: Path) -> bool:
+    return (Path(run_dir) / COMPLETE_MARKER).exists()
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> Path:
+    """Creates/validates the run directory before any training; raises a clear error when it cannot
+    be written, or when it already holds a run that neither ``resume`` nor ``overwrite`` allows."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=run_dir, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"run directory {str(run_dir)!r} is not writable: {exc.strerror or exc}") from None
+    has_run = (run_dir / "config.json").exists()
+    if resume:
+        if not (run_dir / "checkpoints" / "last.json").exists():
+            raise ValueError(f"cannot resume: {str(run_dir)!r} holds no checkpoint (checkpoints/last.json)")
+    elif has_run:
+        if not overwrite:
+            raise ValueError(
+                f"run directory {str(run_dir)!r} already holds a run; pass resume=True to continue it "
+                "or overwrite=True to replace it"
+            )
+        _remove_own_entries(run_dir)
+    elif any(p.name not in _OWN_ENTRIES for p in run_dir.iterdir()) and not overwrite:
+        raise ValueError(f"run directory {str(run_dir)!r} is not empty and holds no netsieve run")
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    return run_dir
+
+
+def _remove_own_entries(run_dir: Path) -> None:
+    import shutil
+
+    (run_dir / COMPLETE_MARKER).unlink(missing_ok=True)
+    for name in _OWN_ENTRIES:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (list, tuple)):
+        return " ".join(str(x) for x in v)
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    return v
+
+
+def write_metrics(run_dir: Path, history: Iterable[Mapping[str, Any]]) -> None:
+    rows = list(history)
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(dumps(r) + "\n" for r in rows))
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_value(v) for k, v in r.items()})
+    atomic_write_text(run_dir / "metrics.csv", buf.getvalue())
+
+
+def save_checkpoint(path_stem: Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+    """Writes ``<stem>.safetensors`` then ``<stem>.json`` (which carries the tensors' SHA-256, so a
+    JSON file paired with other tensors is detected on load)."""
+    from safetensors.torch import save
+
+    blob = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
+    stem = Path(path_stem)
+    atomic_write_bytes(stem.with_suffix(".safetensors"), blob)
+    meta = dict(meta, format=CHECKPOINT_FORMAT, tensors_sha256=hashlib.sha256(blob).hexdigest())
+    atomic_write_text(stem.with_suffix(".json"), dumps(meta))
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Reads a checkpoint given its ``.json``, ``.safetensors`` or stem path."""
+    from safetensors.torch import load
+
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+    jpath, tpath = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    if not jpath.exists() or not tpath.exists():
+        raise ValueError(f"checkpoint {str(stem)!r} is incomplete: need both {jpath.name} and {tpath.name}")
+    try:
+        meta = json.loads(jpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"checkpoint metadata {str(jpath)!r} is not valid JSON: {exc}") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {str(jpath)!r} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    blob = tpath.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != meta.get("tensors_sha256"):
+        raise ValueError(f"checkpoint {str(stem)!r}: {tpath.name} does not match {jpath.name} (different save)")
+    return load(blob), meta
+
+
+def mark_complete(run_dir: Path, summary: Mapping[str, Any]) -> None:
+    atomic_write_text(Path(run_dir) / COMPLETE_MARKER, dumps(summary) + "\n")
