@@ -1,8 +1,9 @@
-"""Torch-facing tools: datasets, label noise, model builders, and training runs with diagnostics.
+"""Torch-facing tools: model filtering, whole-model analysis, margins and training.
 
-Importing this package imports torch; the rest of netsieve does not.
+This subpackage imports torch; the rest of netsieve does not.
 """
 
+from .checkpoints import TensorSource, open_weights, save_weights
 from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
 from .models import MODELS, build_model
@@ -23,6 +24,7 @@ from .trainer import (
 )
 
 __all__ = [
+    "TensorSource", "open_weights", "save_weights",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",
     "DEFAULT_DELTAS", "delta_accuracy", "geometric_complexity", "susceptibility_probe", "weight_matrices",
     "MODELS", "build_model",

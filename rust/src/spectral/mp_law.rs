@@ -88,6 +88,9 @@ pub fn standard_pdf(t: f64, beta: f64) -> f64 {
 
 /// F_β(t) in closed form: with R = √((b−t)(t−a)),
 /// F = ½ + [R + (1+β)·asin((2t−a−b)/(b−a)) − (1−β)·asin(((a+b)t − 2ab)/(t(b−a)))] / (2πβ).
+/// Evaluated without cancellation: the ½ and the ±π/2 limits of the arcsines cancel exactly, and
+/// asin(x) + π/2 = 2·asin(√((1+x)/2)) with 1 + x in closed form, so F near the lower edge (and 1 − F
+/// near the upper edge) keeps its absolute accuracy even for tiny β.
 pub fn standard_cdf(t: f64, beta: f64) -> f64 {
     let (a, b) = standard_edges(beta);
     if t <= a {
@@ -98,20 +101,31 @@ pub fn standard_cdf(t: f64, beta: f64) -> f64 {
     }
     let r = ((b - t) * (t - a)).sqrt();
     let w = b - a;
-    let first = ((2.0 * t - a - b) / w).clamp(-1.0, 1.0).asin();
-    let second = if beta < 1.0 {
-        (((a + b) * t - 2.0 * a * b) / (t * w))
-            .clamp(-1.0, 1.0)
-            .asin()
+    let scale = 2.0 * std::f64::consts::PI * beta;
+    let half_angle = |x: f64| 2.0 * x.clamp(0.0, 1.0).sqrt().asin();
+    if t <= 0.5 * (a + b) {
+        // 1 + x₁ = 2(t−a)/w and 1 + x₂ = 2b(t−a)/(t·w).
+        let first = half_angle((t - a) / w);
+        let second = if beta < 1.0 {
+            half_angle(b * (t - a) / (t * w))
+        } else {
+            0.0
+        };
+        ((r + (1.0 + beta) * first - (1.0 - beta) * second) / scale).clamp(0.0, 1.0)
     } else {
-        0.0 // the (1−β) factor vanishes
-    };
-    let f = 0.5
-        + (r + (1.0 + beta) * first - (1.0 - beta) * second) / (2.0 * std::f64::consts::PI * beta);
-    f.clamp(0.0, 1.0)
+        // 1 − x₁ = 2(b−t)/w and 1 − x₂ = 2a(b−t)/(t·w).
+        let first = half_angle((b - t) / w);
+        let second = if beta < 1.0 {
+            half_angle(a * (b - t) / (t * w))
+        } else {
+            0.0
+        };
+        (1.0 - (-r + (1.0 + beta) * first - (1.0 - beta) * second) / scale).clamp(0.0, 1.0)
+    }
 }
 
-/// F_β⁻¹(p) by safeguarded Newton iteration on [a, b].
+/// F_β⁻¹(p) by safeguarded Newton iteration. It runs in u = √t (singular-value units), where the
+/// density 2u·f_β(u²) stays bounded even at the hard edge t = 0 of β = 1, so tiny p converge too.
 pub fn standard_quantile(p: f64, beta: f64) -> f64 {
     let (a, b) = standard_edges(beta);
     if p <= 0.0 {
@@ -120,26 +134,29 @@ pub fn standard_quantile(p: f64, beta: f64) -> f64 {
     if p >= 1.0 {
         return b;
     }
-    let (mut lo, mut hi) = (a, b);
-    let mut t = a + p * (b - a);
-    for _ in 0..100 {
-        let f = standard_cdf(t, beta) - p;
-        if f > 0.0 {
-            hi = t;
-        } else {
-            lo = t;
+    let (mut lo, mut hi) = (a.sqrt(), b.sqrt());
+    let mut u = lo + p * (hi - lo);
+    for _ in 0..200 {
+        let f = standard_cdf(u * u, beta) - p;
+        if f == 0.0 {
+            return u * u;
         }
-        let d = standard_pdf(t, beta);
-        let mut next = if d > 0.0 { t - f / d } else { f64::NAN };
+        if f > 0.0 {
+            hi = u;
+        } else {
+            lo = u;
+        }
+        let d = 2.0 * u * standard_pdf(u * u, beta);
+        let mut next = if d > 0.0 { u - f / d } else { f64::NAN };
         if !(next > lo && next < hi) {
             next = 0.5 * (lo + hi);
         }
-        if (next - t).abs() <= 1e-15 * b.max(1.0) || hi - lo <= 1e-15 * b {
-            return next;
+        if (next - u).abs() <= 1e-15 * next.abs() || hi - lo <= 1e-15 * hi {
+            return next * next;
         }
-        t = next;
+        u = next;
     }
-    t
+    u * u
 }
 
 /// Validates a noise level: finite and strictly positive.

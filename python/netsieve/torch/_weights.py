@@ -1,0 +1,210 @@
+"""Which tensors of a model are weight matrices, and how each becomes a 2-D matrix.
+
+Shared by filtering and analysis so both see the same layers under the same names.
+
+Conventions (documented once, used everywhere):
+- ``nn.Linear`` and any 2-D ``*.weight``: the (out × in) matrix as stored.
+- ``Conv1d/2d/3d`` weights (out, in/groups, *kernel): reshaped to out × (in/groups · ∏kernel), the
+  map from a receptive field to an output channel. With ``conv_slices=True`` each kernel position p
+  instead gives its own out × in/groups matrix W[:, :, p], named ``name[k=i,j]``.
+- ``nn.Embedding`` (vocab × dim): included only on request (``embeddings=True``); its rows are
+  looked up, not multiplied, so its spectrum answers a different question.
+- Fused attention projections ``in_proj_weight`` (3E × E): split into the query, key and value
+  blocks, named ``name[q]``, ``name[k]``, ``name[v]`` (weightwatcher skips them silently).
+- Tensors with fewer than 2 dimensions (biases, norm scales, scalars) and matrices whose smaller side
+  is below ``min_dim`` are skipped, each with its reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+import torch
+
+__all__ = ["WeightMatrix", "Skipped", "select_weight_matrices", "matches"]
+
+
+@dataclass(frozen=True)
+class WeightMatrix:
+    """One 2-D matrix view of (part of) a named tensor."""
+
+    name: str  # e.g. "encoder.0.weight" or "conv.weight[k=1,2]" or "attn.in_proj_weight[q]"
+    tensor_name: str  # the key in the state dict / parameter name
+    layer_type: str  # "Linear", "Conv2d", "Embedding", "MultiheadAttention", or "matrix"
+    tensor_shape: tuple[int, ...]
+    kind: str  # "matrix", "conv", "conv_slice", "embedding", "attention_in_proj"
+    part: tuple | None = None  # kernel position or ("q"|"k"|"v",) for parts of a tensor
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return _matrix_shape(self)
+
+    def extract(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The 2-D matrix for this entry from the full tensor (a view where possible)."""
+        if self.kind in ("matrix", "embedding"):
+            return tensor
+        if self.kind == "conv":
+            return tensor.reshape(tensor.shape[0], -1)
+        if self.kind == "conv_slice":
+            return tensor[(slice(None), slice(None)) + tuple(self.part)]
+        if self.kind == "attention_in_proj":
+            e = tensor.shape[0] // 3
+            i = "qkv".index(self.part[0])
+            return tensor[i * e : (i + 1) * e]
+        raise AssertionError(self.kind)
+
+    def insert(self, tensor: torch.Tensor, matrix: torch.Tensor) -> None:
+        """Writes ``matrix`` back into its place in ``tensor`` (in place, cast to its dtype)."""
+        target = self.extract(tensor)
+        if self.kind == "conv" and not target.is_contiguous():
+            raise ValueError(f"{self.name}: cannot write a reshaped view of a non-contiguous tensor")
+        with torch.no_grad():
+            target.copy_(matrix.reshape(target.shape).to(dtype=tensor.dtype))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    shape: tuple[int, ...]
+    reason: str
+
+
+def _matrix_shape(w: WeightMatrix) -> tuple[int, int]:
+    s = w.tensor_shape
+    if w.kind in ("matrix", "embedding"):
+        return (s[0], s[1])
+    if w.kind == "conv":
+        return (s[0], math.prod(s[1:]))
+    if w.kind == "conv_slice":
+        return (s[0], s[1])
+    if w.kind == "attention_in_proj":
+        return (s[0] // 3, s[1])
+    raise AssertionError(w.kind)
+
+
+def matches(name: str, patterns: str | Sequence[str] | None) -> bool:
+    """True when ``name`` (or the name without its ``.weight`` suffix) matches a glob in ``patterns``."""
+    if patterns is None:
+        return True
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    short = name[: -len(".weight")] if name.endswith(".weight") else name
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(short, p) for p in patterns)
+
+
+def _module_types(model: torch.nn.Module | None) -> dict[str, str]:
+    """Parameter name → owning module's class name."""
+    if model is None:
+        return {}
+    out = {}
+    for mod_name, mod in model.named_modules():
+        for p_name, _ in mod.named_parameters(recurse=False):
+            out[f"{mod_name}.{p_name}" if mod_name else p_name] = type(mod).__name__
+    return out
+
+
+def select_weight_matrices(
+    tensors: Iterable[tuple[str, tuple[int, ...]]],
+    *,
+    model: torch.nn.Module | None = None,
+    layers: str | Sequence[str] | None = None,
+    embeddings: bool = False,
+    conv_slices: bool = False,
+    min_dim: int = 2,
+) -> tuple[list[WeightMatrix], list[Skipped]]:
+    """Classifies named tensor shapes into weight matrices and skipped tensors.
+
+    ``tensors`` yields (name, shape); ``model``, when given, supplies the module types (otherwise
+    they are inferred from names and shapes). ``layers`` selects by glob on the tensor name.
+    """
+    types = _module_types(model)
+    chosen: list[WeightMatrix] = []
+    skipped: list[Skipped] = []
+    for name, shape in tensors:
+        shape = tuple(int(v) for v in shape)
+        if not matches(name, layers):
+            continue
+        layer_type = types.get(name) or _guess_type(name, shape)
+        entries, reason = _classify(name, shape, layer_type, embeddings, conv_slices)
+        if reason:
+            skipped.append(Skipped(name, shape, reason))
+            continue
+        for e in entries:
+            if min(e.shape) < min_dim:
+                skipped.append(
+                    Skipped(e.name, shape, f"matrix {e.shape[0]}×{e.shape[1]} is smaller than min_dim={min_dim}")
+                )
+            else:
+                chosen.append(e)
+    return chosen, skipped
+
+
+def _guess_type(name: str, shape: tuple[int, ...]) -> str:
+    lname = name.lower()
+    if lname.endswith("in_proj_weight"):
+        return "MultiheadAttention"
+    if "embed" in lname and len(shape) == 2:
+        return "Embedding"
+    if len(shape) in (3, 4, 5):
+        return f"Conv{len(shape) - 2}d"
+    if len(shape) == 2:
+        return "matrix"
+    return "tensor"
+
+
+_NORM_TYPES = ("LayerNorm", "BatchNorm", "GroupNorm", "InstanceNorm", "RMSNorm", "LocalResponseNorm")
+
+
+def _classify(
+    name: str, shape: tuple[int, ...], layer_type: str, embeddings: bool, conv_slices: bool
+) -> tuple[list[WeightMatrix], str | None]:
+    def entry(kind: str, suffix: str = "", part: tuple | None = None) -> WeightMatrix:
+        return WeightMatrix(name + suffix, name, layer_type, shape, kind, part)
+
+    if len(shape) == 0:
+        return [], "scalar"
+    if len(shape) == 1:
+        return [], "1-D tensor (bias, norm scale or vector)"
+    if any(layer_type.startswith(t) for t in _NORM_TYPES):
+        return [], f"{layer_type} parameter"
+    if layer_type == "Embedding" or (layer_type == "matrix" and "embed" in name.lower()):
+        if not embeddings:
+            return [], "embedding (pass embeddings=True to include it)"
+        return [entry("embedding")], None
+    if name.endswith("in_proj_weight"):
+        if len(shape) != 2 or shape[0] % 3:
+            return [], f"fused attention projection of unexpected shape {shape}"
+        return [entry("attention_in_proj", f"[{p}]", (p,)) for p in "qkv"], None
+    if len(shape) == 2:
+        return [entry("matrix")], None
+    if len(shape) in (3, 4, 5):
+        if conv_slices:
+            positions = itertools.product(*(range(k) for k in shape[2:]))
+            return [entry("conv_slice", "[k=" + ",".join(map(str, p)) + "]", p) for p in positions], None
+        return [entry("conv")], None
+    return [], f"{len(shape)}-D tensor"
+
+
+def module_weight_matrices(
+    model: torch.nn.Module, **options
+) -> tuple[list[WeightMatrix], list[Skipped], Callable[[str], torch.Tensor]]:
+    """The weight matrices of a module's parameters, plus a getter from tensor name to parameter."""
+    params = dict(model.named_parameters())
+    chosen, skipped = select_weight_matrices(
+        ((n, tuple(p.shape)) for n, p in params.items()), model=model, **options
+    )
+    return chosen, skipped, params.__getitem__
+
+
+def state_dict_weight_matrices(
+    state_dict: Mapping[str, torch.Tensor], **options
+) -> tuple[list[WeightMatrix], list[Skipped]]:
+    """The weight matrices of a state dict (module types inferred from names and shapes)."""
+    items: Iterator[tuple[str, tuple[int, ...]]] = (
+        (n, tuple(t.shape)) for n, t in state_dict.items() if isinstance(t, torch.Tensor)
+    )
+    return select_weight_matrices(items, **options)

@@ -1,0 +1,159 @@
+"""Reading and writing weight files: ``.safetensors`` files or folders of shards (memory-mapped, one
+tensor at a time) and torch checkpoints loaded with ``weights_only=True``; writes are atomic."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import torch
+
+from .._netsieve import InvalidInputError
+
+__all__ = ["TensorSource", "open_weights", "save_weights", "atomic_write"]
+
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+
+
+class TensorSource:
+    """Named tensors of a checkpoint, read lazily. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._handles: list = []
+        self._where: dict[str, object] = {}  # name → safetensors handle, or the loaded tensor
+        if not self.path.exists():
+            raise FileNotFoundError(f"no such file or folder: {self.path}")
+        if self.path.is_dir():
+            files = sorted(self.path.glob("*.safetensors"))
+            if not files:
+                torch_files = sorted(p for p in self.path.iterdir() if p.suffix in _TORCH_SUFFIXES)
+                if not torch_files:
+                    raise InvalidInputError(f"{self.path} holds no .safetensors or torch checkpoint files")
+                for f in torch_files:
+                    self._load_torch(f)
+            for f in files:
+                self._open_safetensors(f)
+        elif self.path.suffix == ".safetensors":
+            self._open_safetensors(self.path)
+        else:
+            self._load_torch(self.path)
+        if not self._where:
+            raise InvalidInputError(f"{self.path} contains no tensors")
+
+    def _open_safetensors(self, file: Path) -> None:
+        from safetensors import safe_open
+
+        try:
+            handle = safe_open(str(file), framework="pt", device="cpu")
+            names = list(handle.keys())
+        except Exception as exc:  # safetensors raises its own error types for corrupt headers
+            raise InvalidInputError(f"cannot read {file} as safetensors: {exc}") from exc
+        self._handles.append(handle)
+        for n in names:
+            self._where[n] = handle
+
+    def _load_torch(self, file: Path) -> None:
+        try:
+            obj = torch.load(str(file), map_location="cpu", weights_only=True, mmap=_is_zip(file))
+        except Exception as exc:
+            raise InvalidInputError(
+                f"cannot load {file} with weights_only=True (a truncated file, or a pickle holding "
+                f"arbitrary objects, which netsieve refuses to execute): {exc}"
+            ) from exc
+        state = _unwrap_state_dict(obj)
+        if state is None:
+            raise InvalidInputError(f"{file} does not hold a state dict of tensors")
+        self._where.update(state)
+
+    def names(self) -> list[str]:
+        return list(self._where)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        src = self._where[name]
+        if isinstance(src, torch.Tensor):
+            return tuple(src.shape)
+        return tuple(src.get_slice(name).get_shape())
+
+    def get(self, name: str) -> torch.Tensor:
+        src = self._where[name]
+        if isinstance(src, torch.Tensor):
+            return src
+        try:
+            return src.get_tensor(name)
+        except Exception as exc:
+            raise InvalidInputError(f"cannot read tensor {name!r} from {self.path}: {exc}") from exc
+
+    def items(self) -> Iterator[tuple[str, torch.Tensor]]:
+        for n in self._where:
+            yield n, self.get(n)
+
+    def close(self) -> None:
+        self._handles.clear()
+        self._where.clear()
+
+    def __enter__(self) -> "TensorSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_zip(file: Path) -> bool:
+    with open(file, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
+def _unwrap_state_dict(obj: object) -> dict[str, torch.Tensor] | None:
+    """The tensors of a state dict, or of the usual wrappers {"state_dict": ...} / {"model": ...}."""
+    if isinstance(obj, Mapping):
+        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+        for key in ("state_dict", "model_state_dict", "model", "module"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                return _unwrap_state_dict(inner)
+    return None
+
+
+def open_weights(path: str | os.PathLike) -> TensorSource:
+    return TensorSource(path)
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Calls ``write(tmp_path)`` on a temporary file next to ``path``, then renames it into place."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_weights(
+    tensors: Mapping[str, torch.Tensor],
+    path: str | os.PathLike,
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Writes tensors atomically: ``.safetensors`` by suffix, otherwise ``torch.save``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        # safetensors wants contiguous tensors that share no storage.
+        clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+        atomic_write(path, lambda tmp: save_file(clean, tmp, metadata=dict(metadata or {})))
+    else:
+        atomic_write(path, lambda tmp: torch.save(dict(tensors), tmp))
