@@ -18,7 +18,7 @@ Jacobian, estimated with Hutchinson probes v ~ N(0, I_K): E‖J_xᵀ v‖² = �
 from __future__ import annotations
 
 import copy
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -112,13 +112,11 @@ def geometric_complexity(
     return total / (x.shape[0] * int(n_probes))
 
 
-def weight_matrices(model: nn.Module, min_dim: int = 2) -> dict[str, np.ndarray]:
-    """The 2-D weight matrices of Linear and Conv layers (conv kernels reshaped to out × in·k…),
-    keyed by parameter name, as float64 numpy copies. Matrices with a side below ``min_dim`` are skipped."""
-    out: dict[str, np.ndarray] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            W = module.weight.detach().to(torch.float64).reshape(module.weight.shape[0], -1)
-            if min(W.shape) >= min_dim:
-                out[f"{name}.weight" if name else "weight"] = W.cpu().numpy()
-    return out
+def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[str, np.ndarray]:
+    """The model's weight matrices as float64 numpy copies, selected and named exactly as the filters
+    see them (:func:`netsieve.torch._weights.module_weight_matrices`; conv kernels become
+    out × in·k…). ``options`` go to that selection (``layers=``, ``embeddings=``, ...)."""
+    from ._weights import module_weight_matrices
+
+    chosen, _, get = module_weight_matrices(model, min_dim=min_dim, **options)
+    return {w.name: w.extract(get(w.tensor_name)).detach().to(torch.float64).cpu().numpy() for w in chosen}
