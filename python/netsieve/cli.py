@@ -54,7 +54,13 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
-_BUILDERS = [_add_spectrum]
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from ._train_cli import add_train_parser
+
+    add_train_parser(sub)
+
+
+_BUILDERS = [_add_spectrum, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,345 @@
+"""netsieve.torch training: label noise, diagnostics, determinism, resume, pruning, run directories."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+import netsieve.torch as nt  # noqa: E402
+from netsieve.torch import rundir  # noqa: E402
+
+TIME_KEYS = {"epoch_time_s"}
+
+
+def tiny(**kw):
+    base = dict(dataset="gaussian_mixture", n_train=300, n_test=100, hidden=(32,), epochs=3, batch_size=50,
+                lr=0.05, progress=False, plots=False)
+    base.update(kw)
+    return nt.TrainConfig(**base)
+
+
+def strip_times(history):
+    return [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in history]
+
+
+def same_rows(a, b):
+    assert len(a) == len(b)
+    for ra, rb in zip(strip_times(a), strip_times(b)):
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            va, vb = ra[k], rb[k]
+            if isinstance(va, float) and math.isnan(va):
+                assert isinstance(vb, float) and math.isnan(vb), k
+            else:
+                assert va == vb, (k, va, vb)
+
+
+def params_equal(m1, m2):
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    return s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+# ---------------------------------------------------------------- label noise
+@pytest.mark.parametrize("kind", ["symmetric", "pair"])
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.37, 0.8])
+def test_noise_rate_exact_and_mask_correct(kind, rate):
+    y = torch.arange(1000) % 10
+    y_before = y.clone()
+    res = nt.corrupt_labels(y, rate, kind=kind, n_classes=10, seed=3)
+    assert torch.equal(y, y_before)  # input untouched
+    assert res.n_corrupted == round(rate * 1000)
+    assert torch.equal(res.mask, res.labels != y)
+    assert torch.equal(res.clean_labels, y)
+    if kind == "pair":
+        assert torch.equal(res.labels[res.mask], (y[res.mask] + 1) % 10)
+    assert int(res.labels.min()) >= 0 and int(res.labels.max()) < 10
+
+
+def test_symmetric_noise_spreads_over_other_classes_and_is_seeded():
+    y = torch.zeros(20000, dtype=torch.int64)
+    res = nt.corrupt_labels(y, 0.5, n_classes=5, seed=1)
+    counts = np.bincount(res.labels[res.mask].numpy(), minlength=5)
+    assert counts[0] == 0  # a flipped label is never the true one
+    assert np.all(np.abs(counts[1:] / counts[1:].sum() - 0.25) < 0.02)
+    again = nt.corrupt_labels(y, 0.5, n_classes=5, seed=1)
+    other = nt.corrupt_labels(y, 0.5, n_classes=5, seed=2)
+    assert torch.equal(res.labels, again.labels)
+    assert not torch.equal(res.labels, other.labels)
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5, float("nan")])
+def test_noise_rate_out_of_range(rate):
+    with pytest.raises(ValueError, match="noise rate"):
+        nt.corrupt_labels(torch.arange(10), rate)
+    with pytest.raises(ValueError, match="noise rate"):
+        tiny(noise_rate=rate)
+
+
+def test_noise_bad_kind_and_pairs():
+    with pytest.raises(ValueError, match="valid kinds"):
+        nt.corrupt_labels(torch.arange(10), 0.1, kind="flip")
+    with pytest.raises(ValueError, match="itself"):
+        nt.corrupt_labels(torch.arange(3), 0.5, kind="pair", pairs=[1, 1, 2])
+
+
+# ---------------------------------------------------------------- δ-robust accuracy
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(2, 6), st.integers(0, 2**31 - 1))
+def test_delta_accuracy_monotone_and_acc0_is_accuracy(n, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, k, generator=g) * 3
+    labels = torch.randint(0, k, (n,), generator=g)
+    deltas = (0.0, 0.05, 0.1, 0.2, 0.5, 0.9)
+    acc = nt.delta_accuracy(logits, labels, deltas)
+    vals = [acc[d] for d in deltas]
+    assert all(a >= b for a, b in zip(vals, vals[1:]))
+    assert acc[0.0] == pytest.approx(float((logits.argmax(1) == labels).double().mean()))
+
+
+def test_delta_accuracy_definition_by_hand():
+    # p = softmax: gaps p_y − max_{j≠y} p_j computed by hand
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1], [0.45, 0.45, 0.1], [0.2, 0.7, 0.1]]))
+    labels = torch.tensor([0, 0, 1])  # gaps 0.3, 0.0 (tie → wrong), 0.5
+    acc = nt.delta_accuracy(logits, labels, (0.0, 0.29, 0.31, 0.49))
+    assert acc == {0.0: pytest.approx(2 / 3), 0.29: pytest.approx(2 / 3), 0.31: pytest.approx(1 / 3), 0.49: pytest.approx(1 / 3)}
+    with pytest.raises(ValueError):
+        nt.delta_accuracy(logits, labels, (1.0,))
+
+
+# ---------------------------------------------------------------- susceptibility ζ
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_susceptibility_probe_restores_state_bit_identically(opt):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    optim = (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4) if opt == "sgd"
+             else torch.optim.Adam(model.parameters(), lr=0.01))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for _ in range(3):  # populate momentum / Adam moments and BN running stats
+        optim.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optim.step()
+    model.eval()
+    params = {k: v.clone() for k, v in model.state_dict().items()}
+    grads = [p.grad.clone() for p in model.parameters()]
+    opt_state = {i: {k: (v.clone() if torch.is_tensor(v) else v) for k, v in s.items()} for i, s in enumerate(optim.state.values())}
+    xp, yp = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    rng = torch.get_rng_state()
+    before, after = nt.susceptibility_probe(model, optim, xp, yp)
+    assert before > after  # one step on the probe batch lowers its loss
+    assert not model.training
+    assert all(torch.equal(params[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    for i, s in enumerate(optim.state.values()):
+        for k, v in s.items():
+            assert torch.equal(v, opt_state[i][k]) if torch.is_tensor(v) else v == opt_state[i][k]
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_susceptibility_does_not_change_training():
+    with_zeta = nt.train(tiny(metrics=("loss", "test_acc", "susceptibility"), noise_rate=0.3))
+    without = nt.train(tiny(metrics=("loss", "test_acc"), noise_rate=0.3))
+    assert params_equal(with_zeta.model, without.model)
+    zetas = [r["zeta"] for r in with_zeta.history]
+    steps = [r["zeta_step"] for r in with_zeta.history]
+    assert zetas[-1] == pytest.approx(np.mean(steps))
+
+
+# ---------------------------------------------------------------- geometric complexity
+def test_geometric_complexity_of_linear_model_is_frobenius_norm():
+    torch.manual_seed(1)
+    lin = torch.nn.Linear(6, 4)
+    x = torch.randn(4000, 6)
+    gc = nt.geometric_complexity(lin, x, n_probes=2, generator=torch.Generator().manual_seed(0))
+    assert gc == pytest.approx(float(lin.weight.detach().pow(2).sum()), rel=0.05)
+
+
+# ---------------------------------------------------------------- determinism and resume
+def test_two_runs_with_the_same_seed_are_identical():
+    cfg = tiny(noise_rate=0.2, metrics=nt.METRICS, porter_thomas=True)
+    a, b = nt.train(cfg), nt.train(cfg)
+    same_rows(a.history, b.history)
+    assert params_equal(a.model, b.model)
+    c = nt.train(cfg.replace(seed=1))
+    assert not params_equal(a.model, c.model)
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("sgd", "cosine"), ("adam", "step")])
+def test_resume_equals_uninterrupted_run(tmp_path, optimizer, schedule):
+    cfg = tiny(noise_rate=0.2, epochs=4, optimizer=optimizer, schedule=schedule, step_size=2,
+               lr=0.05 if optimizer == "sgd" else 0.01,
+               metrics=("loss", "train_acc", "test_acc", "delta_acc", "susceptibility", "geometric_complexity"))
+    full = nt.train(cfg, run_dir=tmp_path / "full")
+    # An interrupted run: stop after epoch 2 by raising from a callback.
+    def stop(trainer, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nt.train(cfg, run_dir=tmp_path / "part", callbacks=[stop])
+    assert not rundir.is_complete(tmp_path / "part")
+    resumed = nt.train(cfg, run_dir=tmp_path / "part", resume=True)
+    same_rows(full.history, resumed.history)
+    assert params_equal(full.model, resumed.model)
+    assert rundir.is_complete(tmp_path / "part")
+    lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["epoch"] for s in lines] == [1, 2, 3, 4]
+
+
+def test_resume_extends_a_finished_run(tmp_path):
+    short = nt.train(tiny(epochs=2), run_dir=tmp_path / "r")
+    longer = nt.train(tiny(epochs=3), run_dir=tmp_path / "r", resume=True)
+    direct = nt.train(tiny(epochs=3))
+    assert len(longer.history) == 3 and short.history[0]["loss"] == longer.history[0]["loss"]
+    assert params_equal(longer.model, direct.model)
+
+
+def test_resume_from_mismatched_config_is_refused_and_leaves_the_run(tmp_path):
+    nt.train(tiny(epochs=2), run_dir=tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    with pytest.raises(ValueError, match="lr"):
+        nt.train(tiny(epochs=3, lr=0.1), run_dir=tmp_path / "r", resume=True)
+    with pytest.raises(ValueError, match="hidden"):
+        nt.train(tiny(epochs=3, hidden=(16,)), run_dir=tmp_path / "r", resume=True)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    assert before == after and rundir.is_complete(tmp_path / "r")
+
+
+def test_resume_detects_tampered_checkpoint_pair(tmp_path):
+    nt.train(tiny(epochs=1), run_dir=tmp_path / "a")
+    nt.train(tiny(epochs=1, seed=5), run_dir=tmp_path / "b")
+    (tmp_path / "a" / "checkpoints" / "last.safetensors").write_bytes(
+        (tmp_path / "b" / "checkpoints" / "last.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="does not match"):
+        nt.train(tiny(epochs=2), run_dir=tmp_path / "a", resume=True)
+
+
+def test_resume_without_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint"):
+        nt.train(tiny(), run_dir=tmp_path / "empty", resume=True)
+
+
+# ---------------------------------------------------------------- run directory
+def test_run_directory_contents(tmp_path):
+    pytest.importorskip("matplotlib")
+    res = nt.train(tiny(noise_rate=0.2, plots=True), run_dir=tmp_path / "run")
+    d = tmp_path / "run"
+    for name in ("config.json", "metrics.csv", "metrics.jsonl", "model.safetensors", "COMPLETE",
+                 "checkpoints/last.safetensors", "checkpoints/last.json", "spectra.npz", "margins.npz",
+                 "plots/curves.png", "plots/margins.png"):
+        assert (d / name).exists(), name
+    assert list((d / "plots").glob("esd_*.png"))
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["config"]["noise_rate"] == 0.2 and cfg["noise"]["n_corrupted"] == 60
+    header = (d / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "loss", "train_acc", "train_acc_clean", "train_acc_noisy", "test_acc", "acc_delta_0.5",
+            "accuracy_instability"} <= set(header)
+    assert len(res.history) == 3
+    with pytest.raises(ValueError, match="already holds a run"):
+        nt.train(tiny(), run_dir=d)
+    nt.train(tiny(epochs=1), run_dir=d, overwrite=True)
+    assert len((d / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_unwritable_run_dir_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="not writable"):
+        nt.Trainer(tiny(), run_dir=blocker / "run")
+
+
+def test_failed_run_is_not_marked_complete(tmp_path):
+    with pytest.raises(FloatingPointError):
+        nt.train(tiny(lr=1e30, optimizer="sgd"), run_dir=tmp_path / "r")
+    assert (tmp_path / "r" / "config.json").exists()
+    assert not rundir.is_complete(tmp_path / "r")
+
+
+# ---------------------------------------------------------------- config validation
+@pytest.mark.parametrize("kw,match", [
+    (dict(dataset="cifar11"), "valid names: digits, gaussian_mixture, mnist1d, teacher"),
+    (dict(model="resnet9"), "valid names: cnn1d, cnn2d, mlp"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=-5), "batch_size"),
+    (dict(epochs=0), "epochs"),
+    (dict(optimizer="lbfgs"), "optimizer"),
+    (dict(schedule="linear"), "schedule"),
+    (dict(metrics=("loss", "auc")), "unknown metrics"),
+    (dict(prune_fraction=0.0), "prune_fraction"),
+    (dict(lr=-1.0), "lr"),
+    (dict(deltas=(0.0, 1.0)), "deltas"),
+])
+def test_config_rejects_bad_values(kw, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(**kw)
+
+
+def test_config_type_errors_and_roundtrip():
+    with pytest.raises(TypeError):
+        tiny(batch_size=2.5)
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        nt.TrainConfig.from_dict({"epochz": 3})
+    c = tiny(hidden="8,4")
+    assert c.hidden == (8, 4)
+    assert nt.TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+# ---------------------------------------------------------------- data and models
+def test_load_dataset_unknown_and_shapes():
+    with pytest.raises(ValueError, match="valid names"):
+        nt.load_dataset("imagenet")
+    d = nt.load_dataset("digits")
+    assert d.input_shape == (1, 8, 8) and d.n_classes == 10 and d.n_train + d.n_test == 1797
+    t = nt.load_dataset("teacher", n_train=50, n_test=20, seed=4)
+    assert t.x_train.shape == (50, 40) and torch.equal(t.y_train, nt.load_dataset("teacher", n_train=50, n_test=20, seed=4).y_train)
+    with pytest.raises(ValueError, match="n_train"):
+        nt.load_dataset("digits", n_train=10**6)
+
+
+def test_mnist1d_cache_written_atomically_and_reused(tmp_path, monkeypatch):
+    import mnist1d.data as md
+
+    calls = []
+
+    def fake_make_dataset(args):
+        calls.append(1)
+        rng = np.random.default_rng(0)
+        return {"x": rng.normal(size=(40, 40)), "y": np.arange(40) % 10, "x_test": rng.normal(size=(10, 40)),
+                "y_test": np.arange(10) % 10}
+
+    monkeypatch.setenv("NETSIEVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(md, "make_dataset", fake_make_dataset)
+    a = nt.load_dataset("mnist1d")
+    b = nt.load_dataset("mnist1d")
+    assert len(calls) == 1 and torch.equal(a.x_train, b.x_train)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".npz"
+
+
+def test_user_tensors_and_datasets():
+    x = np.random.default_rng(0).normal(size=(30, 5))
+    y = np.arange(30) % 3
+    d = nt.from_tensors(x, y, x[:10], y[:10])
+    assert d.n_classes == 3 and d.x_train.dtype == torch.float32
+    ds = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
+    d2 = nt.from_datasets(ds, ds)
+    assert torch.equal(d2.y_train, d.y_train)
+    with pytest.raises(ValueError, match="NaN"):
+        nt.from_tensors(np.full((3, 2), np.nan), [0, 1, 0], x[:2, :2], [0, 1])
+    with pytest.raises(ValueError, match="labels"):
+        nt.from_tensors(x, y[:5], x, y)
+    res = nt.train(nt.TrainConfig(dataset="custom", model="custom", epochs=1, progress=False, plots=False, batch_size=10),
+                   data=d, model=torch.nn.Sequential(torch.nn.Linear(5, 3)))
+    assert len(res.history) == 1
+
+
+@pytest.mark.parametrize("name,data", [("cnn1d", "mnist1d"), ("cnn2d", "digits"), ("mlp", "digits")])
+def test_model_builders(name, data):
+    shape = {"mnist1d": (40,), "digits": (1, 8, 8)}[data]
+    m = nt.build_model(name, shape, 10, channels=(4, 8), hidden=(16,))
+    assert m(torch.zeros(3, *shape)).shape == (3, 10)
+    with pytest.raises(ValueError, match="valid names"):
+        nt.build_model("transformer", shape, 10)
