@@ -1,0 +1,103 @@
+"""Margin-based dynamic data pruning, the sweep helper and the ``netsieve train`` command."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import netsieve  # noqa: E402
+import netsieve.torch as nt  # noqa: E402
+from netsieve.cli import main  # noqa: E402
+
+
+def easy(**kw):
+    base = dict(dataset="gaussian_mixture", n_train=400, n_test=200, hidden=(64,), epochs=6, batch_size=40,
+                lr=0.1, progress=False, plots=False, metrics=("loss", "train_acc", "test_acc"))
+    base.update(kw)
+    return nt.TrainConfig(**base)
+
+
+def test_pruning_keeps_the_lowest_margin_fraction():
+    snapshots = []
+
+    def record(trainer, row):
+        logits = trainer.model(trainer.data.x_train).detach()
+        m = netsieve.margins(logits.numpy(), trainer.noise.labels.numpy())
+        snapshots.append((row, m, trainer.active.clone()))
+
+    res = nt.train(easy(prune_fraction=0.1, prune_every=2), callbacks=[record])
+    pruned = [(row, m, active) for row, m, active in snapshots if "pruned_to" in row]
+    assert pruned, "the easy task should separate and trigger pruning"
+    first = next(r["epoch"] for r, _, _ in snapshots if r.get("separated"))
+    assert [r["epoch"] for r, _, _ in pruned] == list(range(first, 7, 2))
+    for row, m, active in pruned:
+        assert active.numel() == row["pruned_to"] == int(np.ceil(0.1 * 400))
+        chosen = set(active.tolist())
+        # Every kept sample has a margin no larger than any dropped one.
+        kept, dropped = m[list(chosen)], np.delete(m, list(chosen))
+        assert kept.max() <= dropped.min()
+    # Epochs after a pruning step train on the pruned set only.
+    for (row, _, _), (nxt, _, _) in zip(snapshots, snapshots[1:]):
+        if "pruned_to" in row:
+            assert nxt["n_active"] == row["pruned_to"]
+    assert res.active_indices is not None and res.active_indices.numel() == 40
+
+
+def test_no_pruning_before_separation():
+    res = nt.train(easy(prune_fraction=0.05, epochs=2, noise_rate=0.4))  # 40 % noise: not separated in 2 epochs
+    assert all(not r["separated"] and "pruned_to" not in r for r in res.history)
+    assert all(r["n_active"] == 400 for r in res.history)
+
+
+def test_sweep_with_post_filter_table():
+    calls = []
+
+    def zero_last_bias(model):
+        calls.append(model)
+        with torch.no_grad():
+            model[-1].bias.zero_()
+        return model
+
+    cfg = easy(epochs=2)
+    out = nt.sweep(cfg, noise_rates=[0.0, 0.3], seeds=[0, 1], post_filter=zero_last_bias)
+    assert len(out.records) == 4 and len(calls) == 4
+    rows = out.table()
+    assert [r["noise_rate"] for r in rows] == [0.0, 0.3] and all(r["n_seeds"] == 2 for r in rows)
+    rec = out.records[0]
+    assert rec.after is not None and set(rec.before) == set(rec.after)
+    text = out.format_table()
+    assert "±" in text and "0.30" in text
+    with pytest.raises(ValueError, match="noise rate"):
+        nt.sweep(cfg, noise_rates=[1.0], seeds=[0])
+
+
+def test_cli_train_writes_a_complete_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", "gaussian_mixture", "--n-train", "200", "--n-test", "50", "--hidden", "16",
+               "--epochs", "2", "--noise-rate", "0.1", "--metrics", "loss,train_acc,test_acc,delta_acc",
+               "--out", str(out), "--no-progress", "--no-plots"])
+    assert rc == 0
+    assert (out / "COMPLETE").exists()
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["hidden"] == [16] and cfg["noise_rate"] == 0.1 and cfg["epochs"] == 2
+    assert "test_acc=" in capsys.readouterr().out
+    rc = main(["train", "--config", str(out / "config.json"), "--epochs", "3", "--out", str(out), "--resume",
+               "--no-progress", "--no-plots"])
+    assert rc == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataset", "nope"], "unknown dataset 'nope'"),
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--noise-rate", "1.0"], "noise rate"),
+    (["--noise-rate", "-0.1"], "noise rate"),
+    (["--batch-size", "0"], "batch_size"),
+])
+def test_cli_train_bad_input(tmp_path, capsys, args, message):
+    rc = main(["train", "--out", str(tmp_path / "r"), "--no-progress", *args])
+    assert rc == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r" / "COMPLETE").exists()
