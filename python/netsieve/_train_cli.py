@@ -35,6 +35,7 @@ _OPTIONS = [
     ("--deltas", "deltas", str, "δ grid of acc_δ (default 0,0.05,0.1,0.2,0.5)"),
     ("--prune-fraction", "prune_fraction", float, "after separation keep this lowest-margin fraction"),
     ("--prune-every", "prune_every", int, "recompute margins for pruning every k epochs"),
+    ("--prune-selection", "prune_selection", str, "lowest (margins, default) | random (control)"),
     ("--checkpoint-every", "checkpoint_every", int, "checkpoint every k epochs (default 1)"),
     ("--threads", "num_threads", int, "torch threads during the run"),
     ("--device", "device", str, "torch device (default cpu)"),

@@ -65,7 +65,8 @@ class TrainConfig:
     ``metrics`` chooses the per-epoch diagnostics (see :data:`METRICS`); ``deltas`` the δ grid of
     acc_δ; ``porter_thomas`` adds the Porter–Thomas boundary to the spectra (one thin SVD per layer).
     ``prune_fraction`` (p ∈ (0, 1]) switches on margin-based data pruning every ``prune_every`` epochs
-    once the used set is separated. ``noise_seed`` defaults to ``seed``.
+    once the used set is separated; ``prune_selection="random"`` keeps a random subset of the same
+    size instead (the control of the pruning experiment). ``noise_seed`` defaults to ``seed``.
     """
 
     dataset: str = "mnist1d"
@@ -98,6 +99,7 @@ class TrainConfig:
     gc_probes: int = 1
     prune_fraction: float | None = None
     prune_every: int = 1
+    prune_selection: str = "lowest"
     checkpoint_every: int = 1
     eval_batch_size: int = 2000
     plots: bool = True
@@ -156,6 +158,8 @@ class TrainConfig:
         self.deltas = tuple(float(d) for d in self.deltas)
         if self.prune_fraction is not None and not 0 < float(self.prune_fraction) <= 1:
             raise ValueError(f"prune_fraction must lie in (0, 1], got {self.prune_fraction!r}")
+        if self.prune_selection not in ("lowest", "random"):
+            raise ValueError(f"prune_selection must be 'lowest' or 'random', got {self.prune_selection!r}")
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string, got {self.device!r}")
 
@@ -330,6 +334,7 @@ class Trainer:
         self.shuffle_gen = torch.Generator().manual_seed(cfg.seed)
         self.probe_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.gc_gen = torch.Generator().manual_seed(cfg.seed + 3)
+        self.prune_gen = torch.Generator().manual_seed(cfg.seed + 5)
         n = self.data.n_train
         # ζ's random labels are fixed once, like the official code's corrupt_prob=1 copy of the data.
         self.random_labels = torch.randint(0, self.data.n_classes, (n,), generator=torch.Generator().manual_seed(cfg.seed + 2))
@@ -390,6 +395,7 @@ class Trainer:
         t["rng.shuffle"] = self.shuffle_gen.get_state()
         t["rng.probe"] = self.probe_gen.get_state()
         t["rng.gc"] = self.gc_gen.get_state()
+        t["rng.prune"] = self.prune_gen.get_state()
         t["prune.active"] = self.active
         return t
 
@@ -431,6 +437,7 @@ class Trainer:
         self.shuffle_gen.set_state(tensors["rng.shuffle"])
         self.probe_gen.set_state(tensors["rng.probe"])
         self.gc_gen.set_state(tensors["rng.gc"])
+        self.prune_gen.set_state(tensors["rng.prune"])
         self.active = tensors["prune.active"].to(torch.int64)
         self.epoch = int(meta["epoch"])
         self.history = [dict(r) for r in meta["history"]]
@@ -564,6 +571,8 @@ class Trainer:
         if self.separated_epoch is not None and (self.epoch - self.separated_epoch) % c.prune_every == 0:
             _, _, lowest_margins = _margins_api()
             keep = np.asarray(lowest_margins(margin_arr, fraction=float(c.prune_fraction)), dtype=np.int64)
+            if c.prune_selection == "random":  # same size, chosen without looking at margins
+                keep = torch.randperm(self.data.n_train, generator=self.prune_gen)[: keep.size].numpy()
             self.active = torch.from_numpy(np.sort(keep))
             row["pruned_to"] = int(self.active.numel())
 
