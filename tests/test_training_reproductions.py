@@ -1,0 +1,46 @@
+"""Fast seeded versions of reproductions 2 (margin-based pruning) and 3 (susceptibility selection)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pruning_fast_keeps_accuracy_on_5_percent():
+    mod = load("reproduce_pruning")
+    out = mod.run(fast=True, seeds=[0])
+    full, lowest, rand = out.values()
+    assert lowest[0]["final_n_active"] == rand[0]["final_n_active"] == 30  # ceil(5 % of 600)
+    assert lowest[0]["separated_epoch"] is not None
+    assert abs(lowest[0]["test_acc"] - full[0]["test_acc"]) <= 0.02
+    assert "points vs full data" in mod.report(out)
+
+
+def test_susceptibility_fast_region1_beats_training_accuracy_alone():
+    mod = load("reproduce_susceptibility")
+    import netsieve.torch as nt
+
+    base, points = mod.grid(fast=True)
+    data = nt.load_dataset(base.dataset, n_train=base.n_train, n_test=base.n_test)
+    rows = []
+    for pt in points:
+        last = nt.train(base.replace(seed=0, **pt), data=data).history[-1]
+        rows.append({"zeta": last["zeta"], "train_acc": last["train_acc"], "test_acc": last["test_acc"]})
+    chosen = mod.select(rows)
+    region1 = chosen["region 1 (low ζ, high train acc)"]
+    assert region1, "the grid should contain a trainable, resistant model"
+    best_by_train = chosen["highest train acc (single model)"][0]
+    assert min(r["test_acc"] for r in region1) > best_by_train["test_acc"]
+    # The most accurate model on noisy labels memorises: it has the largest ζ.
+    assert best_by_train["zeta"] == max(r["zeta"] for r in rows)
