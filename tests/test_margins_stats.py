@@ -154,8 +154,8 @@ def test_gdv_reference_values(var, value, intra, inter):
 
 
 def ref_gdv(X, y):
-    s = (X - X.mean(0)) / (2 * X.std(0))
-    s[:, X.std(0) == 0] = 0
+    sd = X.std(0)
+    s = (X - X.mean(0)) / np.where(sd > 0, 2 * sd, np.inf)
     cls = np.unique(y)
     intra = np.mean([cdist(s[y == c], s[y == c]).sum() / ((y == c).sum() * ((y == c).sum() - 1)) for c in cls])
     inter = np.mean([cdist(s[y == a], s[y == b]).mean() for i, a in enumerate(cls) for b in cls[i + 1 :]])
