@@ -1,10 +1,20 @@
 """netsieve: find the boundary between noise and learned information in deep networks.
 
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
-statistics) lives in :mod:`netsieve.spectral`; torch-facing tools live in :mod:`netsieve.torch`.
+statistics) lives in :mod:`netsieve.spectral`; classification margins, their distributions,
+margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in :mod:`netsieve.torch`.
 """
 
 from ._netsieve import ConvergenceError, InvalidInputError, __version__
+from .margins import (
+    GDVResult,
+    MarginSummary,
+    TotalVariation,
+    gdv,
+    lowest_margins,
+    margin_summary,
+    margins,
+)
 from .spectral import (
     GOE_MEAN_RATIO,
     POISSON_MEAN_RATIO,
@@ -40,4 +50,11 @@ __all__ = [
     "mp_quantile",
     "porter_thomas",
     "singular_values",
+    "GDVResult",
+    "MarginSummary",
+    "TotalVariation",
+    "gdv",
+    "lowest_margins",
+    "margin_summary",
+    "margins",
 ]

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod linalg;
+pub mod margins;
 pub mod matrix;
 pub mod spectral;
 pub mod stats;

@@ -1,0 +1,408 @@
+//! Per-sample classification margins: f_y − f_c with c the strongest (or k-th strongest) competing
+//! class, on logits or on softmax probabilities.
+//!
+//! Conventions (they reach the user through the docs):
+//! * NaN and +Inf logits are errors (they make the margin meaningless); −Inf is a legitimate
+//!   masked class.
+//! * A row whose logits are all −Inf is an error (no class can be predicted).
+//! * If the true class itself is −Inf, the logit margin is −Inf (the sample can never be classified
+//!   correctly); the probability margin is −p_c as usual.
+//! * If every competitor is −Inf the logit margin is +Inf.
+//! * `top_k = k` compares with the k-th largest competitor value, counted with multiplicity, i.e.
+//!   `sort(f[j≠y])[-k]`.
+
+use rayon::prelude::*;
+
+use super::float::MarginFloat;
+use super::Labels;
+use crate::error::{CoreError, CoreResult};
+use crate::matrix::MatrixView;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarginKind {
+    /// f_y − f_c on the raw scores.
+    Logit,
+    /// p_y − p_c on softmax(f), computed from max-shifted exponentials.
+    Probability,
+}
+
+impl MarginKind {
+    pub fn parse(s: &str) -> CoreResult<Self> {
+        match s {
+            "logit" => Ok(MarginKind::Logit),
+            "probability" => Ok(MarginKind::Probability),
+            other => Err(CoreError::invalid(
+                "kind",
+                format!("unknown margin kind {other:?}; use \"logit\" or \"probability\""),
+            )),
+        }
+    }
+}
+
+/// What went wrong in one row; turned into a CoreError naming the row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum RowProblem {
+    LabelOutOfRange(i64),
+    NonFinite { column: usize, value: f64 },
+    AllMasked,
+}
+
+fn row_error(row: usize, problem: RowProblem, ncols: usize) -> CoreError {
+    match problem {
+        RowProblem::LabelOutOfRange(label) => CoreError::invalid(
+            "labels",
+            format!("row {row}: label {label} is out of range for {ncols} classes (valid: 0..={})", ncols - 1),
+        ),
+        RowProblem::NonFinite { column, value } => CoreError::NonFinite {
+            what: "logits",
+            value,
+            location: format!("row {row}, column {column} (NaN and +Inf are not valid logits; -Inf masks a class)"),
+        },
+        RowProblem::AllMasked => CoreError::invalid(
+            "logits",
+            format!("row {row}: every logit is -Inf, so no class can be predicted"),
+        ),
+    }
+}
+
+const LANES: usize = 16;
+
+/// Maximum of a slice and whether it holds a NaN, in one vectorizable sweep: independent lane
+/// accumulators let the compiler use packed max without reassociating anything.
+#[inline]
+fn max_and_nan<T: MarginFloat>(xs: &[T]) -> (T, bool) {
+    let mut acc = [T::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            let x = c[l];
+            #[allow(clippy::eq_op)]
+            {
+                nan[l] |= x != x;
+            }
+            acc[l] = if x > acc[l] { x } else { acc[l] };
+        }
+    }
+    let mut m = T::NEG_INFINITY;
+    let mut any_nan = false;
+    for l in 0..LANES {
+        any_nan |= nan[l];
+        if acc[l] > m {
+            m = acc[l];
+        }
+    }
+    for &x in rest {
+        #[allow(clippy::eq_op)]
+        {
+            any_nan |= x != x;
+        }
+        if x > m {
+            m = x;
+        }
+    }
+    (m, any_nan)
+}
+
+/// The first NaN or +Inf of a row that is known to hold one.
+fn first_bad<T: MarginFloat>(row: &[T]) -> RowProblem {
+    let column = row
+        .iter()
+        .position(|x| {
+            let v = x.to_f64();
+            v.is_nan() || v == f64::INFINITY
+        })
+        .expect("row was found to hold NaN or +Inf");
+    RowProblem::NonFinite {
+        column,
+        value: row[column].to_f64(),
+    }
+}
+
+/// The k-th largest competitor (j ≠ y), counted with multiplicity; `buf` has length k.
+fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
+    buf.fill(T::NEG_INFINITY);
+    let k = buf.len();
+    for (j, &x) in row.iter().enumerate() {
+        if j == y || !(x > buf[k - 1]) {
+            continue;
+        }
+        let mut p = k - 1;
+        while p > 0 && x > buf[p - 1] {
+            buf[p] = buf[p - 1];
+            p -= 1;
+        }
+        buf[p] = x;
+    }
+    buf[k - 1]
+}
+
+/// Margin of one contiguous row. `buf` is scratch of length `top_k`.
+#[inline]
+fn row_margin<T: MarginFloat>(
+    row: &[T],
+    label: i64,
+    kind: MarginKind,
+    buf: &mut [T],
+) -> Result<T, RowProblem> {
+    let c = row.len();
+    if label < 0 || label as u64 >= c as u64 {
+        return Err(RowProblem::LabelOutOfRange(label));
+    }
+    let y = label as usize;
+    let fy = row[y];
+    let (left, _) = row.split_at(y);
+    let right = &row[y + 1..];
+    let (ml, nl) = max_and_nan(left);
+    let (mr, nr) = max_and_nan(right);
+    let max_comp = if ml > mr { ml } else { mr };
+    #[allow(clippy::eq_op)]
+    let fy_bad = fy != fy || fy == T::INFINITY;
+    if nl || nr || fy_bad || max_comp == T::INFINITY {
+        return Err(first_bad(row));
+    }
+    if fy == T::NEG_INFINITY && max_comp == T::NEG_INFINITY {
+        return Err(RowProblem::AllMasked);
+    }
+    let fc = if buf.len() == 1 {
+        max_comp
+    } else {
+        kth_competitor(row, y, buf)
+    };
+    match kind {
+        MarginKind::Logit => {
+            if fy == T::NEG_INFINITY {
+                Ok(T::NEG_INFINITY)
+            } else {
+                Ok(fy - fc)
+            }
+        }
+        MarginKind::Probability => {
+            let top = if fy > max_comp { fy } else { max_comp }.to_f64();
+            let sum: f64 = row.iter().map(|x| (x.to_f64() - top).exp()).sum();
+            let py = (fy.to_f64() - top).exp();
+            let pc = (fc.to_f64() - top).exp();
+            Ok(T::from_f64((py - pc) / sum))
+        }
+    }
+}
+
+/// Rows per parallel task: about 64k elements, so tasks are big enough to amortise scheduling and
+/// small enough to balance.
+fn rows_per_task(ncols: usize) -> usize {
+    (65_536 / ncols.max(1)).clamp(1, 4096)
+}
+
+/// Copies rows `r0..r1` of a strided view into `buf` (row-major), walking memory in the view's
+/// faster direction so a column-major source is read sequentially.
+fn gather_rows<T: MarginFloat>(logits: &MatrixView<'_, T>, r0: usize, r1: usize, buf: &mut Vec<T>) {
+    let c = logits.ncols();
+    buf.clear();
+    buf.resize((r1 - r0) * c, T::ZERO);
+    if logits.col_stride().unsigned_abs() <= logits.row_stride().unsigned_abs() {
+        for i in r0..r1 {
+            let dst = &mut buf[(i - r0) * c..(i - r0 + 1) * c];
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = logits.get(i, j);
+            }
+        }
+    } else {
+        for j in 0..c {
+            for i in r0..r1 {
+                buf[(i - r0) * c + j] = logits.get(i, j);
+            }
+        }
+    }
+}
+
+/// Per-row margins of an N×C logit matrix (any strides) against integer labels.
+///
+/// One pass over the data, parallel over row blocks. The output has the input's float type.
+pub fn margins<T: MarginFloat>(
+    logits: MatrixView<'_, T>,
+    labels: Labels<'_>,
+    kind: MarginKind,
+    top_k: usize,
+) -> CoreResult<Vec<T>> {
+    let (n, c) = (logits.nrows(), logits.ncols());
+    if n == 0 {
+        return Err(CoreError::Empty { what: "logits" });
+    }
+    if c < 2 {
+        return Err(CoreError::invalid(
+            "logits",
+            format!("a margin needs at least 2 classes, got {c} column(s)"),
+        ));
+    }
+    if labels.len() != n {
+        return Err(CoreError::invalid(
+            "labels",
+            format!(
+                "length {} does not match the {n} rows of logits",
+                labels.len()
+            ),
+        ));
+    }
+    if top_k < 1 || top_k > c - 1 {
+        return Err(CoreError::invalid(
+            "top_k",
+            format!("must lie in 1..={} for {c} classes, got {top_k}", c - 1),
+        ));
+    }
+    let mut out = vec![T::ZERO; n];
+    let step = rows_per_task(c);
+    let contiguous_rows = logits.col_stride() == 1;
+    let first_problem = out
+        .par_chunks_mut(step)
+        .enumerate()
+        .filter_map(|(task, out_chunk)| {
+            let r0 = task * step;
+            let r1 = r0 + out_chunk.len();
+            let mut kbuf = vec![T::NEG_INFINITY; top_k];
+            let mut run = |row: &[T], i: usize, slot: &mut T| -> Option<(usize, RowProblem)> {
+                match row_margin(row, labels.get(i), kind, &mut kbuf) {
+                    Ok(m) => {
+                        *slot = m;
+                        None
+                    }
+                    Err(p) => Some((i, p)),
+                }
+            };
+            if contiguous_rows {
+                for (i, slot) in (r0..r1).zip(out_chunk.iter_mut()) {
+                    let row = logits.row_slice(i).expect("rows are contiguous");
+                    if let Some(e) = run(row, i, slot) {
+                        return Some(e);
+                    }
+                }
+            } else {
+                // Strided input: gather small tiles of rows into a contiguous buffer first.
+                let tile = (32_768 / c).max(1);
+                let mut buf = Vec::new();
+                let mut t0 = r0;
+                while t0 < r1 {
+                    let t1 = (t0 + tile).min(r1);
+                    gather_rows(&logits, t0, t1, &mut buf);
+                    for i in t0..t1 {
+                        let row = &buf[(i - t0) * c..(i - t0 + 1) * c];
+                        if let Some(e) = run(row, i, &mut out_chunk[i - r0]) {
+                            return Some(e);
+                        }
+                    }
+                    t0 = t1;
+                }
+            }
+            None
+        })
+        .min_by_key(|(row, _)| *row);
+    if let Some((row, problem)) = first_problem {
+        return Err(row_error(row, problem, c));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(row: &[f64], y: usize, k: usize) -> f64 {
+        let mut comp: Vec<f64> = row
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != y)
+            .map(|(_, &v)| v)
+            .collect();
+        comp.sort_by(|a, b| b.partial_cmp(a).unwrap());
+        row[y] - comp[k - 1]
+    }
+
+    #[test]
+    fn logit_margins_match_reference_with_ties_and_long_rows() {
+        let (n, c) = (37, 53);
+        let data: Vec<f64> = (0..n * c).map(|t| ((t * 7919) % 13) as f64 - 6.0).collect();
+        let labels: Vec<i64> = (0..n).map(|i| ((i * 31) % c) as i64).collect();
+        let view = MatrixView::from_row_major(&data, n, c);
+        for k in [1, 2, 5] {
+            let m = margins(view, Labels::I64(&labels), MarginKind::Logit, k).unwrap();
+            for i in 0..n {
+                let want = reference(&data[i * c..(i + 1) * c], labels[i] as usize, k);
+                assert_eq!(m[i], want, "row {i} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn strided_and_transposed_views_agree_with_contiguous() {
+        let (n, c) = (29, 11);
+        let data: Vec<f32> = (0..n * c).map(|t| ((t * 37) % 17) as f32 * 0.5).collect();
+        let labels: Vec<i32> = (0..n).map(|i| (i % c) as i32).collect();
+        let base = margins(
+            MatrixView::from_row_major(&data, n, c),
+            Labels::I32(&labels),
+            MarginKind::Logit,
+            1,
+        )
+        .unwrap();
+        // Same matrix stored column-major.
+        let mut colmajor = vec![0.0f32; n * c];
+        for i in 0..n {
+            for j in 0..c {
+                colmajor[j * n + i] = data[i * c + j];
+            }
+        }
+        let view = MatrixView::from_row_major(&colmajor, c, n).t();
+        let m = margins(view, Labels::I32(&labels), MarginKind::Logit, 1).unwrap();
+        assert_eq!(m, base);
+    }
+
+    #[test]
+    fn probability_margin_is_stable_for_huge_logits() {
+        let row = [1000.0f64, 999.0, -1e300];
+        let m = margins(
+            MatrixView::from_row_major(&row, 1, 3),
+            Labels::I64(&[0]),
+            MarginKind::Probability,
+            1,
+        )
+        .unwrap();
+        let e = (-1.0f64).exp();
+        assert!((m[0] - (1.0 - e) / (1.0 + e)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn negative_infinity_conventions() {
+        let inf = f64::INFINITY;
+        let rows = [
+            0.0, -inf, -inf, /* */ -inf, 1.0, 2.0, /* */ 3.0, -inf, 1.0,
+        ];
+        let v = MatrixView::from_row_major(&rows, 3, 3);
+        let m = margins(v, Labels::I64(&[0, 0, 0]), MarginKind::Logit, 1).unwrap();
+        assert_eq!(m, vec![inf, -inf, 2.0]);
+        let all = [-inf, -inf];
+        let err = margins(
+            MatrixView::from_row_major(&all, 1, 2),
+            Labels::I64(&[1]),
+            MarginKind::Logit,
+            1,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("row 0"));
+    }
+
+    #[test]
+    fn errors_name_the_row() {
+        let data = [0.0f64, 1.0, 2.0, f64::NAN, 0.0, 1.0];
+        let v = MatrixView::from_row_major(&data, 3, 2);
+        let e = margins(v, Labels::I64(&[0, 0, 0]), MarginKind::Logit, 1).unwrap_err();
+        assert!(e.to_string().contains("row 1, column 1"), "{e}");
+        let good = [0.0f64, 1.0, 2.0, 3.0];
+        let v = MatrixView::from_row_major(&good, 2, 2);
+        let e = margins(v, Labels::I64(&[0, 2]), MarginKind::Logit, 1).unwrap_err();
+        assert!(e.to_string().contains("row 1: label 2"), "{e}");
+        let e = margins(v, Labels::I64(&[0, -1]), MarginKind::Logit, 1).unwrap_err();
+        assert!(e.to_string().contains("label -1"), "{e}");
+        assert!(margins(v, Labels::I64(&[0]), MarginKind::Logit, 1).is_err());
+        assert!(margins(v, Labels::I64(&[0, 1]), MarginKind::Logit, 2).is_err());
+    }
+}

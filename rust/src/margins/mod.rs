@@ -1,0 +1,39 @@
+//! Classification margins and the statistics built on them: per-sample logit/probability margins,
+//! summaries of margin distributions (Jiang et al. 2019, Banburski et al. 2021), selection of the
+//! lowest margins, the streaming total variation of a layer, and the Generalized Discrimination
+//! Value (Schilling et al. 2021).
+
+pub mod float;
+pub mod gdv;
+pub mod logit_margin;
+pub mod selection;
+pub mod summary;
+pub mod total_variation;
+
+/// Class labels as the caller stored them; widening to i64 would cost a copy of N values.
+#[derive(Clone, Copy)]
+pub enum Labels<'a> {
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+}
+
+impl Labels<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::I32(l) => l.len(),
+            Labels::I64(l) => l.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            Labels::I32(l) => l[i] as i64,
+            Labels::I64(l) => l[i],
+        }
+    }
+}
