@@ -481,7 +481,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(self.model(xb), yb)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"the training loss became {float(loss)} at epoch {self.epoch + 1}; lower lr")
+                raise FloatingPointError(f"the training loss became {float(loss.detach())} at epoch {self.epoch + 1}; lower lr")
             loss.backward()
             self.optimizer.step()
             total += float(loss.detach()) * idx.numel()
