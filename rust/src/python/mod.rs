@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod analysis;
 mod convert;
 mod spectral;
 
@@ -15,5 +16,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("ConvergenceError", py.get_type::<ConvergenceError>())?;
     spectral::register(m)?;
+    analysis::register(m)?;
     Ok(())
 }
