@@ -62,7 +62,7 @@ class LayerResult:
     random; ``mean_r`` is ⟨r⟩ of the bulk (GOE 0.5307, Poisson 0.3863); ``alpha`` is the
     power-law exponent of the tail of λ = s² (CSN MLE, xmin by KS), ``power_law_like`` the verdict
     of :func:`netsieve`'s tail test (tail ≥ ``min_tail`` levels spanning ≥ ``min_span`` in λ and
-    likelihood ratio against an exponential tail > 0).
+    likelihood ratio against an exponential tail > −1.645).
     """
 
     name: str
