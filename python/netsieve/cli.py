@@ -60,7 +60,33 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_train_parser(sub)
 
 
-_BUILDERS = [_add_spectrum, _add_train]
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="per-layer spectral report of a model checkpoint (.safetensors, folder of shards, torch checkpoint)",
+        description="Analyse every weight matrix of a checkpoint: MP noise fit, spikes, Porter–Thomas, "
+        "level statistics, norms, ranks and the power-law tail exponent α. Exit code 1 when nothing "
+        "could be analysed.",
+    )
+    p.add_argument("path", help="a .safetensors file, a folder of shards, or a torch checkpoint (weights_only)")
+    p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
+    p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")
+    p.add_argument("--no-embeddings", action="store_true", help="skip embedding tables")
+    p.add_argument("--no-porter-thomas", action="store_true", help="skip the singular-vector test (faster)")
+    p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write plots (needs matplotlib)")
+    p.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    p.set_defaults(run=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .torch.analysis import run_cli
+
+    return run_cli(args)
+
+
+_BUILDERS = [_add_spectrum, _add_analyze, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 This subpackage imports torch; the rest of netsieve does not.
 """
 
+from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
 from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
@@ -24,6 +25,7 @@ from .trainer import (
 )
 
 __all__ = [
+    "LayerResult", "Report", "analyze",
     "TensorSource", "open_weights", "save_weights",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",
     "DEFAULT_DELTAS", "delta_accuracy", "geometric_complexity", "susceptibility_probe", "weight_matrices",

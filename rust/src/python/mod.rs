@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod analysis;
 mod convert;
 mod margins;
 mod spectral;
@@ -17,5 +18,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConvergenceError", py.get_type::<ConvergenceError>())?;
     spectral::register(m)?;
     margins::register(m)?;
+    analysis::register(m)?;
     Ok(())
 }

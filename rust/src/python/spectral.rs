@@ -216,7 +216,10 @@ fn porter_thomas_dict<'py>(py: Python<'py>, pt: PorterThomas) -> PyResult<Bound<
     Ok(d)
 }
 
-fn analysis_dict<'py>(py: Python<'py>, a: MatrixAnalysis) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn analysis_dict<'py>(
+    py: Python<'py>,
+    a: MatrixAnalysis,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("rows", a.rows)?;
     d.set_item("cols", a.cols)?;

@@ -1,8 +1,11 @@
 //! Random-matrix spectra of weight matrices.
 
 pub mod analysis;
+pub mod layer_report;
 pub mod level_spacing;
 pub mod mp_law;
 pub mod noise_fit;
+pub mod norms;
 pub mod porter_thomas;
+pub mod power_law;
 pub mod tracy_widom;
