@@ -67,57 +67,65 @@ fn row_error(row: usize, problem: RowProblem, ncols: usize) -> CoreError {
 
 const LANES: usize = 16;
 
-/// Maximum of a slice and whether it holds a NaN, in one vectorizable sweep: independent lane
-/// accumulators let the compiler use packed max without reassociating anything.
-#[inline]
-fn max_and_nan<T: MarginFloat>(xs: &[T]) -> (T, bool) {
-    let mut acc = [T::NEG_INFINITY; LANES];
-    let mut nan = [false; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..LANES {
-            let x = c[l];
-            #[allow(clippy::eq_op)]
-            {
-                nan[l] |= x != x;
-            }
-            acc[l] = if x > acc[l] { x } else { acc[l] };
-        }
-    }
-    let mut m = T::NEG_INFINITY;
-    let mut any_nan = false;
-    for l in 0..LANES {
-        any_nan |= nan[l];
-        if acc[l] > m {
-            m = acc[l];
-        }
-    }
-    for &x in rest {
-        #[allow(clippy::eq_op)]
-        {
-            any_nan |= x != x;
-        }
-        if x > m {
-            m = x;
-        }
-    }
-    (m, any_nan)
-}
-
-/// The first NaN or +Inf of a row that is known to hold one.
-fn first_bad<T: MarginFloat>(row: &[T]) -> RowProblem {
-    let column = row
-        .iter()
-        .position(|x| {
-            let v = x.to_f64();
-            v.is_nan() || v == f64::INFINITY
-        })
-        .expect("row was found to hold NaN or +Inf");
-    RowProblem::NonFinite {
+/// The first NaN or +Inf of a row, if any.
+fn first_bad<T: MarginFloat>(row: &[T]) -> Option<RowProblem> {
+    let column = row.iter().position(|x| {
+        let v = x.to_f64();
+        v.is_nan() || v == f64::INFINITY
+    })?;
+    Some(RowProblem::NonFinite {
         column,
         value: row[column].to_f64(),
+    })
+}
+
+#[inline(always)]
+fn sweep<T: MarginFloat>(c: &[T], max: &mut [T; LANES], probe: &mut [T; LANES]) {
+    for l in 0..LANES {
+        let x = c[l];
+        max[l] = if x > max[l] { x } else { max[l] };
+        probe[l] = probe[l] + x;
     }
+}
+
+/// max_{j≠y} row[j] and a NaN probe (the sum of the competitors, NaN whenever one of them is NaN),
+/// in one sweep the compiler turns into packed max/add: the chunk holding y is patched on the
+/// stack instead of branching on every element.
+#[inline(always)]
+fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
+    let mut max = [T::NEG_INFINITY; LANES];
+    let mut probe = [T::ZERO; LANES];
+    let nfull = row.len() / LANES;
+    let (full, rest) = row.split_at(nfull * LANES);
+    let yc = y / LANES;
+    let (before, from_y) = full.split_at(yc.min(nfull) * LANES);
+    for c in before.chunks_exact(LANES) {
+        sweep(c, &mut max, &mut probe);
+    }
+    let mut after = from_y;
+    if yc < nfull {
+        let mut patched = [T::NEG_INFINITY; LANES];
+        patched.copy_from_slice(&from_y[..LANES]);
+        patched[y % LANES] = T::NEG_INFINITY;
+        sweep(&patched, &mut max, &mut probe);
+        after = &from_y[LANES..];
+    }
+    for c in after.chunks_exact(LANES) {
+        sweep(c, &mut max, &mut probe);
+    }
+    let mut m = T::NEG_INFINITY;
+    let mut p = T::ZERO;
+    for l in 0..LANES {
+        m = if max[l] > m { max[l] } else { m };
+        p = p + probe[l];
+    }
+    for (j, &x) in rest.iter().enumerate() {
+        if nfull * LANES + j != y {
+            m = if x > m { x } else { m };
+            p = p + x;
+        }
+    }
+    (m, p)
 }
 
 /// The k-th largest competitor (j ≠ y), counted with multiplicity; `buf` has length k.
@@ -138,6 +146,49 @@ fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
     buf[k - 1]
 }
 
+/// The two largest values of a slice, counted with multiplicity, and whether it holds a NaN, in
+/// one vectorizable sweep (lane accumulators, branch-free min/max). With a NaN present the two
+/// values are meaningless; the caller reports the NaN instead.
+#[inline(always)]
+fn top2_and_nan<T: MarginFloat>(xs: &[T]) -> (T, T, bool) {
+    #[inline(always)]
+    fn push<T: MarginFloat>(x: T, a: &mut T, b: &mut T) {
+        let lo = if x < *a { x } else { *a };
+        *b = if lo > *b { lo } else { *b };
+        *a = if x > *a { x } else { *a };
+    }
+    let mut a = [T::NEG_INFINITY; LANES];
+    let mut b = [T::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            let x = c[l];
+            #[allow(clippy::eq_op)]
+            {
+                nan[l] |= x != x;
+            }
+            push(x, &mut a[l], &mut b[l]);
+        }
+    }
+    let (mut t1, mut t2) = (T::NEG_INFINITY, T::NEG_INFINITY);
+    let mut any_nan = false;
+    for l in 0..LANES {
+        any_nan |= nan[l];
+        push(a[l], &mut t1, &mut t2);
+        push(b[l], &mut t1, &mut t2);
+    }
+    for &x in rest {
+        #[allow(clippy::eq_op)]
+        {
+            any_nan |= x != x;
+        }
+        push(x, &mut t1, &mut t2);
+    }
+    (t1, t2, any_nan)
+}
+
 /// Margin of one contiguous row. `buf` is scratch of length `top_k`.
 #[inline]
 fn row_margin<T: MarginFloat>(
@@ -152,19 +203,35 @@ fn row_margin<T: MarginFloat>(
     }
     let y = label as usize;
     let fy = row[y];
-    let (left, _) = row.split_at(y);
-    let right = &row[y + 1..];
-    let (ml, nl) = max_and_nan(left);
-    let (mr, nr) = max_and_nan(right);
-    let max_comp = if ml > mr { ml } else { mr };
-    #[allow(clippy::eq_op)]
-    let fy_bad = fy != fy || fy == T::INFINITY;
-    if nl || nr || fy_bad || max_comp == T::INFINITY {
-        return Err(first_bad(row));
+    if kind == MarginKind::Logit && buf.len() == 1 {
+        // Fast path: one packed sweep.
+        let (fc, probe) = competitor_max(row, y);
+        #[allow(clippy::eq_op)]
+        let suspicious = fy != fy || fy == T::INFINITY || fc == T::INFINITY || probe != probe;
+        if suspicious {
+            // The probe is also NaN for +Inf + −Inf or an overflowing sum; only a rescan decides.
+            if let Some(p) = first_bad(row) {
+                return Err(p);
+            }
+        }
+        if fy == T::NEG_INFINITY {
+            return if fc == T::NEG_INFINITY {
+                Err(RowProblem::AllMasked)
+            } else {
+                Ok(T::NEG_INFINITY)
+            };
+        }
+        return Ok(fy - fc);
     }
-    if fy == T::NEG_INFINITY && max_comp == T::NEG_INFINITY {
+    let (t1, t2, any_nan) = top2_and_nan(row);
+    if any_nan || t1 == T::INFINITY {
+        return Err(first_bad(row).expect("a NaN or +Inf was seen"));
+    }
+    if t1 == T::NEG_INFINITY {
         return Err(RowProblem::AllMasked);
     }
+    // The strongest competitor: the runner-up when f_y is the (possibly tied) maximum.
+    let max_comp = if fy == t1 { t2 } else { t1 };
     let fc = if buf.len() == 1 {
         max_comp
     } else {
@@ -179,7 +246,7 @@ fn row_margin<T: MarginFloat>(
             }
         }
         MarginKind::Probability => {
-            let top = if fy > max_comp { fy } else { max_comp }.to_f64();
+            let top = t1.to_f64();
             let sum: f64 = row.iter().map(|x| (x.to_f64() - top).exp()).sum();
             let py = (fy.to_f64() - top).exp();
             let pc = (fc.to_f64() - top).exp();
