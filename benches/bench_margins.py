@@ -51,6 +51,8 @@ def main():
     print(f"# margins benchmark\n")
     print(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs "
           f"(shared with other jobs), numpy {np.__version__}")
+    print(f"- rayon threads: {os.environ.get('RAYON_NUM_THREADS', 'default (all cores)')}; "
+          f"load average before the run: {os.getloadavg()[0]:.1f}")
     print(f"- logits {n:,} × {c} float32 ({logits.nbytes / 2**20:.0f} MiB), int64 labels; "
           f"best / median of {r} runs after a warm-up, all in this one run\n")
 
