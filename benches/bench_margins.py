@@ -86,6 +86,41 @@ def main():
         t_sort, _ = timeit(lambda: np.argsort(m, kind="stable"), 3)
         print(f"| {size:,} | {k:,} | {t_sel*1e3:.2f} | {t_sel/size*1e9:.1f} | {t_sort*1e3:.2f} |")
 
+    layer_margins_cost(r)
+
+
+def layer_margins_cost(repeats):
+    """layer_margins against plain forward+backward passes over the same batches."""
+    try:
+        import torch
+        from torch import nn
+
+        from netsieve.torch import layer_margins
+    except ImportError:
+        print("\n(torch not installed: layer_margins cost skipped)")
+        return
+    torch.manual_seed(0)
+    x = torch.randn(8192, 784)
+    y = torch.randint(0, 10, (8192,))
+    net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).eval()
+
+    def forward_backward():
+        for s in range(0, 8192, 256):
+            net.zero_grad()
+            nn.functional.cross_entropy(net(x[s : s + 256]), y[s : s + 256]).backward()
+
+    layers = ["input", "1", "3"]
+    t_fb, _ = timeit(forward_backward, max(1, repeats // 2))
+    t_lm, _ = timeit(lambda: layer_margins(net, (x, y), layers=layers, batch_size=256), max(1, repeats // 2))
+    print("\n## layer_margins cost\n")
+    print(f"MLP 784-512-512-10, 8192 examples, batch 256, layers {layers}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads)\n")
+    print("| operation | best (ms) |")
+    print("|---|---:|")
+    print(f"| one forward+backward pass per batch (cross-entropy) | {t_fb*1e3:.1f} |")
+    print(f"| `layer_margins` (3 layers, incl. total variation) | {t_lm*1e3:.1f} |")
+    print(f"\n- layer_margins / (forward+backward): **{t_lm / t_fb:.2f}×** (target ≤ about 2×)")
+
 
 if __name__ == "__main__":
     main()
