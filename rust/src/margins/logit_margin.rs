@@ -133,7 +133,8 @@ fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
     buf.fill(T::NEG_INFINITY);
     let k = buf.len();
     for (j, &x) in row.iter().enumerate() {
-        if j == y || !(x > buf[k - 1]) {
+        // `x <= buf` would differ only for NaN, which the caller has already rejected.
+        if j == y || x <= buf[k - 1] {
             continue;
         }
         let mut p = k - 1;
