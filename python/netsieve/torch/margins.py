@@ -41,7 +41,13 @@ def _batches(data: Any, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.T
         yield item[0], item[1]
 
 
-def _progress(it: Iterable, total: int | None, progress: bool, desc: str) -> Iterable:
+_AUTO_PROGRESS_BATCHES = 100
+
+
+def _progress(it: Iterable, total: int | None, progress: bool | None, desc: str) -> Iterable:
+    """A tqdm bar when asked for, or by default (``None``) for runs of at least 100 batches."""
+    if progress is None:
+        progress = total is not None and total >= _AUTO_PROGRESS_BATCHES
     if not progress:
         return it
     try:
@@ -102,7 +108,7 @@ def output_margins(
     norm_layers: Sequence[nn.Module] | None = None,
     batch_size: int = 256,
     device: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Margins f_y − max_{j≠y} f_j of the model's outputs over ``data``, in dataset order.
 
@@ -188,7 +194,7 @@ def layer_margins(
     eps: float = 0.0,
     batch_size: int = 256,
     device: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> LayerMargins:
     """First-order margins at the outputs of ``layers`` (module names, modules, or ``"input"``):
     d̃ = (f_y − f_c) / ‖∇_h (f_y − f_c)‖₂, c = argmax_{j≠y} f_j, divided by sqrt(ν) with ν the
@@ -197,6 +203,7 @@ def layer_margins(
     (hooks capture every layer at once). ``eps`` is added under the square root of the gradient norm,
     as in the authors' code (they use 1e-6); with ``eps=0`` a zero gradient gives ±Inf. Avoid
     in-place operations on hooked outputs (e.g. ``ReLU(inplace=True)`` right after a hooked layer).
+    ``progress``: a tqdm bar (``None``: only for runs of at least 100 batches).
     """
     dev = _device_of(model, device)
     resolved = _resolve_layers(model, layers)
