@@ -215,3 +215,41 @@ def test_sign_of_margin_is_correctness(data):
     np.testing.assert_array_equal(m == 0, (logits[np.arange(len(labels)), labels] == row_max) & ~unique_winner)
     p = netsieve.margins(logits, labels, kind="probability")
     np.testing.assert_array_equal(np.sign(p), np.sign(m))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 9).flatmap(
+        lambda c: hnp.arrays(
+            np.float64,
+            st.tuples(st.integers(1, 20), st.just(c)),
+            elements=st.one_of(st.integers(-3, 3).map(float), st.just(-np.inf)),
+        )
+    ),
+    st.integers(0, 10**6),
+    st.data(),
+)
+def test_top_k_and_masked_classes_against_reference(logits, seed, data):
+    n, c = logits.shape
+    logits[:, 0] = np.where(np.isinf(logits).all(axis=1), 0.0, logits[:, 0])  # no all-masked rows
+    labels = np.random.default_rng(seed).integers(0, c, size=n)
+    k = data.draw(st.integers(1, c - 1))
+    with np.errstate(invalid="ignore"):  # -inf - -inf in the reference; fixed on the next line
+        want = ref_margins(logits, labels, k)
+    want[np.isneginf(logits[np.arange(n), labels])] = -np.inf  # documented: masked true class
+    np.testing.assert_array_equal(netsieve.margins(logits, labels, top_k=k), want)
+    strided = np.repeat(logits, 2, axis=1)[:, ::2]
+    np.testing.assert_array_equal(netsieve.margins(strided, labels, top_k=k), want)
+
+
+def test_probability_margins_on_strided_input_and_small_integer_labels():
+    rng = np.random.default_rng(9)
+    logits = np.asfortranarray(rng.standard_normal((300, 12)))
+    labels = rng.integers(0, 12, size=300).astype(np.uint8)
+    np.testing.assert_allclose(
+        netsieve.margins(logits, labels, kind="probability"),
+        ref_probability_margins(logits, labels.astype(np.int64)),
+        atol=1e-14,
+    )
+    with pytest.raises(InvalidInputError, match="row 0: label 4294967295"):
+        netsieve.margins(logits[:1], np.array([2**32 - 1], dtype=np.uint32))

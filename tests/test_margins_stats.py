@@ -181,3 +181,13 @@ def test_gdv_collapsed_classes_reach_minus_one_and_errors():
         netsieve.gdv(X, [0, 1])
     with pytest.raises(TypeError):
         netsieve.gdv(X, np.zeros(6))
+
+
+def test_total_variation_wide_batch_spans_many_parallel_blocks():
+    h = np.random.default_rng(8).standard_normal((100, 3000)) * 2.0 + 50.0
+    acc = netsieve.TotalVariation()
+    acc.update(h)
+    assert np.isclose(acc.value, h.var(axis=0).sum(), rtol=1e-12)
+    acc2 = netsieve.TotalVariation()
+    acc2.update(np.asfortranarray(h))
+    assert np.isclose(acc2.value, acc.value, rtol=1e-12)

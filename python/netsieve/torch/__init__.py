@@ -5,6 +5,7 @@ This subpackage imports torch; the rest of netsieve does not.
 
 from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
+from .margins import GapPredictor, LayerMargins, layer_margins, output_margins
 from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
 from .models import MODELS, build_model
@@ -29,6 +30,7 @@ __all__ = [
     "TensorSource", "open_weights", "save_weights",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",
     "DEFAULT_DELTAS", "delta_accuracy", "geometric_complexity", "susceptibility_probe", "weight_matrices",
+    "GapPredictor", "LayerMargins", "layer_margins", "output_margins",
     "MODELS", "build_model",
     "NOISE_KINDS", "LabelNoise", "corrupt_labels",
     "DEFAULT_METRICS", "METRICS", "OPTIMIZERS", "SCHEDULES", "SweepRecord", "SweepResult", "TrainConfig",

@@ -3,7 +3,7 @@
 use crate::matrix::Scalar;
 
 pub trait MarginFloat:
-    Scalar + PartialOrd + std::ops::Sub<Output = Self> + std::fmt::Debug
+    Scalar + PartialOrd + std::ops::Sub<Output = Self> + std::ops::Add<Output = Self> + std::fmt::Debug
 {
     const NEG_INFINITY: Self;
     const INFINITY: Self;

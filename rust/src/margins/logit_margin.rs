@@ -67,57 +67,65 @@ fn row_error(row: usize, problem: RowProblem, ncols: usize) -> CoreError {
 
 const LANES: usize = 16;
 
-/// Maximum of a slice and whether it holds a NaN, in one vectorizable sweep: independent lane
-/// accumulators let the compiler use packed max without reassociating anything.
-#[inline]
-fn max_and_nan<T: MarginFloat>(xs: &[T]) -> (T, bool) {
-    let mut acc = [T::NEG_INFINITY; LANES];
-    let mut nan = [false; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..LANES {
-            let x = c[l];
-            #[allow(clippy::eq_op)]
-            {
-                nan[l] |= x != x;
-            }
-            acc[l] = if x > acc[l] { x } else { acc[l] };
-        }
-    }
-    let mut m = T::NEG_INFINITY;
-    let mut any_nan = false;
-    for l in 0..LANES {
-        any_nan |= nan[l];
-        if acc[l] > m {
-            m = acc[l];
-        }
-    }
-    for &x in rest {
-        #[allow(clippy::eq_op)]
-        {
-            any_nan |= x != x;
-        }
-        if x > m {
-            m = x;
-        }
-    }
-    (m, any_nan)
-}
-
-/// The first NaN or +Inf of a row that is known to hold one.
-fn first_bad<T: MarginFloat>(row: &[T]) -> RowProblem {
-    let column = row
-        .iter()
-        .position(|x| {
-            let v = x.to_f64();
-            v.is_nan() || v == f64::INFINITY
-        })
-        .expect("row was found to hold NaN or +Inf");
-    RowProblem::NonFinite {
+/// The first NaN or +Inf of a row, if any.
+fn first_bad<T: MarginFloat>(row: &[T]) -> Option<RowProblem> {
+    let column = row.iter().position(|x| {
+        let v = x.to_f64();
+        v.is_nan() || v == f64::INFINITY
+    })?;
+    Some(RowProblem::NonFinite {
         column,
         value: row[column].to_f64(),
+    })
+}
+
+#[inline(always)]
+fn sweep<T: MarginFloat>(c: &[T], max: &mut [T; LANES], probe: &mut [T; LANES]) {
+    for l in 0..LANES {
+        let x = c[l];
+        max[l] = if x > max[l] { x } else { max[l] };
+        probe[l] = probe[l] + x;
     }
+}
+
+/// max_{j≠y} row[j] and a NaN probe (the sum of the competitors, NaN whenever one of them is NaN),
+/// in one sweep the compiler turns into packed max/add: the chunk holding y is patched on the
+/// stack instead of branching on every element.
+#[inline(always)]
+fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
+    let mut max = [T::NEG_INFINITY; LANES];
+    let mut probe = [T::ZERO; LANES];
+    let nfull = row.len() / LANES;
+    let (full, rest) = row.split_at(nfull * LANES);
+    let yc = y / LANES;
+    let (before, from_y) = full.split_at(yc.min(nfull) * LANES);
+    for c in before.chunks_exact(LANES) {
+        sweep(c, &mut max, &mut probe);
+    }
+    let mut after = from_y;
+    if yc < nfull {
+        let mut patched = [T::NEG_INFINITY; LANES];
+        patched.copy_from_slice(&from_y[..LANES]);
+        patched[y % LANES] = T::NEG_INFINITY;
+        sweep(&patched, &mut max, &mut probe);
+        after = &from_y[LANES..];
+    }
+    for c in after.chunks_exact(LANES) {
+        sweep(c, &mut max, &mut probe);
+    }
+    let mut m = T::NEG_INFINITY;
+    let mut p = T::ZERO;
+    for l in 0..LANES {
+        m = if max[l] > m { max[l] } else { m };
+        p = p + probe[l];
+    }
+    for (j, &x) in rest.iter().enumerate() {
+        if nfull * LANES + j != y {
+            m = if x > m { x } else { m };
+            p = p + x;
+        }
+    }
+    (m, p)
 }
 
 /// The k-th largest competitor (j ≠ y), counted with multiplicity; `buf` has length k.
@@ -125,7 +133,8 @@ fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
     buf.fill(T::NEG_INFINITY);
     let k = buf.len();
     for (j, &x) in row.iter().enumerate() {
-        if j == y || !(x > buf[k - 1]) {
+        // `x <= buf` would differ only for NaN, which the caller has already rejected.
+        if j == y || x <= buf[k - 1] {
             continue;
         }
         let mut p = k - 1;
@@ -136,6 +145,49 @@ fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
         buf[p] = x;
     }
     buf[k - 1]
+}
+
+/// The two largest values of a slice, counted with multiplicity, and whether it holds a NaN, in
+/// one vectorizable sweep (lane accumulators, branch-free min/max). With a NaN present the two
+/// values are meaningless; the caller reports the NaN instead.
+#[inline(always)]
+fn top2_and_nan<T: MarginFloat>(xs: &[T]) -> (T, T, bool) {
+    #[inline(always)]
+    fn push<T: MarginFloat>(x: T, a: &mut T, b: &mut T) {
+        let lo = if x < *a { x } else { *a };
+        *b = if lo > *b { lo } else { *b };
+        *a = if x > *a { x } else { *a };
+    }
+    let mut a = [T::NEG_INFINITY; LANES];
+    let mut b = [T::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            let x = c[l];
+            #[allow(clippy::eq_op)]
+            {
+                nan[l] |= x != x;
+            }
+            push(x, &mut a[l], &mut b[l]);
+        }
+    }
+    let (mut t1, mut t2) = (T::NEG_INFINITY, T::NEG_INFINITY);
+    let mut any_nan = false;
+    for l in 0..LANES {
+        any_nan |= nan[l];
+        push(a[l], &mut t1, &mut t2);
+        push(b[l], &mut t1, &mut t2);
+    }
+    for &x in rest {
+        #[allow(clippy::eq_op)]
+        {
+            any_nan |= x != x;
+        }
+        push(x, &mut t1, &mut t2);
+    }
+    (t1, t2, any_nan)
 }
 
 /// Margin of one contiguous row. `buf` is scratch of length `top_k`.
@@ -152,19 +204,35 @@ fn row_margin<T: MarginFloat>(
     }
     let y = label as usize;
     let fy = row[y];
-    let (left, _) = row.split_at(y);
-    let right = &row[y + 1..];
-    let (ml, nl) = max_and_nan(left);
-    let (mr, nr) = max_and_nan(right);
-    let max_comp = if ml > mr { ml } else { mr };
-    #[allow(clippy::eq_op)]
-    let fy_bad = fy != fy || fy == T::INFINITY;
-    if nl || nr || fy_bad || max_comp == T::INFINITY {
-        return Err(first_bad(row));
+    if kind == MarginKind::Logit && buf.len() == 1 {
+        // Fast path: one packed sweep.
+        let (fc, probe) = competitor_max(row, y);
+        #[allow(clippy::eq_op)]
+        let suspicious = fy != fy || fy == T::INFINITY || fc == T::INFINITY || probe != probe;
+        if suspicious {
+            // The probe is also NaN for +Inf + −Inf or an overflowing sum; only a rescan decides.
+            if let Some(p) = first_bad(row) {
+                return Err(p);
+            }
+        }
+        if fy == T::NEG_INFINITY {
+            return if fc == T::NEG_INFINITY {
+                Err(RowProblem::AllMasked)
+            } else {
+                Ok(T::NEG_INFINITY)
+            };
+        }
+        return Ok(fy - fc);
     }
-    if fy == T::NEG_INFINITY && max_comp == T::NEG_INFINITY {
+    let (t1, t2, any_nan) = top2_and_nan(row);
+    if any_nan || t1 == T::INFINITY {
+        return Err(first_bad(row).expect("a NaN or +Inf was seen"));
+    }
+    if t1 == T::NEG_INFINITY {
         return Err(RowProblem::AllMasked);
     }
+    // The strongest competitor: the runner-up when f_y is the (possibly tied) maximum.
+    let max_comp = if fy == t1 { t2 } else { t1 };
     let fc = if buf.len() == 1 {
         max_comp
     } else {
@@ -179,7 +247,7 @@ fn row_margin<T: MarginFloat>(
             }
         }
         MarginKind::Probability => {
-            let top = if fy > max_comp { fy } else { max_comp }.to_f64();
+            let top = t1.to_f64();
             let sum: f64 = row.iter().map(|x| (x.to_f64() - top).exp()).sum();
             let py = (fy.to_f64() - top).exp();
             let pc = (fc.to_f64() - top).exp();
@@ -214,6 +282,56 @@ fn gather_rows<T: MarginFloat>(logits: &MatrixView<'_, T>, r0: usize, r1: usize,
             }
         }
     }
+}
+
+/// Margins of rows `first..first + out.len()`, stopping at the first bad row.
+#[inline(always)]
+fn rows_block_generic<'r, T: MarginFloat, F: Fn(usize) -> &'r [T]>(
+    row_of: &F,
+    first: usize,
+    labels: Labels<'_>,
+    kind: MarginKind,
+    kbuf: &mut [T],
+    out: &mut [T],
+) -> Option<(usize, RowProblem)> {
+    for (k, slot) in out.iter_mut().enumerate() {
+        let i = first + k;
+        match row_margin(row_of(i), labels.get(i), kind, kbuf) {
+            Ok(m) => *slot = m,
+            Err(p) => return Some((i, p)),
+        }
+    }
+    None
+}
+
+/// The same loop compiled for AVX2 (8 f32 lanes instead of SSE2's 4), chosen at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_block_avx2<'r, T: MarginFloat, F: Fn(usize) -> &'r [T]>(
+    row_of: &F,
+    first: usize,
+    labels: Labels<'_>,
+    kind: MarginKind,
+    kbuf: &mut [T],
+    out: &mut [T],
+) -> Option<(usize, RowProblem)> {
+    rows_block_generic(row_of, first, labels, kind, kbuf, out)
+}
+
+fn rows_block<'r, T: MarginFloat, F: Fn(usize) -> &'r [T]>(
+    row_of: &F,
+    first: usize,
+    labels: Labels<'_>,
+    kind: MarginKind,
+    kbuf: &mut [T],
+    out: &mut [T],
+) -> Option<(usize, RowProblem)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { rows_block_avx2(row_of, first, labels, kind, kbuf, out) };
+    }
+    rows_block_generic(row_of, first, labels, kind, kbuf, out)
 }
 
 /// Per-row margins of an N×C logit matrix (any strides) against integer labels.
@@ -260,38 +378,23 @@ pub fn margins<T: MarginFloat>(
             let r0 = task * step;
             let r1 = r0 + out_chunk.len();
             let mut kbuf = vec![T::NEG_INFINITY; top_k];
-            let mut run = |row: &[T], i: usize, slot: &mut T| -> Option<(usize, RowProblem)> {
-                match row_margin(row, labels.get(i), kind, &mut kbuf) {
-                    Ok(m) => {
-                        *slot = m;
-                        None
-                    }
-                    Err(p) => Some((i, p)),
-                }
-            };
             if contiguous_rows {
-                for (i, slot) in (r0..r1).zip(out_chunk.iter_mut()) {
-                    let row = logits.row_slice(i).expect("rows are contiguous");
-                    if let Some(e) = run(row, i, slot) {
-                        return Some(e);
-                    }
+                let row_of = |i: usize| logits.row_slice(i).expect("rows are contiguous");
+                return rows_block(&row_of, r0, labels, kind, &mut kbuf, out_chunk);
+            }
+            // Strided input: gather small tiles of rows into a contiguous buffer first.
+            let tile = (32_768 / c).max(1);
+            let mut buf = Vec::new();
+            let mut t0 = r0;
+            while t0 < r1 {
+                let t1 = (t0 + tile).min(r1);
+                gather_rows(&logits, t0, t1, &mut buf);
+                let row_of = |i: usize| &buf[(i - t0) * c..(i - t0 + 1) * c];
+                let out = &mut out_chunk[t0 - r0..t1 - r0];
+                if let Some(e) = rows_block(&row_of, t0, labels, kind, &mut kbuf, out) {
+                    return Some(e);
                 }
-            } else {
-                // Strided input: gather small tiles of rows into a contiguous buffer first.
-                let tile = (32_768 / c).max(1);
-                let mut buf = Vec::new();
-                let mut t0 = r0;
-                while t0 < r1 {
-                    let t1 = (t0 + tile).min(r1);
-                    gather_rows(&logits, t0, t1, &mut buf);
-                    for i in t0..t1 {
-                        let row = &buf[(i - t0) * c..(i - t0 + 1) * c];
-                        if let Some(e) = run(row, i, &mut out_chunk[i - r0]) {
-                            return Some(e);
-                        }
-                    }
-                    t0 = t1;
-                }
+                t0 = t1;
             }
             None
         })

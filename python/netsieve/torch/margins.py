@@ -1,0 +1,351 @@
+"""Margins of torch models: normalized output margins (Banburski et al. 2021), first-order margins
+at hidden layers normalized by the layer's total variation (Jiang et al. 2019), and the
+generalization-gap regression on margin signatures (Jiang et al. 2019).
+
+``data`` is anything that yields ``(inputs, labels)`` batches (a ``DataLoader``, a list of pairs)
+or a single ``(inputs, labels)`` pair of tensors, which is split into ``batch_size`` batches.
+Models are evaluated in eval mode (BatchNorm uses running statistics, so examples do not interact
+and one backward pass of a summed objective gives every example's own gradient); the previous
+train/eval mode is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._netsieve import InvalidInputError, TotalVariation
+from ..margins import margin_summary, margins
+
+__all__ = ["output_margins", "layer_margins", "LayerMargins", "GapPredictor"]
+
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Bilinear)
+
+
+def _batches(data: Any, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise InvalidInputError(f"inputs have {x.shape[0]} rows but labels {y.shape[0]}")
+        for s in range(0, x.shape[0], batch_size):
+            yield x[s : s + batch_size], y[s : s + batch_size]
+        return
+    for item in data:
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise InvalidInputError("each batch of data must be an (inputs, labels) pair")
+        yield item[0], item[1]
+
+
+_AUTO_PROGRESS_BATCHES = 100
+
+
+def _progress(it: Iterable, total: int | None, progress: bool | None, desc: str) -> Iterable:
+    """A tqdm bar when asked for, or by default (``None``) for runs of at least 100 batches."""
+    if progress is None:
+        progress = total is not None and total >= _AUTO_PROGRESS_BATCHES
+    if not progress:
+        return it
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the bar is a convenience only
+        return it
+    return tqdm(it, total=total, desc=desc)
+
+
+def _total(data: Any, batch_size: int) -> int | None:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        return math.ceil(data[0].shape[0] / batch_size)
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+class _EvalMode:
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __enter__(self):
+        self.was_training = self.model.training
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
+
+
+def _device_of(model: nn.Module, device: Any) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _weight_norm_product(model: nn.Module, normalize: str, modules: Sequence[nn.Module] | None) -> float:
+    layers = list(modules) if modules is not None else [m for m in model.modules() if isinstance(m, _WEIGHTED)]
+    if not layers:
+        raise InvalidInputError("the model has no Linear/Conv layers to normalize by; pass norm_layers=")
+    log_rho = 0.0
+    with torch.no_grad():
+        for m in layers:
+            w = m.weight.detach().to(torch.float64)
+            w = w.reshape(w.shape[0], -1)
+            n = torch.linalg.matrix_norm(w, ord="fro" if normalize == "frobenius_product" else 2)
+            log_rho += math.log(float(n))
+    return math.exp(log_rho)
+
+
+def output_margins(
+    model: nn.Module,
+    data: Any,
+    normalize: str = "none",
+    *,
+    kind: str = "logit",
+    norm_layers: Sequence[nn.Module] | None = None,
+    batch_size: int = 256,
+    device: Any = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Margins f_y − max_{j≠y} f_j of the model's outputs over ``data``, in dataset order.
+
+    ``normalize``: ``"none"``; ``"frobenius_product"`` divides by ρ = ∏_k ‖W_k‖_F over the weight
+    layers (Banburski et al.: for a homogeneous ReLU network f = ρ·f_V with unit-norm layers, so this
+    is the margin of f_V); ``"spectral_product"`` by ∏_k ‖W_k‖₂. Convolution kernels are reshaped to
+    (out_channels, in_channels·kernel) matrices; biases are not normalized. ``norm_layers`` picks the
+    layers (default: every Linear/Conv) — e.g. leave out layers followed by BatchNorm, which are
+    scale invariant.
+    """
+    if normalize not in ("none", "frobenius_product", "spectral_product"):
+        raise InvalidInputError(
+            f'normalize must be "none", "frobenius_product" or "spectral_product", got {normalize!r}'
+        )
+    dev = _device_of(model, device)
+    parts = []
+    with _EvalMode(model), torch.no_grad():
+        for x, y in _progress(_batches(data, batch_size), _total(data, batch_size), progress, "output margins"):
+            out = model(x.to(dev))
+            if out.ndim != 2:
+                raise InvalidInputError(f"the model must return (batch, classes) scores, got shape {tuple(out.shape)}")
+            parts.append(margins(out.detach().cpu(), y.cpu(), kind=kind))
+    if not parts:
+        raise InvalidInputError("data yielded no batches")
+    m = np.concatenate(parts)
+    if normalize != "none":
+        m = (m / _weight_norm_product(model, normalize, norm_layers)).astype(m.dtype)
+    return m
+
+
+@dataclass(frozen=True)
+class LayerMargins:
+    """First-order margins per layer. ``normalized[name] = raw[name] / sqrt(total_variation[name])``
+    (Jiang et al.'s d̂); ``raw`` is d̃ = (f_y − f_c)/‖∇_h(f_y − f_c)‖₂; ``correct`` marks samples with
+    f_y − f_c > 0 (Jiang et al. keep only those for their signature)."""
+
+    normalized: dict[str, np.ndarray]
+    raw: dict[str, np.ndarray]
+    total_variation: dict[str, float]
+    correct: np.ndarray = field(repr=False)
+
+    def signature(self, positive_only: bool = True) -> np.ndarray:
+        """Concatenated quartile signatures (Q1, Q2, Q3, upper fence, lower fence) of the layers."""
+        return np.concatenate(
+            [margin_summary(m, positive_only=positive_only).signature for m in self.normalized.values()]
+        )
+
+    def moments(self, positive_only: bool = True) -> np.ndarray:
+        """Concatenated (mean, std, skewness, excess kurtosis) of the layers."""
+        return np.concatenate(
+            [margin_summary(m, positive_only=positive_only).moments for m in self.normalized.values()]
+        )
+
+
+def _resolve_layers(model: nn.Module, layers: Sequence[Any]) -> list[tuple[str, nn.Module | None]]:
+    named = dict(model.named_modules())
+    by_id = {id(m): n for n, m in named.items()}
+    out = []
+    for layer in layers:
+        if isinstance(layer, str):
+            if layer == "input":
+                out.append(("input", None))
+            elif layer in named:
+                out.append((layer, named[layer]))
+            else:
+                raise InvalidInputError(f"model has no submodule named {layer!r}")
+        elif isinstance(layer, nn.Module):
+            if id(layer) not in by_id:
+                raise InvalidInputError(f"{type(layer).__name__} module is not part of the model")
+            out.append((by_id[id(layer)] or "model", layer))
+        else:
+            raise TypeError(f"layers must be module names, modules or 'input', got {type(layer).__name__}")
+    if not out:
+        raise InvalidInputError("layers is empty")
+    return out
+
+
+def layer_margins(
+    model: nn.Module,
+    data: Any,
+    layers: Sequence[Any] = ("input",),
+    *,
+    eps: float = 0.0,
+    batch_size: int = 256,
+    device: Any = None,
+    progress: bool | None = None,
+) -> LayerMargins:
+    """First-order margins at the outputs of ``layers`` (module names, modules, or ``"input"``):
+    d̃ = (f_y − f_c) / ‖∇_h (f_y − f_c)‖₂, c = argmax_{j≠y} f_j, divided by sqrt(ν) with ν the
+    layer's total variation tr Cov(h) over ``data`` (Jiang et al. 2019, population covariance;
+    the demogen code's extra 1/N is not applied). One forward and one backward pass per batch
+    (hooks capture every layer at once). ``eps`` is added under the square root of the gradient norm,
+    as in the authors' code (they use 1e-6); with ``eps=0`` a zero gradient gives ±Inf. Avoid
+    in-place operations on hooked outputs (e.g. ``ReLU(inplace=True)`` right after a hooked layer).
+    ``progress``: a tqdm bar (``None``: only for runs of at least 100 batches).
+    """
+    dev = _device_of(model, device)
+    resolved = _resolve_layers(model, layers)
+    names = [n for n, _ in resolved]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"layers repeat: {names}")
+    raw: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    tv = {n: TotalVariation() for n in names}
+    correct: list[np.ndarray] = []
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook_for(name: str):
+        def hook(_module, _inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise InvalidInputError(f"layer {name!r} returns {type(output).__name__}, not a tensor")
+            captured[name] = output
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in resolved if m is not None]
+    try:
+        with _EvalMode(model), torch.enable_grad():
+            total = _total(data, batch_size)
+            for x, y in _progress(_batches(data, batch_size), total, progress, "layer margins"):
+                captured.clear()
+                x = x.to(dev).detach().requires_grad_("input" in names)
+                y = y.to(dev).long()
+                if "input" in names:
+                    captured["input"] = x
+                out = model(x)
+                if out.ndim != 2:
+                    raise InvalidInputError(f"the model must return (batch, classes) scores, got {tuple(out.shape)}")
+                rows = torch.arange(out.shape[0], device=out.device)
+                if y.min() < 0 or y.max() >= out.shape[1]:
+                    raise InvalidInputError(f"labels must lie in 0..{out.shape[1] - 1}")
+                competitors = out.detach().clone()
+                competitors[rows, y] = -torch.inf
+                c = competitors.argmax(dim=1)
+                diff = out[rows, y] - out[rows, c]
+                missing = [n for n in names if n not in captured]
+                if missing:
+                    raise InvalidInputError(f"layers {missing} did not run in the forward pass")
+                hs = [captured[n] for n in names]
+                grads = torch.autograd.grad(diff.sum(), hs, allow_unused=True)
+                num = diff.detach().to(torch.float64)
+                correct.append((num > 0).cpu().numpy())
+                for n, h, g in zip(names, hs, grads):
+                    if g is None:
+                        gnorm = torch.zeros_like(num)
+                    else:
+                        gnorm = (g.detach().to(torch.float64).reshape(g.shape[0], -1).pow(2).sum(1) + eps).sqrt()
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        raw[n].append((num / gnorm).cpu().numpy())
+                    tv[n].update(h.detach().reshape(h.shape[0], -1).cpu().numpy())
+    finally:
+        for h in handles:
+            h.remove()
+    if not correct:
+        raise InvalidInputError("data yielded no batches")
+    raw_m = {n: np.concatenate(v) for n, v in raw.items()}
+    tv_v = {n: tv[n].value for n in names}
+    normalized = {}
+    for n in names:
+        scale = math.sqrt(tv_v[n])
+        if scale == 0:
+            raise InvalidInputError(f"layer {n!r} has zero total variation over the data; its margins cannot be normalized")
+        normalized[n] = raw_m[n] / scale
+    return LayerMargins(normalized=normalized, raw=raw_m, total_variation=tv_v, correct=np.concatenate(correct))
+
+
+class GapPredictor:
+    """Linear regression of the generalization gap on margin-signature features of many trained
+    models (Jiang et al. 2019): ĝ = aᵀφ(θ) + b by least squares.
+
+    ``transform``: ``"log_abs"`` (default; φ = log|θ|, the convention of the public reimplementation,
+    since lower fences can be ≤ 0 and the paper's handling is unverified), ``"log"`` (errors on
+    θ ≤ 0) or ``"none"``. After :meth:`fit`: ``coef_``, ``intercept_``, ``r2_``, ``adjusted_r2_``
+    (1 − (1−R²)(n−1)/(n−p−1)) and ``cv_r2_``: the R² of out-of-fold predictions pooled over
+    ``folds`` folds (shuffled with ``seed``).
+    """
+
+    def __init__(self, transform: str = "log_abs", folds: int = 10, seed: int = 0):
+        if transform not in ("log_abs", "log", "none"):
+            raise InvalidInputError(f'transform must be "log_abs", "log" or "none", got {transform!r}')
+        if int(folds) < 2:
+            raise InvalidInputError(f"folds must be at least 2, got {folds}")
+        self.transform, self.folds, self.seed = transform, int(folds), seed
+
+    def _phi(self, features: Any) -> np.ndarray:
+        f = np.asarray(features, dtype=np.float64)
+        if f.ndim != 2:
+            raise InvalidInputError(f"features must be (n_models, n_features), got shape {f.shape}")
+        if not np.isfinite(f).all():
+            raise InvalidInputError("features contain NaN or Inf")
+        if self.transform == "none":
+            return f
+        if self.transform == "log":
+            if (f <= 0).any():
+                raise InvalidInputError('a feature is ≤ 0, where log is undefined; use transform="log_abs" or "none"')
+            return np.log(f)
+        if (f == 0).any():
+            raise InvalidInputError("a feature is exactly 0, where log|θ| is undefined")
+        return np.log(np.abs(f))
+
+    @staticmethod
+    def _lstsq(phi: np.ndarray, g: np.ndarray) -> np.ndarray:
+        design = np.hstack([phi, np.ones((phi.shape[0], 1))])
+        return np.linalg.lstsq(design, g, rcond=None)[0]
+
+    @staticmethod
+    def _r2(g: np.ndarray, pred: np.ndarray) -> float:
+        ss_tot = float(((g - g.mean()) ** 2).sum())
+        if ss_tot == 0:
+            raise InvalidInputError("all gaps are equal; R² is undefined")
+        return 1.0 - float(((g - pred) ** 2).sum()) / ss_tot
+
+    def fit(self, features: Any, gaps: Any) -> "GapPredictor":
+        phi = self._phi(features)
+        g = np.asarray(gaps, dtype=np.float64).ravel()
+        n, p = phi.shape
+        if g.shape[0] != n:
+            raise InvalidInputError(f"{n} feature rows but {g.shape[0]} gaps")
+        if n < p + 2:
+            raise InvalidInputError(f"{n} models are too few for {p} features (need at least {p + 2})")
+        if n < self.folds:
+            raise InvalidInputError(f"{n} models are too few for {self.folds}-fold cross-validation")
+        beta = self._lstsq(phi, g)
+        self.coef_, self.intercept_ = beta[:-1], float(beta[-1])
+        self.r2_ = self._r2(g, phi @ self.coef_ + self.intercept_)
+        self.adjusted_r2_ = 1.0 - (1.0 - self.r2_) * (n - 1) / (n - p - 1)
+        order = np.random.default_rng(self.seed).permutation(n)
+        pred = np.empty(n)
+        for test in np.array_split(order, self.folds):
+            train = np.setdiff1d(order, test)
+            b = self._lstsq(phi[train], g[train])
+            pred[test] = phi[test] @ b[:-1] + b[-1]
+        self.cv_r2_ = self._r2(g, pred)
+        return self
+
+    def predict(self, features: Any) -> np.ndarray:
+        if not hasattr(self, "coef_"):
+            raise InvalidInputError("call fit() first")
+        phi = self._phi(features)
+        if phi.shape[1] != self.coef_.shape[0]:
+            raise InvalidInputError(f"expected {self.coef_.shape[0]} features, got {phi.shape[1]}")
+        return phi @ self.coef_ + self.intercept_
