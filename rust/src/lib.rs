@@ -5,6 +5,7 @@
 pub mod error;
 pub mod linalg;
 pub mod matrix;
+pub mod shrinkage;
 pub mod spectral;
 pub mod stats;
 

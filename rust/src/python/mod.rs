@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod convert;
+mod shrinkage;
 mod spectral;
 
 pub use convert::{ConvergenceError, InvalidInputError};
@@ -15,5 +16,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("ConvergenceError", py.get_type::<ConvergenceError>())?;
     spectral::register(m)?;
+    shrinkage::register(m)?;
     Ok(())
 }
