@@ -1,10 +1,13 @@
 """netsieve: find the boundary between noise and learned information in deep networks.
 
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
-statistics) lives in :mod:`netsieve.spectral`; torch-facing tools live in :mod:`netsieve.torch`.
+statistics) lives in :mod:`netsieve.spectral`, the singular-value shrinkage filters in
+:mod:`netsieve.shrink`; torch-facing tools live in :mod:`netsieve.torch`.
 """
 
 from ._netsieve import ConvergenceError, InvalidInputError, __version__
+from .shrink import METHODS as SHRINK_METHODS
+from .shrink import ShrinkRecord, optimal_hard_threshold, shrink, shrink_many, shrink_with_record
 from .spectral import (
     GOE_MEAN_RATIO,
     POISSON_MEAN_RATIO,
@@ -40,4 +43,10 @@ __all__ = [
     "mp_quantile",
     "porter_thomas",
     "singular_values",
+    "SHRINK_METHODS",
+    "ShrinkRecord",
+    "optimal_hard_threshold",
+    "shrink",
+    "shrink_many",
+    "shrink_with_record",
 ]

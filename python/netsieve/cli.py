@@ -54,7 +54,13 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
-_BUILDERS = [_add_spectrum]
+def _add_filter(sub: argparse._SubParsersAction) -> None:
+    from ._filter_cli import add_filter_command
+
+    add_filter_command(sub)
+
+
+_BUILDERS = [_add_spectrum, _add_filter]
 
 
 def build_parser() -> argparse.ArgumentParser:
