@@ -189,12 +189,14 @@ def test_cli_safetensors_round_trip(tmp_path, state, capsys):
 def test_cli_torch_checkpoint_round_trip(tmp_path, state):
     src, dst = tmp_path / "in.pt", tmp_path / "out.pt"
     torch.save({"state_dict": state, "epoch": 3}, src)
+    raw = src.read_bytes()
     assert main(["filter", str(src), str(dst), "--method", "fraction", "--fraction", "0.25", "--layers", "0"]) == 0
     got = torch.load(dst, weights_only=True)
     want, _ = filter_state_dict(state, "fraction", "0", fraction=0.25)
     for k in want:
         torch.testing.assert_close(got[k], want[k])
     assert torch.equal(got["2.weight"], state["2.weight"])
+    assert src.read_bytes() == raw
 
 
 def test_cli_refuses_to_overwrite(tmp_path, state, capsys):

@@ -307,7 +307,8 @@ def filter_checkpoint(
     _check_method(method)  # before reading a possibly large file
     with open_weights(src) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
-    filtered, report = filter_state_dict(tensors, method, layers, inplace=True, **options)
+    # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.
+    filtered, report = filter_state_dict(tensors, method, layers, **options)
     metadata = {"netsieve_filter": method}
     save_weights(filtered, dst, metadata=metadata)
     return report
