@@ -1,7 +1,8 @@
 """netsieve: find the boundary between noise and learned information in deep networks.
 
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
-statistics) lives in :mod:`netsieve.spectral`; classification margins, their distributions,
+statistics) lives in :mod:`netsieve.spectral`, the singular-value shrinkage filters in
+:mod:`netsieve.shrink`; classification margins, their distributions,
 margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in :mod:`netsieve.torch`.
 """
 
@@ -15,6 +16,8 @@ from .margins import (
     margin_summary,
     margins,
 )
+from .shrink import METHODS as SHRINK_METHODS
+from .shrink import ShrinkRecord, optimal_hard_threshold, shrink, shrink_many, shrink_with_record
 from .spectral import (
     GOE_MEAN_RATIO,
     POISSON_MEAN_RATIO,
@@ -57,4 +60,10 @@ __all__ = [
     "lowest_margins",
     "margin_summary",
     "margins",
+    "SHRINK_METHODS",
+    "ShrinkRecord",
+    "optimal_hard_threshold",
+    "shrink",
+    "shrink_many",
+    "shrink_with_record",
 ]

@@ -55,3 +55,17 @@ class TotalVariation:
     def value(self) -> float: ...
     @property
     def mean(self) -> _F64: ...
+
+def shrink_matrices(
+    matrices: Sequence[_Matrix],
+    method: str,
+    sigma: float | None = None,
+    sigma_method: str | None = None,
+    tw_margin: float = 2.0234,
+    fraction: float = 0.0,
+    derepel: bool = False,
+    window: int = 15,
+    alpha: float = 0.05,
+    decomposition: str = "auto",
+) -> list[tuple[_Matrix, dict[str, Any]] | Exception]: ...
+def optimal_hard_coefficients(beta: float) -> tuple[float, float]: ...

@@ -109,7 +109,14 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
-_BUILDERS = [_add_demo, _add_spectrum, _add_analyze, _add_train]
+
+def _add_filter(sub: argparse._SubParsersAction) -> None:
+    from ._filter_cli import add_filter_command
+
+    add_filter_command(sub)
+
+
+_BUILDERS = [_add_demo, _add_spectrum, _add_filter, _add_analyze, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

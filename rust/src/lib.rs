@@ -6,6 +6,7 @@ pub mod error;
 pub mod linalg;
 pub mod margins;
 pub mod matrix;
+pub mod shrinkage;
 pub mod spectral;
 pub mod stats;
 

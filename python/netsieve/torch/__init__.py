@@ -5,6 +5,7 @@ This subpackage imports torch; the rest of netsieve does not.
 
 from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
+from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .margins import GapPredictor, LayerMargins, layer_margins, output_margins
 from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
@@ -28,6 +29,7 @@ from .trainer import (
 __all__ = [
     "LayerResult", "Report", "analyze",
     "TensorSource", "open_weights", "save_weights",
+    "MIN_DIM", "FilterReport", "LayerFilter", "filter_checkpoint", "filter_model", "filter_state_dict",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",
     "DEFAULT_DELTAS", "delta_accuracy", "geometric_complexity", "susceptibility_probe", "weight_matrices",
     "GapPredictor", "LayerMargins", "layer_margins", "output_margins",

@@ -43,7 +43,7 @@ impl SvdMethod {
 }
 
 /// Below this λ_min/λ_max the Gram route loses more than ~1e-6 relative accuracy on the smallest sᵢ.
-const GRAM_CONDITION_LIMIT: f64 = 1e-10;
+pub(crate) const GRAM_CONDITION_LIMIT: f64 = 1e-10;
 
 /// Singular values of `w`, descending, after checking it is non-empty and finite.
 pub fn singular_values<T: Scalar>(w: MatrixView<'_, T>, method: SvdMethod) -> CoreResult<Vec<f64>> {
@@ -140,6 +140,52 @@ pub fn thin_svd_f64(a: &Mat<f64>) -> CoreResult<ThinSvd> {
         u: svd.U().to_owned(),
         s,
         v: svd.V().to_owned(),
+    })
+}
+
+/// Singular values and right singular vectors of a tall matrix (N ≥ M) from the eigendecomposition
+/// of its Gram matrix AᵀA: about half the work of a thin SVD. The vectors of well-separated leading
+/// singular values are accurate to about ε·s_max²/gap; left vectors follow as uᵢsᵢ = A·vᵢ.
+pub struct GramSvd {
+    /// Descending singular values.
+    pub s: Vec<f64>,
+    /// M×M, column i pairs with `s[i]`.
+    pub v: Mat<f64>,
+    /// λ_min/λ_max of the Gram matrix (small values mean the trailing sᵢ are inaccurate).
+    pub condition_ratio: f64,
+}
+
+pub fn gram_svd_tall(a: faer::MatRef<'_, f64>) -> CoreResult<GramSvd> {
+    assert!(a.nrows() >= a.ncols(), "gram_svd_tall needs a tall matrix");
+    let m = a.ncols();
+    let mut g = Mat::<f64>::zeros(m, m);
+    tri_matmul(
+        g.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a.transpose(),
+        BlockStructure::Rectangular,
+        a,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::rayon(0),
+    );
+    let eig = g
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| CoreError::NoConvergence {
+            algorithm: "symmetric eigensolver",
+        })?;
+    let lambda: Vec<f64> = eig.S().column_vector().iter().copied().collect();
+    let lmax = lambda.last().copied().unwrap_or(0.0).max(0.0);
+    let lmin = lambda.first().copied().unwrap_or(0.0);
+    let condition_ratio = if lmax > 0.0 { lmin / lmax } else { 0.0 };
+    let u = eig.U();
+    let v = Mat::from_fn(m, m, |i, j| u[(i, m - 1 - j)]);
+    let s = lambda.iter().rev().map(|&l| l.max(0.0).sqrt()).collect();
+    Ok(GramSvd {
+        s,
+        v,
+        condition_ratio,
     })
 }
 

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod analysis;
 mod convert;
 mod margins;
+mod shrinkage;
 mod spectral;
 
 pub use convert::{ConvergenceError, InvalidInputError};
@@ -19,5 +20,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     spectral::register(m)?;
     margins::register(m)?;
     analysis::register(m)?;
+    shrinkage::register(m)?;
     Ok(())
 }

@@ -1,0 +1,181 @@
+//! Maps from an observed singular value s to its shrunk value η(s) under the additive model
+//! W = Σₖ θₖ aₖbₖᵀ + X, X an N×M (N ≥ M) noise matrix with i.i.d. entries of variance σ².
+//!
+//! Work in normalised units y = s/(σ√N), β = M/N, bulk edge y₊ = 1 + √β. Sources:
+//! - BBP forward map (Benaych-Georges & Nadakuditi 2012): a signal x = θ/(σ√N) > β^¼ shows up at
+//!   y(x) = √((x + 1/x)(x + β/x)); weaker signals are absorbed into the bulk.
+//! - Its inverse, the de-repelled signal strength (Gavish & Donoho 2017, operator-norm optimal;
+//!   the level-repulsion correction of Staats, Thamm & Rosenow 2023):
+//!   x(y) = √(½[(y² − β − 1) + √((y² − β − 1)² − 4β)]) for y > y₊, else 0. In raw units
+//!   θ̂(s)² = ½[(s² − σ²(N+M)) + √((s² − σ²(N+M))² − 4σ⁴NM)].
+//! - Frobenius-optimal (Gavish & Donoho 2017, eq. for η_fro): η(y) = √((y² − β − 1)² − 4β)/y for
+//!   y > y₊, else 0 (the indicator keeps it from blowing up below the edge).
+//! - Nuclear-optimal (same paper): η(y) = max(0, (x⁴ − √β·x·y − β)/(x²·y)) for y > y₊, else 0.
+//! - Hard: η(y) = y above the cut, 0 below.
+//! Every map satisfies 0 ≤ η(s) ≤ s and is non-decreasing above the edge.
+
+use crate::spectral::mp_law::MpShape;
+
+/// A shrinker of singular values for one matrix shape and noise level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shrinker {
+    Operator,
+    Frobenius,
+    Nuclear,
+}
+
+/// Normalisation of one matrix: s = scale·y with scale = σ√N.
+#[derive(Debug, Clone, Copy)]
+pub struct Normalised {
+    pub beta: f64,
+    pub scale: f64,
+}
+
+impl Normalised {
+    pub fn new(shape: &MpShape, sigma: f64) -> Self {
+        Self {
+            beta: shape.beta(),
+            scale: sigma * (shape.n as f64).sqrt(),
+        }
+    }
+
+    fn upper_edge(&self) -> f64 {
+        1.0 + self.beta.sqrt()
+    }
+
+    /// (y² − β − 1)² − 4β, non-negative above the edge (clamped against round-off).
+    fn discriminant(&self, y: f64) -> f64 {
+        let a = y * y - self.beta - 1.0;
+        (a * a - 4.0 * self.beta).max(0.0)
+    }
+
+    /// x(y), the inverse BBP map in normalised units (0 inside the bulk).
+    pub fn derepel_normalised(&self, y: f64) -> f64 {
+        if y <= self.upper_edge() {
+            return 0.0;
+        }
+        let a = y * y - self.beta - 1.0;
+        (0.5 * (a + self.discriminant(y).sqrt())).max(0.0).sqrt()
+    }
+
+    /// θ̂(s): the signal strength whose BBP image is s (0 for s inside the bulk).
+    pub fn derepel(&self, s: f64) -> f64 {
+        self.scale * self.derepel_normalised(s / self.scale)
+    }
+
+    /// The observed singular value of a planted signal θ (the BBP forward map).
+    pub fn bbp_forward(&self, theta: f64) -> f64 {
+        let x = theta / self.scale;
+        if x <= self.beta.powf(0.25) {
+            return self.scale * self.upper_edge();
+        }
+        self.scale * ((x + 1.0 / x) * (x + self.beta / x)).sqrt()
+    }
+
+    /// η(s) for one of the optimal shrinkers.
+    pub fn shrink(&self, shrinker: Shrinker, s: f64) -> f64 {
+        let y = s / self.scale;
+        if y <= self.upper_edge() {
+            return 0.0;
+        }
+        let eta = match shrinker {
+            Shrinker::Operator => self.derepel_normalised(y),
+            Shrinker::Frobenius => self.discriminant(y).sqrt() / y,
+            Shrinker::Nuclear => {
+                let x = self.derepel_normalised(y);
+                let num = x.powi(4) - self.beta.sqrt() * x * y - self.beta;
+                if num <= 0.0 || x == 0.0 {
+                    0.0
+                } else {
+                    num / (x * x * y)
+                }
+            }
+        };
+        // Round-off guard: η ≤ y holds exactly for every map.
+        (self.scale * eta).clamp(0.0, s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(n: usize, m: usize, sigma: f64) -> Normalised {
+        Normalised::new(&MpShape::new(n, m).unwrap(), sigma)
+    }
+
+    #[test]
+    fn derepel_inverts_the_bbp_map() {
+        for &(n, m) in &[(1000, 500), (800, 200), (300, 300)] {
+            let p = norm(n, m, 0.7);
+            let theta_c = 0.7 * ((n * m) as f64).powf(0.25);
+            for &k in &[1.01, 1.5, 2.0, 4.0, 30.0] {
+                let theta = k * theta_c;
+                let s = p.bbp_forward(theta);
+                assert!((p.derepel(s) / theta - 1.0).abs() < 1e-10, "{n}x{m} k={k}");
+            }
+            assert_eq!(p.derepel(p.bbp_forward(0.5 * theta_c)), 0.0);
+        }
+    }
+
+    #[test]
+    fn raw_unit_formulas_agree() {
+        // θ̂(s)² and η_F(s) written in raw units, as in the research notes (s₊ ≈ 15.5 here).
+        let (n, m, sigma) = (1000.0, 400.0, 0.3);
+        let p = norm(1000, 400, sigma);
+        for &s in &[16.0, 20.0, 40.0, 100.0] {
+            let a = s * s - sigma * sigma * (n + m);
+            let d = (a * a - 4.0 * sigma.powi(4) * n * m).sqrt();
+            let theta2 = 0.5 * (a + d);
+            assert!((p.derepel(s) - theta2.sqrt()).abs() < 1e-9 * s);
+            assert!((p.shrink(Shrinker::Frobenius, s) - d / s).abs() < 1e-9 * s);
+        }
+    }
+
+    #[test]
+    fn square_frobenius_matches_the_closed_form() {
+        // Gavish–Donoho's abstract for n×n: s ↦ √(s² − 4nσ²); in normalised units
+        // √((y² − 2)² − 4)/y = √(y² − 4).
+        let p = norm(500, 500, 1.0);
+        let c = 500f64.sqrt();
+        for &y in &[2.1, 3.0, 10.0] {
+            let s = y * c;
+            let want = (s * s - 4.0 * 500.0).sqrt();
+            assert!((p.shrink(Shrinker::Frobenius, s) - want).abs() < 1e-9 * s);
+        }
+    }
+
+    #[test]
+    fn shrinkers_are_bounded_monotone_and_zero_in_the_bulk() {
+        for &(n, m) in &[(1000, 500), (1000, 10), (200, 200)] {
+            let p = norm(n, m, 1.0);
+            let edge = p.scale * p.upper_edge();
+            for shrinker in [Shrinker::Operator, Shrinker::Frobenius, Shrinker::Nuclear] {
+                let mut prev = 0.0;
+                for k in 0..4000 {
+                    let s = edge * (0.5 + k as f64 * 0.001);
+                    let eta = p.shrink(shrinker, s);
+                    assert!(eta >= 0.0 && eta <= s, "{shrinker:?} {s}: {eta}");
+                    assert!(eta >= prev - 1e-12 * s, "{shrinker:?} not monotone at {s}");
+                    if s <= edge {
+                        assert_eq!(eta, 0.0);
+                    }
+                    prev = eta;
+                }
+            }
+            // Ordering of the losses: nuclear ≤ Frobenius ≤ operator.
+            for k in 1..100 {
+                let s = edge * (1.0 + 0.05 * k as f64);
+                let (o, f, nu) = (
+                    p.shrink(Shrinker::Operator, s),
+                    p.shrink(Shrinker::Frobenius, s),
+                    p.shrink(Shrinker::Nuclear, s),
+                );
+                assert!(
+                    nu <= f + 1e-12 * s && f <= o + 1e-12 * s,
+                    "{s}: {nu} {f} {o}"
+                );
+            }
+        }
+    }
+}
