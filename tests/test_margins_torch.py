@@ -104,3 +104,13 @@ def test_gap_predictor_recovers_a_linear_log_relation():
         GapPredictor(transform="log").fit(feats, gaps)
     with pytest.raises(InvalidInputError, match="too few"):
         GapPredictor().fit(feats[:4], gaps[:4])
+
+
+def test_progress_bar_does_not_change_results(capsys):
+    pytest.importorskip("tqdm")
+    x, y = _data(seed=5)
+    net = nn.Linear(6, 4).double()
+    quiet = layer_margins(net, (x, y), layers=["input"], batch_size=20, progress=False)
+    loud = layer_margins(net, (x, y), layers=["input"], batch_size=20, progress=True)
+    np.testing.assert_array_equal(quiet.raw["input"], loud.raw["input"])
+    assert "layer margins" in capsys.readouterr().err
