@@ -101,3 +101,34 @@ def test_cli_train_bad_input(tmp_path, capsys, args, message):
     assert rc == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r" / "COMPLETE").exists()
+
+
+def test_separated_lr_factor_drops_lr_from_the_epoch_after_separation_and_full_arm_keeps_all():
+    res = nt.train(easy(prune_fraction=1.0, separated_lr_factor=0.1, epochs=8, batch_norm=True, weight_decay=5e-4))
+    h = res.history
+    sep = next(r["epoch"] for r in h if r.get("separated"))
+    assert sep < 8, "the easy task should separate before the last epoch"
+    assert [r["lr"] for r in h] == pytest.approx([0.1] * sep + [0.01] * (8 - sep))
+    assert all(r["n_active"] == 400 for r in h) and res.active_indices.numel() == 400
+
+
+@pytest.mark.parametrize("kw, exc, message", [
+    (dict(separated_lr_factor=0.1), ValueError, "needs prune_fraction"),
+    (dict(prune_fraction=0.1, separated_lr_factor=0.0), ValueError, "separated_lr_factor"),
+    (dict(prune_fraction=0.1, separated_lr_factor=float("nan")), ValueError, "separated_lr_factor"),
+    (dict(batch_norm="yes"), TypeError, "batch_norm"),
+])
+def test_pruning_schedule_bad_config(kw, exc, message):
+    with pytest.raises(exc, match=message):
+        easy(**kw)
+
+
+@pytest.mark.parametrize("name, shape", [("mlp", (40,)), ("cnn1d", (40,)), ("cnn2d", (8, 8))])
+def test_build_model_batch_norm(name, shape):
+    plain = nt.build_model(name, shape, 10, channels=(4, 8), hidden=(16,))
+    bn = nt.build_model(name, shape, 10, channels=(4, 8), hidden=(16,), batch_norm=True)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in plain.modules())
+    norms = [m for m in bn.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == (1 if name == "mlp" else 3)
+    bn.eval()
+    assert bn(torch.randn(5, *shape)).shape == (5, 10)

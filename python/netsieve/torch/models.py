@@ -47,20 +47,23 @@ class _AddChannel(nn.Module):
 
 
 def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (512, 512),
-         activation: str = "relu", **_: Any) -> nn.Module:
+         activation: str = "relu", batch_norm: bool = False, **_: Any) -> nn.Module:
     d = 1
     for s in input_shape:
         d *= int(s)
     layers: list[nn.Module] = [nn.Flatten()]
     for h in _check_sizes(hidden, "hidden"):
-        layers += [nn.Linear(d, h), _activation(activation)]
+        # With batch norm the linear bias is redundant (BN's shift replaces it).
+        layers += [nn.Linear(d, h, bias=not batch_norm)] + ([nn.BatchNorm1d(h)] if batch_norm else [])
+        layers.append(_activation(activation))
         d = h
     layers.append(nn.Linear(d, n_classes))
     return nn.Sequential(*layers)
 
 
 def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Sequence[int] = (32, 64),
-         kernel_size: int = 3, hidden: Sequence[int] = (), activation: str = "relu", **_: Any) -> nn.Module:
+         kernel_size: int = 3, hidden: Sequence[int] = (), activation: str = "relu", batch_norm: bool = False,
+         **_: Any) -> nn.Module:
     shape = [int(s) for s in input_shape]
     if len(shape) == spatial:
         shape = [1] + shape
@@ -72,17 +75,20 @@ def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Seq
     if int(kernel_size) <= 0:
         raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
     conv = nn.Conv1d if spatial == 1 else nn.Conv2d
+    norm = nn.BatchNorm1d if spatial == 1 else nn.BatchNorm2d
     pool = nn.AdaptiveAvgPool1d if spatial == 1 else nn.AdaptiveAvgPool2d
     layers: list[nn.Module] = [_AddChannel(spatial)]
     c = shape[0]
     for i, out in enumerate(_check_sizes(channels, "channels")):
         # Stride 2 after the first layer halves the resolution, cheaply.
-        layers += [conv(c, out, int(kernel_size), stride=1 if i == 0 else 2, padding=int(kernel_size) // 2),
-                   _activation(activation)]
+        layers.append(conv(c, out, int(kernel_size), stride=1 if i == 0 else 2, padding=int(kernel_size) // 2,
+                           bias=not batch_norm))
+        layers += ([norm(out)] if batch_norm else []) + [_activation(activation)]
         c = out
     layers += [pool(1), nn.Flatten()]
     for h in _check_sizes(hidden, "hidden"):
-        layers += [nn.Linear(c, h), _activation(activation)]
+        layers += [nn.Linear(c, h, bias=not batch_norm)] + ([nn.BatchNorm1d(h)] if batch_norm else [])
+        layers.append(_activation(activation))
         c = h
     layers.append(nn.Linear(c, n_classes))
     return nn.Sequential(*layers)
@@ -97,7 +103,8 @@ MODELS = {
 
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options: Any) -> nn.Module:
     """Builds a model by name (``"mlp"``, ``"cnn1d"``, ``"cnn2d"``). Options: ``hidden`` (MLP widths,
-    or the CNN's dense head), ``channels`` and ``kernel_size`` (CNN), ``activation``."""
+    or the CNN's dense head), ``channels`` and ``kernel_size`` (CNN), ``activation``, ``batch_norm`` (BatchNorm after every hidden
+    linear/conv layer, before the activation)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
     if int(n_classes) < 2:

@@ -72,7 +72,10 @@ class TrainConfig:
     acc_δ; ``porter_thomas`` adds the Porter–Thomas boundary to the spectra (one thin SVD per layer).
     ``prune_fraction`` (p ∈ (0, 1]) switches on margin-based data pruning every ``prune_every`` epochs
     once the used set is separated; ``prune_selection="random"`` keeps a random subset of the same
-    size instead (the control of the pruning experiment). ``noise_seed`` defaults to ``seed``.
+    size instead (the control of the pruning experiment); ``prune_fraction=1`` keeps every sample but
+    still tracks separation, the full-data arm with the same schedule. From the epoch after separation
+    the scheduled learning rate is multiplied by ``separated_lr_factor`` (needs ``prune_fraction``).
+    ``batch_norm`` adds BatchNorm to the built model. ``noise_seed`` defaults to ``seed``.
     """
 
     dataset: str = "mnist1d"
@@ -84,6 +87,7 @@ class TrainConfig:
     channels: tuple[int, ...] = (32, 64)
     kernel_size: int = 3
     activation: str = "relu"
+    batch_norm: bool = False
     noise_rate: float = 0.0
     noise_kind: str = "symmetric"
     noise_seed: int | None = None
@@ -106,6 +110,7 @@ class TrainConfig:
     prune_fraction: float | None = None
     prune_every: int = 1
     prune_selection: str = "lowest"
+    separated_lr_factor: float = 1.0
     checkpoint_every: int = 1
     eval_batch_size: int = 2000
     plots: bool = True
@@ -164,6 +169,14 @@ class TrainConfig:
         self.deltas = tuple(float(d) for d in self.deltas)
         if self.prune_fraction is not None and not 0 < float(self.prune_fraction) <= 1:
             raise ValueError(f"prune_fraction must lie in (0, 1], got {self.prune_fraction!r}")
+        if not (isinstance(self.separated_lr_factor, (int, float)) and not isinstance(self.separated_lr_factor, bool)
+                and math.isfinite(self.separated_lr_factor) and self.separated_lr_factor > 0):
+            raise ValueError(f"separated_lr_factor must be a positive number, got {self.separated_lr_factor!r}")
+        if self.separated_lr_factor != 1.0 and self.prune_fraction is None:
+            raise ValueError("separated_lr_factor needs prune_fraction (separation is tracked only when pruning; "
+                             "use prune_fraction=1 to keep every sample)")
+        if not isinstance(self.batch_norm, bool):
+            raise TypeError(f"batch_norm must be a bool, got {self.batch_norm!r}")
         if self.prune_selection not in ("lowest", "random"):
             raise ValueError(f"prune_selection must be 'lowest' or 'random', got {self.prune_selection!r}")
         if not isinstance(self.device, str):
@@ -334,7 +347,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         if model is None:
             model = build_model(cfg.model, self.data.input_shape, self.data.n_classes, hidden=cfg.hidden,
-                                channels=cfg.channels, kernel_size=cfg.kernel_size, activation=cfg.activation)
+                                channels=cfg.channels, kernel_size=cfg.kernel_size, activation=cfg.activation,
+                                batch_norm=cfg.batch_norm)
         self.model = model.to(cfg.device)
         self.optimizer = self._make_optimizer()
         self.shuffle_gen = torch.Generator().manual_seed(cfg.seed)
@@ -373,13 +387,18 @@ class Trainer:
         return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of (0-based) epoch ``epoch``; schedules step once per epoch."""
+        """Learning rate of (0-based) epoch ``epoch``; schedules step once per epoch; epochs after the
+        one that separated the data are scaled by ``separated_lr_factor``."""
         c = self.config
         if c.schedule == "cosine":
-            return c.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / c.epochs))
-        if c.schedule == "step":
-            return c.lr * c.gamma ** (epoch // c.step_size)
-        return c.lr
+            lr = c.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / c.epochs))
+        elif c.schedule == "step":
+            lr = c.lr * c.gamma ** (epoch // c.step_size)
+        else:
+            lr = c.lr
+        if self.separated_epoch is not None and epoch >= self.separated_epoch:
+            lr *= c.separated_lr_factor
+        return lr
 
     def _check_resume(self, meta: Mapping[str, Any]) -> None:
         saved = meta.get("config", {})
