@@ -11,7 +11,7 @@
 //! eigendecomposition of the Gram matrix WᵀW of the smaller side (about half the work), where
 //! uᵢsᵢ = W·vᵢ gives W' = (W·V_K)·diag(η_K/s_K)·V_Kᵀ without ever needing the trailing uᵢ. `Auto`
 //! takes the Gram route for those methods unless the Gram matrix is too ill-conditioned to resolve
-//! the bulk (λ_min/λ_max < 1e-10), and the thin SVD for "fraction" and "porter_thomas", which act on
+//! the bulk the noise fit reads (s²/s_max² < 1e-10 at the 10 % quantile), and the thin SVD for "fraction" and "porter_thomas", which act on
 //! trailing components (and, for Porter–Thomas, test the left vectors).
 
 use faer::linalg::matmul::matmul;
@@ -242,8 +242,12 @@ pub fn filter_matrix<T: Scalar>(
     let mut s = Vec::new();
     if want_gram {
         let g = gram_svd_tall(a.as_ref())?;
-        if options.decomposition == Decomposition::Gram || g.condition_ratio >= GRAM_CONDITION_LIMIT
-        {
+        // The fit reads the singular values from the 10 % quantile up and the filter keeps leading
+        // components, so only the accuracy of s at the 10 % quantile matters (relative error about
+        // ε·(s_max/s)²/2); ill-conditioning below it (e.g. s_min of a square matrix) is harmless.
+        let s10 = g.s[(g.s.len() * 9) / 10];
+        let accurate = g.s[0] > 0.0 && (s10 / g.s[0]).powi(2) >= GRAM_CONDITION_LIMIT;
+        if options.decomposition == Decomposition::Gram || accurate {
             s = g.s;
             factors = Some(Factors::Gram { v: g.v });
             decomposition = "gram";
