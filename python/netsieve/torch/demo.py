@@ -30,14 +30,22 @@ from .trainer import TrainConfig, Trainer
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "FILTERS"]
 
-MIDDLE = "2"  # the 512×512 hidden-to-hidden layer of Sequential(Linear, ReLU, Linear, ReLU, Linear)
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def _filter(method: str, layers: Any = None, **options: Any) -> Callable[[nn.Module], nn.Module]:
+def middle_layer(model: nn.Module) -> str:
+    """Name of the hidden-to-hidden weight (the second ``nn.Linear``) of an MLP."""
+    linears = [name for name, mod in model.named_modules() if isinstance(mod, nn.Linear)]
+    if len(linears) < 3:
+        raise ValueError("the demo filters the middle layer of an MLP with at least two hidden layers")
+    return f"{linears[1]}.weight"
+
+
+def _filter(method: str, scope: str = "all", **options: Any) -> Callable[[nn.Module], nn.Module]:
     def apply(model: nn.Module) -> nn.Module:
         from .filtering import filter_model
 
+        layers = middle_layer(model) if scope == "middle" else None
         filtered, _ = filter_model(model, method=method, layers=layers, inplace=False, **options)
         return filtered
 
@@ -46,9 +54,9 @@ def _filter(method: str, layers: Any = None, **options: Any) -> Callable[[nn.Mod
 
 # Filters whose cut comes from the spectrum alone (name → model → filtered model).
 FILTERS: dict[str, Callable[[nn.Module], nn.Module]] = {
-    "middle layer, operator (bulk removed, spikes de-repelled)": _filter("operator", MIDDLE),
-    "middle layer, Frobenius-optimal shrinker": _filter("frobenius", MIDDLE),
-    "middle layer, Gavish–Donoho optimal hard threshold": _filter("optimal_hard", MIDDLE),
+    "middle layer, operator (bulk removed, spikes de-repelled)": _filter("operator", "middle"),
+    "middle layer, Frobenius-optimal shrinker": _filter("frobenius", "middle"),
+    "middle layer, Gavish–Donoho optimal hard threshold": _filter("optimal_hard", "middle"),
     "all layers, hard cut at the MP edge": _filter("hard"),
 }
 VALIDATION_FILTER = "middle layer, zero smallest fraction + de-repel (fraction chosen on noisy validation)"
@@ -180,7 +188,7 @@ def run_demo(config: DemoConfig | None = None, out_dir: str | Path | None = "net
             for name, f in FILTERS.items():
                 rows[name].append(test(f(model)))
             # The fraction is chosen by noisy-validation accuracy; the clean test labels are never consulted.
-            candidates = [(_accuracy(m := _filter("fraction", MIDDLE, fraction=f, derepel=True)(model), x_val, y_val), f, m)
+            candidates = [(_accuracy(m := _filter("fraction", "middle", fraction=f, derepel=True)(model), x_val, y_val), f, m)
                           for f in FRACTIONS]
             _, frac, chosen = max(candidates, key=lambda c: (c[0], -c[1]))
             rows[VALIDATION_FILTER].append(test(chosen))
@@ -189,7 +197,7 @@ def run_demo(config: DemoConfig | None = None, out_dir: str | Path | None = "net
             stopped.load_state_dict(best.state)
             rows[EARLY_STOPPING].append(test(stopped))
             result.early_stopping_epoch.setdefault(rate, []).append(best.epoch)
-            w = dict(model.named_parameters())[f"{MIDDLE}.weight"]
+            w = dict(model.named_parameters())[middle_layer(model)]
             result.middle_spikes.setdefault(rate, []).append(fit_mp(w.detach()).n_spikes)
             log(f"noise {rate:.0%} seed {seed}: unfiltered {100 * rows[UNFILTERED][-1]:.1f}%, "
                 f"early stopping {100 * rows[EARLY_STOPPING][-1]:.1f}% (epoch {best.epoch}), "

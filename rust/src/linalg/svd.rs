@@ -189,6 +189,44 @@ pub fn gram_svd_tall(a: faer::MatRef<'_, f64>) -> CoreResult<GramSvd> {
     })
 }
 
+/// Thin SVD through the Gram matrix: W = U·diag(s)·Vᵀ with V from the eigenvectors of WᵀW (of the
+/// tall orientation) and U = W·V·diag(1/s). About 3× faster than a bidiagonalising SVD on square
+/// matrices and far more on tall ones; returns `None` when λ_min/λ_max < 1e-10, where the trailing
+/// vectors would lose accuracy (the caller then takes the direct SVD). Vector errors are about
+/// ε·s_max/sᵢ, ample for statistics of their components.
+pub fn thin_svd_gram<T: Scalar>(w: MatrixView<'_, T>) -> CoreResult<Option<ThinSvd>> {
+    check_finite_matrix(w, "weight matrix")?;
+    let transposed = w.nrows() < w.ncols();
+    let a = to_f64_mat(if transposed { w.t() } else { w });
+    let g = gram_svd_tall(a.as_ref())?;
+    if g.condition_ratio < GRAM_CONDITION_LIMIT {
+        return Ok(None);
+    }
+    let mut u = Mat::<f64>::zeros(a.nrows(), g.s.len());
+    faer::linalg::matmul::matmul(
+        u.as_mut(),
+        Accum::Replace,
+        a.as_ref(),
+        g.v.as_ref(),
+        1.0,
+        Par::rayon(0),
+    );
+    for (j, &sj) in g.s.iter().enumerate() {
+        let inv = 1.0 / sj;
+        u.col_mut(j).iter_mut().for_each(|x| *x *= inv);
+    }
+    let (u, v) = if transposed { (g.v, u) } else { (u, g.v) };
+    Ok(Some(ThinSvd { u, s: g.s, v }))
+}
+
+/// Thin SVD by the fastest accurate route: the Gram route, or the direct SVD when ill-conditioned.
+pub fn thin_svd_auto<T: Scalar>(w: MatrixView<'_, T>) -> CoreResult<ThinSvd> {
+    match thin_svd_gram(w)? {
+        Some(svd) => Ok(svd),
+        None => thin_svd(w),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +285,37 @@ mod tests {
             singular_values(MatrixView::from_row_major(&f32data, n, m), SvdMethod::Auto).unwrap();
         for (x, y) in a.iter().zip(&c) {
             assert!((x - y).abs() < 1e-6 * a[0]);
+        }
+    }
+
+    #[test]
+    fn gram_thin_svd_matches_direct_in_both_orientations() {
+        use rand::{Rng, SeedableRng};
+        for &(n, m) in &[(40usize, 15usize), (15, 40), (30, 30)] {
+            let mut rng = rand::rngs::SmallRng::seed_from_u64((n * m) as u64);
+            let data: Vec<f64> = (0..n * m)
+                .map(|_| rng.sample(rand_distr::StandardNormal))
+                .collect();
+            let w = MatrixView::from_row_major(&data, n, m);
+            let fast = thin_svd_gram(w).unwrap().expect("well conditioned");
+            let slow = thin_svd(w).unwrap();
+            assert_eq!((fast.u.nrows(), fast.v.nrows()), (n, m));
+            for (a, b) in fast.s.iter().zip(&slow.s) {
+                assert!((a - b).abs() <= 1e-9 * slow.s[0]);
+            }
+            // Same subspaces: |⟨u_fast, u_slow⟩| = 1 column by column, and W = U S Vᵀ.
+            for j in 0..fast.s.len() {
+                let dot: f64 = (0..n).map(|i| fast.u[(i, j)] * slow.u[(i, j)]).sum();
+                assert!((dot.abs() - 1.0).abs() < 1e-8, "{n}x{m} column {j}: {dot}");
+            }
+            for i in 0..n {
+                for j in 0..m {
+                    let r: f64 = (0..fast.s.len())
+                        .map(|k| fast.u[(i, k)] * fast.s[k] * fast.v[(j, k)])
+                        .sum();
+                    assert!((r - data[i * m + j]).abs() < 1e-9);
+                }
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::error::CoreResult;
-use crate::linalg::svd::{singular_values, thin_svd, SvdMethod};
+use crate::linalg::svd::{singular_values, thin_svd, thin_svd_auto, SvdMethod};
 use crate::matrix::{AnyMatrix, MatrixView, Scalar};
 
 use super::level_spacing::{level_spacing, LevelSpacing, Unfolding};
@@ -53,7 +53,10 @@ pub fn analyze_matrix<T: Scalar>(
     let shape = MpShape::new(w.nrows(), w.ncols())?;
     let (s, pt) = match options.porter_thomas {
         Some(pt_options) => {
-            let svd = thin_svd(w)?;
+            let svd = match options.svd_method {
+                SvdMethod::Direct => thin_svd(w)?,
+                _ => thin_svd_auto(w)?,
+            };
             let pt = porter_thomas(&svd.u, &svd.v, pt_options.window, pt_options.alpha)?;
             (svd.s, Some(pt))
         }
