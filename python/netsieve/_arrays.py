@@ -100,3 +100,18 @@ def check_sigma(sigma: Any) -> float | None:
     if not np.isfinite(value) or value <= 0:
         raise InvalidInputError(f"sigma must be a positive finite number, got {sigma!r}")
     return value
+
+
+def named_matrices(matrices: Any) -> tuple[list[str], list[Any], list[np.ndarray]]:
+    """Names, original objects and checked float matrices of a mapping name → matrix or a sequence
+    (named by position)."""
+    from collections.abc import Mapping
+
+    if isinstance(matrices, Mapping):
+        names = [str(k) for k in matrices.keys()]
+        items = list(matrices.values())
+    else:
+        items = list(matrices)
+        names = [str(i) for i in range(len(items))]
+    arrays = [as_matrix(w, name=f"matrix {n!r}") for n, w in zip(names, items)]
+    return names, items, arrays

@@ -63,7 +63,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from . import _netsieve as _core
-from ._arrays import as_float_array, as_matrix, check_sigma, is_torch_tensor
+from ._arrays import as_float_array, as_matrix, check_sigma, is_torch_tensor, named_matrices
 from ._netsieve import InvalidInputError
 from .spectral import _tw_margin
 
@@ -253,13 +253,7 @@ def shrink_many(
     if errors not in ("raise", "collect"):
         raise InvalidInputError(f"errors must be 'raise' or 'collect', got {errors!r}")
     core_options = _core_options(method, sigma, options)
-    if isinstance(matrices, Mapping):
-        names = [str(k) for k in matrices.keys()]
-        items = list(matrices.values())
-    else:
-        items = list(matrices)
-        names = [str(i) for i in range(len(items))]
-    arrays = [as_matrix(w, name=f"matrix {n!r}") for n, w in zip(names, items)]
+    names, items, arrays = named_matrices(matrices)
     raw = _core.shrink_matrices(arrays, method, **core_options)
     results: list[Any] = []
     for name, original, r in zip(names, items, raw):

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from . import _netsieve as _core
-from ._arrays import as_matrix, as_vector, check_shape, check_sigma
+from ._arrays import as_matrix, as_vector, check_shape, check_sigma, named_matrices
 from ._netsieve import InvalidInputError
 
 __all__ = [
@@ -341,13 +341,7 @@ def analyze_spectra(
     if errors not in ("raise", "collect"):
         raise InvalidInputError(f"errors must be 'raise' or 'collect', got {errors!r}")
     window, alpha = _check_pt_options(window, alpha)
-    if isinstance(matrices, Mapping):
-        names = [str(k) for k in matrices.keys()]
-        items = list(matrices.values())
-    else:
-        items = list(matrices)
-        names = [str(i) for i in range(len(items))]
-    arrays = [as_matrix(w, name=f"matrix {n!r}") for n, w in zip(names, items)]
+    names, items, arrays = named_matrices(matrices)
     raw = _core.analyze_spectra(
         arrays,
         check_sigma(sigma),

@@ -4,12 +4,12 @@ tensor at a time) and torch checkpoints loaded with ``weights_only=True``; write
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping
 
 import torch
 
+from .._files import atomic_write
 from .._netsieve import InvalidInputError
 
 __all__ = ["TensorSource", "open_weights", "save_weights", "atomic_write"]
@@ -121,24 +121,6 @@ def _unwrap_state_dict(obj: object) -> dict[str, torch.Tensor] | None:
 
 def open_weights(path: str | os.PathLike) -> TensorSource:
     return TensorSource(path)
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Calls ``write(tmp_path)`` on a temporary file next to ``path``, then renames it into place."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_weights(

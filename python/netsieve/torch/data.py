@@ -14,15 +14,17 @@ names (see :data:`DATASETS`):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from .._files import atomic_write_bytes
 
 __all__ = ["DataSplit", "DATASETS", "load_dataset", "from_tensors", "from_datasets", "cache_dir"]
 
@@ -66,15 +68,9 @@ def cache_dir() -> Path:
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _mnist1d_arrays() -> dict[str, np.ndarray]:

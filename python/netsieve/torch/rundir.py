@@ -27,6 +27,8 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from .._files import atomic_write_bytes, atomic_write_text
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "prepare_run_dir", "write_metrics",
            "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER"]
 
@@ -34,25 +36,6 @@ COMPLETE_MARKER = "COMPLETE"
 CHECKPOINT_FORMAT = 1
 _OWN_ENTRIES = ("config.json", "metrics.jsonl", "metrics.csv", "checkpoints", "model.safetensors",
                 "margins.npz", "spectra.npz", "plots", COMPLETE_MARKER)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _json_default(o: Any) -> Any:

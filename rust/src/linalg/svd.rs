@@ -73,38 +73,31 @@ fn direct(a: &Mat<f64>) -> CoreResult<Vec<f64>> {
         .map_err(|_| CoreError::NoConvergence { algorithm: "SVD" })
 }
 
+/// The lower triangle of the smaller Gram matrix, AᵀA (N ≥ M) or AAᵀ, in half the flops of a full product.
+fn gram_lower(a: faer::MatRef<'_, f64>) -> Mat<f64> {
+    let (lhs, rhs) = if a.nrows() >= a.ncols() {
+        (a.transpose(), a)
+    } else {
+        (a, a.transpose())
+    };
+    let mut g = Mat::<f64>::zeros(lhs.nrows(), lhs.nrows());
+    tri_matmul(
+        g.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        lhs,
+        BlockStructure::Rectangular,
+        rhs,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::rayon(0),
+    );
+    g
+}
+
 /// Returns the singular values and λ_min/λ_max of the Gram matrix.
 fn gram(a: &Mat<f64>) -> CoreResult<(Vec<f64>, f64)> {
-    let (n, m) = (a.nrows(), a.ncols());
-    let k = n.min(m);
-    let mut g = Mat::<f64>::zeros(k, k);
-    let par = Par::rayon(0);
-    if n >= m {
-        // G = AᵀA (m×m), lower triangle only.
-        tri_matmul(
-            g.as_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            a.transpose(),
-            BlockStructure::Rectangular,
-            a.as_ref(),
-            BlockStructure::Rectangular,
-            1.0,
-            par,
-        );
-    } else {
-        tri_matmul(
-            g.as_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            a.as_ref(),
-            BlockStructure::Rectangular,
-            a.transpose(),
-            BlockStructure::Rectangular,
-            1.0,
-            par,
-        );
-    }
+    let g = gram_lower(a.as_ref());
     let eig = g
         .self_adjoint_eigenvalues(Side::Lower)
         .map_err(|_| CoreError::NoConvergence {
@@ -158,18 +151,7 @@ pub struct GramSvd {
 pub fn gram_svd_tall(a: faer::MatRef<'_, f64>) -> CoreResult<GramSvd> {
     assert!(a.nrows() >= a.ncols(), "gram_svd_tall needs a tall matrix");
     let m = a.ncols();
-    let mut g = Mat::<f64>::zeros(m, m);
-    tri_matmul(
-        g.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        a.transpose(),
-        BlockStructure::Rectangular,
-        a,
-        BlockStructure::Rectangular,
-        1.0,
-        Par::rayon(0),
-    );
+    let g = gram_lower(a);
     let eig = g
         .self_adjoint_eigen(Side::Lower)
         .map_err(|_| CoreError::NoConvergence {
