@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::stats::beta::sphere_coordinate_cdf;
-use crate::stats::kolmogorov::{ks_distance_sorted, ks_pvalue};
+use crate::stats::kolmogorov::{ks_distance_uniform, ks_pvalue};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PorterThomas {
@@ -32,11 +32,14 @@ pub struct PorterThomas {
     pub boundary: usize,
 }
 
-/// KS distance and p-value of one vector's components against the sphere-coordinate law.
+/// KS distance and p-value of one vector's components against the sphere-coordinate law (overwrites them).
 pub fn vector_ks(components: &mut [f64]) -> (f64, f64) {
     let n = components.len();
-    components.sort_unstable_by(f64::total_cmp);
-    let d = ks_distance_sorted(components, |x| sphere_coordinate_cdf(x, n));
+    // Probability-integral transform, then an O(n) KS against the uniform law (no full sort).
+    components
+        .iter_mut()
+        .for_each(|x| *x = sphere_coordinate_cdf(*x, n));
+    let d = ks_distance_uniform(components);
     (d, ks_pvalue(d, n))
 }
 

@@ -11,13 +11,20 @@ pub fn normal_cdf(x: f64) -> f64 {
 const TABLE_LIMIT: f64 = 8.5;
 const TABLE_STEPS_PER_UNIT: f64 = 64.0;
 
-/// Φ at the nodes −8.5, −8.5 + 1/64, …, 8.5 (the density φ comes in closed form).
-fn normal_cdf_table() -> &'static [f64] {
-    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+/// (Φ, φ·h) at the nodes −8.5, −8.5 + h, …, 8.5 with h = 1/64.
+fn normal_cdf_table() -> &'static [(f64, f64)] {
+    static TABLE: std::sync::OnceLock<Vec<(f64, f64)>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let n = (2.0 * TABLE_LIMIT * TABLE_STEPS_PER_UNIT) as usize + 1;
+        let h = 1.0 / TABLE_STEPS_PER_UNIT;
         (0..n)
-            .map(|i| normal_cdf(-TABLE_LIMIT + i as f64 / TABLE_STEPS_PER_UNIT))
+            .map(|i| {
+                let z = -TABLE_LIMIT + i as f64 * h;
+                (
+                    normal_cdf(z),
+                    (-0.5 * z * z).exp() * 0.398_942_280_401_432_7 * h,
+                )
+            })
             .collect()
     })
 }
@@ -25,21 +32,14 @@ fn normal_cdf_table() -> &'static [f64] {
 /// Φ(x) by cubic Hermite interpolation of a table with spacing 1/64: absolute error below 1e-9
 /// (h⁴/384·max|Φ⁗|), several times faster than erfc. For the hot loops of goodness-of-fit tests.
 pub fn normal_cdf_fast(x: f64) -> f64 {
-    if !(x > -TABLE_LIMIT) {
-        return if x.is_nan() { f64::NAN } else { normal_cdf(x) };
-    }
-    if x >= TABLE_LIMIT {
+    if !(x > -TABLE_LIMIT && x < TABLE_LIMIT) {
         return normal_cdf(x);
     }
     let table = normal_cdf_table();
     let pos = (x + TABLE_LIMIT) * TABLE_STEPS_PER_UNIT;
     let i = (pos as usize).min(table.len() - 2);
     let t = pos - i as f64;
-    let h = 1.0 / TABLE_STEPS_PER_UNIT;
-    let x0 = -TABLE_LIMIT + i as f64 * h;
-    let density = |z: f64| (-0.5 * z * z).exp() * 0.398_942_280_401_432_7;
-    let (f0, f1) = (table[i], table[i + 1]);
-    let (d0, d1) = (density(x0) * h, density(x0 + h) * h);
+    let ((f0, d0), (f1, d1)) = (table[i], table[i + 1]);
     let t2 = t * t;
     let t3 = t2 * t;
     (2.0 * t3 - 3.0 * t2 + 1.0) * f0
