@@ -192,11 +192,18 @@ def test_cli_torch_checkpoint_round_trip(tmp_path, state):
     raw = src.read_bytes()
     assert main(["filter", str(src), str(dst), "--method", "fraction", "--fraction", "0.25", "--layers", "0"]) == 0
     got = torch.load(dst, weights_only=True)
+    # The wrapper and its other entries survive; only the state dict's tensors change.
+    assert got["epoch"] == 3 and set(got) == {"state_dict", "epoch"}
     want, _ = filter_state_dict(state, "fraction", "0", fraction=0.25)
     for k in want:
-        torch.testing.assert_close(got[k], want[k])
-    assert torch.equal(got["2.weight"], state["2.weight"])
+        torch.testing.assert_close(got["state_dict"][k], want[k])
+    assert torch.equal(got["state_dict"]["2.weight"], state["2.weight"])
+    assert not torch.equal(got["state_dict"]["0.weight"], state["0.weight"])
     assert src.read_bytes() == raw
+    # A bare state dict stays bare.
+    torch.save(state, src)
+    assert main(["filter", str(src), str(dst), "--method", "hard", "--overwrite"]) == 0
+    assert set(torch.load(dst, weights_only=True)) == set(state)
 
 
 def test_cli_refuses_to_overwrite(tmp_path, state, capsys):

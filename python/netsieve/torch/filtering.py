@@ -292,7 +292,8 @@ def filter_checkpoint(
     Refuses to overwrite an existing file, and to write over the input, unless ``overwrite=True``.
     Nothing is written when anything fails.
     """
-    from .checkpoints import open_weights, save_weights
+    from .._files import atomic_write
+    from .checkpoints import _unwrap_state_dict, load_checkpoint_object, open_weights, replace_state_dict, save_weights
 
     src, dst = Path(source), Path(destination)
     if not src.exists():
@@ -305,6 +306,15 @@ def filter_checkpoint(
         if dst.exists():
             raise InvalidInputError(f"output {dst} exists; pass overwrite=True (--overwrite) to replace it")
     _check_method(method)  # before reading a possibly large file
+    if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
+        # A torch checkpoint to a torch checkpoint keeps everything besides the weights (epoch,
+        # optimizer state, metadata); only the state dict's tensors are replaced.
+        obj, path = load_checkpoint_object(src)
+        tensors = _unwrap_state_dict(obj)
+        filtered, report = filter_state_dict(tensors, method, layers, **options)
+        whole = replace_state_dict(obj, path, filtered)
+        atomic_write(dst, lambda tmp: torch.save(whole, tmp))
+        return report
     with open_weights(src) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
     # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.
