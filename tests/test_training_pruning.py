@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from safetensors.torch import load_file  # noqa: E402
+
 import netsieve  # noqa: E402
 import netsieve.torch as nt  # noqa: E402
 from netsieve.cli import main  # noqa: E402
@@ -87,6 +89,17 @@ def test_cli_train_writes_a_complete_run(tmp_path, capsys):
                "--no-progress", "--no-plots"])
     assert rc == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_cli_train_batch_norm_and_separated_lr_factor(tmp_path):
+    out = tmp_path / "bn"
+    rc = main(["train", "--dataset", "gaussian_mixture", "--n-train", "200", "--n-test", "50", "--hidden", "16",
+               "--epochs", "2", "--batch-norm", "--prune-fraction", "1.0", "--separated-lr-factor", "0.1",
+               "--metrics", "loss,train_acc", "--out", str(out), "--no-progress", "--no-plots"])
+    assert rc == 0
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["batch_norm"] is True and cfg["separated_lr_factor"] == 0.1 and cfg["prune_fraction"] == 1.0
+    assert any("running_mean" in k for k in load_file(str(out / "model.safetensors")))
 
 
 @pytest.mark.parametrize("args,message", [

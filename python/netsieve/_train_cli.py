@@ -36,6 +36,8 @@ _OPTIONS = [
     ("--prune-fraction", "prune_fraction", float, "after separation keep this lowest-margin fraction"),
     ("--prune-every", "prune_every", int, "recompute margins for pruning every k epochs"),
     ("--prune-selection", "prune_selection", str, "lowest (margins, default) | random (control)"),
+    ("--separated-lr-factor", "separated_lr_factor", float,
+     "multiply the learning rate by this once the training set is separated (needs --prune-fraction)"),
     ("--checkpoint-every", "checkpoint_every", int, "checkpoint every k epochs (default 1)"),
     ("--threads", "num_threads", int, "torch threads during the run"),
     ("--device", "device", str, "torch device (default cpu)"),
@@ -57,6 +59,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument(flag, dest=dest, type=typ, default=argparse.SUPPRESS, help=text)
     p.add_argument("--porter-thomas", dest="porter_thomas", action="store_true", default=argparse.SUPPRESS,
                    help="add the Porter–Thomas boundary to the per-epoch spectra")
+    p.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=argparse.SUPPRESS,
+                   help="BatchNorm after each hidden layer of the built model")
     p.add_argument("--no-plots", dest="plots", action="store_false", default=argparse.SUPPRESS)
     p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS)
     p.set_defaults(run=run_train)
@@ -75,7 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
             fields = fields["config"]  # a run directory's config.json
         if not isinstance(fields, dict):
             raise ValueError(f"--config {args.config!r} must hold a JSON object of TrainConfig fields")
-    names = {dest for _, dest, _, _ in _OPTIONS} | {"porter_thomas", "plots", "progress"}
+    names = {dest for _, dest, _, _ in _OPTIONS} | {"porter_thomas", "batch_norm", "plots", "progress"}
     fields.update({k: v for k, v in vars(args).items() if k in names})
     cfg = TrainConfig.from_dict(fields)
     run_dir = args.run_dir or f"runs/{cfg.dataset}-{cfg.model}-noise{cfg.noise_rate:g}-seed{cfg.seed}"
