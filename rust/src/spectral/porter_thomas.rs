@@ -15,7 +15,7 @@ use faer::Mat;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
-use crate::stats::beta::sphere_coordinate_cdf;
+use crate::stats::beta::SphereCoordinateCdf;
 use crate::stats::kolmogorov::{ks_distance_uniform, ks_pvalue};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +36,8 @@ pub struct PorterThomas {
 pub fn vector_ks(components: &mut [f64]) -> (f64, f64) {
     let n = components.len();
     // Probability-integral transform, then an O(n) KS against the uniform law (no full sort).
-    components
-        .iter_mut()
-        .for_each(|x| *x = sphere_coordinate_cdf(*x, n));
+    let cdf = SphereCoordinateCdf::new(n);
+    components.iter_mut().for_each(|x| *x = cdf.eval(*x));
     let d = ks_distance_uniform(components);
     (d, ks_pvalue(d, n))
 }

@@ -89,19 +89,47 @@ const WALLACE_MIN_N: usize = 100;
 /// Wallace (1959): for t ~ Student t_ν, Φ(z) with z = sign(t)·√(ν·ln(1 + t²/ν))·(8ν+1)/(8ν+3).
 /// With t = √ν·x/√(1−x²) (ν = n−1) the logarithm is −ln(1 − x²).
 fn sphere_coordinate_cdf_wallace(x: f64, n: usize) -> f64 {
-    if x.abs() >= 1.0 {
-        return if x > 0.0 { 1.0 } else { 0.0 };
+    SphereCoordinateCdf::new(n).eval(x)
+}
+
+/// The sphere-coordinate CDF for one dimension n, with its constants computed once.
+#[derive(Clone, Copy)]
+pub struct SphereCoordinateCdf {
+    n: usize,
+    nu: f64,
+    factor: f64,
+    table: crate::stats::NormalCdfTable,
+}
+
+impl SphereCoordinateCdf {
+    pub fn new(n: usize) -> Self {
+        let nu = n as f64 - 1.0;
+        Self {
+            n,
+            nu,
+            factor: (8.0 * nu + 1.0) / (8.0 * nu + 3.0),
+            table: crate::stats::NormalCdfTable::get(),
+        }
     }
-    let nu = n as f64 - 1.0;
-    let u = x * x;
-    // −ln(1 − u) by its series where u is small (the typical component has u ≈ 1/n); relative error < u⁵.
-    let neg_log = if u < 0.01 {
-        u * (1.0 + u * (0.5 + u * (1.0 / 3.0 + u * 0.25)))
-    } else {
-        -(-u).ln_1p()
-    };
-    let z = (nu * neg_log).sqrt() * (8.0 * nu + 1.0) / (8.0 * nu + 3.0);
-    crate::stats::normal_cdf_fast(if x < 0.0 { -z } else { z })
+
+    #[inline]
+    pub fn eval(&self, x: f64) -> f64 {
+        if self.n <= WALLACE_MIN_N {
+            return sphere_coordinate_cdf(x, self.n);
+        }
+        if x.abs() >= 1.0 {
+            return if x > 0.0 { 1.0 } else { 0.0 };
+        }
+        let u = x * x;
+        // −ln(1 − u) by its series where u is small (the typical component has u ≈ 1/n); relative error < u⁵.
+        let neg_log = if u < 0.01 {
+            u * (1.0 + u * (0.5 + u * (1.0 / 3.0 + u * 0.25)))
+        } else {
+            -(-u).ln_1p()
+        };
+        let z = (self.nu * neg_log).sqrt() * self.factor;
+        self.table.eval(if x < 0.0 { -z } else { z })
+    }
 }
 
 #[cfg(test)]
