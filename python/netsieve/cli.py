@@ -89,7 +89,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="the main job: train MLPs on MNIST-1D with label noise, filter their weights, compare (≈3 min)",
+        help="the main job: train MLPs on MNIST-1D with label noise, filter their weights, compare (≈2 min)",
         description="Trains networks at several label-noise levels on built-in data, filters their weights "
         "with random-matrix shrinkage and prints clean test accuracy before/after, with early stopping "
         "on a noisy validation split as the baseline. Plots and metrics go to --out.",
