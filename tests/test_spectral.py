@@ -253,3 +253,21 @@ def test_batch_analysis_collects_errors(rng):
     res = ns.analyze_spectra(mats, errors="collect")
     assert res["good"].error is None and res["good"].fit is not None
     assert isinstance(res["bad"].error, ValueError) and res["bad"].fit is None
+
+
+# --- the spectrum command ------------------------------------------------------------------------
+
+
+def test_spectrum_command_finds_planted_structure(capsys, tmp_path):
+    from netsieve.cli import main
+
+    assert main(["spectrum", "--rows", "400", "--cols", "200", "--spikes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "n_spikes=2" in out and "Porter–Thomas boundary: 2 " in out
+    assert main(["spectrum", "--rows", "40", "--cols", "30", "--spikes", "3"]) == 1
+    assert "needs at least 60 rows and columns" in capsys.readouterr().err
+    path = tmp_path / "w.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(60, 30)))
+    assert main(["spectrum", str(path)]) == 0
+    assert "MPFit(60×30" in capsys.readouterr().out
+    assert main(["spectrum", str(tmp_path / "missing.npy")]) == 1

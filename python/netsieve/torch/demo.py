@@ -54,9 +54,12 @@ def _filter(method: str, scope: str = "all", **options: Any) -> Callable[[nn.Mod
 
 # Filters whose cut comes from the spectrum alone (name → model → filtered model).
 FILTERS: dict[str, Callable[[nn.Module], nn.Module]] = {
+    "middle layer, hard cut at the MP edge": _filter("hard", "middle"),
     "middle layer, operator (bulk removed, spikes de-repelled)": _filter("operator", "middle"),
     "middle layer, Frobenius-optimal shrinker": _filter("frobenius", "middle"),
+    "middle layer, nuclear-optimal shrinker": _filter("nuclear", "middle"),
     "middle layer, Gavish–Donoho optimal hard threshold": _filter("optimal_hard", "middle"),
+    "middle layer, Porter–Thomas boundary (de-repelled)": _filter("porter_thomas", "middle"),
     "all layers, hard cut at the MP edge": _filter("hard"),
 }
 VALIDATION_FILTER = "middle layer, zero smallest fraction + de-repel (fraction chosen on noisy validation)"
