@@ -8,6 +8,7 @@
 //!   float32 SVD, whose relative error is about 6e-8·s_max/sᵢ.
 //! - **Direct**: a bidiagonalising SVD (faer, divide and conquer) of the f64 copy; relative error
 //!   about ε·s_max/sᵢ.
+//!
 //! `Auto` takes the Gram route and redoes the work directly when the spectrum is too ill-conditioned
 //! for it (λ_min/λ_max < 1e-10), so its answer is always within about 1e-6 relative of the direct one.
 

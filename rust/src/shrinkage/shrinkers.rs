@@ -12,6 +12,7 @@
 //!   y > y₊, else 0 (the indicator keeps it from blowing up below the edge).
 //! - Nuclear-optimal (same paper): η(y) = max(0, (x⁴ − √β·x·y − β)/(x²·y)) for y > y₊, else 0.
 //! - Hard: η(y) = y above the cut, 0 below.
+//!
 //! Every map satisfies 0 ≤ η(s) ≤ s and is non-decreasing above the edge.
 
 use crate::spectral::mp_law::MpShape;

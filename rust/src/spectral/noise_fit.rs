@@ -7,6 +7,7 @@
 //! 3. refit σ by least squares between the sorted singular values and the MP quantiles at their
 //!    ranks, over the central 10–90 % of the ranks that are not spikes: σ = Σ sᵢqᵢ / Σ qᵢ²;
 //! 4. repeat 2–3 until the spike count and σ settle.
+//!
 //! Spikes only move ranks by their count (Weyl interlacing), so the central quantiles barely move.
 
 use crate::error::{CoreError, CoreResult};
@@ -147,7 +148,7 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
             let median = median_of_descending(s);
             let mu = standard_quantile(0.5, beta).sqrt(); // median of √t
             let sigma0 = median / (scale * mu);
-            if !(sigma0 > 0.0) {
+            if sigma0.is_nan() || sigma0 <= 0.0 {
                 return Err(CoreError::invalid(
                     "singular values",
                     "the median singular value is zero; the matrix is too low-rank to hold a noise bulk (pass sigma= explicitly)",

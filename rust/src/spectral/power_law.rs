@@ -68,7 +68,7 @@ pub fn fit_power_law(levels: &[f64], options: PowerLawOptions) -> CoreResult<Pow
             format!("needs at least 2, got {}", options.min_tail),
         ));
     }
-    if !(options.min_span >= 1.0) {
+    if options.min_span.is_nan() || options.min_span < 1.0 {
         return Err(CoreError::invalid(
             "min_span",
             format!("must be at least 1, got {}", options.min_span),
