@@ -88,7 +88,7 @@ pub fn fit_power_law(levels: &[f64], options: PowerLawOptions) -> CoreResult<Pow
             ),
         ));
     }
-    x.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    x.sort_by(f64::total_cmp);
     let n = x.len();
     let logs: Vec<f64> = x.iter().map(|v| v.ln()).collect();
     // suffix[i] = Σ_{j ≥ i} ln x_j
