@@ -8,7 +8,6 @@ use crate::linalg::svd::SvdMethod;
 use crate::matrix::AnyMatrix;
 use crate::spectral::analysis::{AnalysisOptions, PorterThomasOptions};
 use crate::spectral::layer_report::{report_many, LayerOptions, LayerReport};
-use crate::spectral::noise_fit::{FitOptions, SigmaMethod};
 use crate::spectral::power_law::PowerLawOptions;
 
 use super::convert::PyMatrix;
@@ -36,11 +35,7 @@ fn analyze_layers<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let options = LayerOptions {
         analysis: AnalysisOptions {
-            fit: FitOptions {
-                sigma: None,
-                method: SigmaMethod::Quantile,
-                tw_margin,
-            },
+            fit: super::spectral::fit_options(None, "quantile", tw_margin)?,
             svd_method: SvdMethod::parse(svd_method)?,
             level_spacing,
             porter_thomas: porter_thomas.then_some(PorterThomasOptions { window, alpha }),

@@ -76,7 +76,11 @@ fn mp_law<'py>(
     Ok(out.into_pyarray(py))
 }
 
-fn fit_options(sigma: Option<f64>, method: &str, tw_margin: f64) -> PyResult<FitOptions> {
+pub(super) fn fit_options(
+    sigma: Option<f64>,
+    method: &str,
+    tw_margin: f64,
+) -> PyResult<FitOptions> {
     Ok(FitOptions {
         sigma,
         method: SigmaMethod::parse(method)?,
