@@ -65,6 +65,7 @@ FILTERS: dict[str, Callable[[nn.Module], nn.Module]] = {
 VALIDATION_FILTER = "middle layer, zero smallest fraction + de-repel (fraction chosen on noisy validation)"
 EARLY_STOPPING = "early stopping on noisy validation (no filter)"
 UNFILTERED = "unfiltered (trained to memorise)"
+METHODS = (UNFILTERED, *FILTERS, VALIDATION_FILTER, EARLY_STOPPING)  # the table's rows, in order
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,12 @@ class DemoResult:
     seconds: float = 0.0
 
     def table(self) -> str:
-        methods = [UNFILTERED, *FILTERS, VALIDATION_FILTER, EARLY_STOPPING]
-        width = max(len(m) for m in methods)
+        width = max(len(m) for m in METHODS)
         head = f"{'clean test accuracy (%)':<{width}}" + "".join(
             f" | noise {r:.0%}: mean ± std  (Δ vs unfiltered)" for r in self.accuracy
         )
         lines = [head, "-" * len(head)]
-        for m in methods:
+        for m in METHODS:
             cells = []
             for rate, rows in self.accuracy.items():
                 a = np.array(rows[m]) * 100
@@ -172,7 +172,7 @@ def run_demo(config: DemoConfig | None = None, out_dir: str | Path | None = "net
     full = load_dataset("mnist1d")
     result = DemoResult(cfg)
     for rate in cfg.noise_rates:
-        rows: dict[str, list[float]] = {m: [] for m in [UNFILTERED, *FILTERS, VALIDATION_FILTER, EARLY_STOPPING]}
+        rows: dict[str, list[float]] = {m: [] for m in METHODS}
         result.accuracy[rate] = rows
         for seed in cfg.seeds:
             data, x_val, y_val_clean = _split(full, cfg.n_validation, seed)
