@@ -171,6 +171,17 @@ def _prepare(method: str, sigma: Any, options: dict[str, Any]) -> tuple[str, dic
     return method, _core_options(method, sigma, options)
 
 
+def _filter_selected(choose, get, layers, method, sigma, options, embeddings, attention, conv_slices, min_dim):
+    """The shared front half of filter_model / filter_state_dict: check the method and options, select
+    the matrices (``choose(**selection) -> (entries, skipped)``) and filter them; nothing is written."""
+    method, core_options = _prepare(method, sigma, options)
+    sel = _selection_options(embeddings, attention, conv_slices, min_dim)
+    entries, skipped = choose(layers=layers, embeddings=sel["embeddings"], conv_slices=sel["conv_slices"], min_dim=min_dim)
+    entries, skipped = _select(entries, skipped, attention)
+    _check_layers_matched(layers, entries, skipped)
+    return method, sel, skipped, _filter_entries(entries, get, method, core_options)
+
+
 def filter_model(
     model: torch.nn.Module,
     method: str = "operator",
@@ -193,14 +204,10 @@ def filter_model(
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    method, core_options = _prepare(method, sigma, options)
-    sel = _selection_options(embeddings, attention, conv_slices, min_dim)
-    entries, skipped, get = module_weight_matrices(
-        model, layers=layers, embeddings=sel["embeddings"], conv_slices=sel["conv_slices"], min_dim=min_dim
+    method, sel, skipped, results = _filter_selected(
+        lambda **kw: module_weight_matrices(model, **kw)[:2], dict(model.named_parameters()).__getitem__,
+        layers, method, sigma, options, embeddings, attention, conv_slices, min_dim,
     )
-    entries, skipped = _select(entries, skipped, attention)
-    _check_layers_matched(layers, entries, skipped)
-    results = _filter_entries(entries, get, method, core_options)
     target = model if inplace else copy.deepcopy(model)
     target_params = dict(target.named_parameters())
     touched = {e.tensor_name for e, _, _ in results}
@@ -242,14 +249,10 @@ def filter_state_dict(
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
-    method, core_options = _prepare(method, sigma, options)
-    sel = _selection_options(embeddings, attention, conv_slices, min_dim)
-    entries, skipped = state_dict_weight_matrices(
-        state_dict, layers=layers, embeddings=sel["embeddings"], conv_slices=sel["conv_slices"], min_dim=min_dim
+    method, sel, skipped, results = _filter_selected(
+        lambda **kw: state_dict_weight_matrices(state_dict, **kw), state_dict.__getitem__,
+        layers, method, sigma, options, embeddings, attention, conv_slices, min_dim,
     )
-    entries, skipped = _select(entries, skipped, attention)
-    _check_layers_matched(layers, entries, skipped)
-    results = _filter_entries(entries, state_dict.__getitem__, method, core_options)
     out = state_dict if inplace else dict(state_dict)
     touched = {e.tensor_name for e, _, _ in results}
     if inplace:
