@@ -136,11 +136,11 @@ unsafe fn panel_qr_avx2(p: &mut Mat<f64>, tau: &mut [f64]) {
 fn panel_qr_generic(p: &mut Mat<f64>, tau: &mut [f64]) {
     let (m, cols) = (p.nrows(), p.ncols());
     let mut x = vec![0.0; m];
-    for j in 0..tau.len() {
+    for (j, tau_j) in tau.iter_mut().enumerate() {
         let len = m - j;
         x[..len].copy_from_slice(&p.col_as_slice(j)[j..]);
         let (t, beta) = make_reflector(&mut x[..len]);
-        tau[j] = t;
+        *tau_j = t;
         let col = &mut p.col_as_slice_mut(j)[j..];
         col.copy_from_slice(&x[..len]);
         col[0] = beta;
