@@ -15,8 +15,8 @@ use faer::Mat;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
-use crate::stats::beta::SphereCoordinateCdf;
-use crate::stats::kolmogorov::{ks_distance_uniform, ks_pvalue};
+use crate::stats::beta::SphereCoordinateTable;
+use crate::stats::kolmogorov::{ks_distance_uniform_of, ks_pvalue};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PorterThomas {
@@ -34,21 +34,21 @@ pub struct PorterThomas {
 
 /// KS distance and p-value of one vector's components against the sphere-coordinate law (overwrites them).
 pub fn vector_ks(components: &mut [f64]) -> (f64, f64) {
-    let n = components.len();
-    // Probability-integral transform, then an O(n) KS against the uniform law (no full sort).
-    let cdf = SphereCoordinateCdf::new(n);
-    components.iter_mut().for_each(|x| *x = cdf.eval(*x));
-    let d = ks_distance_uniform(components);
-    (d, ks_pvalue(d, n))
+    vector_ks_with(components, &SphereCoordinateTable::new(components.len()))
+}
+
+/// The same with the law of this length tabulated once by the caller; leaves `components` as they are.
+fn vector_ks_with(components: &[f64], cdf: &SphereCoordinateTable) -> (f64, f64) {
+    // Probability-integral transform on the fly, then an O(n) KS against the uniform law.
+    let d = ks_distance_uniform_of(components, |x| cdf.eval(x));
+    (d, ks_pvalue(d, components.len()))
 }
 
 fn columns_ks(mat: &Mat<f64>) -> (Vec<f64>, Vec<f64>) {
+    let cdf = SphereCoordinateTable::new(mat.nrows());
     (0..mat.ncols())
         .into_par_iter()
-        .map(|j| {
-            let mut col: Vec<f64> = (0..mat.nrows()).map(|i| mat[(i, j)]).collect();
-            vector_ks(&mut col)
-        })
+        .map(|j| vector_ks_with(mat.col_as_slice(j), &cdf))
         .unzip()
 }
 
