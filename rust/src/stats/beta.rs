@@ -202,7 +202,7 @@ impl SphereCoordinateTable {
 
     #[inline]
     pub fn eval(&self, x: f64) -> f64 {
-        if !(x.abs() < self.half_width) {
+        if x.is_nan() || x.abs() >= self.half_width {
             return self.exact.eval(x);
         }
         let pos = (x + self.half_width) * self.inv_step;
