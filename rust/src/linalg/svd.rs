@@ -16,6 +16,7 @@
 
 use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
 use faer::{Accum, Mat, Par, Side};
+use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::linalg::symmetric_eigenvalues::symmetric_eigenvalues;
@@ -179,26 +180,42 @@ pub fn gram_svd_tall(a: faer::MatRef<'_, f64>) -> CoreResult<GramSvd> {
 pub fn thin_svd_gram<T: Scalar>(w: MatrixView<'_, T>) -> CoreResult<Option<ThinSvd>> {
     check_finite_matrix(w, "weight matrix")?;
     let transposed = w.nrows() < w.ncols();
-    let a = to_f64_mat(if transposed { w.t() } else { w });
+    let mut a = to_f64_mat(if transposed { w.t() } else { w });
     let g = gram_svd_tall(a.as_ref())?;
     if g.condition_ratio < GRAM_CONDITION_LIMIT {
         return Ok(None);
     }
-    let mut u = Mat::<f64>::zeros(a.nrows(), g.s.len());
-    faer::linalg::matmul::matmul(
-        u.as_mut(),
-        Accum::Replace,
-        a.as_ref(),
-        g.v.as_ref(),
-        1.0,
-        Par::rayon(0),
-    );
+    // U = A·V·diag(1/s), formed over A's own storage.
+    multiply_right_in_place(a.as_mut(), g.v.as_ref());
     for (j, &sj) in g.s.iter().enumerate() {
         let inv = 1.0 / sj;
-        u.col_mut(j).iter_mut().for_each(|x| *x *= inv);
+        a.col_mut(j).iter_mut().for_each(|x| *x *= inv);
     }
-    let (u, v) = if transposed { (g.v, u) } else { (u, g.v) };
+    let (u, v) = if transposed { (g.v, a) } else { (a, g.v) };
     Ok(Some(ThinSvd { u, s: g.s, v }))
+}
+
+/// A ← A·V for a square V, one block of rows at a time, in parallel: a fresh N×M result would
+/// cost as much in page faults as the product takes on a 30522×384 embedding.
+fn multiply_right_in_place(a: faer::MatMut<'_, f64>, v: faer::MatRef<'_, f64>) {
+    const ROWS: usize = 256;
+    assert_eq!(
+        v.nrows(),
+        v.ncols(),
+        "multiply_right_in_place needs a square factor"
+    );
+    a.par_row_chunks_mut(ROWS).for_each(|mut block| {
+        let mut product = Mat::<f64>::zeros(block.nrows(), v.ncols());
+        faer::linalg::matmul::matmul(
+            product.as_mut(),
+            Accum::Replace,
+            block.as_ref(),
+            v,
+            1.0,
+            Par::Seq,
+        );
+        block.copy_from(product.as_ref());
+    });
 }
 
 /// Thin SVD by the fastest accurate route: the Gram route, or the direct SVD when ill-conditioned.

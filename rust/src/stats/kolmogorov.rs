@@ -25,44 +25,126 @@ pub fn ks_distance_uniform(u: &[f64]) -> f64 {
 ///
 /// Values go into n buckets of width 1/n by u. Within a bucket the values differ by less than 1/n
 /// while their ranks step by 1/n, so (i+1)/n − u₍ᵢ₎ peaks at the bucket's largest value and
-/// u₍ᵢ₎ − i/n at its smallest: a count, a minimum and a maximum per bucket give the statistic.
-/// (A count-only first pass with exact extremes for the few buckets that can hold the maximum
-/// measured no faster: the second evaluation of F costs what the smaller array saves.)
+/// u₍ᵢ₎ − i/n at its smallest. A first pass only counts, in an array small enough for L1 (random
+/// access into a larger per-bucket min/max array was the bottleneck); the counts bound each
+/// bucket's contribution to within 1/n, and a second pass over the bucket indices finds the exact
+/// extremes of the few buckets that can still hold the maximum.
 pub fn ks_distance_uniform_of(x: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
-    #[derive(Clone, Copy)]
-    struct Bucket {
-        lo: f64,
-        hi: f64,
-        count: u32,
-    }
     let n = x.len();
     if n == 0 {
         return f64::NAN;
     }
-    let nf = n as f64;
-    let step = 1.0 / nf;
-    let empty = Bucket {
-        lo: f64::INFINITY,
-        hi: f64::NEG_INFINITY,
-        count: 0,
-    };
-    let mut buckets = vec![empty; n];
-    for &xi in x {
-        let v = cdf(xi);
-        let bucket = &mut buckets[((v.clamp(0.0, 1.0) * nf) as usize).min(n - 1)];
-        bucket.count += 1;
-        bucket.lo = bucket.lo.min(v);
-        bucket.hi = bucket.hi.max(v);
+    // Scratch reused per thread: fresh arrays per vector cost page faults.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new(Scratch::new()) };
     }
-    let mut below = 0u32;
-    let mut d: f64 = 0.0;
-    for bucket in buckets.iter().filter(|b| b.count > 0) {
-        let above = (below + bucket.count) as f64 * step - bucket.hi;
-        let under = bucket.lo - below as f64 * step;
-        d = d.max(above).max(under);
-        below += bucket.count;
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => scratch.ks(x, cdf),
+        Err(_) => Scratch::new().ks(x, cdf),
+    })
+}
+
+struct Candidate {
+    bucket: usize,
+    below: u32,
+    count: u32,
+    lo: f64,
+    hi: f64,
+}
+
+struct Scratch {
+    buckets: Vec<u32>,
+    counts16: Vec<u16>,
+    counts32: Vec<u32>,
+    marks: Vec<u64>,
+}
+
+impl Scratch {
+    const fn new() -> Self {
+        Self {
+            buckets: Vec::new(),
+            counts16: Vec::new(),
+            counts32: Vec::new(),
+            marks: Vec::new(),
+        }
     }
-    d
+
+    fn ks(&mut self, x: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
+        let n = x.len();
+        let nf = n as f64;
+        let bucket_of = |v: f64| ((v.clamp(0.0, 1.0) * nf) as usize).min(n - 1);
+        self.buckets.clear();
+        self.buckets
+            .extend(x.iter().map(|&xi| bucket_of(cdf(xi)) as u32));
+        // Counts in 16 bits while they cannot overflow keep the array inside L1 for n ≤ 32768.
+        let mut candidates = if n <= u16::MAX as usize {
+            self.counts16.clear();
+            self.counts16.resize(n, 0);
+            for &b in &self.buckets {
+                self.counts16[b as usize] += 1;
+            }
+            candidates(&self.counts16, &mut self.marks)
+        } else {
+            self.counts32.clear();
+            self.counts32.resize(n, 0);
+            for &b in &self.buckets {
+                self.counts32[b as usize] += 1;
+            }
+            candidates(&self.counts32, &mut self.marks)
+        };
+        // Only the values in marked buckets are transformed a second time.
+        for (&b, &xi) in self.buckets.iter().zip(x) {
+            let b = b as usize;
+            if self.marks[b / 64] >> (b % 64) & 1 == 1 {
+                let v = cdf(xi);
+                let slot = candidates.partition_point(|c| c.bucket < b);
+                let c = &mut candidates[slot];
+                c.lo = c.lo.min(v);
+                c.hi = c.hi.max(v);
+            }
+        }
+        let step = 1.0 / nf;
+        candidates.iter().fold(0.0, |d: f64, c| {
+            let above = (c.below + c.count) as f64 * step - c.hi;
+            let under = c.lo - c.below as f64 * step;
+            d.max(above).max(under)
+        })
+    }
+}
+
+/// The buckets that can hold the maximum, marked in a bitset. In units of 1/n, an occupied bucket
+/// b holding ranks below..below+c (values in [b, b+1]/n) contributes to n·D between
+/// max(below+c−b−1, b−below) and max(below+c−b, b+1−below): integers, no division per bucket.
+fn candidates<C: Copy + Into<u32>>(counts: &[C], marks: &mut Vec<u64>) -> Vec<Candidate> {
+    // Empty buckets may join in without a branch: their terms never exceed a neighbour's.
+    let mut lower_bound: i64 = 0;
+    let mut below: i64 = 0;
+    for (b, &c) in counts.iter().enumerate() {
+        let (b, c) = (b as i64, c.into() as i64);
+        lower_bound = lower_bound.max(below + c - b - 1).max(b - below);
+        below += c;
+    }
+    marks.clear();
+    marks.resize(counts.len().div_ceil(64), 0);
+    let mut found = Vec::new();
+    let mut below: i64 = 0;
+    for (b, &c) in counts.iter().enumerate() {
+        let c = c.into();
+        let (bi, ci) = (b as i64, c as i64);
+        // One unit of slack covers the rounding of v·n at bucket edges; one rarely taken branch.
+        if (c > 0) & ((below + ci - bi).max(bi + 1 - below) >= lower_bound - 1) {
+            marks[b / 64] |= 1 << (b % 64);
+            found.push(Candidate {
+                bucket: b,
+                below: below as u32,
+                count: c,
+                lo: f64::INFINITY,
+                hi: f64::NEG_INFINITY,
+            });
+        }
+        below += ci;
+    }
+    found
 }
 
 /// P(D_n > d) under the null, from the Kolmogorov distribution with Stephens' finite-n
