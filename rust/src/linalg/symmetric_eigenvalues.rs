@@ -437,17 +437,11 @@ pub fn tridiagonal_eigenvalues(diag: &[f64], subdiag: &[f64]) -> CoreResult<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
 
     fn random_symmetric(n: usize, seed: u64) -> Mat<f64> {
-        let mut state = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut next = || rng.random::<f64>() - 0.5;
         let mut a = Mat::<f64>::zeros(n, n);
         for j in 0..n {
             for i in j..n {
