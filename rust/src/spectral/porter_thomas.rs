@@ -40,7 +40,7 @@ pub fn vector_ks(components: &mut [f64]) -> (f64, f64) {
 /// The same with the law of this length tabulated once by the caller; leaves `components` as they are.
 fn vector_ks_with(components: &[f64], cdf: &SphereCoordinateTable) -> (f64, f64) {
     // Probability-integral transform on the fly, then an O(n) KS against the uniform law.
-    let d = ks_distance_uniform_of(components, |x| cdf.eval(x));
+    let d = ks_distance_uniform_of(components, cdf);
     (d, ks_pvalue(d, components.len()))
 }
 

@@ -18,7 +18,33 @@ pub fn ks_distance_sorted(sorted: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
 /// The KS distance of probability-integral transforms uᵢ = F(xᵢ) ∈ [0, 1] against the uniform law,
 /// in O(n) without sorting. Equal to `ks_distance_sorted` of the sorted xᵢ against F.
 pub fn ks_distance_uniform(u: &[f64]) -> f64 {
-    ks_distance_uniform_of(u, |v| v)
+    ks_distance_uniform_of(u, &|v: f64| v)
+}
+
+/// A continuous distribution function as the O(n) KS kernel uses it: F(x) for single values, and
+/// the bucket indices ⌊n·F(xᵢ)⌋ (clamped to 0..n−1) of a whole sample, which an implementation
+/// may compute vectorised. Any `Fn(f64) -> f64` is one.
+pub trait Cdf {
+    fn cdf(&self, x: f64) -> f64;
+
+    /// Writes ⌊n·F(xᵢ)⌋ for n = x.len() into `out` (resized to n).
+    fn bucket_indices(&self, x: &[f64], out: &mut Vec<u32>) {
+        let n = x.len();
+        out.clear();
+        out.extend(x.iter().map(|&xi| bucket_index(self.cdf(xi), n)));
+    }
+}
+
+impl<F: Fn(f64) -> f64> Cdf for F {
+    fn cdf(&self, x: f64) -> f64 {
+        self(x)
+    }
+}
+
+/// The bucket of width 1/n that holds u (u = 1 goes to the last one).
+#[inline]
+pub fn bucket_index(u: f64, n: usize) -> u32 {
+    ((u.clamp(0.0, 1.0) * n as f64) as usize).min(n - 1) as u32
 }
 
 /// [`ks_distance_uniform`] of `cdf(xᵢ)`, transforming on the fly (no copy of the sample).
@@ -29,7 +55,7 @@ pub fn ks_distance_uniform(u: &[f64]) -> f64 {
 /// access into a larger per-bucket min/max array was the bottleneck); the counts bound each
 /// bucket's contribution to within 1/n, and a second pass over the bucket indices finds the exact
 /// extremes of the few buckets that can still hold the maximum.
-pub fn ks_distance_uniform_of(x: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
+pub fn ks_distance_uniform_of<C: Cdf + ?Sized>(x: &[f64], cdf: &C) -> f64 {
     let n = x.len();
     if n == 0 {
         return f64::NAN;
@@ -69,13 +95,10 @@ impl Scratch {
         }
     }
 
-    fn ks(&mut self, x: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
+    fn ks<C: Cdf + ?Sized>(&mut self, x: &[f64], cdf: &C) -> f64 {
         let n = x.len();
         let nf = n as f64;
-        let bucket_of = |v: f64| ((v.clamp(0.0, 1.0) * nf) as usize).min(n - 1);
-        self.buckets.clear();
-        self.buckets
-            .extend(x.iter().map(|&xi| bucket_of(cdf(xi)) as u32));
+        cdf.bucket_indices(x, &mut self.buckets);
         // Counts in 16 bits while they cannot overflow keep the array inside L1 for n ≤ 32768.
         let mut candidates = if n <= u16::MAX as usize {
             self.counts16.clear();
@@ -96,7 +119,7 @@ impl Scratch {
         for (&b, &xi) in self.buckets.iter().zip(x) {
             let b = b as usize;
             if self.marks[b / 64] >> (b % 64) & 1 == 1 {
-                let v = cdf(xi);
+                let v = cdf.cdf(xi);
                 let slot = candidates.partition_point(|c| c.bucket < b);
                 let c = &mut candidates[slot];
                 c.lo = c.lo.min(v);
@@ -262,7 +285,7 @@ mod tests {
         let mut u: Vec<f64> = x.iter().map(|&t| cdf(t)).collect();
         u.sort_by(f64::total_cmp);
         let expected = ks_distance_sorted(&u, |v| v);
-        assert!((ks_distance_uniform_of(&x, cdf) - expected).abs() < 1e-15);
+        assert!((ks_distance_uniform_of(&x, &cdf) - expected).abs() < 1e-15);
         assert!(expected > 1.0 / 6.0 - 1e-3); // a jump of 1/3 in the empirical CDF
     }
 
