@@ -53,8 +53,34 @@ pub(crate) const GRAM_CONDITION_LIMIT: f64 = 1e-10;
 /// Singular values of `w`, descending, after checking it is non-empty and finite.
 pub fn singular_values<T: Scalar>(w: MatrixView<'_, T>, method: SvdMethod) -> CoreResult<Vec<f64>> {
     check_finite_matrix(w, "weight matrix")?;
-    let a = to_f64_mat(w);
-    singular_values_f64(&a, method)
+    let (a, back) = to_f64_mat_scaled(w);
+    let mut s = singular_values_f64(&a, method)?;
+    s.iter_mut().for_each(|x| *x *= back);
+    Ok(s)
+}
+
+/// Entries beyond 2^±100 in magnitude are rescaled before any decomposition.
+const SCALE_LIMIT_EXPONENT: i32 = 100;
+
+/// The f64 copy of `w`, multiplied by a power of two when its largest entry lies outside
+/// 2^−100..2^100 so that neither the Gram product nor the SVD overflows or underflows (at 1e160
+/// both did, silently or not). Returns the exact factor taking the copy's singular values back to
+/// those of `w` (1 for ordinary weights, which are left untouched).
+fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f64) {
+    let mut a = to_f64_mat(w);
+    let largest = (0..a.ncols())
+        .flat_map(|j| a.col_as_slice(j).iter())
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    if largest == 0.0 || largest.log2().abs() <= SCALE_LIMIT_EXPONENT as f64 {
+        return (a, 1.0);
+    }
+    let exponent = largest.log2().floor() as i32;
+    for j in 0..a.ncols() {
+        a.col_as_slice_mut(j)
+            .iter_mut()
+            .for_each(|x| *x = libm::scalbn(*x, -exponent));
+    }
+    (a, libm::scalbn(1.0, exponent))
 }
 
 /// Singular values of an f64 matrix already in faer form (no finiteness check).
@@ -121,8 +147,10 @@ pub struct ThinSvd {
 /// Thin SVD of `w` in f64 (direct, faer divide and conquer).
 pub fn thin_svd<T: Scalar>(w: MatrixView<'_, T>) -> CoreResult<ThinSvd> {
     check_finite_matrix(w, "weight matrix")?;
-    let a = to_f64_mat(w);
-    thin_svd_f64(&a)
+    let (a, back) = to_f64_mat_scaled(w);
+    let mut svd = thin_svd_f64(&a)?;
+    svd.s.iter_mut().for_each(|x| *x *= back);
+    Ok(svd)
 }
 
 pub fn thin_svd_f64(a: &Mat<f64>) -> CoreResult<ThinSvd> {
@@ -180,8 +208,8 @@ pub fn gram_svd_tall(a: faer::MatRef<'_, f64>) -> CoreResult<GramSvd> {
 pub fn thin_svd_gram<T: Scalar>(w: MatrixView<'_, T>) -> CoreResult<Option<ThinSvd>> {
     check_finite_matrix(w, "weight matrix")?;
     let transposed = w.nrows() < w.ncols();
-    let mut a = to_f64_mat(if transposed { w.t() } else { w });
-    let g = gram_svd_tall(a.as_ref())?;
+    let (mut a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
+    let mut g = gram_svd_tall(a.as_ref())?;
     if g.condition_ratio < GRAM_CONDITION_LIMIT {
         return Ok(None);
     }
@@ -191,6 +219,7 @@ pub fn thin_svd_gram<T: Scalar>(w: MatrixView<'_, T>) -> CoreResult<Option<ThinS
         let inv = 1.0 / sj;
         a.col_mut(j).iter_mut().for_each(|x| *x *= inv);
     }
+    g.s.iter_mut().for_each(|x| *x *= back);
     let (u, v) = if transposed { (g.v, a) } else { (a, g.v) };
     Ok(Some(ThinSvd { u, s: g.s, v }))
 }
@@ -268,6 +297,29 @@ mod tests {
         let b = singular_values(v, SvdMethod::Direct).unwrap();
         for i in 0..a.len() {
             assert!((a[i] - b[i]).abs() < 1e-9 * b[0], "{i}: {} {}", a[i], b[i]);
+        }
+    }
+
+    #[test]
+    fn extreme_magnitudes_are_rescaled_exactly() {
+        let (n, m) = (40, 30);
+        let data = random(n, m, 5);
+        let v = MatrixView::from_row_major(&data, n, m);
+        let reference = singular_values(v, SvdMethod::Direct).unwrap();
+        for scale in [1e160, 1e-200, 1e300] {
+            let scaled: Vec<f64> = data.iter().map(|x| x * scale).collect();
+            let w = MatrixView::from_row_major(&scaled, n, m);
+            for method in [SvdMethod::Auto, SvdMethod::Gram, SvdMethod::Direct] {
+                let s = singular_values(w, method).unwrap();
+                for (a, b) in s.iter().zip(&reference) {
+                    assert!(
+                        (a / scale - b).abs() < 1e-9 * reference[0],
+                        "{scale:e} {method:?}"
+                    );
+                }
+            }
+            let svd = thin_svd_auto(w).unwrap();
+            assert!((svd.s[0] / scale - reference[0]).abs() < 1e-9 * reference[0]);
         }
     }
 

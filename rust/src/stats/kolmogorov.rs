@@ -101,19 +101,15 @@ impl Scratch {
         cdf.bucket_indices(x, &mut self.buckets);
         // Counts in 16 bits while they cannot overflow keep the array inside L1 for n ≤ 32768.
         let mut candidates = if n <= u16::MAX as usize {
-            self.counts16.clear();
-            self.counts16.resize(n, 0);
-            for &b in &self.buckets {
-                self.counts16[b as usize] += 1;
-            }
-            candidates(&self.counts16, &mut self.marks)
+            candidates(
+                bucket_counts(&self.buckets, &mut self.counts16),
+                &mut self.marks,
+            )
         } else {
-            self.counts32.clear();
-            self.counts32.resize(n, 0);
-            for &b in &self.buckets {
-                self.counts32[b as usize] += 1;
-            }
-            candidates(&self.counts32, &mut self.marks)
+            candidates(
+                bucket_counts(&self.buckets, &mut self.counts32),
+                &mut self.marks,
+            )
         };
         // Only the values in marked buckets are transformed a second time.
         for (&b, &xi) in self.buckets.iter().zip(x) {
@@ -133,6 +129,19 @@ impl Scratch {
             d.max(above).max(under)
         })
     }
+}
+
+/// How many of the n values fall in each of the n buckets.
+fn bucket_counts<'a, C>(buckets: &[u32], counts: &'a mut Vec<C>) -> &'a [C]
+where
+    C: Copy + Default + std::ops::AddAssign + From<u8>,
+{
+    counts.clear();
+    counts.resize(buckets.len(), C::default());
+    for &b in buckets {
+        counts[b as usize] += C::from(1);
+    }
+    counts
 }
 
 /// The buckets that can hold the maximum, marked in a bitset. In units of 1/n, an occupied bucket
