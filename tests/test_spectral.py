@@ -41,6 +41,17 @@ def test_auto_falls_back_to_svd_for_ill_conditioned_matrices(rng):
     np.testing.assert_allclose(s, s_true, rtol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e-200])
+def test_extreme_magnitudes_give_exactly_scaled_results(rng, scale):
+    # Squared entries would overflow or underflow: the core rescales by a power of two first.
+    W = rng.normal(size=(60, 40))
+    ref = ns.singular_values(W)
+    for method in ("auto", "gram", "svd"):
+        np.testing.assert_allclose(ns.singular_values(W * scale, method=method) / scale, ref, rtol=1e-9)
+    assert ns.fit_mp(W * scale).sigma / scale == pytest.approx(ns.fit_mp(W).sigma, rel=1e-9)
+    assert ns.porter_thomas(W * scale).boundary == ns.porter_thomas(W).boundary
+
+
 def test_torch_tensors_of_every_float_dtype(rng):
     torch = pytest.importorskip("torch")
     W = rng.normal(size=(40, 30))
