@@ -108,6 +108,20 @@ def test_optimal_hard_keeps_strong_spikes_unchanged():
     np.testing.assert_array_equal(rec.shrunk_singular_values[:2], rec.singular_values[:2])
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e-200])
+@pytest.mark.parametrize("method", THRESHOLD_METHODS + ("fraction", "porter_thomas"))
+def test_extreme_magnitudes_filter_like_ordinary_ones(scale, method):
+    # Squared entries would overflow or underflow: the core decomposes a rescaled copy.
+    n, m = 300, 100
+    W, _ = planted(n, m, [8 * bbp(n, m)], seed=7)
+    options = {"fraction": 0.9} if method == "fraction" else {}
+    out, rec = shrink_with_record(W * scale, method, **options)
+    ref, ref_rec = shrink_with_record(W, method, **options)
+    assert rec.kept_rank == ref_rec.kept_rank > 0
+    np.testing.assert_allclose(out / scale, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+    np.testing.assert_allclose(rec.sigma / scale, ref_rec.sigma, rtol=1e-9)
+
+
 def test_fraction_and_porter_thomas():
     n, m = 300, 100
     W, _ = planted(n, m, [8 * bbp(n, m)], seed=7)

@@ -66,7 +66,7 @@ const SCALE_LIMIT_EXPONENT: i32 = 100;
 /// 2^−100..2^100 so that neither the Gram product nor the SVD overflows or underflows (at 1e160
 /// both did, silently or not). Returns the exact factor taking the copy's singular values back to
 /// those of `w` (1 for ordinary weights, which are left untouched).
-fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f64) {
+pub(crate) fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f64) {
     let mut a = to_f64_mat(w);
     let largest = (0..a.ncols())
         .flat_map(|j| a.col_as_slice(j).iter())

@@ -19,8 +19,8 @@ use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
-use crate::linalg::svd::{gram_svd_tall, thin_svd_f64, GRAM_CONDITION_LIMIT};
-use crate::matrix::{check_finite_matrix, to_f64_mat, AnyMatrix, MatrixView, Scalar};
+use crate::linalg::svd::{gram_svd_tall, thin_svd_f64, to_f64_mat_scaled, GRAM_CONDITION_LIMIT};
+use crate::matrix::{check_finite_matrix, AnyMatrix, MatrixView, Scalar};
 use crate::spectral::mp_law::MpShape;
 use crate::spectral::noise_fit::{fit_noise, FitOptions, NoiseFit, SigmaMethod};
 use crate::spectral::porter_thomas::porter_thomas;
@@ -229,7 +229,8 @@ pub fn filter_matrix<T: Scalar>(
     let shape = MpShape::new(w.nrows(), w.ncols())?;
     // Work on the tall orientation N×M; transpose back at the end.
     let transposed = w.nrows() < w.ncols();
-    let a = to_f64_mat(if transposed { w.t() } else { w });
+    // Extreme magnitudes are decomposed rescaled; s and A return to W's units before use.
+    let (mut a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
 
     let method = options.method;
     let want_gram = match options.decomposition {
@@ -261,6 +262,12 @@ pub fn filter_matrix<T: Scalar>(
             Factors::Svd { u: svd.u, v: svd.v }
         }
     };
+    if back != 1.0 {
+        s.iter_mut().for_each(|x| *x *= back);
+        for j in 0..a.ncols() {
+            a.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= back);
+        }
+    }
     let m = s.len();
 
     let fit_options = FitOptions {
