@@ -10,7 +10,7 @@ use crate::spectral::analysis::{AnalysisOptions, PorterThomasOptions};
 use crate::spectral::layer_report::{report_many, LayerOptions, LayerReport};
 use crate::spectral::power_law::PowerLawOptions;
 
-use super::convert::PyMatrix;
+use super::convert::{batch_list, PyMatrix};
 use super::spectral::analysis_dict;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -44,14 +44,7 @@ fn analyze_layers<'py>(
     };
     let views: Vec<AnyMatrix<'_>> = matrices.iter().map(|m| m.view()).collect();
     let results = py.detach(|| report_many(&views, &options));
-    let out = PyList::empty(py);
-    for result in results {
-        match result {
-            Ok(r) => out.append(report_dict(py, r)?)?,
-            Err(e) => out.append(PyErr::from(e).into_value(py))?,
-        }
-    }
-    Ok(out)
+    batch_list(py, results, |r| report_dict(py, r))
 }
 
 fn report_dict<'py>(py: Python<'py>, r: LayerReport) -> PyResult<Bound<'py, PyDict>> {

@@ -3,8 +3,9 @@
 use numpy::PyReadonlyArray2;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
-use crate::error::CoreError;
+use crate::error::{CoreError, CoreResult};
 use crate::matrix::{AnyMatrix, MatrixView, Scalar};
 
 pyo3::create_exception!(
@@ -27,6 +28,23 @@ impl From<CoreError> for PyErr {
             _ => InvalidInputError::new_err(err.to_string()),
         }
     }
+}
+
+/// A batch's results as a list in input order: each success converted by `to_py`, each failure
+/// as its exception object, so one bad matrix does not hide the others.
+pub fn batch_list<'py, R, O: IntoPyObject<'py>>(
+    py: Python<'py>,
+    results: Vec<CoreResult<R>>,
+    mut to_py: impl FnMut(R) -> PyResult<O>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for result in results {
+        match result {
+            Ok(r) => out.append(to_py(r)?)?,
+            Err(e) => out.append(PyErr::from(e).into_value(py))?,
+        }
+    }
+    Ok(out)
 }
 
 /// A float32 or float64 2-D array with any strides (the Python layer checks dtypes first).

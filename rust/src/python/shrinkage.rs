@@ -7,12 +7,12 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::matrix::AnyMatrix;
 use crate::shrinkage::filter::{
-    filter_many, Decomposition, FilterOptions, FilterRecord, FilteredAny, Method,
+    filter_many, Decomposition, FilterOptions, FilterRecord, Filtered, FilteredAny, Method,
 };
 use crate::shrinkage::thresholds::{lambda_star, omega};
 use crate::spectral::noise_fit::SigmaMethod;
 
-use super::convert::PyMatrix;
+use super::convert::{batch_list, PyMatrix};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shrink_matrices, m)?)?;
@@ -62,27 +62,19 @@ fn shrink_matrices<'py>(
     };
     let views: Vec<AnyMatrix<'_>> = matrices.iter().map(|m| m.view()).collect();
     let results = py.detach(|| filter_many(&views, &options));
-    let out = PyList::empty(py);
-    for result in results {
-        match result {
-            Ok(FilteredAny::F32(f)) => {
-                let arr = PyArray1::from_vec(py, f.data).reshape([f.record.rows, f.record.cols])?;
-                out.append(PyTuple::new(
-                    py,
-                    [arr.into_any(), record_dict(py, f.record)?.into_any()],
-                )?)?
-            }
-            Ok(FilteredAny::F64(f)) => {
-                let arr = PyArray1::from_vec(py, f.data).reshape([f.record.rows, f.record.cols])?;
-                out.append(PyTuple::new(
-                    py,
-                    [arr.into_any(), record_dict(py, f.record)?.into_any()],
-                )?)?
-            }
-            Err(e) => out.append(PyErr::from(e).into_value(py))?,
-        }
-    }
-    Ok(out)
+    batch_list(py, results, |filtered| match filtered {
+        FilteredAny::F32(f) => filtered_tuple(py, f),
+        FilteredAny::F64(f) => filtered_tuple(py, f),
+    })
+}
+
+/// (filtered matrix in the input's dtype, record).
+fn filtered_tuple<'py, T: numpy::Element>(
+    py: Python<'py>,
+    f: Filtered<T>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let arr = PyArray1::from_vec(py, f.data).reshape([f.record.rows, f.record.cols])?;
+    PyTuple::new(py, [arr.into_any(), record_dict(py, f.record)?.into_any()])
 }
 
 fn record_dict<'py>(py: Python<'py>, r: FilterRecord) -> PyResult<Bound<'py, PyDict>> {

@@ -18,7 +18,7 @@ use crate::spectral::mp_law::{check_sigma, MpShape};
 use crate::spectral::noise_fit::{fit_noise, FitOptions, NoiseFit, SigmaMethod};
 use crate::spectral::porter_thomas::PorterThomas;
 
-use super::convert::PyMatrix;
+use super::convert::{batch_list, PyMatrix};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(singular_values, m)?)?;
@@ -174,14 +174,7 @@ fn analyze_spectra<'py>(
     };
     let views: Vec<AnyMatrix<'_>> = matrices.iter().map(|m| m.view()).collect();
     let results = py.detach(|| analyze_many(&views, &options));
-    let out = PyList::empty(py);
-    for result in results {
-        match result {
-            Ok(a) => out.append(analysis_dict(py, a)?)?,
-            Err(e) => out.append(PyErr::from(e).into_value(py))?,
-        }
-    }
-    Ok(out)
+    batch_list(py, results, |a| analysis_dict(py, a))
 }
 
 fn fit_dict<'py>(py: Python<'py>, fit: &NoiseFit) -> PyResult<Bound<'py, PyDict>> {
