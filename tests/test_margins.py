@@ -131,8 +131,10 @@ def test_torch_inputs():
     labels = torch.randint(0, 5, (64,), generator=torch.Generator().manual_seed(1))
     m = netsieve.margins(logits, labels)
     np.testing.assert_array_equal(m, ref_margins(logits.numpy(), labels.numpy()))
+    # Tensor policy: a tensor in gives a tensor out, in the input's dtype.
+    assert isinstance(m, torch.Tensor) and m.dtype == torch.float32
     m16 = netsieve.margins(logits.to(torch.bfloat16), labels.to(torch.int32))
-    assert m16.dtype == np.float32
+    assert isinstance(m16, torch.Tensor) and m16.dtype == torch.bfloat16
     with pytest.raises(TypeError, match="integers"):
         netsieve.margins(logits, labels.float())
 

@@ -1,13 +1,26 @@
 """netsieve: find the boundary between noise and learned information in deep networks.
 
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
-statistics) lives in :mod:`netsieve.spectral`, the singular-value shrinkage filters in
-:mod:`netsieve.shrink`; classification margins, their distributions,
-margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in :mod:`netsieve.torch`.
+statistics, per-layer reports) is documented in :mod:`netsieve.spectral`, the singular-value
+shrinkage filters in :mod:`netsieve.shrink`, classification margins, their distributions,
+margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in
+:mod:`netsieve.torch`. Every function here is the Rust core's own: names, defaults (``DEFAULTS``),
+checks and result classes are defined there once.
 """
 
-from ._netsieve import ConvergenceError, InvalidInputError, __version__
+from typing import Any
+
+from ._netsieve import (
+    DECOMPOSITIONS,
+    DEFAULTS,
+    ERROR_POLICIES,
+    SIGMA_METHODS,
+    ConvergenceError,
+    InvalidInputError,
+    __version__,
+)
 from .margins import (
+    MARGIN_KINDS,
     GDVResult,
     MarginSummary,
     TotalVariation,
@@ -16,18 +29,29 @@ from .margins import (
     margin_summary,
     margins,
 )
-from .shrink import METHODS as SHRINK_METHODS
-from .shrink import ShrinkRecord, optimal_hard_threshold, shrink, shrink_many, shrink_with_record
+from .shrink import (
+    SHRINK_METHOD_OPTIONS,
+    SHRINK_METHODS,
+    ShrinkRecord,
+    optimal_hard_threshold,
+    shrink,
+    shrink_many,
+    shrink_with_record,
+)
 from .spectral import (
     GOE_MEAN_RATIO,
     POISSON_MEAN_RATIO,
-    LevelSpacingResult,
+    SPIKE_CONFIDENCES,
+    LayerReport,
+    LevelStatistics,
     MPFit,
     PorterThomasResult,
     SpectrumAnalysis,
+    analyze_layers,
     analyze_spectra,
     fit_mp,
     level_spacing,
+    level_statistics,
     mp_cdf,
     mp_pdf,
     mp_quantile,
@@ -39,20 +63,28 @@ __all__ = [
     "__version__",
     "ConvergenceError",
     "InvalidInputError",
+    "DEFAULTS",
+    "DECOMPOSITIONS",
+    "SIGMA_METHODS",
+    "ERROR_POLICIES",
+    "SPIKE_CONFIDENCES",
     "GOE_MEAN_RATIO",
     "POISSON_MEAN_RATIO",
-    "LevelSpacingResult",
+    "LevelStatistics",
     "MPFit",
     "PorterThomasResult",
     "SpectrumAnalysis",
+    "LayerReport",
     "analyze_spectra",
+    "analyze_layers",
     "fit_mp",
-    "level_spacing",
+    "level_statistics",
     "mp_cdf",
     "mp_pdf",
     "mp_quantile",
     "porter_thomas",
     "singular_values",
+    "MARGIN_KINDS",
     "GDVResult",
     "MarginSummary",
     "TotalVariation",
@@ -61,9 +93,19 @@ __all__ = [
     "margin_summary",
     "margins",
     "SHRINK_METHODS",
+    "SHRINK_METHOD_OPTIONS",
     "ShrinkRecord",
     "optimal_hard_threshold",
     "shrink",
     "shrink_many",
     "shrink_with_record",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Deprecated names (one release): level_spacing is importable directly, the class alias here.
+    if name == "LevelSpacingResult":
+        from ._deprecation import deprecated_alias
+
+        return deprecated_alias("netsieve.LevelSpacingResult", "netsieve.LevelStatistics", LevelStatistics)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,8 +8,12 @@ use crate::error::{CoreError, CoreResult};
 
 /// A float element the kernels read. Heavy algebra runs in f64 whatever the input type.
 pub trait Scalar: Copy + Send + Sync + 'static {
+    /// Widens to f64.
     fn to_f64(self) -> f64;
+    /// Rounds from f64.
     fn from_f64(x: f64) -> Self;
+    /// Wraps a vector of this type, for results that keep the input's element type.
+    fn into_any_vec(v: Vec<Self>) -> AnyVec;
 }
 
 impl Scalar for f32 {
@@ -20,6 +24,9 @@ impl Scalar for f32 {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x as f32
+    }
+    fn into_any_vec(v: Vec<Self>) -> AnyVec {
+        AnyVec::F32(v)
     }
 }
 
@@ -32,13 +39,45 @@ impl Scalar for f64 {
     fn from_f64(x: f64) -> Self {
         x
     }
+    fn into_any_vec(v: Vec<Self>) -> AnyVec {
+        AnyVec::F64(v)
+    }
 }
 
 /// A matrix of either float type, for calls that take several matrices at once.
 #[derive(Clone, Copy)]
 pub enum AnyMatrix<'a> {
+    /// float32 elements.
     F32(MatrixView<'a, f32>),
+    /// float64 elements.
     F64(MatrixView<'a, f64>),
+}
+
+impl AnyMatrix<'_> {
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        match self {
+            AnyMatrix::F32(w) => w.nrows(),
+            AnyMatrix::F64(w) => w.nrows(),
+        }
+    }
+
+    /// Number of columns.
+    pub fn ncols(&self) -> usize {
+        match self {
+            AnyMatrix::F32(w) => w.ncols(),
+            AnyMatrix::F64(w) => w.ncols(),
+        }
+    }
+}
+
+/// A vector of either float type (a result in its input's element type).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyVec {
+    /// float32 elements.
+    F32(Vec<f32>),
+    /// float64 elements.
+    F64(Vec<f64>),
 }
 
 /// Strided 2-D views without a dependency on ndarray or pyo3 (the binding layer builds them from numpy).

@@ -1,4 +1,4 @@
 //! Dense linear algebra on weight matrices (faer underneath).
 
-pub mod svd;
+pub mod decomposition;
 pub mod symmetric_eigenvalues;

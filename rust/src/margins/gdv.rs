@@ -31,7 +31,7 @@ pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gd
     if labels.len() != n {
         return Err(CoreError::invalid(
             "labels",
-            format!("length {} does not match the {n} rows of X", labels.len()),
+            format!("has length {} but there are {n} rows of X", labels.len()),
         ));
     }
     let mut classes: Vec<i64> = (0..n).map(|i| labels.get(i)).collect();

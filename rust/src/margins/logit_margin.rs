@@ -18,26 +18,24 @@ use super::Labels;
 use crate::error::{CoreError, CoreResult};
 use crate::matrix::MatrixView;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MarginKind {
-    /// f_y − f_c on the raw scores.
-    Logit,
-    /// p_y − p_c on softmax(f), computed from max-shifted exponentials.
-    Probability,
-}
-
-impl MarginKind {
-    pub fn parse(s: &str) -> CoreResult<Self> {
-        match s {
-            "logit" => Ok(MarginKind::Logit),
-            "probability" => Ok(MarginKind::Probability),
-            other => Err(CoreError::invalid(
-                "kind",
-                format!("unknown margin kind {other:?}; use \"logit\" or \"probability\""),
-            )),
-        }
+crate::named_enum! {
+    /// Which scores the margin compares.
+    pub enum MarginKind for "kind" as "margin kind" {
+        /// f_y − f_c on the raw scores.
+        Logit = "logit",
+        /// p_y − p_c on softmax(f), computed from max-shifted exponentials.
+        Probability = "probability",
     }
 }
+
+impl Default for MarginKind {
+    fn default() -> Self {
+        MarginKind::Logit
+    }
+}
+
+/// Default competitor rank: the strongest competing class.
+pub const DEFAULT_TOP_K: usize = 1;
 
 /// What went wrong in one row; turned into a CoreError naming the row.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -357,7 +355,7 @@ pub fn margins<T: MarginFloat>(
         return Err(CoreError::invalid(
             "labels",
             format!(
-                "length {} does not match the {n} rows of logits",
+                "has length {} but there are {n} rows of logits",
                 labels.len()
             ),
         ));

@@ -34,7 +34,10 @@ pub fn lowest_margins<T: Scalar>(m: &[T], k: usize) -> CoreResult<Vec<u64>> {
     if k > m.len() {
         return Err(CoreError::invalid(
             "k",
-            format!("asked for {k} margins but only {} are given", m.len()),
+            format!(
+                "must lie in 0..{} (the number of margins), got {k}",
+                m.len()
+            ),
         ));
     }
     if k == 0 {

@@ -6,6 +6,9 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::matrix::Scalar;
 
+/// Quantile levels `margin_summary` reports by default (besides the quartiles).
+pub const DEFAULT_QUANTILES: [f64; 7] = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
+
 /// Everything `margin_summary` reports. Statistics are population (ddof = 0) estimates in f64.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarginSummary {

@@ -1,76 +1,339 @@
-//! Binding of the per-layer report: one parallel call over many matrices, with the GIL released,
-//! returning the spectral analysis plus norms, MP soft rank and the power-law tail of each.
+//! Binding of the per-layer report: one parallel call over many matrices (GIL released, within a
+//! memory budget), one [`LayerReport`] row per matrix with the spectral analysis, norms, MP soft
+//! rank and the power-law tail.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
 
-use crate::linalg::svd::SvdMethod;
-use crate::matrix::AnyMatrix;
-use crate::spectral::analysis::{AnalysisOptions, PorterThomasOptions};
-use crate::spectral::layer_report::{report_many, LayerOptions, LayerReport};
-use crate::spectral::power_law::PowerLawOptions;
+use crate::batch::{ErrorPolicy, DEFAULT_MAX_WORKING_BYTES};
+use crate::linalg::decomposition::Decomposition;
+use crate::spectral::analysis::{AnalysisOptions, DEFAULT_LEVEL_STATISTICS};
+use crate::spectral::layer_report::{
+    LayerOptions, LayerReport as CoreLayerReport, DEFAULT_PORTER_THOMAS,
+};
+use crate::spectral::noise_fit::FitOptions;
+use crate::spectral::porter_thomas::{PorterThomasOptions, DEFAULT_ALPHA, DEFAULT_WINDOW};
+use crate::spectral::power_law::{PowerLawOptions, DEFAULT_MIN_SPAN, DEFAULT_MIN_TAIL};
+use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
 
-use super::convert::{batch_list, PyMatrix};
-use super::spectral::analysis_dict;
+use super::batch::{run_batch_call, Matrices};
+use super::convert::{invalid, Count, Real};
+use super::records::{frozen_array, record};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_layers, m)?)?;
+    m.add_class::<LayerReport>()?;
     Ok(())
 }
 
+record! {
+    /// The report row of one weight matrix. Numbers are None where the layer failed (``error``).
+    ///
+    /// σ, ``bulk_min``/``bulk_max`` (s₋, s₊) and ``spike_threshold`` are in singular-value units
+    /// (N×M after orientation, N ≥ M, β = M/N); ``mp_soft_rank`` = (s₊/s₁)²; ``mp_ks_distance``
+    /// and ``mp_ks_pvalue`` compare the bulk with the fitted MP law; ``porter_thomas_boundary`` is
+    /// the number of leading singular-vector pairs that are not random; ``mean_r`` is ⟨r⟩ of the
+    /// bulk (GOE 0.5307, Poisson 0.3863); ``alpha`` is the power-law exponent of the tail of
+    /// λ = s² (Clauset–Shalizi–Newman MLE, xmin by KS) and ``power_law_like`` the verdict of the
+    /// tail test (at least ``min_tail`` levels spanning at least ``min_span`` in λ, and Vuong's
+    /// likelihood ratio against an exponential tail above −1.645); ``alpha_note`` says why a tail
+    /// is not power-law-like or could not be fitted.
+    #[allow(non_snake_case)]
+    pub struct LayerReport as "LayerReport" {
+        name: String,
+        tensor_name: String,
+        layer_type: String,
+        rows: usize,
+        cols: usize,
+        N: usize,
+        M: usize,
+        beta: f64,
+        sigma: Option<f64>,
+        bulk_min: Option<f64>,
+        bulk_max: Option<f64>,
+        spike_threshold: Option<f64>,
+        n_spikes: Option<usize>,
+        n_low_outliers: Option<usize>,
+        mp_soft_rank: Option<f64>,
+        mp_ks_distance: Option<f64>,
+        mp_ks_pvalue: Option<f64>,
+        porter_thomas_boundary: Option<usize>,
+        mean_r: Option<f64>,
+        spectral_norm: Option<f64>,
+        frobenius_norm: Option<f64>,
+        stable_rank: Option<f64>,
+        effective_rank: Option<f64>,
+        entropy: Option<f64>,
+        alpha: Option<f64>,
+        alpha_stderr: Option<f64>,
+        alpha_xmin: Option<f64>,
+        alpha_xmax: Option<f64>,
+        alpha_n_tail: Option<usize>,
+        alpha_ks_distance: Option<f64>,
+        alpha_likelihood_ratio: Option<f64>,
+        power_law_like: Option<bool>,
+        alpha_note: Option<String>,
+        error: Option<String>,
+        singular_values: Py<numpy::PyArray1<f64>>,
+    }
+    extra {
+        /// Whether the layer was analysed.
+        #[getter]
+        fn ok(&self) -> bool {
+            self.error.is_none()
+        }
+
+        /// The singular values above the spike threshold.
+        #[getter]
+        fn spikes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+            let k = self.n_spikes.unwrap_or(0);
+            self.singular_values.bind(py).get_item(pyo3::types::PySlice::new(py, 0, k as isize, 1))
+        }
+
+        /// The fields that are not arrays (the columns of the CSV export), in order.
+        #[classattr]
+        #[allow(non_snake_case)]
+        fn SCALAR_FIELDS() -> Vec<&'static str> {
+            <Self as super::records::Record>::FIELDS
+                .iter()
+                .copied()
+                .filter(|f| *f != "singular_values")
+                .collect()
+        }
+
+        /// A row for a layer that could not be analysed.
+        #[staticmethod]
+        fn failed(py: Python<'_>, name: String, tensor_name: String, layer_type: String, rows: usize, cols: usize, error: String) -> PyResult<Self> {
+            Ok(LayerReport::empty(py, name, tensor_name, layer_type, (rows, cols), Some(error))?)
+        }
+    }
+}
+
+impl LayerReport {
+    fn empty(
+        py: Python<'_>,
+        name: String,
+        tensor_name: String,
+        layer_type: String,
+        (rows, cols): (usize, usize),
+        error: Option<String>,
+    ) -> PyResult<Self> {
+        let (n, m) = (rows.max(cols), rows.min(cols));
+        Ok(LayerReport {
+            name,
+            tensor_name,
+            layer_type,
+            rows,
+            cols,
+            N: n,
+            M: m,
+            beta: if n > 0 { m as f64 / n as f64 } else { 0.0 },
+            sigma: None,
+            bulk_min: None,
+            bulk_max: None,
+            spike_threshold: None,
+            n_spikes: None,
+            n_low_outliers: None,
+            mp_soft_rank: None,
+            mp_ks_distance: None,
+            mp_ks_pvalue: None,
+            porter_thomas_boundary: None,
+            mean_r: None,
+            spectral_norm: None,
+            frobenius_norm: None,
+            stable_rank: None,
+            effective_rank: None,
+            entropy: None,
+            alpha: None,
+            alpha_stderr: None,
+            alpha_xmin: None,
+            alpha_xmax: None,
+            alpha_n_tail: None,
+            alpha_ks_distance: None,
+            alpha_likelihood_ratio: None,
+            power_law_like: None,
+            alpha_note: None,
+            error,
+            singular_values: frozen_array(py, Vec::new())?,
+        })
+    }
+
+    fn from_core(
+        py: Python<'_>,
+        ids: (String, String, String),
+        r: CoreLayerReport,
+    ) -> PyResult<Self> {
+        let a = r.analysis;
+        let mut row = LayerReport::empty(py, ids.0, ids.1, ids.2, (a.rows, a.cols), None)?;
+        let f = &a.fit;
+        row.sigma = Some(f.sigma);
+        row.bulk_min = Some(f.edges.0);
+        row.bulk_max = Some(f.edges.1);
+        row.spike_threshold = Some(f.spike_threshold);
+        row.n_spikes = Some(f.n_spikes);
+        row.n_low_outliers = Some(f.n_low_outliers);
+        row.mp_soft_rank = Some(r.mp_soft_rank);
+        row.mp_ks_distance = Some(f.ks_distance);
+        row.mp_ks_pvalue = Some(f.ks_pvalue);
+        row.porter_thomas_boundary = a.porter_thomas.as_ref().map(|pt| pt.boundary);
+        row.mean_r = a
+            .level_statistics
+            .and_then(|l| l.ok())
+            .map(|l| l.mean_ratio);
+        row.spectral_norm = Some(r.norms.spectral_norm);
+        row.frobenius_norm = Some(r.norms.frobenius_norm);
+        row.stable_rank = Some(r.norms.stable_rank);
+        row.effective_rank = Some(r.norms.effective_rank);
+        row.entropy = Some(r.norms.entropy);
+        match r.power_law {
+            Ok(pl) => {
+                row.alpha = Some(pl.alpha);
+                row.alpha_stderr = Some(pl.alpha_stderr);
+                row.alpha_xmin = Some(pl.xmin);
+                row.alpha_xmax = Some(pl.xmax);
+                row.alpha_n_tail = Some(pl.n_tail);
+                row.alpha_ks_distance = Some(pl.ks_distance);
+                row.alpha_likelihood_ratio = Some(pl.likelihood_ratio);
+                row.power_law_like = Some(pl.power_law_like);
+                if !pl.power_law_like {
+                    row.alpha_note =
+                        Some("tail is bounded or too short: not a power law".to_string());
+                }
+            }
+            Err(reason) => {
+                row.power_law_like = Some(false);
+                row.alpha_note = Some(reason);
+            }
+        }
+        row.singular_values = frozen_array(py, a.singular_values)?;
+        Ok(row)
+    }
+}
+
+fn labels(
+    obj: Option<&Bound<'_, PyAny>>,
+    names: &[String],
+    what: &str,
+    default: impl Fn(&str) -> String,
+) -> PyResult<Vec<String>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(names.iter().map(|n| default(n)).collect()),
+        Some(o) => {
+            let v: Vec<String> = o.extract()?;
+            if v.len() != names.len() {
+                return Err(invalid(
+                    what,
+                    format!("has {} entries for {} matrices", v.len(), names.len()),
+                ));
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// The per-layer report of many weight matrices, in parallel within a memory budget.
+///
+/// Each row holds the MP fit (as :func:`fit_mp`), the Porter–Thomas boundary, ⟨r⟩ of the bulk,
+/// norms and rank measures (spectral and Frobenius norm, stable rank Σs²/s₁², effective rank
+/// exp(H) of pᵢ = sᵢ/Σs, entropy H/ln M), the MP soft rank (s₊/s₁)² and the power-law tail of
+/// λ = s². This is the engine of :func:`netsieve.torch.analyze`.
+///
+/// Parameters
+/// ----------
+/// matrices : mapping of name to matrix, or sequence of matrices
+/// tensor_names, layer_types : sequence of str, optional
+///     Per-matrix labels for the rows (default: the name, and "matrix").
+/// spike_confidence : {0.9, 0.95, 0.975, 0.99}, default 0.99
+/// decomposition : {"auto", "gram", "svd"}, default "auto"
+/// level_statistics : bool, default True
+/// porter_thomas : bool, default True
+/// window, alpha
+///     As for :func:`porter_thomas`.
+/// min_tail : int, default 10
+/// min_span : float, default 1.5
+///     The power-law verdict's rule.
+/// errors : {"raise", "collect"}, default "raise"
+///     ``"collect"``: a failing matrix gives a row with ``error`` set.
+/// max_working_bytes : int, default 2**30
+///
+/// Returns
+/// -------
+/// dict or list of LayerReport
+///
+/// Raises
+/// ------
+/// InvalidInputError
+///     Bad options (before any work), or a failing matrix with ``errors="raise"``.
+///
+/// Examples
+/// --------
+/// >>> import numpy as np, netsieve as ns
+/// >>> rows = ns.analyze_layers({"fc": np.random.default_rng(7).normal(size=(300, 100))})
+/// >>> r = rows["fc"]
+/// >>> r.n_spikes, r.power_law_like, r.ok
+/// (0, False, True)
 #[pyfunction]
-#[pyo3(signature = (matrices, tw_margin=2.0234, svd_method="auto", level_spacing=true, porter_thomas=true, window=15, alpha=0.05, min_tail=10, min_span=1.5))]
+#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
 #[allow(clippy::too_many_arguments)]
 fn analyze_layers<'py>(
     py: Python<'py>,
-    matrices: Vec<PyMatrix<'py>>,
-    tw_margin: f64,
-    svd_method: &str,
-    level_spacing: bool,
+    matrices: &Bound<'py, PyAny>,
+    tensor_names: Option<&Bound<'py, PyAny>>,
+    layer_types: Option<&Bound<'py, PyAny>>,
+    spike_confidence: Real,
+    decomposition: &str,
+    level_statistics: bool,
     porter_thomas: bool,
-    window: usize,
-    alpha: f64,
-    min_tail: usize,
-    min_span: f64,
-) -> PyResult<Bound<'py, PyList>> {
+    window: Count,
+    alpha: Real,
+    min_tail: Count,
+    min_span: Real,
+    errors: &str,
+    max_working_bytes: Count,
+) -> PyResult<Bound<'py, PyAny>> {
     let options = LayerOptions {
         analysis: AnalysisOptions {
-            fit: super::spectral::fit_options(None, "quantile", tw_margin)?,
-            svd_method: SvdMethod::parse(svd_method)?,
-            level_spacing,
-            porter_thomas: porter_thomas.then_some(PorterThomasOptions { window, alpha }),
+            fit: FitOptions {
+                spike_confidence: spike_confidence.0,
+                ..FitOptions::default()
+            },
+            decomposition: Decomposition::parse(decomposition)?,
+            level_statistics,
+            porter_thomas: porter_thomas.then_some(PorterThomasOptions {
+                window: window.0,
+                alpha: alpha.0,
+            }),
         },
-        power_law: PowerLawOptions { min_tail, min_span },
+        power_law: PowerLawOptions {
+            min_tail: min_tail.0,
+            min_span: min_span.0,
+        },
     };
-    let views: Vec<AnyMatrix<'_>> = matrices.iter().map(|m| m.view()).collect();
-    let results = py.detach(|| report_many(&views, &options));
-    batch_list(py, results, |r| report_dict(py, r))
-}
-
-fn report_dict<'py>(py: Python<'py>, r: LayerReport) -> PyResult<Bound<'py, PyDict>> {
-    let d = analysis_dict(py, r.analysis)?;
-    let norms = PyDict::new(py);
-    norms.set_item("spectral_norm", r.norms.spectral_norm)?;
-    norms.set_item("frobenius_norm", r.norms.frobenius_norm)?;
-    norms.set_item("stable_rank", r.norms.stable_rank)?;
-    norms.set_item("effective_rank", r.norms.effective_rank)?;
-    norms.set_item("entropy", r.norms.entropy)?;
-    d.set_item("norms", norms)?;
-    d.set_item("mp_soft_rank", r.mp_soft_rank)?;
-    match r.power_law {
-        Ok(pl) => {
-            let p = PyDict::new(py);
-            p.set_item("alpha", pl.alpha)?;
-            p.set_item("alpha_stderr", pl.alpha_stderr)?;
-            p.set_item("xmin", pl.xmin)?;
-            p.set_item("xmax", pl.xmax)?;
-            p.set_item("n_tail", pl.n_tail)?;
-            p.set_item("ks_distance", pl.ks_distance)?;
-            p.set_item("likelihood_ratio", pl.likelihood_ratio)?;
-            p.set_item("power_law_like", pl.power_law_like)?;
-            d.set_item("power_law", p)?;
-        }
-        Err(reason) => d.set_item("power_law", reason)?,
-    }
-    Ok(d)
+    options.validate()?;
+    let policy = ErrorPolicy::parse(errors)?;
+    let inputs = Matrices::extract(matrices)?;
+    let tensors = labels(tensor_names, &inputs.names, "tensor_names", |n| {
+        n.to_string()
+    })?;
+    let types = labels(layer_types, &inputs.names, "layer_types", |_| {
+        "matrix".to_string()
+    })?;
+    let shapes: Vec<(usize, usize)> = inputs.items.iter().map(|m| m.shape()).collect();
+    run_batch_call(
+        py,
+        inputs,
+        options,
+        max_working_bytes.0,
+        policy,
+        |py, name, i, out| {
+            let ids = (name, tensors[i].clone(), types[i].clone());
+            let row = match out {
+                Ok(r) => LayerReport::from_core(py, ids, r)?,
+                Err(e) => {
+                    let msg = e.value(py).str()?.to_string();
+                    LayerReport::empty(py, ids.0, ids.1, ids.2, shapes[i], Some(msg))?
+                }
+            };
+            Ok(Py::new(py, row)?.into_any())
+        },
+    )
 }

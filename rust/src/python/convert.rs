@@ -1,12 +1,17 @@
-//! Shared conversions: numpy arrays to core views, core errors to Python exceptions.
+//! Shared conversions: core errors to Python exceptions, and strict scalar arguments.
+//!
+//! Strictness: a number argument refuses `bool` and `str` (Python would turn `True` into 1.0 and a
+//! typo into a confusing error later); a count refuses floats, bools, negative and huge values with
+//! an InvalidInputError rather than an OverflowError.
 
-use numpy::PyReadonlyArray2;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyBool, PyString};
+use pyo3::{Borrowed, FromPyObject};
 
-use crate::error::{CoreError, CoreResult};
-use crate::matrix::{AnyMatrix, MatrixView, Scalar};
+use crate::error::CoreError;
 
 pyo3::create_exception!(
     netsieve,
@@ -25,56 +30,116 @@ impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> PyErr {
         match err {
             CoreError::NoConvergence { .. } => ConvergenceError::new_err(err.to_string()),
+            CoreError::Interrupted => {
+                PyKeyboardInterrupt::new_err("netsieve computation interrupted")
+            }
+            CoreError::Resource(msg) => PyMemoryError::new_err(msg),
             _ => InvalidInputError::new_err(err.to_string()),
         }
     }
 }
 
-/// A batch's results as a list in input order: each success converted by `to_py`, each failure
-/// as its exception object, so one bad matrix does not hide the others.
-pub fn batch_list<'py, R, O: IntoPyObject<'py>>(
-    py: Python<'py>,
-    results: Vec<CoreResult<R>>,
-    mut to_py: impl FnMut(R) -> PyResult<O>,
-) -> PyResult<Bound<'py, PyList>> {
-    let out = PyList::empty(py);
-    for result in results {
-        match result {
-            Ok(r) => out.append(to_py(r)?)?,
-            Err(e) => out.append(PyErr::from(e).into_value(py))?,
+/// An InvalidInputError naming the argument.
+pub fn invalid(name: &str, reason: impl std::fmt::Display) -> PyErr {
+    InvalidInputError::new_err(format!("invalid `{name}`: {reason}"))
+}
+
+fn is_boolean(obj: &Borrowed<'_, '_, PyAny>) -> bool {
+    obj.is_instance_of::<PyBool>()
+        || obj
+            .get_type()
+            .name()
+            .is_ok_and(|n| n == "bool_" || (n == "bool" && !obj.is_instance_of::<PyBool>()))
+}
+
+/// A real number argument: int or float (numpy scalars included), never bool or str.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Real(pub f64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Real {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if is_boolean(&obj) || obj.is_instance_of::<PyString>() {
+            let ty = obj.get_type().name()?;
+            return Err(PyTypeError::new_err(format!("expected a number, got {ty}")));
+        }
+        Ok(Real(obj.extract::<f64>()?))
+    }
+}
+
+/// A count or index argument: a non-negative int (numpy integers included), never bool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub usize);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Count {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if is_boolean(&obj) {
+            return Err(PyTypeError::new_err("expected an integer, got bool"));
+        }
+        match obj.extract::<usize>() {
+            Ok(v) => Ok(Count(v)),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+                let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+                Err(InvalidInputError::new_err(if shown.starts_with('-') {
+                    format!("expected a non-negative integer, got {shown}")
+                } else {
+                    format!("{shown} is too large")
+                }))
+            }
+            Err(e) => Err(e),
         }
     }
-    Ok(out)
 }
 
-/// A float32 or float64 2-D array with any strides (the Python layer checks dtypes first).
-#[derive(FromPyObject)]
-pub enum PyMatrix<'py> {
-    F64(PyReadonlyArray2<'py, f64>),
-    F32(PyReadonlyArray2<'py, f32>),
-}
-
-fn view_of<'a, T: Scalar + numpy::Element>(a: &'a PyReadonlyArray2<'_, T>) -> MatrixView<'a, T> {
-    let arr = a.as_array();
-    let strides = arr.strides();
-    // SAFETY: the readonly borrow keeps the array alive and unwritten for 'a; ndarray's pointer is
-    // element [0, 0] and its strides are in elements (possibly negative), exactly the view's contract.
-    unsafe {
-        MatrixView::from_raw_parts(
-            arr.as_ptr(),
-            arr.nrows(),
-            arr.ncols(),
-            strides[0],
-            strides[1],
-        )
+/// A matrix shape `(rows, cols)` in either order: two counts.
+pub fn shape_of(obj: &Bound<'_, PyAny>) -> PyResult<(usize, usize)> {
+    let bad = || {
+        let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+        InvalidInputError::new_err(format!(
+            "shape must be a pair of integers (rows, cols), got {shown}"
+        ))
+    };
+    if obj.is_instance_of::<PyString>() {
+        return Err(bad());
     }
+    let items: Vec<Bound<'_, PyAny>> = obj
+        .try_iter()
+        .map_err(|_| bad())?
+        .collect::<PyResult<_>>()?;
+    if items.len() != 2 {
+        return Err(bad());
+    }
+    let dim = |x: &Bound<'_, PyAny>| -> PyResult<usize> {
+        x.extract::<Count>().map(|c| c.0).map_err(|e| {
+            InvalidInputError::new_err(format!(
+                "shape {}: {}",
+                obj.repr().map(|r| r.to_string()).unwrap_or_default(),
+                e.value(obj.py())
+            ))
+        })
+    };
+    Ok((dim(&items[0])?, dim(&items[1])?))
 }
 
-impl PyMatrix<'_> {
-    pub fn view(&self) -> AnyMatrix<'_> {
-        match self {
-            PyMatrix::F64(a) => AnyMatrix::F64(view_of(a)),
-            PyMatrix::F32(a) => AnyMatrix::F32(view_of(a)),
-        }
-    }
+/// A name as Python's repr shows it ('fc1').
+pub fn quoted(py: Python<'_>, name: &str) -> String {
+    PyString::new(py, name)
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| format!("{name:?}"))
+}
+
+/// Prefixes an exception's message with the matrix it came from, keeping the original as cause.
+pub fn for_matrix(py: Python<'_>, name: &str, err: PyErr) -> PyErr {
+    let ty = err.get_type(py);
+    let msg = format!("matrix {}: {}", quoted(py, name), err.value(py));
+    let wrapped = match ty.call1((msg,)) {
+        Ok(v) => PyErr::from_value(v),
+        Err(_) => return err,
+    };
+    wrapped.set_cause(py, Some(err));
+    wrapped
 }

@@ -1,5 +1,9 @@
-//! Singular-value shrinkage: thresholds, shrinkers and the per-matrix filter built from them.
+//! Singular-value shrinkage: the methods and their options, thresholds and shrinkers, the shrunk
+//! values of each method, the reconstruction from thin factors, and the per-matrix filter.
 
 pub mod filter;
+pub mod methods;
+pub mod reconstruct;
 pub mod shrinkers;
+pub mod shrunk_values;
 pub mod thresholds;

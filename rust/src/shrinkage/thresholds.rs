@@ -7,7 +7,9 @@
 //! - Unknown σ: τ = ω(β)·median(s) with ω(β) = λ*(β)/√μ_β, μ_β the median of the MP law f_β of
 //!   t = s²/(σ²N). This equals λ*(β)·√N·σ̂ with the median-matching estimate σ̂ = median(s)/√(N·μ_β).
 
+use crate::error::{CoreError, CoreResult};
 use crate::spectral::mp_law::{standard_quantile, MpShape};
+use crate::spectral::noise_fit::sorted_spectrum;
 
 /// λ*(β), the optimal hard threshold in units of σ√N.
 pub fn lambda_star(beta: f64) -> f64 {
@@ -30,10 +32,36 @@ pub fn optimal_hard_threshold(shape: &MpShape, sigma: f64) -> f64 {
     lambda_star(shape.beta()) * (shape.n as f64).sqrt() * sigma
 }
 
+/// τ for unknown σ: ω(β)·median(s), from the matrix's singular values (any order; checked finite
+/// and non-negative, one per min(N, M)).
+pub fn optimal_hard_threshold_of_spectrum(shape: &MpShape, values: &[f64]) -> CoreResult<f64> {
+    let s = sorted_spectrum(values)?;
+    if s.len() != shape.m {
+        return Err(CoreError::invalid(
+            "singular_values",
+            format!(
+                "a {}×{} matrix has {} singular values, got {}",
+                shape.n,
+                shape.m,
+                shape.m,
+                s.len()
+            ),
+        ));
+    }
+    let m = s.len();
+    let median = if m % 2 == 1 {
+        s[m / 2]
+    } else {
+        0.5 * (s[m / 2 - 1] + s[m / 2])
+    };
+    Ok(omega(shape.beta()) * median)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::svd::{singular_values, SvdMethod};
+    use crate::interrupt::Stop;
+    use crate::linalg::decomposition::{singular_values, Decomposition};
     use crate::matrix::MatrixView;
     use rand::{rngs::SmallRng, SeedableRng};
     use rand_distr::{Distribution, StandardNormal};
@@ -74,8 +102,12 @@ mod tests {
             let data: Vec<f64> = (0..n * m)
                 .map(|_| StandardNormal.sample(&mut rng))
                 .collect();
-            let s = singular_values(MatrixView::from_row_major(&data, n, m), SvdMethod::Direct)
-                .unwrap();
+            let s = singular_values(
+                MatrixView::from_row_major(&data, n, m),
+                Decomposition::Svd,
+                &Stop::never(),
+            )
+            .unwrap();
             let shape = MpShape::new(n, m).unwrap();
             let tau = optimal_hard_threshold(&shape, 1.0);
             assert_eq!(s.iter().filter(|&&v| v > tau).count(), 0, "{n}x{m}");

@@ -1,81 +1,121 @@
 //! One call that runs the spectral pipeline on a matrix: singular values (or a thin SVD when the
-//! singular vectors are needed), the MP noise fit, level statistics of the bulk and the Porter–Thomas
-//! test. The batch form runs many matrices in parallel.
+//! singular vectors are needed), the MP noise fit, level statistics of the bulk and the
+//! Porter–Thomas test. Batches go through [`crate::batch::run_batch`].
 
-use rayon::prelude::*;
-
+use crate::batch::MatrixTask;
 use crate::error::CoreResult;
-use crate::linalg::svd::{singular_values, thin_svd, thin_svd_auto, SvdMethod};
-use crate::matrix::{AnyMatrix, MatrixView, Scalar};
+use crate::interrupt::Stop;
+use crate::linalg::decomposition::{singular_values, thin_svd, working_bytes, Decomposition, Need};
+use crate::matrix::{MatrixView, Scalar};
 
 use super::level_spacing::{level_spacing, LevelSpacing, Unfolding};
 use super::mp_law::MpShape;
 use super::noise_fit::{fit_noise, FitOptions, NoiseFit};
-use super::porter_thomas::{porter_thomas, PorterThomas};
+use super::porter_thomas::{porter_thomas, PorterThomas, PorterThomasOptions};
 
+/// Level statistics are computed unless switched off.
+pub const DEFAULT_LEVEL_STATISTICS: bool = true;
+/// `analyze_spectra` leaves the Porter–Thomas test off by default (it needs every singular
+/// vector, several times the work of the values); the per-layer report turns it on.
+pub const DEFAULT_PORTER_THOMAS: bool = false;
+
+/// What [`analyze_matrix`] computes.
 #[derive(Debug, Clone, Copy)]
-pub struct PorterThomasOptions {
-    pub window: usize,
-    pub alpha: f64,
+pub struct AnalysisOptions {
+    /// The MP fit.
+    pub fit: FitOptions,
+    /// The route to the singular values (and vectors).
+    pub decomposition: Decomposition,
+    /// Level statistics of the bulk.
+    pub level_statistics: bool,
+    /// The Porter–Thomas test (needs every singular vector), when given.
+    pub porter_thomas: Option<PorterThomasOptions>,
 }
 
-impl Default for PorterThomasOptions {
+impl Default for AnalysisOptions {
     fn default() -> Self {
         Self {
-            window: 15,
-            alpha: 0.05,
+            fit: FitOptions::default(),
+            decomposition: Decomposition::default(),
+            level_statistics: DEFAULT_LEVEL_STATISTICS,
+            porter_thomas: DEFAULT_PORTER_THOMAS.then(PorterThomasOptions::default),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AnalysisOptions {
-    pub fit: FitOptions,
-    pub svd_method: SvdMethod,
-    pub level_spacing: bool,
-    pub porter_thomas: Option<PorterThomasOptions>,
+impl AnalysisOptions {
+    /// Checks the options before any matrix is touched.
+    pub fn validate(&self) -> CoreResult<()> {
+        self.fit.validate()?;
+        if let Some(pt) = &self.porter_thomas {
+            pt.validate()?;
+        }
+        Ok(())
+    }
 }
 
+/// Everything the spectral core computes for one matrix.
 #[derive(Debug, Clone)]
 pub struct MatrixAnalysis {
+    /// Rows of the input.
     pub rows: usize,
+    /// Columns of the input.
     pub cols: usize,
+    /// Descending.
     pub singular_values: Vec<f64>,
+    /// The MP fit.
     pub fit: NoiseFit,
-    pub level_spacing: Option<LevelSpacing>,
+    /// Level statistics of the bulk, or why there are none (a bulk of fewer than 3 levels).
+    pub level_statistics: Option<Result<LevelSpacing, String>>,
+    /// The Porter–Thomas test, when asked for.
     pub porter_thomas: Option<PorterThomas>,
 }
 
+/// Analyses one matrix.
 pub fn analyze_matrix<T: Scalar>(
     w: MatrixView<'_, T>,
     options: &AnalysisOptions,
+    stop: &Stop,
 ) -> CoreResult<MatrixAnalysis> {
     let shape = MpShape::new(w.nrows(), w.ncols())?;
+    options.validate()?;
     let (s, pt) = match options.porter_thomas {
         Some(pt_options) => {
-            let svd = match options.svd_method {
-                SvdMethod::Direct => thin_svd(w)?,
-                _ => thin_svd_auto(w)?,
-            };
-            let pt = porter_thomas(&svd.u, &svd.v, pt_options.window, pt_options.alpha)?;
+            let svd = thin_svd(w, options.decomposition, stop)?;
+            let pt = porter_thomas(&svd.u, &svd.v, pt_options, stop)?;
             (svd.s, Some(pt))
         }
-        None => (singular_values(w, options.svd_method)?, None),
+        None => (singular_values(w, options.decomposition, stop)?, None),
     };
     let fit = fit_noise(&s, shape, options.fit)?;
-    let level = if options.level_spacing {
-        bulk_level_spacing(&s, &fit).ok()
-    } else {
-        None
-    };
+    let level = options
+        .level_statistics
+        .then(|| bulk_level_spacing(&s, &fit).map_err(|e| e.to_string()));
     Ok(MatrixAnalysis {
         rows: w.nrows(),
         cols: w.ncols(),
         singular_values: s,
         fit,
-        level_spacing: level,
+        level_statistics: level,
         porter_thomas: pt,
     })
+}
+
+impl MatrixTask for AnalysisOptions {
+    type Output = MatrixAnalysis;
+
+    fn working_bytes(&self, rows: usize, cols: usize) -> usize {
+        let need = if self.porter_thomas.is_some() {
+            Need::Vectors
+        } else {
+            Need::Values
+        };
+        working_bytes(rows, cols, need)
+    }
+
+    fn run<T: Scalar>(&self, w: MatrixView<'_, T>, stop: &Stop) -> CoreResult<MatrixAnalysis> {
+        analyze_matrix(w, self, stop)
+    }
 }
 
 /// Level statistics of the bulk (spikes and low outliers removed), unfolded with the fitted MP law.
@@ -89,18 +129,4 @@ pub fn bulk_level_spacing(s: &[f64], fit: &NoiseFit) -> CoreResult<LevelSpacing>
     let (shape, sigma) = (fit.shape, fit.sigma);
     let cdf = move |lambda: f64| shape.cdf(lambda.max(0.0).sqrt(), sigma);
     level_spacing(&levels, Unfolding::Cdf(&cdf))
-}
-
-/// Analyses many matrices in parallel; results come back in input order.
-pub fn analyze_many(
-    matrices: &[AnyMatrix<'_>],
-    options: &AnalysisOptions,
-) -> Vec<CoreResult<MatrixAnalysis>> {
-    matrices
-        .par_iter()
-        .map(|w| match w {
-            AnyMatrix::F32(w) => analyze_matrix(*w, options),
-            AnyMatrix::F64(w) => analyze_matrix(*w, options),
-        })
-        .collect()
 }

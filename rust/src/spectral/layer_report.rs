@@ -1,25 +1,55 @@
 //! Everything the per-layer report needs for one matrix, in one pass: the spectral analysis (SVD,
 //! MP fit, level statistics, Porter–Thomas), the norms and rank measures, and the power-law tail
-//! of the eigenvalues λ = s². The batch form runs many matrices in parallel.
+//! of the eigenvalues λ = s². Batches go through [`crate::batch::run_batch`].
 
-use rayon::prelude::*;
-
+use crate::batch::MatrixTask;
 use crate::error::CoreResult;
-use crate::matrix::{AnyMatrix, MatrixView, Scalar};
+use crate::interrupt::Stop;
+use crate::matrix::{MatrixView, Scalar};
 
 use super::analysis::{analyze_matrix, AnalysisOptions, MatrixAnalysis};
 use super::norms::{matrix_norms, mp_soft_rank, MatrixNorms};
+use super::porter_thomas::PorterThomasOptions;
 use super::power_law::{fit_power_law, PowerLawFit, PowerLawOptions};
 
-#[derive(Debug, Clone, Copy, Default)]
+/// The per-layer report runs the Porter–Thomas test unless switched off.
+pub const DEFAULT_PORTER_THOMAS: bool = true;
+
+/// What [`report_matrix`] computes.
+#[derive(Debug, Clone, Copy)]
 pub struct LayerOptions {
+    /// The spectral analysis.
     pub analysis: AnalysisOptions,
+    /// The power-law tail fit and its verdict.
     pub power_law: PowerLawOptions,
 }
 
+impl Default for LayerOptions {
+    fn default() -> Self {
+        Self {
+            analysis: AnalysisOptions {
+                porter_thomas: DEFAULT_PORTER_THOMAS.then(PorterThomasOptions::default),
+                ..AnalysisOptions::default()
+            },
+            power_law: PowerLawOptions::default(),
+        }
+    }
+}
+
+impl LayerOptions {
+    /// Checks the options before any matrix is touched.
+    pub fn validate(&self) -> CoreResult<()> {
+        self.analysis.validate()?;
+        self.power_law.validate()
+    }
+}
+
+/// The report of one layer.
 #[derive(Debug, Clone)]
 pub struct LayerReport {
+    /// The spectral analysis.
     pub analysis: MatrixAnalysis,
+    /// Norms and rank measures.
     pub norms: MatrixNorms,
     /// λ₊/λmax of the fitted MP bulk.
     pub mp_soft_rank: f64,
@@ -27,11 +57,14 @@ pub struct LayerReport {
     pub power_law: Result<PowerLawFit, String>,
 }
 
+/// Reports on one matrix.
 pub fn report_matrix<T: Scalar>(
     w: MatrixView<'_, T>,
     options: &LayerOptions,
+    stop: &Stop,
 ) -> CoreResult<LayerReport> {
-    let analysis = analyze_matrix(w, &options.analysis)?;
+    options.validate()?;
+    let analysis = analyze_matrix(w, &options.analysis, stop)?;
     let s = &analysis.singular_values;
     let norms = matrix_norms(s);
     let soft_rank = mp_soft_rank(analysis.fit.edges.1, norms.spectral_norm);
@@ -45,16 +78,14 @@ pub fn report_matrix<T: Scalar>(
     })
 }
 
-/// Reports on many matrices in parallel; results come back in input order.
-pub fn report_many(
-    matrices: &[AnyMatrix<'_>],
-    options: &LayerOptions,
-) -> Vec<CoreResult<LayerReport>> {
-    matrices
-        .par_iter()
-        .map(|w| match w {
-            AnyMatrix::F32(w) => report_matrix(*w, options),
-            AnyMatrix::F64(w) => report_matrix(*w, options),
-        })
-        .collect()
+impl MatrixTask for LayerOptions {
+    type Output = LayerReport;
+
+    fn working_bytes(&self, rows: usize, cols: usize) -> usize {
+        self.analysis.working_bytes(rows, cols)
+    }
+
+    fn run<T: Scalar>(&self, w: MatrixView<'_, T>, stop: &Stop) -> CoreResult<LayerReport> {
+        report_matrix(w, self, stop)
+    }
 }

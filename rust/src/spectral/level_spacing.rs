@@ -14,8 +14,12 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::stats::normal_cdf;
 
+/// ⟨r⟩ of GOE (Wishart) levels (Atas et al. 2013).
 pub const GOE_MEAN_RATIO: f64 = 0.5307;
-pub const POISSON_MEAN_RATIO: f64 = 0.386_294_361_119_890_6; // 2 ln 2 − 1
+/// ⟨r⟩ of uncorrelated (Poisson) levels, 2 ln 2 − 1.
+pub const POISSON_MEAN_RATIO: f64 = 0.386_294_361_119_890_6;
+/// Default width, in local mean spacings, of the Gaussian unfolding.
+pub const DEFAULT_UNFOLDING_WINDOW: usize = 15;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LevelSpacing {

@@ -23,15 +23,22 @@ impl MpShape {
         } else {
             (cols, rows)
         };
+        if m == 0 {
+            return Err(CoreError::invalid(
+                "shape",
+                format!("the {rows}×{cols} matrix is empty"),
+            ));
+        }
         if m < 2 {
             return Err(CoreError::invalid(
                 "shape",
-                format!("a {rows}×{cols} matrix has fewer than 2 singular values; the Marchenko–Pastur law needs at least a 2×2 matrix"),
+                format!("a {rows}×{cols} matrix has fewer than 2 singular values; spectral analysis needs at least 2 rows and 2 columns"),
             ));
         }
         Ok(Self { n, m })
     }
 
+    /// β = M/N ≤ 1.
     pub fn beta(&self) -> f64 {
         self.m as f64 / self.n as f64
     }
@@ -168,6 +175,49 @@ pub fn check_sigma(sigma: f64) -> CoreResult<()> {
         ));
     }
     Ok(())
+}
+
+crate::named_enum! {
+    /// Which function of the law [`evaluate`] computes.
+    pub enum MpFunction for "which" as "function of the law" {
+        /// The density ρ(s).
+        Pdf = "pdf",
+        /// P(singular value ≤ s).
+        Cdf = "cdf",
+        /// The inverse of the CDF, for probabilities in [0, 1].
+        Quantile = "quantile",
+    }
+}
+
+/// Evaluates the law elementwise, after checking σ, and that the arguments are not NaN (and lie
+/// in [0, 1] for the quantile).
+pub fn evaluate(f: MpFunction, xs: &[f64], shape: MpShape, sigma: f64) -> CoreResult<Vec<f64>> {
+    check_sigma(sigma)?;
+    let argument = if f == MpFunction::Quantile { "p" } else { "s" };
+    if let Some(i) = xs.iter().position(|x| x.is_nan()) {
+        return Err(CoreError::NonFinite {
+            what: if f == MpFunction::Quantile {
+                "the probabilities"
+            } else {
+                "the singular values"
+            },
+            value: f64::NAN,
+            location: format!("index {i}"),
+        });
+    }
+    Ok(match f {
+        MpFunction::Pdf => xs.iter().map(|&v| shape.pdf(v, sigma)).collect(),
+        MpFunction::Cdf => xs.iter().map(|&v| shape.cdf(v, sigma)).collect(),
+        MpFunction::Quantile => {
+            if let Some(p) = xs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+                return Err(CoreError::invalid(
+                    argument,
+                    format!("probabilities must lie in [0, 1], got {p}"),
+                ));
+            }
+            xs.iter().map(|&p| shape.quantile(p, sigma)).collect()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -14,36 +14,41 @@ use crate::error::{CoreError, CoreResult};
 use crate::stats::kolmogorov::{ks_distance_sorted, ks_pvalue};
 
 use super::mp_law::{check_sigma, standard_quantile, MpShape};
-use super::tracy_widom::{lower_threshold, upper_threshold};
+use super::tracy_widom::{
+    lower_threshold, tw1_quantile, upper_threshold, DEFAULT_SPIKE_CONFIDENCE,
+};
 
-/// How σ was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigmaMethod {
-    /// Supplied by the caller.
-    Given,
-    /// Gavish–Donoho median matching refined by spike-excluding quantile least squares.
-    Quantile,
-    /// Gavish–Donoho median matching alone.
-    Median,
+crate::named_enum! {
+    /// The estimator of σ when it is not given.
+    pub enum SigmaMethod for "sigma_method" as "σ estimator" {
+        /// Gavish–Donoho median matching refined by spike-excluding quantile least squares.
+        Quantile = "quantile",
+        /// Gavish–Donoho median matching alone.
+        Median = "median",
+    }
 }
 
-impl SigmaMethod {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SigmaMethod::Given => "given",
-            SigmaMethod::Quantile => "quantile",
-            SigmaMethod::Median => "median",
-        }
+impl Default for SigmaMethod {
+    fn default() -> Self {
+        SigmaMethod::Quantile
     }
+}
 
-    pub fn parse(name: &str) -> CoreResult<Self> {
-        match name {
-            "quantile" => Ok(SigmaMethod::Quantile),
-            "median" => Ok(SigmaMethod::Median),
-            other => Err(CoreError::invalid(
-                "method",
-                format!("unknown σ estimator {other:?}; valid: \"quantile\", \"median\""),
-            )),
+/// Where a fit's σ came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigmaSource {
+    /// Supplied by the caller.
+    Given,
+    /// Estimated by this method.
+    Fitted(SigmaMethod),
+}
+
+impl SigmaSource {
+    /// "given", "quantile" or "median", as results report it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigmaSource::Given => "given",
+            SigmaSource::Fitted(m) => m.name(),
         }
     }
 }
@@ -51,19 +56,32 @@ impl SigmaMethod {
 /// Options of the fit.
 #[derive(Debug, Clone, Copy)]
 pub struct FitOptions {
+    /// A known noise level; None fits it.
     pub sigma: Option<f64>,
-    pub method: SigmaMethod,
-    /// Tracy–Widom units above the edge a spike must clear.
-    pub tw_margin: f64,
+    /// The estimator used when `sigma` is None.
+    pub sigma_method: SigmaMethod,
+    /// Confidence that a spike is not an edge fluctuation of pure noise: one of
+    /// [`super::tracy_widom::SPIKE_CONFIDENCES`], whose Tracy–Widom quantile is the margin above the bulk edge.
+    pub spike_confidence: f64,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
         Self {
             sigma: None,
-            method: SigmaMethod::Quantile,
-            tw_margin: 2.0234, // TW₁ 99 % quantile
+            sigma_method: SigmaMethod::Quantile,
+            spike_confidence: DEFAULT_SPIKE_CONFIDENCE,
         }
+    }
+}
+
+impl FitOptions {
+    /// Checks the options; returns the spike margin in Tracy–Widom units.
+    pub fn validate(&self) -> CoreResult<f64> {
+        if let Some(sigma) = self.sigma {
+            check_sigma(sigma)?;
+        }
+        tw1_quantile(self.spike_confidence)
     }
 }
 
@@ -72,7 +90,7 @@ impl Default for FitOptions {
 pub struct NoiseFit {
     pub shape: MpShape,
     pub sigma: f64,
-    pub method: SigmaMethod,
+    pub method: SigmaSource,
     /// (s₋, s₊) in singular-value units.
     pub edges: (f64, f64),
     /// Singular values above this are spikes.
@@ -84,6 +102,28 @@ pub struct NoiseFit {
     pub ks_distance: f64,
     pub ks_pvalue: f64,
     pub iterations: usize,
+}
+
+/// Matrices whose smaller side is below this are skipped by the model-level tools (analysis,
+/// filtering): with fewer singular values the fit cannot tell a bulk from spikes.
+pub const DEFAULT_MIN_DIM: usize = 16;
+
+/// User-given singular values as the fit wants them: finite, non-negative, sorted descending
+/// (any input order is accepted, e.g. the ascending square roots of `eigvalsh`).
+pub fn sorted_spectrum(values: &[f64]) -> CoreResult<Vec<f64>> {
+    crate::matrix::check_finite_slice(values, "singular values")?;
+    if let Some(i) = values.iter().position(|&v| v < 0.0) {
+        return Err(CoreError::invalid(
+            "singular values",
+            format!(
+                "singular values are non-negative, got {} at index {i}",
+                values[i]
+            ),
+        ));
+    }
+    let mut s = values.to_vec();
+    s.sort_by(|a, b| b.total_cmp(a));
+    Ok(s)
 }
 
 /// Checks a spectrum: finite, non-negative, sorted descending, one value per min(N, M).
@@ -125,25 +165,17 @@ pub fn check_spectrum(s: &[f64], shape: &MpShape) -> CoreResult<()> {
 /// Fits the MP law to `s` (descending, length `shape.m`).
 pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<NoiseFit> {
     check_spectrum(s, &shape)?;
-    if !(options.tw_margin.is_finite() && options.tw_margin >= 0.0) {
-        return Err(CoreError::invalid(
-            "tw_margin",
-            "must be finite and non-negative",
-        ));
-    }
+    let tw = options.validate()?;
     let m = shape.m;
     let beta = shape.beta();
     let scale = (shape.n as f64).sqrt(); // s = σ·√N·√t
     let spikes_at = |sigma: f64| {
-        let thr = upper_threshold(&shape, sigma, options.tw_margin);
+        let thr = upper_threshold(&shape, sigma, tw);
         (thr, s.iter().take_while(|&&v| v > thr).count())
     };
 
     let (sigma, method, iterations) = match options.sigma {
-        Some(sigma) => {
-            check_sigma(sigma)?;
-            (sigma, SigmaMethod::Given, 0)
-        }
+        Some(sigma) => (sigma, SigmaSource::Given, 0),
         None => {
             let median = median_of_descending(s);
             let mu = standard_quantile(0.5, beta).sqrt(); // median of √t
@@ -154,8 +186,8 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
                     "the median singular value is zero; the matrix is too low-rank to hold a noise bulk (pass sigma= explicitly)",
                 ));
             }
-            match options.method {
-                SigmaMethod::Median | SigmaMethod::Given => (sigma0, SigmaMethod::Median, 1),
+            match options.sigma_method {
+                SigmaMethod::Median => (sigma0, SigmaSource::Fitted(SigmaMethod::Median), 1),
                 SigmaMethod::Quantile => {
                     let mut sigma = sigma0;
                     let mut iterations = 1;
@@ -171,14 +203,18 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
                             break;
                         }
                     }
-                    (sigma, SigmaMethod::Quantile, iterations)
+                    (
+                        sigma,
+                        SigmaSource::Fitted(SigmaMethod::Quantile),
+                        iterations,
+                    )
                 }
             }
         }
     };
 
     let (threshold, n_spikes) = spikes_at(sigma);
-    let low = lower_threshold(&shape, sigma, options.tw_margin);
+    let low = lower_threshold(&shape, sigma, tw);
     let n_low_outliers = if shape.m < shape.n {
         s[n_spikes..].iter().rev().take_while(|&&v| v < low).count()
     } else {
@@ -286,7 +322,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(fit.method, SigmaMethod::Given);
+        assert_eq!(fit.method, SigmaSource::Given);
         assert_eq!(fit.sigma, 2.0);
         assert!(fit_noise(
             &s,

@@ -15,14 +15,56 @@ use faer::Mat;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
+use crate::interrupt::Stop;
 use crate::stats::beta::SphereCoordinateTable;
 use crate::stats::kolmogorov::{ks_distance_uniform_of, ks_pvalue};
 
+/// Default half-width of the moving average of the per-pair p-values.
+pub const DEFAULT_WINDOW: usize = 15;
+/// Default test level.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+
+/// Options of the test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PorterThomasOptions {
+    /// Half-width of the centred moving average of the p-values (`windowed`).
+    pub window: usize,
+    /// Test level: a pair with p < alpha is called non-random.
+    pub alpha: f64,
+}
+
+impl Default for PorterThomasOptions {
+    fn default() -> Self {
+        Self {
+            window: DEFAULT_WINDOW,
+            alpha: DEFAULT_ALPHA,
+        }
+    }
+}
+
+impl PorterThomasOptions {
+    /// Checks the options.
+    pub fn validate(&self) -> CoreResult<()> {
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return Err(CoreError::invalid(
+                "alpha",
+                format!("must lie in (0, 1), got {}", self.alpha),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The result of the test on every singular-vector pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PorterThomas {
+    /// KS distance of each left vector uᵢ.
     pub left_ks: Vec<f64>,
+    /// KS p-value of each left vector.
     pub left_pvalues: Vec<f64>,
+    /// KS distance of each right vector vᵢ.
     pub right_ks: Vec<f64>,
+    /// KS p-value of each right vector.
     pub right_pvalues: Vec<f64>,
     /// Combined per-pair p-value, min(1, 2·min(left, right)).
     pub pvalues: Vec<f64>,
@@ -44,27 +86,27 @@ fn vector_ks_with(components: &[f64], cdf: &SphereCoordinateTable) -> (f64, f64)
     (d, ks_pvalue(d, components.len()))
 }
 
-fn columns_ks(mat: &Mat<f64>) -> (Vec<f64>, Vec<f64>) {
+fn columns_ks(mat: &Mat<f64>, stop: &Stop) -> CoreResult<(Vec<f64>, Vec<f64>)> {
     let cdf = SphereCoordinateTable::new(mat.nrows());
-    (0..mat.ncols())
+    let pairs: Vec<(f64, f64)> = (0..mat.ncols())
         .into_par_iter()
-        .map(|j| vector_ks_with(mat.col_as_slice(j), &cdf))
-        .unzip()
+        .map(|j| {
+            stop.check()?;
+            Ok(vector_ks_with(mat.col_as_slice(j), &cdf))
+        })
+        .collect::<CoreResult<_>>()?;
+    Ok(pairs.into_iter().unzip())
 }
 
 /// Runs the test on the columns of U (N×k) and V (M×k) of a thin SVD.
 pub fn porter_thomas(
     u: &Mat<f64>,
     v: &Mat<f64>,
-    window: usize,
-    alpha: f64,
+    options: PorterThomasOptions,
+    stop: &Stop,
 ) -> CoreResult<PorterThomas> {
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(CoreError::invalid(
-            "alpha",
-            format!("must lie in (0, 1), got {alpha}"),
-        ));
-    }
+    options.validate()?;
+    let PorterThomasOptions { window, alpha } = options;
     if u.ncols() != v.ncols() {
         return Err(CoreError::invalid(
             "singular vectors",
@@ -77,8 +119,8 @@ pub fn porter_thomas(
             "vectors need at least 2 components",
         ));
     }
-    let (left_ks, left_pvalues) = columns_ks(u);
-    let (right_ks, right_pvalues) = columns_ks(v);
+    let (left_ks, left_pvalues) = columns_ks(u, stop)?;
+    let (right_ks, right_pvalues) = columns_ks(v, stop)?;
     let pvalues: Vec<f64> = left_pvalues
         .iter()
         .zip(&right_pvalues)

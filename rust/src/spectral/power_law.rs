@@ -32,15 +32,40 @@ pub struct PowerLawOptions {
     pub min_span: f64,
 }
 
+/// Default smallest tail.
+pub const DEFAULT_MIN_TAIL: usize = 10;
+/// Default smallest λmax/xmin of a power-law-like tail.
+pub const DEFAULT_MIN_SPAN: f64 = 1.5;
+
 impl Default for PowerLawOptions {
     fn default() -> Self {
         Self {
-            min_tail: 10,
-            min_span: 1.5,
+            min_tail: DEFAULT_MIN_TAIL,
+            min_span: DEFAULT_MIN_SPAN,
         }
     }
 }
 
+impl PowerLawOptions {
+    /// Checks the options.
+    pub fn validate(&self) -> CoreResult<()> {
+        if self.min_tail < 2 {
+            return Err(CoreError::invalid(
+                "min_tail",
+                format!("needs at least 2, got {}", self.min_tail),
+            ));
+        }
+        if self.min_span.is_nan() || self.min_span < 1.0 {
+            return Err(CoreError::invalid(
+                "min_span",
+                format!("must be at least 1, got {}", self.min_span),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A power-law fit of the tail of the eigenvalues.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PowerLawFit {
     /// Exponent of the tail density p(λ) ∝ λ^(−α).
@@ -62,18 +87,7 @@ pub struct PowerLawFit {
 /// Fits the tail of the eigenvalues `levels` (any order; non-positive values are ignored).
 pub fn fit_power_law(levels: &[f64], options: PowerLawOptions) -> CoreResult<PowerLawFit> {
     crate::matrix::check_finite_slice(levels, "eigenvalues")?;
-    if options.min_tail < 2 {
-        return Err(CoreError::invalid(
-            "min_tail",
-            format!("needs at least 2, got {}", options.min_tail),
-        ));
-    }
-    if options.min_span.is_nan() || options.min_span < 1.0 {
-        return Err(CoreError::invalid(
-            "min_span",
-            format!("must be at least 1, got {}", options.min_span),
-        ));
-    }
+    options.validate()?;
     let lmax = levels.iter().cloned().fold(0.0, f64::max);
     // Eigenvalues at round-off level of the largest one are numerically zero.
     let floor = lmax * 1e-12;

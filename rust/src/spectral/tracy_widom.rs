@@ -11,24 +11,36 @@ use crate::error::{CoreError, CoreResult};
 
 use super::mp_law::MpShape;
 
-/// Upper quantiles of the GOE Tracy–Widom law TW₁ (Johnstone 2001, Table 1; Bejan 2005).
-const TW1_UPPER_QUANTILES: [(f64, f64); 4] = [
+/// Upper quantiles of the GOE Tracy–Widom law TW₁ (Johnstone 2001, Table 1; Bejan 2005): the
+/// `spike_confidence` levels netsieve offers and the margin, in TW units, each one puts above the
+/// bulk edge.
+pub const SPIKE_CONFIDENCES: [(f64, f64); 4] = [
     (0.90, 0.4501),
     (0.95, 0.9793),
     (0.975, 1.4527),
     (0.99, 2.0234),
 ];
 
+/// The default `spike_confidence`: pure noise shows a spike in at most 1 % of draws.
+pub const DEFAULT_SPIKE_CONFIDENCE: f64 = 0.99;
+
 /// The TW₁ quantile for one of the tabulated confidence levels.
 pub fn tw1_quantile(confidence: f64) -> CoreResult<f64> {
-    TW1_UPPER_QUANTILES
+    SPIKE_CONFIDENCES
         .iter()
         .find(|(p, _)| (p - confidence).abs() < 1e-9)
         .map(|&(_, q)| q)
         .ok_or_else(|| {
+            let levels: Vec<String> = SPIKE_CONFIDENCES
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .collect();
             CoreError::invalid(
                 "spike_confidence",
-                format!("{confidence} is not tabulated; use one of 0.9, 0.95, 0.975, 0.99"),
+                format!(
+                    "{confidence} is not tabulated; use one of {}",
+                    levels.join(", ")
+                ),
             )
         })
 }

@@ -1,0 +1,650 @@
+//! The one entry point to singular values and singular vectors of weight matrices, computed in f64
+//! whatever the input type, and the rules that decide how accurate each route is.
+//!
+//! Work happens on the tall orientation A (N×M, N ≥ M) of W; a wide W is decomposed as its
+//! transpose, without a transposed copy of the input (the f64 copy is written in tall order).
+//!
+//! Two routes:
+//! - **Gram**: the eigendecomposition of the smaller Gram matrix AᵀA, formed in f64 with a
+//!   lower-triangular product (half the flops), sᵢ = √λᵢ, and when vectors are needed uᵢ = A·vᵢ/sᵢ.
+//!   The absolute eigenvalue error is about ε·λ_max, so the relative error of sᵢ is about
+//!   ε·(s_max/sᵢ)²/2: at most 1e-6 while sᵢ/s_max ≥ 1e-5 (λᵢ/λ_max ≥ [`GRAM_CONDITION_LIMIT`]).
+//!   For float32 input this is *more* accurate than a float32 SVD (relative error ≈ 6e-8·s_max/sᵢ).
+//!   From a Gram size of [`TWO_STAGE_MIN_DIM`] on, eigenvalues alone come from the two-stage
+//!   tridiagonalisation of `symmetric_eigenvalues` (same backward error, about half the time).
+//! - **Svd**: a bidiagonalising SVD (faer, divide and conquer) of the f64 copy; relative error about
+//!   ε·s_max/sᵢ.
+//!
+//! What is accurate enough depends on what the caller reads, so the caller states its [`Need`] and
+//! [`Decomposition::Auto`] applies that need's rule (table in [`plan`]). An explicit route is
+//! honoured, except that singular vectors of every component are never taken from an
+//! ill-conditioned Gram matrix (uᵢ = A·vᵢ/sᵢ divides by values that are numerically zero).
+//!
+//! Matrices with entries beyond 2^±100 are decomposed as an exactly rescaled copy (a power of two),
+//! so that neither the Gram product nor the SVD overflows or underflows; values and the kept copy
+//! come back in W's units.
+
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{matmul as tri_matmul, BlockStructure};
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use rayon::prelude::*;
+
+use crate::error::{CoreError, CoreResult};
+use crate::interrupt::Stop;
+use crate::linalg::symmetric_eigenvalues::symmetric_eigenvalues;
+pub use crate::linalg::symmetric_eigenvalues::TWO_STAGE_MIN_DIM;
+use crate::matrix::{check_finite_matrix, to_f64_mat, MatrixView, Scalar};
+
+crate::named_enum! {
+    /// Which route decomposes the matrix (see the module docs).
+    pub enum Decomposition for "decomposition" as "singular-value method" {
+        /// The need's accuracy rule chooses.
+        Auto = "auto",
+        /// The eigendecomposition of the Gram matrix.
+        Gram = "gram",
+        /// The bidiagonalising SVD ("direct" is accepted as an alias).
+        Svd = "svd" | "direct",
+    }
+}
+
+impl Default for Decomposition {
+    fn default() -> Self {
+        Decomposition::Auto
+    }
+}
+
+/// What the caller reads from the decomposition; it decides the automatic route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Every singular value to about 1e-6 relative.
+    Values,
+    /// Every singular value and both singular vectors of every component (Porter–Thomas).
+    Vectors,
+    /// Singular values from the 10 % quantile up and the leading components (the noise fit reads
+    /// the bulk from its 10 % quantile; shrinkers keep only components above the bulk edge).
+    LeadingComponents,
+    /// Every component, trailing ones included ("fraction" zeroes the smallest values).
+    TrailingComponents,
+}
+
+/// Below this λ_min/λ_max the Gram route loses more than ~1e-6 relative accuracy on the smallest sᵢ.
+pub const GRAM_CONDITION_LIMIT: f64 = 1e-10;
+
+/// The route actually taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Eigendecomposition of the Gram matrix.
+    Gram,
+    /// Bidiagonalising SVD.
+    Svd,
+}
+
+impl Route {
+    /// "gram" or "svd", as results report it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Gram => "gram",
+            Route::Svd => "svd",
+        }
+    }
+}
+
+/// How a request is served: the first route to try, and whether an ill-conditioned Gram result is
+/// redone by the SVD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The route tried first.
+    pub first: Route,
+    /// Redo by SVD when the Gram matrix fails the need's accuracy rule.
+    pub fall_back: bool,
+}
+
+/// The accuracy rules, in one table:
+///
+/// | need \ route        | auto                                   | gram            | svd |
+/// |---------------------|----------------------------------------|-----------------|-----|
+/// | Values              | Gram; SVD if λ_min/λ_max < 1e-10       | Gram            | SVD |
+/// | Vectors             | Gram; SVD if λ_min/λ_max < 1e-10       | as auto         | SVD |
+/// | LeadingComponents   | Gram; SVD if (s₁₀%/s_max)² < 1e-10     | Gram            | SVD |
+/// | TrailingComponents  | SVD                                    | Gram            | SVD |
+pub fn plan(need: Need, route: Decomposition) -> Plan {
+    match (route, need) {
+        (Decomposition::Svd, _) | (Decomposition::Auto, Need::TrailingComponents) => Plan {
+            first: Route::Svd,
+            fall_back: false,
+        },
+        (Decomposition::Gram, Need::Vectors) | (Decomposition::Auto, _) => Plan {
+            first: Route::Gram,
+            fall_back: true,
+        },
+        (Decomposition::Gram, _) => Plan {
+            first: Route::Gram,
+            fall_back: false,
+        },
+    }
+}
+
+/// Whether Gram eigenvalues (ascending, of the tall orientation) are accurate enough for `need`.
+fn gram_is_accurate(need: Need, lambda_ascending: &[f64]) -> bool {
+    let m = lambda_ascending.len();
+    let lmax = lambda_ascending.last().copied().unwrap_or(0.0);
+    if !(lmax > 0.0) {
+        return false;
+    }
+    let reference = match need {
+        // The smallest value, or for the leading components the 10 % quantile of s (descending
+        // index ⌊0.9·M⌋).
+        Need::LeadingComponents => lambda_ascending[m - 1 - (m * 9) / 10],
+        _ => lambda_ascending[0],
+    };
+    reference / lmax >= GRAM_CONDITION_LIMIT
+}
+
+/// The factors a decomposition keeps, in the tall orientation (A = W or Wᵀ, N×M with N ≥ M).
+pub enum Factors {
+    /// Only singular values were asked for.
+    None,
+    /// A = U·diag(s)·Vᵀ with U: N×M and V: M×M.
+    Svd {
+        /// Left singular vectors (columns).
+        u: Mat<f64>,
+        /// Right singular vectors (columns).
+        v: Mat<f64>,
+    },
+    /// V from the Gram matrix and A itself (in W's units): uᵢsᵢ = A·vᵢ, so products with the left
+    /// factor never need U.
+    Gram {
+        /// The tall f64 copy of W.
+        a: Mat<f64>,
+        /// Right singular vectors (columns).
+        v: Mat<f64>,
+    },
+}
+
+/// A decomposition of W.
+pub struct Decomposed {
+    /// Singular values, descending, in W's units.
+    pub s: Vec<f64>,
+    /// Factors of the tall orientation.
+    pub factors: Factors,
+    /// The route that produced `s`.
+    pub route: Route,
+    /// W is wide and was decomposed as its transpose.
+    pub transposed: bool,
+}
+
+/// A thin SVD W = U·diag(s)·Vᵀ in W's own orientation: U is rows×k, V is cols×k, k = min(rows, cols).
+pub struct ThinSvd {
+    /// Left singular vectors.
+    pub u: Mat<f64>,
+    /// Singular values, descending.
+    pub s: Vec<f64>,
+    /// Right singular vectors.
+    pub v: Mat<f64>,
+}
+
+/// Entries beyond 2^±100 in magnitude are rescaled before any decomposition.
+const SCALE_LIMIT_EXPONENT: i32 = 100;
+
+/// The f64 copy of `w`, multiplied by a power of two when its largest entry lies outside
+/// 2^−100..2^100 (at 1e160 the Gram product overflows and the SVD fails to converge). Returns the
+/// exact factor taking the copy's singular values back to those of `w` (1 for ordinary weights).
+fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f64) {
+    let mut a = to_f64_mat(w);
+    let largest = (0..a.ncols())
+        .flat_map(|j| a.col_as_slice(j).iter())
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    if largest == 0.0 || largest.log2().abs() <= SCALE_LIMIT_EXPONENT as f64 {
+        return (a, 1.0);
+    }
+    let exponent = largest.log2().floor() as i32;
+    for j in 0..a.ncols() {
+        a.col_as_slice_mut(j)
+            .iter_mut()
+            .for_each(|x| *x = libm::scalbn(*x, -exponent));
+    }
+    (a, libm::scalbn(1.0, exponent))
+}
+
+/// Decomposes `w` for `need` by `route` (see [`plan`]), after checking it is non-empty and finite.
+pub fn decompose<T: Scalar>(
+    w: MatrixView<'_, T>,
+    need: Need,
+    route: Decomposition,
+    stop: &Stop,
+) -> CoreResult<Decomposed> {
+    check_finite_matrix(w, "weight matrix")?;
+    let transposed = w.nrows() < w.ncols();
+    let (mut a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
+    stop.check()?;
+    let plan = plan(need, route);
+    let mut out = decompose_tall(&mut a, need, plan, stop)?;
+    if back != 1.0 {
+        out.s.iter_mut().for_each(|x| *x *= back);
+    }
+    // The Gram factors keep A for reconstruction: in W's units, like s.
+    let factors = match out.factors {
+        Factors::Gram { v, .. } => {
+            if back != 1.0 {
+                for j in 0..a.ncols() {
+                    a.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= back);
+                }
+            }
+            Factors::Gram { a, v }
+        }
+        other => other,
+    };
+    Ok(Decomposed {
+        s: out.s,
+        factors,
+        route: out.route,
+        transposed,
+    })
+}
+
+struct TallResult {
+    s: Vec<f64>,
+    factors: Factors,
+    route: Route,
+}
+
+/// The decomposition of the tall f64 matrix `a` (which may be overwritten; for `Factors::Gram` the
+/// caller reattaches it).
+fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> CoreResult<TallResult> {
+    if plan.first == Route::Gram {
+        match need {
+            Need::Values => {
+                let mut g = gram_lower(a.as_ref());
+                stop.check()?;
+                let lambda = symmetric_eigenvalues(&mut g, Par::rayon(0), stop)?;
+                if !plan.fall_back || gram_is_accurate(need, &lambda) {
+                    return Ok(TallResult {
+                        s: descending_roots(&lambda),
+                        factors: Factors::None,
+                        route: Route::Gram,
+                    });
+                }
+            }
+            _ => {
+                let (lambda, v) = gram_eigen(a.as_ref())?;
+                stop.check()?;
+                if !plan.fall_back || gram_is_accurate(need, &lambda) {
+                    let s = descending_roots(&lambda);
+                    if need == Need::Vectors {
+                        // U = A·V·diag(1/s), over A's own storage.
+                        multiply_right_in_place(a.as_mut(), v.as_ref(), stop)?;
+                        for (j, &sj) in s.iter().enumerate() {
+                            let inv = 1.0 / sj;
+                            a.col_mut(j).iter_mut().for_each(|x| *x *= inv);
+                        }
+                        let u = std::mem::replace(a, Mat::new());
+                        return Ok(TallResult {
+                            s,
+                            factors: Factors::Svd { u, v },
+                            route: Route::Gram,
+                        });
+                    }
+                    return Ok(TallResult {
+                        s,
+                        factors: Factors::Gram { a: Mat::new(), v },
+                        route: Route::Gram,
+                    });
+                }
+            }
+        }
+        stop.check()?;
+    }
+    if need == Need::Values {
+        let s = a
+            .singular_values()
+            .map_err(|_| CoreError::NoConvergence { algorithm: "SVD" })?;
+        return Ok(TallResult {
+            s,
+            factors: Factors::None,
+            route: Route::Svd,
+        });
+    }
+    let svd = a
+        .thin_svd()
+        .map_err(|_| CoreError::NoConvergence { algorithm: "SVD" })?;
+    Ok(TallResult {
+        s: svd.S().column_vector().iter().copied().collect(),
+        factors: Factors::Svd {
+            u: svd.U().to_owned(),
+            v: svd.V().to_owned(),
+        },
+        route: Route::Svd,
+    })
+}
+
+/// Singular values of `w`, descending.
+pub fn singular_values<T: Scalar>(
+    w: MatrixView<'_, T>,
+    route: Decomposition,
+    stop: &Stop,
+) -> CoreResult<Vec<f64>> {
+    Ok(decompose(w, Need::Values, route, stop)?.s)
+}
+
+/// A thin SVD of `w` in its own orientation, accurate for every component (Porter–Thomas).
+pub fn thin_svd<T: Scalar>(
+    w: MatrixView<'_, T>,
+    route: Decomposition,
+    stop: &Stop,
+) -> CoreResult<ThinSvd> {
+    let d = decompose(w, Need::Vectors, route, stop)?;
+    let Factors::Svd { u, v } = d.factors else {
+        unreachable!("Need::Vectors always yields both factors")
+    };
+    let (u, v) = if d.transposed { (v, u) } else { (u, v) };
+    Ok(ThinSvd { u, s: d.s, v })
+}
+
+/// Bytes a decomposition of a rows×cols matrix for `need` holds at its peak, counting the f64 copy,
+/// the Gram matrix, eigenvectors and solver workspace (the larger of the two routes, so a fall-back
+/// is covered). Batch calls schedule work so that the sum over matrices in flight stays below their
+/// memory budget.
+pub fn working_bytes(rows: usize, cols: usize, need: Need) -> usize {
+    let (n, m) = (rows.max(cols), rows.min(cols));
+    let (nm, mm) = (n.saturating_mul(m), m.saturating_mul(m));
+    let words = match need {
+        // copy + Gram + eigensolver workspace; the SVD fall-back needs about the same.
+        Need::Values => nm.saturating_add(mm.saturating_mul(2)),
+        // copy (becomes U) + Gram + eigenvectors + workspace, or copy + U + V + SVD workspace.
+        _ => nm.saturating_mul(2).saturating_add(mm.saturating_mul(3)),
+    };
+    words.saturating_mul(8)
+}
+
+fn descending_roots(lambda_ascending: &[f64]) -> Vec<f64> {
+    lambda_ascending
+        .iter()
+        .rev()
+        .map(|&l| l.max(0.0).sqrt())
+        .collect()
+}
+
+/// The lower triangle of AᵀA for a tall A, in half the flops of a full product.
+fn gram_lower(a: MatRef<'_, f64>) -> Mat<f64> {
+    let mut g = Mat::<f64>::zeros(a.ncols(), a.ncols());
+    tri_matmul(
+        g.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a.transpose(),
+        BlockStructure::Rectangular,
+        a,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::rayon(0),
+    );
+    g
+}
+
+/// Eigenvalues (ascending) and eigenvectors of AᵀA; column i of the returned V pairs with the
+/// i-th *largest* eigenvalue (descending order, like the singular values).
+fn gram_eigen(a: MatRef<'_, f64>) -> CoreResult<(Vec<f64>, Mat<f64>)> {
+    let m = a.ncols();
+    let g = gram_lower(a);
+    let eig = g
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| CoreError::NoConvergence {
+            algorithm: "symmetric eigensolver",
+        })?;
+    let lambda: Vec<f64> = eig.S().column_vector().iter().copied().collect();
+    let u = eig.U();
+    let v = Mat::from_fn(m, m, |i, j| u[(i, m - 1 - j)]);
+    Ok((lambda, v))
+}
+
+/// A ← A·V for a square V, one block of rows at a time, in parallel: a fresh N×M result would
+/// cost as much in page faults as the product takes on a 30522×384 embedding.
+fn multiply_right_in_place(a: MatMut<'_, f64>, v: MatRef<'_, f64>, stop: &Stop) -> CoreResult<()> {
+    const ROWS: usize = 256;
+    debug_assert_eq!(v.nrows(), v.ncols());
+    a.par_row_chunks_mut(ROWS).try_for_each(|mut block| {
+        stop.check()?;
+        let mut product = Mat::<f64>::zeros(block.nrows(), v.ncols());
+        matmul(
+            product.as_mut(),
+            Accum::Replace,
+            block.as_ref(),
+            v,
+            1.0,
+            Par::Seq,
+        );
+        block.copy_from(product.as_ref());
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+    fn random(n: usize, m: usize, seed: u64) -> Vec<f64> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        (0..n * m).map(|_| rng.random::<f64>() - 0.5).collect()
+    }
+
+    fn values(w: MatrixView<'_, f64>, route: Decomposition) -> Vec<f64> {
+        singular_values(w, route, &Stop::never()).unwrap()
+    }
+
+    #[test]
+    fn routes_agree() {
+        for &(n, m) in &[(50, 20), (20, 50), (33, 33)] {
+            let data = random(n, m, 7);
+            let v = MatrixView::from_row_major(&data, n, m);
+            let a = values(v, Decomposition::Gram);
+            let b = values(v, Decomposition::Svd);
+            let c = values(v, Decomposition::Auto);
+            assert_eq!(a.len(), n.min(m));
+            for i in 0..a.len() {
+                assert!((a[i] - b[i]).abs() < 1e-9 * b[0], "{i}: {} {}", a[i], b[i]);
+                assert!((c[i] - b[i]).abs() < 1e-9 * b[0]);
+                if i > 0 {
+                    assert!(b[i] <= b[i - 1]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plan_table() {
+        use Decomposition::*;
+        let p = |need, route| plan(need, route);
+        assert_eq!(
+            p(Need::Values, Auto),
+            Plan {
+                first: Route::Gram,
+                fall_back: true
+            }
+        );
+        assert_eq!(
+            p(Need::Values, Gram),
+            Plan {
+                first: Route::Gram,
+                fall_back: false
+            }
+        );
+        assert_eq!(
+            p(Need::Vectors, Gram),
+            Plan {
+                first: Route::Gram,
+                fall_back: true
+            }
+        );
+        assert_eq!(p(Need::TrailingComponents, Auto).first, Route::Svd);
+        assert_eq!(p(Need::TrailingComponents, Gram).first, Route::Gram);
+        for need in [Need::Values, Need::Vectors, Need::LeadingComponents] {
+            assert_eq!(p(need, Svd).first, Route::Svd);
+        }
+        assert_eq!(Decomposition::parse("direct").unwrap(), Svd);
+    }
+
+    #[test]
+    fn gram_route_at_two_stage_size_agrees_with_svd() {
+        // Wide enough that the Gram eigenvalues go through the two-stage reduction.
+        let (n, m) = (1700, TWO_STAGE_MIN_DIM + 10);
+        let data = random(n, m, 11);
+        let v = MatrixView::from_row_major(&data, n, m);
+        let a = values(v, Decomposition::Gram);
+        let b = values(v, Decomposition::Svd);
+        for i in 0..a.len() {
+            assert!((a[i] - b[i]).abs() < 1e-9 * b[0], "{i}: {} {}", a[i], b[i]);
+        }
+    }
+
+    #[test]
+    fn extreme_magnitudes_are_rescaled_exactly() {
+        let (n, m) = (40, 30);
+        let data = random(n, m, 5);
+        let v = MatrixView::from_row_major(&data, n, m);
+        let reference = values(v, Decomposition::Svd);
+        for scale in [1e160, 1e-200, 1e300] {
+            let scaled: Vec<f64> = data.iter().map(|x| x * scale).collect();
+            let w = MatrixView::from_row_major(&scaled, n, m);
+            for route in [Decomposition::Auto, Decomposition::Gram, Decomposition::Svd] {
+                let s = values(w, route);
+                for (a, b) in s.iter().zip(&reference) {
+                    assert!(
+                        (a / scale - b).abs() < 1e-9 * reference[0],
+                        "{scale:e} {route:?}"
+                    );
+                }
+            }
+            let svd = thin_svd(w, Decomposition::Auto, &Stop::never()).unwrap();
+            assert!((svd.s[0] / scale - reference[0]).abs() < 1e-9 * reference[0]);
+            // The Gram factors keep A in W's units.
+            let d = decompose(
+                w,
+                Need::LeadingComponents,
+                Decomposition::Gram,
+                &Stop::never(),
+            )
+            .unwrap();
+            let Factors::Gram { a, .. } = &d.factors else {
+                panic!("gram route requested")
+            };
+            assert_eq!(a[(0, 0)], scaled[0]);
+        }
+    }
+
+    #[test]
+    fn auto_falls_back_on_rank_deficient_input() {
+        // Rank one: the Gram route cannot resolve the zero singular values to 1e-6 relative.
+        let (n, m) = (30, 10);
+        let data: Vec<f64> = (0..n * m)
+            .map(|k| ((k / m) as f64 + 1.0) * ((k % m) as f64 + 1.0))
+            .collect();
+        let v = MatrixView::from_row_major(&data, n, m);
+        let d = decompose(v, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
+        assert_eq!(d.route, Route::Svd);
+        assert_eq!(d.s, values(v, Decomposition::Svd));
+        assert!(d.s[1] < 1e-10 * d.s[0]);
+        let t = thin_svd(v, Decomposition::Gram, &Stop::never()).unwrap();
+        assert!(t.u.col_as_slice(5).iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn transposed_and_strided_views_agree() {
+        let (n, m) = (40, 25);
+        let data = random(n, m, 3);
+        let v = MatrixView::from_row_major(&data, n, m);
+        let a = values(v, Decomposition::Svd);
+        let b = values(v.t(), Decomposition::Svd);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-12 * a[0]);
+        }
+        let f32data: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+        let c = singular_values(
+            MatrixView::from_row_major(&f32data, n, m),
+            Decomposition::Auto,
+            &Stop::never(),
+        )
+        .unwrap();
+        for (x, y) in a.iter().zip(&c) {
+            assert!((x - y).abs() < 1e-6 * a[0]);
+        }
+    }
+
+    #[test]
+    fn thin_svds_of_both_routes_match_in_both_orientations() {
+        for &(n, m) in &[(40usize, 15usize), (15, 40), (30, 30)] {
+            let mut rng = SmallRng::seed_from_u64((n * m) as u64);
+            let data: Vec<f64> = (0..n * m)
+                .map(|_| rng.sample(rand_distr::StandardNormal))
+                .collect();
+            let w = MatrixView::from_row_major(&data, n, m);
+            let fast = thin_svd(w, Decomposition::Auto, &Stop::never()).unwrap();
+            let slow = thin_svd(w, Decomposition::Svd, &Stop::never()).unwrap();
+            assert_eq!((fast.u.nrows(), fast.v.nrows()), (n, m));
+            assert_eq!((slow.u.nrows(), slow.v.nrows()), (n, m));
+            for (a, b) in fast.s.iter().zip(&slow.s) {
+                assert!((a - b).abs() <= 1e-9 * slow.s[0]);
+            }
+            // Same subspaces: |⟨u_fast, u_slow⟩| = 1 column by column, and W = U S Vᵀ.
+            for j in 0..fast.s.len() {
+                let dot: f64 = (0..n).map(|i| fast.u[(i, j)] * slow.u[(i, j)]).sum();
+                assert!((dot.abs() - 1.0).abs() < 1e-8, "{n}x{m} column {j}: {dot}");
+            }
+            for svd in [&fast, &slow] {
+                for i in 0..n {
+                    for j in 0..m {
+                        let r: f64 = (0..svd.s.len())
+                            .map(|k| svd.u[(i, k)] * svd.s[k] * svd.v[(j, k)])
+                            .sum();
+                        assert!((r - data[i * m + j]).abs() < 1e-9);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_requested_stop_interrupts() {
+        let data = random(300, 200, 1);
+        let stop = Stop::new();
+        stop.request();
+        let err = singular_values(
+            MatrixView::from_row_major(&data, 300, 200),
+            Decomposition::Auto,
+            &stop,
+        );
+        assert_eq!(err.unwrap_err(), CoreError::Interrupted);
+    }
+
+    #[test]
+    fn working_bytes_grow_with_what_is_kept() {
+        let v = working_bytes(4000, 4000, Need::Values);
+        let u = working_bytes(4000, 4000, Need::Vectors);
+        assert_eq!(v, 8 * (16_000_000 + 32_000_000));
+        assert!(u > v);
+        assert_eq!(
+            working_bytes(10, 4000, Need::Values),
+            working_bytes(4000, 10, Need::Values)
+        );
+        assert_eq!(working_bytes(usize::MAX, 2, Need::Vectors), usize::MAX);
+    }
+
+    #[test]
+    fn rejects_non_finite_and_empty() {
+        let data = [1.0, f64::NAN, 3.0, 4.0];
+        let err = singular_values(
+            MatrixView::from_row_major(&data, 2, 2),
+            Decomposition::Auto,
+            &Stop::never(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("row 0, column 1"), "{err}");
+        let empty: [f64; 0] = [];
+        assert!(singular_values(
+            MatrixView::from_row_major(&empty, 0, 3),
+            Decomposition::Auto,
+            &Stop::never()
+        )
+        .is_err());
+    }
+}
