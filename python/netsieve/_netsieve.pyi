@@ -1,51 +1,379 @@
-"""Type stubs of the native module (private: use the wrappers in netsieve)."""
+"""Type stubs of the native module: the whole public API of netsieve's numpy level.
 
-from typing import Any, Sequence
+Checked against the compiled module by mypy's stubtest in the test suite (tests/test_contract.py).
+Defaults shown as ``...`` are the core's own (see ``DEFAULTS``).
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, final, overload
+
+from typing_extensions import Self
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__ = [
+    "ConvergenceError",
+    "DECOMPOSITIONS",
+    "DEFAULTS",
+    "ERROR_POLICIES",
+    "GDVResult",
+    "GOE_MEAN_RATIO",
+    "InvalidInputError",
+    "LayerReport",
+    "LevelStatistics",
+    "MARGIN_KINDS",
+    "MPFit",
+    "MarginSummary",
+    "POISSON_MEAN_RATIO",
+    "PorterThomasResult",
+    "SHRINK_METHODS",
+    "SHRINK_METHOD_OPTIONS",
+    "SIGMA_METHODS",
+    "SPIKE_CONFIDENCES",
+    "ShrinkRecord",
+    "SpectrumAnalysis",
+    "TotalVariation",
+    "__version__",
+    "_rebuild_record",
+    "analyze_layers",
+    "analyze_spectra",
+    "fit_mp",
+    "gdv",
+    "level_statistics",
+    "lowest_margins",
+    "margin_summary",
+    "margins",
+    "mp_cdf",
+    "mp_pdf",
+    "mp_quantile",
+    "optimal_hard_threshold",
+    "porter_thomas",
+    "shrink",
+    "shrink_many",
+    "shrink_with_record",
+    "singular_values",
+]
 
 class InvalidInputError(ValueError): ...
 class ConvergenceError(RuntimeError): ...
 
-_Matrix = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+SHRINK_METHODS: list[str]
+SHRINK_METHOD_OPTIONS: dict[str, list[str]]
+SIGMA_METHODS: list[str]
+DECOMPOSITIONS: list[str]
+MARGIN_KINDS: list[str]
+ERROR_POLICIES: list[str]
+SPIKE_CONFIDENCES: dict[float, float]
+GOE_MEAN_RATIO: float
+POISSON_MEAN_RATIO: float
+DEFAULTS: dict[str, Any]
+
 _F64 = npt.NDArray[np.float64]
+_ArrayLike = Any  # numpy arrays, torch tensors (any device), nested lists
+_Matrices = Mapping[Any, _ArrayLike] | Iterable[_ArrayLike]
+_Shape = Sequence[int]
 
-def singular_values(w: _Matrix, method: str = "auto") -> _F64: ...
-def mp_law(which: str, x: _F64, rows: int, cols: int, sigma: float) -> _F64: ...
-def fit_mp(
-    s: _F64, rows: int, cols: int, sigma: float | None = None, method: str = "quantile", tw_margin: float = 2.0234
-) -> dict[str, Any]: ...
-def level_spacing(
-    s: _F64, rows: int | None = None, cols: int | None = None, sigma: float | None = None, a: int = 15
-) -> dict[str, Any]: ...
-def analyze_spectra(
-    matrices: Sequence[_Matrix],
-    sigma: float | None = None,
-    method: str = "quantile",
-    tw_margin: float = 2.0234,
-    svd_method: str = "auto",
-    level_spacing: bool = True,
-    porter_thomas: bool = False,
-    window: int = 15,
-    alpha: float = 0.05,
-) -> list[dict[str, Any] | Exception]: ...
+def _rebuild_record(cls: type, fields: dict[str, Any]) -> Any: ...
 
-_Labels = npt.NDArray[np.int32] | npt.NDArray[np.int64]
-_Vector = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+@final
+class MPFit:
+    FIELDS: ClassVar[list[str]]
+    n_rows: int
+    n_cols: int
+    beta: float
+    sigma: float
+    sigma_method: str
+    bulk_edges: tuple[float, float]
+    spike_threshold: float
+    n_spikes: int
+    spikes: _F64
+    n_low_outliers: int
+    ks_distance: float
+    ks_pvalue: float
+    iterations: int
+    def __new__(
+        cls,
+        *,
+        n_rows: int,
+        n_cols: int,
+        beta: float,
+        sigma: float,
+        sigma_method: str,
+        bulk_edges: tuple[float, float],
+        spike_threshold: float,
+        n_spikes: int,
+        spikes: _F64,
+        n_low_outliers: int,
+        ks_distance: float,
+        ks_pvalue: float,
+        iterations: int,
+    ) -> Self: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    @property
+    def method(self) -> str: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
-def margins(logits: _Matrix, labels: _Labels, kind: str = "logit", top_k: int = 1) -> _Vector: ...
-def margin_summary(m: _Vector, probs: Sequence[float]) -> dict[str, Any]: ...
-def lowest_margins(m: _Vector, k: int) -> npt.NDArray[np.int64]: ...
-def gdv(x: _Matrix, labels: _Labels) -> dict[str, Any]: ...
+@final
+class LevelStatistics:
+    FIELDS: ClassVar[list[str]]
+    mean_ratio: float
+    n_levels: int
+    n_levels_excluded: int
+    unfolding: str
+    ratios: _F64
+    spacings: _F64
+    def __new__(
+        cls, *, mean_ratio: float, n_levels: int, n_levels_excluded: int, unfolding: str, ratios: _F64, spacings: _F64
+    ) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
+@final
+class PorterThomasResult:
+    FIELDS: ClassVar[list[str]]
+    boundary: int
+    alpha: float
+    window: int
+    singular_values: _F64
+    left_ks: _F64
+    left_pvalues: _F64
+    right_ks: _F64
+    right_pvalues: _F64
+    pvalues: _F64
+    windowed: _F64
+    def __new__(
+        cls,
+        *,
+        boundary: int,
+        alpha: float,
+        window: int,
+        singular_values: _F64,
+        left_ks: _F64,
+        left_pvalues: _F64,
+        right_ks: _F64,
+        right_pvalues: _F64,
+        pvalues: _F64,
+        windowed: _F64,
+    ) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class SpectrumAnalysis:
+    FIELDS: ClassVar[list[str]]
+    name: str
+    shape: tuple[int, int]
+    singular_values: _F64
+    fit: MPFit | None
+    level_statistics: LevelStatistics | None
+    level_statistics_note: str | None
+    porter_thomas: PorterThomasResult | None
+    error: BaseException | None
+    def __new__(
+        cls,
+        *,
+        name: str,
+        shape: tuple[int, int],
+        singular_values: _F64,
+        fit: MPFit | None,
+        level_statistics: LevelStatistics | None,
+        level_statistics_note: str | None,
+        porter_thomas: PorterThomasResult | None,
+        error: BaseException | None,
+    ) -> Self: ...
+    @property
+    def level_spacing(self) -> LevelStatistics | None: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class LayerReport:
+    FIELDS: ClassVar[list[str]]
+    SCALAR_FIELDS: ClassVar[list[str]]
+    name: str
+    tensor_name: str
+    layer_type: str
+    rows: int
+    cols: int
+    N: int
+    M: int
+    beta: float
+    sigma: float | None
+    bulk_min: float | None
+    bulk_max: float | None
+    spike_threshold: float | None
+    n_spikes: int | None
+    n_low_outliers: int | None
+    mp_soft_rank: float | None
+    mp_ks_distance: float | None
+    mp_ks_pvalue: float | None
+    porter_thomas_boundary: int | None
+    mean_r: float | None
+    spectral_norm: float | None
+    frobenius_norm: float | None
+    stable_rank: float | None
+    effective_rank: float | None
+    entropy: float | None
+    alpha: float | None
+    alpha_stderr: float | None
+    alpha_xmin: float | None
+    alpha_xmax: float | None
+    alpha_n_tail: int | None
+    alpha_ks_distance: float | None
+    alpha_likelihood_ratio: float | None
+    power_law_like: bool | None
+    alpha_note: str | None
+    error: str | None
+    singular_values: _F64
+    def __new__(
+        cls,
+        *,
+        name: str,
+        tensor_name: str,
+        layer_type: str,
+        rows: int,
+        cols: int,
+        N: int,
+        M: int,
+        beta: float,
+        sigma: float | None,
+        bulk_min: float | None,
+        bulk_max: float | None,
+        spike_threshold: float | None,
+        n_spikes: int | None,
+        n_low_outliers: int | None,
+        mp_soft_rank: float | None,
+        mp_ks_distance: float | None,
+        mp_ks_pvalue: float | None,
+        porter_thomas_boundary: int | None,
+        mean_r: float | None,
+        spectral_norm: float | None,
+        frobenius_norm: float | None,
+        stable_rank: float | None,
+        effective_rank: float | None,
+        entropy: float | None,
+        alpha: float | None,
+        alpha_stderr: float | None,
+        alpha_xmin: float | None,
+        alpha_xmax: float | None,
+        alpha_n_tail: int | None,
+        alpha_ks_distance: float | None,
+        alpha_likelihood_ratio: float | None,
+        power_law_like: bool | None,
+        alpha_note: str | None,
+        error: str | None,
+        singular_values: _F64,
+    ) -> Self: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def spikes(self) -> _F64: ...
+    @staticmethod
+    def failed(name: str, tensor_name: str, layer_type: str, rows: int, cols: int, error: str) -> LayerReport: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class ShrinkRecord:
+    FIELDS: ClassVar[list[str]]
+    method: str
+    shape: tuple[int, int]
+    sigma: float | None
+    sigma_method: str | None
+    bulk_edges: tuple[float, float] | None
+    spike_threshold: float | None
+    n_spikes: int | None
+    threshold: float | None
+    pt_boundary: int | None
+    kept_rank: int
+    kept_energy: float
+    relative_change: float
+    decomposition: str
+    singular_values: _F64
+    shrunk_singular_values: _F64
+    def __new__(
+        cls,
+        *,
+        method: str,
+        shape: tuple[int, int],
+        sigma: float | None,
+        sigma_method: str | None,
+        bulk_edges: tuple[float, float] | None,
+        spike_threshold: float | None,
+        n_spikes: int | None,
+        threshold: float | None,
+        pt_boundary: int | None,
+        kept_rank: int,
+        kept_energy: float,
+        relative_change: float,
+        decomposition: str,
+        singular_values: _F64,
+        shrunk_singular_values: _F64,
+    ) -> Self: ...
+    @property
+    def rank(self) -> int: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class MarginSummary:
+    FIELDS: ClassVar[list[str]]
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    quantiles: MappingProxyType[float, float]
+    q1: float
+    median: float
+    q3: float
+    upper_fence: float
+    lower_fence: float
+    skewness: float
+    kurtosis: float
+    fraction_positive: float
+    auc: float
+    def __new__(
+        cls,
+        *,
+        count: int,
+        mean: float,
+        std: float,
+        min: float,
+        max: float,
+        quantiles: Mapping[float, float],
+        q1: float,
+        median: float,
+        q3: float,
+        upper_fence: float,
+        lower_fence: float,
+        skewness: float,
+        kurtosis: float,
+        fraction_positive: float,
+        auc: float,
+    ) -> Self: ...
+    @property
+    def iqr(self) -> float: ...
+    @property
+    def signature(self) -> _F64: ...
+    @property
+    def moments(self) -> _F64: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class GDVResult:
+    FIELDS: ClassVar[list[str]]
+    value: float
+    intra: float
+    inter: float
+    classes: tuple[int, ...]
+    def __new__(
+        cls, *, value: float, intra: float, inter: float, classes: tuple[int, ...]) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
 class TotalVariation:
-    """Streaming total variation ν = tr Cov(h) (population, float64) over batches of rows."""
-
     def __init__(self) -> None: ...
-    def update(self, batch: _Matrix) -> None: ...
+    def update(self, batch: _ArrayLike) -> None: ...
     def merge(self, other: TotalVariation) -> None: ...
     @property
     def count(self) -> int: ...
@@ -56,16 +384,119 @@ class TotalVariation:
     @property
     def mean(self) -> _F64: ...
 
-def shrink_matrices(
-    matrices: Sequence[_Matrix],
-    method: str,
+def singular_values(W: _ArrayLike, decomposition: str = ...) -> Any: ...
+def mp_pdf(s: Any, shape: _Shape, sigma: float) -> Any: ...
+def mp_cdf(s: Any, shape: _Shape, sigma: float) -> Any: ...
+def mp_quantile(p: Any, shape: _Shape, sigma: float) -> Any: ...
+def fit_mp(
+    W_or_singular_values: _ArrayLike,
+    shape: _Shape | None = None,
     sigma: float | None = None,
+    *,
+    sigma_method: str = ...,
+    spike_confidence: float = ...,
+) -> MPFit: ...
+def level_statistics(
+    W_or_singular_values: _ArrayLike, shape: _Shape | None = None, sigma: float | None = None, *, window: int = ...
+) -> LevelStatistics: ...
+def porter_thomas(W: _ArrayLike, *, decomposition: str = ..., window: int = ..., alpha: float = ...) -> PorterThomasResult: ...
+@overload
+def analyze_spectra(  # type: ignore[overload-overlap]  # a Mapping is also an Iterable
+    matrices: Mapping[Any, _ArrayLike],
+    *,
+    sigma: float | None = None,
+    sigma_method: str = ...,
+    spike_confidence: float = ...,
+    decomposition: str = ...,
+    level_statistics: bool = ...,
+    porter_thomas: bool = ...,
+    window: int = ...,
+    alpha: float = ...,
+    errors: str = ...,
+    max_working_bytes: int = ...,
+) -> dict[str, SpectrumAnalysis]: ...
+@overload
+def analyze_spectra(
+    matrices: Iterable[_ArrayLike],
+    *,
+    sigma: float | None = None,
+    sigma_method: str = ...,
+    spike_confidence: float = ...,
+    decomposition: str = ...,
+    level_statistics: bool = ...,
+    porter_thomas: bool = ...,
+    window: int = ...,
+    alpha: float = ...,
+    errors: str = ...,
+    max_working_bytes: int = ...,
+) -> list[SpectrumAnalysis]: ...
+def analyze_layers(
+    matrices: _Matrices,
+    *,
+    tensor_names: Sequence[str] | None = None,
+    layer_types: Sequence[str] | None = None,
+    spike_confidence: float = ...,
+    decomposition: str = ...,
+    level_statistics: bool = ...,
+    porter_thomas: bool = ...,
+    window: int = ...,
+    alpha: float = ...,
+    min_tail: int = ...,
+    min_span: float = ...,
+    errors: str = ...,
+    max_working_bytes: int = ...,
+) -> Any: ...
+def shrink(
+    W: _ArrayLike,
+    method: str = ...,
+    sigma: float | None = None,
+    *,
     sigma_method: str | None = None,
-    tw_margin: float = 2.0234,
-    fraction: float = 0.0,
-    derepel: bool = False,
-    window: int = 15,
-    alpha: float = 0.05,
-    decomposition: str = "auto",
-) -> list[tuple[_Matrix, dict[str, Any]] | Exception]: ...
-def optimal_hard_coefficients(beta: float) -> tuple[float, float]: ...
+    spike_confidence: float | None = None,
+    decomposition: str | None = None,
+    fraction: float | None = None,
+    derepel: bool | None = None,
+    window: int | None = None,
+    alpha: float | None = None,
+    **unknown: Any,
+) -> Any: ...
+def shrink_with_record(
+    W: _ArrayLike,
+    method: str = ...,
+    sigma: float | None = None,
+    *,
+    sigma_method: str | None = None,
+    spike_confidence: float | None = None,
+    decomposition: str | None = None,
+    fraction: float | None = None,
+    derepel: bool | None = None,
+    window: int | None = None,
+    alpha: float | None = None,
+    **unknown: Any,
+) -> tuple[Any, ShrinkRecord]: ...
+def shrink_many(
+    matrices: _Matrices,
+    method: str = ...,
+    sigma: float | None = None,
+    *,
+    errors: str = ...,
+    max_working_bytes: int = ...,
+    sigma_method: str | None = None,
+    spike_confidence: float | None = None,
+    decomposition: str | None = None,
+    fraction: float | None = None,
+    derepel: bool | None = None,
+    window: int | None = None,
+    alpha: float | None = None,
+    **unknown: Any,
+) -> Any: ...
+def optimal_hard_threshold(shape: _Shape, sigma: float | None = None, singular_values: _ArrayLike | None = None) -> float: ...
+def margins(logits: _ArrayLike, labels: _ArrayLike, kind: str = ..., *, top_k: int = ...) -> Any: ...
+def margin_summary(
+    m: _ArrayLike, quantiles: float | Sequence[float] | None = None, *, positive_only: bool = False
+) -> MarginSummary: ...
+def lowest_margins(m: _ArrayLike, k: int | None = None, *, fraction: float | None = None) -> Any: ...
+@overload
+def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[False] = False) -> float: ...
+@overload
+def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[True]) -> GDVResult: ...

@@ -291,7 +291,7 @@ struct SingularValues(Decomposition);
 impl MatrixTask for SingularValues {
     type Output = Vec<f64>;
     fn working_bytes(&self, rows: usize, cols: usize) -> usize {
-        decomposition::working_bytes(rows, cols, decomposition::Need::Values)
+        decomposition::working_bytes(rows, cols, decomposition::Need::Values, self.0)
     }
     fn run<T: Scalar>(&self, w: MatrixView<'_, T>, stop: &Stop) -> CoreResult<Vec<f64>> {
         decomposition::singular_values(w, self.0, stop)

@@ -10,7 +10,7 @@
 use crate::batch::MatrixTask;
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
-use crate::linalg::decomposition::{decompose, working_bytes, Factors, Need};
+use crate::linalg::decomposition::{decompose, working_bytes, Factors};
 use crate::matrix::{AnyVec, MatrixView, Scalar};
 use crate::spectral::mp_law::MpShape;
 use crate::spectral::noise_fit::{fit_noise, NoiseFit};
@@ -143,9 +143,8 @@ impl MatrixTask for FilterOptions {
     type Output = (AnyVec, FilterRecord);
 
     fn working_bytes(&self, rows: usize, cols: usize) -> usize {
-        // The decomposition, plus the f64 result and its copy in the input's type.
-        working_bytes(rows, cols, Need::Vectors)
-            .saturating_add(rows.saturating_mul(cols).saturating_mul(16))
+        // The result is allocated after the decomposition's workspace is freed.
+        working_bytes(rows, cols, self.method.need(), self.decomposition)
     }
 
     fn run<T: Scalar>(&self, w: MatrixView<'_, T>, stop: &Stop) -> CoreResult<Self::Output> {

@@ -110,7 +110,7 @@ impl MatrixTask for AnalysisOptions {
         } else {
             Need::Values
         };
-        working_bytes(rows, cols, need)
+        working_bytes(rows, cols, need, self.decomposition)
     }
 
     fn run<T: Scalar>(&self, w: MatrixView<'_, T>, stop: &Stop) -> CoreResult<MatrixAnalysis> {
