@@ -10,8 +10,10 @@ below ``min_dim`` (default :data:`MIN_DIM` = 16) are skipped: with fewer singula
 Marchenko–Pastur fit cannot tell a bulk from spikes.
 
 All matrices are filtered first, in parallel (one Rust task per matrix, GIL released); weights are
-written only when every one succeeded, so a failure leaves the model (or state dict) exactly as it
-was. float16/bfloat16 weights are computed in float64 and cast back to their dtype.
+written only when every one succeeded, through each tensor's own strides (channels_last, transposed
+and sliced weights included), and every write is checked: if a tensor does not then hold its filtered
+matrix (an expanded tensor, memory shared between tensors) the call raises and the model (or state
+dict) is left exactly as it was. float16/bfloat16 weights are computed in float64 and cast back to their dtype.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 from .._netsieve import InvalidInputError
 from ..shrink import METHODS, ShrinkRecord, _check_method, _core_options
 from .. import _netsieve as _core
-from ._weights import Skipped, WeightMatrix, module_weight_matrices, state_dict_weight_matrices
+from ._weights import Skipped, WeightMatrix, check_writable, module_weight_matrices, state_dict_weight_matrices
 
 __all__ = ["MIN_DIM", "FilterReport", "LayerFilter", "filter_model", "filter_state_dict", "filter_checkpoint"]
 
@@ -151,10 +153,18 @@ def _filter_entries(
     return out
 
 
+def _check_targets(results, get) -> None:
+    """Before any write, so that a tensor that cannot be written leaves everything untouched."""
+    for e, _, _ in results:
+        check_writable(get(e.tensor_name), e.tensor_name)
+
+
 def _write(results, get) -> None:
+    """Writes every filtered matrix back and verifies each; callers roll back when this raises."""
     for e, arr, _ in results:
-        tensor = get(e.tensor_name)
-        e.insert(tensor, torch.from_numpy(arr).to(device=tensor.device))
+        e.insert(get(e.tensor_name), torch.from_numpy(arr))
+    for e, arr, _ in results:  # again at the end: a later write into shared memory may undo an earlier one
+        e.verify(get(e.tensor_name), torch.from_numpy(arr))
 
 
 def _report(method, options, results, skipped, get) -> FilterReport:
@@ -211,6 +221,7 @@ def filter_model(
     target = model if inplace else copy.deepcopy(model)
     target_params = dict(target.named_parameters())
     touched = {e.tensor_name for e, _, _ in results}
+    _check_targets(results, target_params.__getitem__)
     backup = {n: target_params[n].detach().clone() for n in touched} if inplace else {}
     try:
         _write(results, target_params.__getitem__)
@@ -260,6 +271,7 @@ def filter_state_dict(
     else:
         for n in touched:
             out[n] = state_dict[n].detach().clone()
+    _check_targets(results, out.__getitem__)
     try:
         _write(results, out.__getitem__)
     except BaseException:
