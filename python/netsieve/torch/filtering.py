@@ -284,13 +284,6 @@ def filter_state_dict(
     return out, report  # type: ignore[return-value]
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def filter_checkpoint(
     source: str | os.PathLike,
     destination: str | os.PathLike,
@@ -304,22 +297,17 @@ def filter_checkpoint(
     filters it like :func:`filter_state_dict` and writes all its tensors to ``destination``
     atomically (temporary file + rename): ``.safetensors`` by suffix, otherwise ``torch.save``.
 
-    Refuses to overwrite an existing file, and to write over the input, unless ``overwrite=True``.
+    Refuses to overwrite an existing file, and to write over the input file, unless ``overwrite=True``;
+    never writes into an input folder of shards (see :func:`netsieve._files.check_outputs`).
     Nothing is written when anything fails.
     """
-    from .._files import atomic_write
+    from .._files import atomic_write, check_outputs
     from .checkpoints import _unwrap_state_dict, load_checkpoint_object, open_weights, replace_state_dict, save_weights
 
     src, dst = Path(source), Path(destination)
     if not src.exists():
         raise FileNotFoundError(f"no such file or folder: {src}")
-    if dst.is_dir():
-        raise InvalidInputError(f"output {dst} is a folder; give a file name (.safetensors or .pt)")
-    if not overwrite:
-        if _same_file(src, dst):
-            raise InvalidInputError(f"output {dst} is the input file; pass overwrite=True (--overwrite) to replace it")
-        if dst.exists():
-            raise InvalidInputError(f"output {dst} exists; pass overwrite=True (--overwrite) to replace it")
+    check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
     _check_method(method)  # before reading a possibly large file
     if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
         # A torch checkpoint to a torch checkpoint keeps everything besides the weights (epoch,
