@@ -94,9 +94,18 @@ def check_writable(tensor: torch.Tensor, name: str) -> None:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A tensor (or, with ``kind="file"``, a file of an input folder) that was not used, and why."""
+
     name: str
     shape: tuple[int, ...]
     reason: str
+    kind: str = "tensor"  # "tensor" or "file"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "shape": list(self.shape), "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.name} (file): {self.reason}" if self.kind == "file" else f"{self.name} {tuple(self.shape)}: {self.reason}"
 
 
 def _matrix_shape(w: WeightMatrix) -> tuple[int, int]:

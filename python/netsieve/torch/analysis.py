@@ -191,7 +191,7 @@ class Report:
             "summary": self.summary,
             "options": dict(self.options),
             "layers": [{k: _json_safe(v) for k, v in r.to_dict(include_spectra).items()} for r in self.rows],
-            "skipped": [{"name": s.name, "shape": list(s.shape), "reason": s.reason} for s in self.skipped],
+            "skipped": [s.to_dict() for s in self.skipped],
         }
 
     def to_json(self, path: str | os.PathLike | None = None, *, include_spectra: bool = False, indent: int = 2) -> str:
@@ -251,7 +251,7 @@ class Report:
         out.append("α in parentheses: the tail is not power-law-like (bounded, noise-like); see alpha_note")
         if self.skipped:
             out.append(f"skipped ({len(self.skipped)}):")
-            out.extend(f"  {s.name} {tuple(s.shape)}: {s.reason}" for s in self.skipped)
+            out.extend(f"  {s}" for s in self.skipped)
         s = self.summary
         alpha = "—" if s["alpha_median"] is None else f"{s['alpha_median']:.2f}"
         out.append(
@@ -415,7 +415,7 @@ def _open_input(model_or_path: Any, select: dict) -> tuple[list[WeightMatrix], l
     except BaseException:
         close()
         raise
-    return chosen, skipped, src.get, str(src.path), close
+    return chosen, src.skipped + skipped, src.get, str(src.path), close
 
 
 def _prepare(entry: WeightMatrix, tensor: torch.Tensor) -> tuple[np.ndarray | None, str | None]:
@@ -609,6 +609,10 @@ def run_cli(args: Any) -> int:
     )
     if not args.quiet:
         print(report)
+    else:  # files of the folder that were not read are worth a line even when quiet
+        files = [s for s in report.skipped if s.kind == "file"]
+        if files:
+            print(f"netsieve analyze: {len(files)} files not read: " + "; ".join(str(s) for s in files), file=sys.stderr)
     if args.csv:
         report.to_csv(args.csv)
     if args.json:

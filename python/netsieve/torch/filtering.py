@@ -19,6 +19,7 @@ dict) is left exactly as it was. float16/bfloat16 weights are computed in float6
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ class FilterReport:
             "method": self.method,
             "options": dict(self.options),
             "layers": [layer.to_dict(spectra=spectra) for layer in self.layers],
-            "skipped": [{"name": s.name, "shape": list(s.shape), "reason": s.reason} for s in self.skipped],
+            "skipped": [s.to_dict() for s in self.skipped],
         }
 
     def to_dataframe(self):
@@ -101,7 +102,12 @@ class FilterReport:
                 f"{layer.name[:40]:<40} {shape:>13} {sigma:>10} {spikes:>6} {r.kept_rank:>5} {r.kept_energy:>7.3f} {r.relative_change:>7.3f}"
             )
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)}: " + ", ".join(f"{s.name} ({s.reason})" for s in self.skipped))
+            tensors = [s for s in self.skipped if s.kind != "file"]
+            files = [s for s in self.skipped if s.kind == "file"]
+            if tensors:
+                lines.append(f"skipped {len(tensors)}: " + ", ".join(f"{s.name} ({s.reason})" for s in tensors))
+            if files:  # their tensors are not in the output either
+                lines.append(f"files not read ({len(files)}): " + "; ".join(f"{s.name} ({s.reason})" for s in files))
         return "\n".join(lines)
 
 
@@ -320,8 +326,9 @@ def filter_checkpoint(
         return report
     with open_weights(src) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
+        not_read = weights.skipped
     # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.
     filtered, report = filter_state_dict(tensors, method, layers, **options)
     metadata = {"netsieve_filter": method}
     save_weights(filtered, dst, metadata=metadata)
-    return report
+    return dataclasses.replace(report, skipped=tuple(not_read) + report.skipped)
