@@ -128,8 +128,8 @@ def _write_error(path: Path, exc: BaseException) -> OSError:
         m = re.search(r"code: (\d+)", str(exc))  # safetensors: IoError(Os { code: 28, ... })
         code = int(m.group(1)) if m else None
     detail = os.strerror(code) if code else " ".join(str(exc).split()) or type(exc).__name__
-    err = OSError(code, f"cannot write {path}: {detail}") if code else OSError(f"cannot write {path}: {detail}")
-    err.filename = str(path)
+    err = OSError(f"cannot write {path}: {detail}")  # one argument: str() is the message alone
+    err.errno = code
     return err
 
 
