@@ -421,3 +421,19 @@ def test_write_that_does_not_take_is_detected_and_rolled_back():
     with pytest.raises(InvalidInputError, match="did not take"):
         filter_state_dict(sd, "hard", inplace=True)
     assert_same(sd, before)
+
+
+def test_lazy_and_meta_modules_get_clear_errors():
+    from netsieve.torch import analyze
+
+    lazy = nn.Sequential(nn.LazyLinear(32), nn.Linear(32, 32))
+    with pytest.raises(InvalidInputError, match=r"'0\.weight' is uninitialised .*forward pass"):
+        filter_model(lazy, "hard")
+    with pytest.raises(InvalidInputError, match="uninitialised"):
+        analyze(lazy)
+    meta = nn.Sequential(nn.Linear(48, 32, device="meta"))
+    with pytest.raises(InvalidInputError, match="meta device"):
+        filter_model(meta, "hard", inplace=True)
+    with pytest.raises(InvalidInputError, match="meta device"):
+        filter_state_dict(meta.state_dict(), "hard")
+    assert "meta device" in analyze(meta)["0.weight"].error

@@ -229,6 +229,12 @@ def module_weight_matrices(
 ) -> tuple[list[WeightMatrix], list[Skipped], Callable[[str], torch.Tensor]]:
     """The weight matrices of a module's parameters, plus a getter from tensor name to parameter."""
     params = dict(model.named_parameters())
+    for name, p in params.items():  # their shape is unknown: every later step would fail obscurely
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            raise InvalidInputError(
+                f"parameter {name!r} is uninitialised (a lazy module such as LazyLinear); run one forward "
+                "pass to give it a shape and values first"
+            )
     chosen, skipped = select_weight_matrices(
         ((n, tuple(p.shape)) for n, p in params.items()), model=model, **options
     )

@@ -421,6 +421,8 @@ def _open_input(model_or_path: Any, select: dict) -> tuple[list[WeightMatrix], l
 def _prepare(entry: WeightMatrix, tensor: torch.Tensor) -> tuple[np.ndarray | None, str | None]:
     """The float32/64 numpy matrix of an entry, or the reason it cannot be analysed."""
     m = entry.extract(tensor).detach()
+    if m.is_meta:
+        return None, "on the meta device: the tensor holds no values"
     if m.device.type != "cpu":
         m = m.cpu()
     if not (m.is_floating_point() and not m.is_complex()):

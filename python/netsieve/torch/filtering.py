@@ -132,6 +132,8 @@ def _select(entries: list[WeightMatrix], skipped: list[Skipped], attention: bool
 
 
 def _as_compute_array(matrix: torch.Tensor, name: str) -> np.ndarray:
+    if matrix.is_meta:
+        raise InvalidInputError(f"{name}: the tensor is on the meta device and holds no values; load the weights first")
     if matrix.is_complex() or not matrix.is_floating_point():
         raise TypeError(f"{name}: weights must be floating point, got {matrix.dtype}")
     t = matrix.detach()
