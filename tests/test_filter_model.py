@@ -437,3 +437,22 @@ def test_lazy_and_meta_modules_get_clear_errors():
     with pytest.raises(InvalidInputError, match="meta device"):
         filter_state_dict(meta.state_dict(), "hard")
     assert "meta device" in analyze(meta)["0.weight"].error
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"sigma": float("nan")}, "sigma"), ({"fraction": 0.5}, "do not apply"), ({"min_dim": 1}, "min_dim"),
+    ({"method": "fraction", "fraction": 1.5}, "fraction"), ({"method": "soft"}, "valid methods"),
+])
+def test_filter_checkpoint_checks_options_before_reading(tmp_path, monkeypatch, state, options, match):
+    import netsieve.torch.checkpoints as checkpoints
+    from netsieve.torch import filter_checkpoint
+
+    src = tmp_path / "in.safetensors"
+    save_weights(state, src)
+    reads = []
+    monkeypatch.setattr(checkpoints, "open_weights", lambda *a: reads.append(a))
+    options = dict(options)
+    method = options.pop("method", "operator")
+    with pytest.raises((InvalidInputError, TypeError), match=match):
+        filter_checkpoint(src, tmp_path / "out.safetensors", method, **options)
+    assert reads == [] and not (tmp_path / "out.safetensors").exists()

@@ -292,6 +292,16 @@ def filter_state_dict(
     return out, report  # type: ignore[return-value]
 
 
+_SELECTION_KEYS = ("embeddings", "attention", "conv_slices", "min_dim")
+
+
+def _check_arguments(method: str, options: Mapping[str, Any]) -> None:
+    """Validates what filter_state_dict will be given, without any tensors."""
+    rest = {k: v for k, v in options.items() if k not in _SELECTION_KEYS and k != "sigma"}
+    _prepare(method, options.get("sigma"), rest)
+    _selection_options(*(options.get(k, d) for k, d in zip(_SELECTION_KEYS, (False, False, False, MIN_DIM))))
+
+
 def filter_checkpoint(
     source: str | os.PathLike,
     destination: str | os.PathLike,
@@ -316,7 +326,7 @@ def filter_checkpoint(
     if not src.exists():
         raise FileNotFoundError(f"no such file or folder: {src}")
     check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
-    _check_method(method)  # before reading a possibly large file
+    _check_arguments(method, options)  # before reading a possibly large file
     if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
         # A torch checkpoint to a torch checkpoint keeps everything besides the weights (epoch,
         # optimizer state, metadata); only the state dict's tensors are replaced.
