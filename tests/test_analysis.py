@@ -236,6 +236,7 @@ def _hf_folder(tmp_path):
     torch.save({"lr": 0.1}, folder / "training_args.bin")
     (folder / "config.json").write_text("{}")
     (folder / ".cache").mkdir()
+    (folder / "model-00002.safetensors").symlink_to(tmp_path / "gone.safetensors")  # e.g. a blob not downloaded
     return folder
 
 
@@ -244,7 +245,8 @@ def test_folder_files_not_read_are_listed_with_their_reason(tmp_path, capsys):
     report = analyze(folder)
     assert [r.name for r in report] == ["enc.weight"]
     files = {Path(s.name).name: s.reason for s in report.skipped if s.kind == "file"}
-    assert set(files) == {".cache", "config.json", "pytorch_model.bin", "training_args.bin"}
+    assert set(files) == {".cache", "config.json", "pytorch_model.bin", "training_args.bin", "model-00002.safetensors"}
+    assert files["model-00002.safetensors"] == "file not read: broken symbolic link"
     assert "only the .safetensors files are read" in files["pytorch_model.bin"]
     assert "not a weight file" in files["config.json"] and "trainer state" in files["training_args.bin"]
     assert "folder" in files[".cache"]
@@ -255,7 +257,7 @@ def test_folder_files_not_read_are_listed_with_their_reason(tmp_path, capsys):
     assert cli_main(["analyze", str(folder)]) == 0
     assert "pytorch_model.bin" in capsys.readouterr().out
     assert cli_main(["analyze", str(folder), "--quiet"]) == 0
-    assert "4 files not read" in capsys.readouterr().err
+    assert "5 files not read" in capsys.readouterr().err
 
 
 def test_filter_lists_the_files_it_did_not_read(tmp_path, capsys):
@@ -267,7 +269,7 @@ def test_filter_lists_the_files_it_did_not_read(tmp_path, capsys):
     assert {Path(s.name).name for s in report.skipped if s.kind == "file"} >= {"pytorch_model.bin", "config.json"}
     assert cli_main(["filter", str(folder), str(out), "--overwrite", "--report", str(rep)]) == 0
     printed = capsys.readouterr().out
-    assert "files not read (4)" in printed and "pytorch_model.bin" in printed
+    assert "files not read (5)" in printed and "pytorch_model.bin" in printed
     skipped = json.loads(rep.read_text())["skipped"]
     assert any(s["kind"] == "file" and s["name"].endswith("pytorch_model.bin") for s in skipped)
 

@@ -59,7 +59,9 @@ class TensorSource:
         for p in entries:
             if p in read:
                 continue
-            if p.is_dir():
+            if not p.exists():
+                reason = "broken symbolic link"
+            elif p.is_dir():
                 reason = "a folder (sub-folders are not read)"
             elif _trainer_state(p):
                 reason = "trainer state, not model weights"
