@@ -158,18 +158,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
         raise FileNotFoundError(f"output folder does not exist: {path.parent}")
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     _remove_stale_temporaries(folder, target.name)
-    fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(target.name)}{os.getpid()}@{_host_tag()}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(target.name)}{os.getpid()}@{_host_tag()}.", suffix=".tmp", dir=folder)
+    except OSError as exc:  # a read-only folder, no free inodes
+        raise _write_error(path, exc) from exc
     os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)  # after writing: a read-only mode must not stop the writer
         if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
             try:
                 os.chown(tmp, st.st_uid, st.st_gid)
             except OSError:
                 pass  # only root may give a file away; the mode is kept regardless
+        os.chmod(tmp, mode)  # after writing (a read-only mode must not stop the writer) and chown (it clears setuid)
         os.replace(tmp, target)
     except BaseException as exc:
         try:
