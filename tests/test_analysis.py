@@ -210,6 +210,92 @@ def test_safetensors_file_and_folder_of_shards(tmp_path):
     assert [r.name for r in single] == ["enc.0.weight"]
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_duplicate_tensor_names_across_files_are_an_error_naming_both(tmp_path, suffix, capsys):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    first, second = {"w": torch.randn(60, 40), "a": torch.randn(60, 40)}, {"w": torch.randn(60, 40)}
+    for name, tensors in (("part-1", first), ("part-2", second)):
+        if suffix == ".safetensors":
+            save_file(tensors, str(folder / f"part{name[-2:]}{suffix}"))
+        else:
+            torch.save(tensors, folder / f"part{name[-2:]}{suffix}")
+    with pytest.raises(netsieve.InvalidInputError, match=rf"'w' is in both .*part-1{suffix} and .*part-2{suffix}"):
+        analyze(folder)
+    out = tmp_path / "out.safetensors"
+    assert cli_main(["filter", str(folder), str(out)]) == 1
+    assert "part-1" in capsys.readouterr().err and not out.exists()
+
+
+def _hf_folder(tmp_path):
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    weights = {"enc.weight": torch.tensor(planted(120, 60, [5.0]), dtype=torch.float32), "enc.bias": torch.zeros(120)}
+    save_file(weights, str(folder / "model.safetensors"))
+    torch.save(weights, folder / "pytorch_model.bin")  # the same weights in the old format
+    torch.save({"lr": 0.1}, folder / "training_args.bin")
+    (folder / "config.json").write_text("{}")
+    (folder / ".cache").mkdir()
+    (folder / "model-00002.safetensors").symlink_to(tmp_path / "gone.safetensors")  # e.g. a blob not downloaded
+    return folder
+
+
+def test_folder_files_not_read_are_listed_with_their_reason(tmp_path, capsys):
+    folder = _hf_folder(tmp_path)
+    report = analyze(folder)
+    assert [r.name for r in report] == ["enc.weight"]
+    files = {Path(s.name).name: s.reason for s in report.skipped if s.kind == "file"}
+    assert set(files) == {".cache", "config.json", "pytorch_model.bin", "training_args.bin", "model-00002.safetensors"}
+    assert files["model-00002.safetensors"] == "file not read: broken symbolic link"
+    assert "only the .safetensors files are read" in files["pytorch_model.bin"]
+    assert "not a weight file" in files["config.json"] and "trainer state" in files["training_args.bin"]
+    assert "folder" in files[".cache"]
+    as_json = report.to_dict()["skipped"]
+    assert {"kind": "file", "reason": files["config.json"]}.items() <= next(
+        s for s in as_json if s["name"].endswith("config.json")).items()
+    assert "pytorch_model.bin (file)" in str(report)
+    assert cli_main(["analyze", str(folder)]) == 0
+    assert "pytorch_model.bin" in capsys.readouterr().out
+    assert cli_main(["analyze", str(folder), "--quiet"]) == 0
+    assert "5 files not read" in capsys.readouterr().err
+
+
+def test_filter_lists_the_files_it_did_not_read(tmp_path, capsys):
+    from netsieve.torch import filter_checkpoint
+
+    folder = _hf_folder(tmp_path)
+    out, rep = tmp_path / "out.safetensors", tmp_path / "r.json"
+    report = filter_checkpoint(folder, out, "hard")
+    assert {Path(s.name).name for s in report.skipped if s.kind == "file"} >= {"pytorch_model.bin", "config.json"}
+    assert cli_main(["filter", str(folder), str(out), "--overwrite", "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "files not read (5)" in printed and "pytorch_model.bin" in printed
+    skipped = json.loads(rep.read_text())["skipped"]
+    assert any(s["kind"] == "file" and s["name"].endswith("pytorch_model.bin") for s in skipped)
+
+
+def test_torch_only_folder_reads_weights_and_lists_the_rest(tmp_path):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    torch.save({"fc.weight": torch.randn(64, 32)}, folder / "pytorch_model.bin")
+    torch.save({"state": {}, "param_groups": []}, folder / "optimizer.pt")
+    torch.save({"epoch": 3}, folder / "extra.pt")  # loads safely but holds no tensors
+    (folder / "notes.txt").write_text("hi")
+    report = analyze(folder)
+    assert [r.name for r in report] == ["fc.weight"]
+    files = {Path(s.name).name: s.reason for s in report.skipped if s.kind == "file"}
+    assert files.keys() == {"optimizer.pt", "extra.pt", "notes.txt"}
+    assert "holds no state dict" in files["extra.pt"] and "trainer state" in files["optimizer.pt"]
+
+
+def test_folder_without_weight_files_names_what_it_holds(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(netsieve.InvalidInputError, match=r"no \.safetensors .*config\.json"):
+        analyze(folder)
+
+
 def test_corrupt_and_truncated_safetensors(tmp_path):
     good = tmp_path / "good.safetensors"
     save_file({"w": torch.randn(50, 40)}, str(good))

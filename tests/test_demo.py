@@ -65,3 +65,17 @@ def test_cli_fast_demo(tmp_path, capsys):
     assert main(["demo", "--fast", "--out", str(tmp_path / "d")]) == 0
     text = capsys.readouterr().out
     assert "clean test accuracy" in text and "early stopping" in text
+
+
+@pytest.mark.parametrize("flags,text", [(["--noise", "0", "1.5"], "--noise"), (["--seeds", "0"], "--seeds"),
+                                        (["--epochs", "0"], "--epochs"), (["--out", "FILE"], "not a folder")])
+def test_cli_flags_checked_before_training(tmp_path, capsys, monkeypatch, flags, text):
+    calls = []
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: calls.append(1))
+    (tmp_path / "FILE").write_text("x")
+    flags = [str(tmp_path / f) if f == "FILE" else f for f in flags]
+    out = [] if "--out" in flags else ["--out", str(tmp_path / "demo")]
+    assert main(["demo", *flags, *out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("netsieve demo: error: ") and text in err and "\n" not in err
+    assert calls == []

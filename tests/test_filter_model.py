@@ -247,3 +247,212 @@ def test_cli_option_errors_write_nothing(tmp_path, state, capsys):
     assert not dst.exists()
     with pytest.raises(SystemExit):
         main(["filter", str(src), str(dst), "--method", "soft"])
+
+
+# --- write-back through every memory layout and view kind -----------------------------------------
+# Filtering must change the stored weights whatever their strides: reshape() of a non-contiguous
+# (channels_last) conv weight is a copy, and writing into it once left the weights untouched.
+
+def _spike_tensor_(w: torch.Tensor, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    n, m = w.shape[0], w[0].numel()
+    noise = torch.randn(n, m, generator=g, dtype=torch.float64) * 0.05
+    a, b = torch.randn(n, 1, generator=g, dtype=torch.float64), torch.randn(1, m, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        w.copy_((noise + 6 * 0.05 * (n * m) ** 0.25 * (a / a.norm()) @ (b / b.norm())).reshape(w.shape).to(w.dtype))
+
+
+def _conv(cls, c_in, c_out, k, fmt=None, dtype=torch.float32):
+    def build():
+        model = nn.Sequential(cls(c_in, c_out, k)).to(dtype)
+        if fmt is not None:
+            model = model.to(memory_format=fmt)
+        _spike_tensor_(model[0].weight, 11)
+        return model
+    return build
+
+
+def _linear_transposed():
+    model = nn.Sequential(nn.Linear(48, 32))
+    model[0].weight = nn.Parameter(torch.empty(48, 32).t())  # (32, 48) with strides (1, 32)
+    _spike_tensor_(model[0].weight, 12)
+    return model
+
+
+def _linear_slice():
+    model = nn.Sequential(nn.Linear(48, 32))
+    model[0].weight = nn.Parameter(torch.zeros(32, 80)[:, 8:56])  # a slice of a larger storage
+    _spike_tensor_(model[0].weight, 13)
+    return model
+
+
+def _in_proj_transposed():
+    model = nn.MultiheadAttention(32, 4)
+    model.in_proj_weight = nn.Parameter(torch.empty(32, 96).t())  # (96, 32), not contiguous
+    for i in range(3):
+        _spike_tensor_(model.in_proj_weight[32 * i : 32 * (i + 1)], 14 + i)
+    _spike_tensor_(model.out_proj.weight, 17)
+    return model
+
+
+LAYOUTS = {
+    "conv1d": (_conv(nn.Conv1d, 16, 24, 5), {}),
+    "conv2d": (_conv(nn.Conv2d, 16, 32, 3), {}),
+    "conv2d_channels_last": (_conv(nn.Conv2d, 16, 32, 3, torch.channels_last), {}),
+    "conv3d_channels_last_3d": (_conv(nn.Conv3d, 8, 20, 2, torch.channels_last_3d), {}),
+    "conv2d_channels_last_slices": (_conv(nn.Conv2d, 16, 32, 3, torch.channels_last), {"conv_slices": True}),
+    "conv2d_channels_last_float16": (_conv(nn.Conv2d, 16, 32, 3, torch.channels_last, torch.float16), {}),
+    "conv2d_channels_last_bfloat16": (_conv(nn.Conv2d, 16, 32, 3, torch.channels_last, torch.bfloat16), {}),
+    "linear_transposed": (_linear_transposed, {}),
+    "linear_slice_of_storage": (_linear_slice, {}),
+    "in_proj_weight_transposed": (_in_proj_transposed, {"attention": True}),
+}
+
+
+def _check_written(before, after, report, conv_slices=False):
+    """Every reported matrix is in ``after`` and equals netsieve.shrink of the original; the rest is untouched."""
+    from netsieve.torch._weights import select_weight_matrices
+
+    entries, _ = select_weight_matrices(((n, t.shape) for n, t in before.items()), conv_slices=conv_slices, min_dim=2)
+    entries = {e.name: e for e in entries}
+    assert len(report) > 0
+    for layer in report:
+        e = entries[layer.name]
+        old, new = e.extract(before[e.tensor_name]), e.extract(after[e.tensor_name])
+        assert new.dtype == old.dtype
+        compute = old.float() if old.dtype in (torch.float16, torch.bfloat16) else old
+        want = torch.from_numpy(netsieve.shrink(compute.numpy(), "hard")).to(old.dtype)
+        tol = {torch.float16: 2e-3, torch.bfloat16: 2e-2}.get(old.dtype, 1e-5) * float(want.abs().max())
+        torch.testing.assert_close(new, want, atol=tol, rtol=0)
+        change = float((new.double() - old.double()).norm() / old.double().norm())
+        assert change > 0.01 and change == pytest.approx(layer.record.relative_change, rel=0.1, abs=1e-3)
+    touched = {entries[layer.name].tensor_name for layer in report}
+    for name in before.keys() - touched:
+        assert torch.equal(after[name], before[name]), name
+
+
+def _layout_model(layout):
+    build, opts = LAYOUTS[layout]
+    model = build()
+    assert layout in ("conv1d", "conv2d") or any(not p.is_contiguous() for p in model.parameters()), "test is vacuous"
+    return model, opts
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("inplace", [False, True])
+def test_filter_model_writes_back_every_layout(layout, inplace):
+    model, opts = _layout_model(layout)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    out, report = filter_model(model, "hard", inplace=inplace, min_dim=16, **opts)
+    assert (out is model) == inplace
+    _check_written(before, {n: p.detach() for n, p in out.named_parameters()}, report, opts.get("conv_slices", False))
+    if not inplace:
+        assert_same({n: p.detach() for n, p in model.named_parameters()}, before)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("inplace", [False, True])
+def test_filter_state_dict_writes_back_every_layout(layout, inplace):
+    model, opts = _layout_model(layout)
+    sd = {n: p.detach() for n, p in model.named_parameters()}  # the parameters' own strides
+    before = {n: t.clone() for n, t in sd.items()}
+    out, report = filter_state_dict(sd, "hard", inplace=inplace, min_dim=16, **opts)
+    assert (out is sd) == inplace
+    _check_written(before, out, report, opts.get("conv_slices", False))
+    if not inplace:
+        assert_same(sd, before)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("how", ["checkpoint_pt", "checkpoint_to_safetensors", "cli"])
+def test_filter_checkpoint_and_cli_write_back_every_layout(tmp_path, layout, how):
+    from safetensors.torch import load_file
+
+    from netsieve.torch import filter_checkpoint
+
+    model, opts = _layout_model(layout)
+    sd = {n: p.detach() for n, p in model.named_parameters()}
+    src = tmp_path / "in.pt"
+    torch.save(sd, src)  # torch.save keeps the strides, so the loaded tensors have them too
+    before = torch.load(src, weights_only=True)
+    assert [t.stride() for t in before.values()] == [t.stride() for t in sd.values()]
+    dst = tmp_path / ("out.safetensors" if how == "checkpoint_to_safetensors" else "out.pt")
+    if how == "cli":
+        flags = ["--conv-slices"] * bool(opts.get("conv_slices")) + ["--attention"] * bool(opts.get("attention"))
+        assert main(["filter", str(src), str(dst), "--method", "hard", "--report", str(tmp_path / "r.json"), *flags]) == 0
+        report = filter_state_dict(before, "hard", min_dim=16, **opts)[1]  # same rows as the CLI's
+        assert [r["name"] for r in json.loads((tmp_path / "r.json").read_text())["layers"]] == [r.name for r in report]
+    else:
+        report = filter_checkpoint(src, dst, "hard", min_dim=16, **opts)
+    after = load_file(str(dst)) if dst.suffix == ".safetensors" else torch.load(dst, weights_only=True)
+    _check_written(before, after, report, opts.get("conv_slices", False))
+
+
+def _expanded_model():
+    model = nn.Sequential(nn.Linear(48, 32), nn.Linear(32, 32))
+    spiked_(model[0], 21)
+    model[1].weight = nn.Parameter(torch.randn(1, 32).expand(32, 32))  # stride 0: all rows one memory
+    return model
+
+
+def test_expanded_tensor_is_refused_in_place_and_nothing_is_written():
+    model = _expanded_model()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.raises(InvalidInputError, match=r"1\.weight.*expanded"):
+        filter_model(model, "hard", sigma=0.05, inplace=True)
+    assert_same({n: p.detach() for n, p in model.named_parameters()}, before)
+    sd = {n: p.detach() for n, p in model.named_parameters()}
+    with pytest.raises(InvalidInputError, match="expanded"):
+        filter_state_dict(sd, "hard", sigma=0.05, inplace=True)
+    assert_same(sd, before)
+    # Not in place, the copies are ordinary tensors and take the filtered values.
+    out, report = filter_model(model, "hard", sigma=0.05)
+    assert {r.name for r in report} == {"0.weight", "1.weight"}
+    want = netsieve.shrink(before["1.weight"].numpy(), "hard", sigma=0.05)
+    torch.testing.assert_close(out[1].weight.detach(), torch.from_numpy(want))
+
+
+def test_write_that_does_not_take_is_detected_and_rolled_back():
+    # Two state-dict entries that overlap in memory: writing the second undoes part of the first.
+    storage = torch.zeros(32, 80)
+    sd = {"a.weight": storage[:, :48], "b.weight": storage[:, 16:64]}
+    _spike_tensor_(sd["a.weight"], 31)
+    before = {k: v.clone() for k, v in sd.items()}
+    with pytest.raises(InvalidInputError, match="did not take"):
+        filter_state_dict(sd, "hard", inplace=True)
+    assert_same(sd, before)
+
+
+def test_lazy_and_meta_modules_get_clear_errors():
+    from netsieve.torch import analyze
+
+    lazy = nn.Sequential(nn.LazyLinear(32), nn.Linear(32, 32))
+    with pytest.raises(InvalidInputError, match=r"'0\.weight' is uninitialised .*forward pass"):
+        filter_model(lazy, "hard")
+    with pytest.raises(InvalidInputError, match="uninitialised"):
+        analyze(lazy)
+    meta = nn.Sequential(nn.Linear(48, 32, device="meta"))
+    with pytest.raises(InvalidInputError, match="meta device"):
+        filter_model(meta, "hard", inplace=True)
+    with pytest.raises(InvalidInputError, match="meta device"):
+        filter_state_dict(meta.state_dict(), "hard")
+    assert "meta device" in analyze(meta)["0.weight"].error
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"sigma": float("nan")}, "sigma"), ({"fraction": 0.5}, "do not apply"), ({"min_dim": 1}, "min_dim"),
+    ({"method": "fraction", "fraction": 1.5}, "fraction"), ({"method": "soft"}, "valid methods"),
+])
+def test_filter_checkpoint_checks_options_before_reading(tmp_path, monkeypatch, state, options, match):
+    import netsieve.torch.checkpoints as checkpoints
+    from netsieve.torch import filter_checkpoint
+
+    src = tmp_path / "in.safetensors"
+    save_weights(state, src)
+    reads = []
+    monkeypatch.setattr(checkpoints, "open_weights", lambda *a: reads.append(a))
+    options = dict(options)
+    method = options.pop("method", "operator")
+    with pytest.raises((InvalidInputError, TypeError), match=match):
+        filter_checkpoint(src, tmp_path / "out.safetensors", method, **options)
+    assert reads == [] and not (tmp_path / "out.safetensors").exists()

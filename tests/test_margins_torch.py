@@ -114,3 +114,82 @@ def test_progress_bar_does_not_change_results(capsys):
     loud = layer_margins(net, (x, y), layers=["input"], batch_size=20, progress=True)
     np.testing.assert_array_equal(quiet.raw["input"], loud.raw["input"])
     assert "layer margins" in capsys.readouterr().err
+
+
+# -- bad input gets a clear error ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [output_margins, layer_margins])
+@pytest.mark.parametrize("batch_size", [0, -3, 2.5, True])
+def test_batch_size_must_be_a_positive_integer(fn, batch_size):
+    x, y = _data(dtype=torch.float32)
+    with pytest.raises(InvalidInputError, match="batch_size must be a positive integer"):
+        fn(nn.Linear(6, 4), (x, y), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("normalize", ["frobenius_product", "spectral_product"])
+def test_norm_product_of_an_all_zero_or_nan_layer_names_it(normalize):
+    x, y = _data(dtype=torch.float32)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
+    with torch.no_grad():
+        net[0].weight.zero_()
+    with pytest.raises(InvalidInputError, match=r"layer '0' has .* norm 0\.0.*all zero"):
+        output_margins(net, (x, y), normalize)
+    with torch.no_grad():
+        net[0].weight.normal_()
+        net[2].weight[0, 0] = float("nan")
+    with pytest.raises(InvalidInputError, match="layer '2'.*NaN or Inf"):
+        output_margins(net, (x, y), normalize, norm_layers=[net[2]])
+    with pytest.raises(InvalidInputError, match="no weight tensor"):
+        output_margins(net, (x, y), normalize, norm_layers=[net[1]])
+
+
+def test_layer_margins_refuses_nan_outputs_like_output_margins():
+    x, y = _data(dtype=torch.float32)
+    net = nn.Linear(6, 4)
+    x[7, 2] = float("nan")
+    with pytest.raises(InvalidInputError, match="NaN"):
+        output_margins(net, (x, y))
+    with pytest.raises(InvalidInputError, match=r"NaN or Inf for 1 samples \(first: row 7\)"):
+        layer_margins(net, (x, y), layers=["input"], batch_size=5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_layer_margins_of_half_precision_models(dtype):
+    x, y = _data(dtype=torch.float32)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+    ref = layer_margins(net, (x, y), layers=["input", "0"])
+    low = layer_margins(net.to(dtype), (x.to(dtype), y), layers=["input", "0"])
+    tol = {torch.float16: 1e-2, torch.bfloat16: 8e-2}[dtype]
+    for name in ("input", "0"):
+        assert np.isfinite(low.normalized[name]).all()
+        np.testing.assert_allclose(low.normalized[name], ref.normalized[name], rtol=tol, atol=tol * np.abs(ref.normalized[name]).max())
+        assert low.total_variation[name] == pytest.approx(ref.total_variation[name], rel=tol)
+
+
+def test_layer_margins_refuses_float_labels_and_length_mismatches():
+    x, y = _data(dtype=torch.float32)
+    net = nn.Linear(6, 4)
+    with pytest.raises(TypeError, match="labels must be integers"):
+        layer_margins(net, (x, y.float() + 0.7))
+    with pytest.raises(TypeError, match="labels must be integers"):
+        layer_margins(net, [(x[:10], y[:10].double())])
+    with pytest.raises(InvalidInputError, match="10 inputs but 9 labels"):
+        layer_margins(net, [(x[:10], y[:9])])
+    with pytest.raises(InvalidInputError, match="labels must be 1-D"):
+        layer_margins(net, [(x[:10], y[:10, None])])
+    with pytest.raises(InvalidInputError, match="returned 1 rows for a batch of 10"):
+        layer_margins(lambda_module(lambda h: h.sum(0, keepdim=True)), [(x[:10], y[:10])])
+
+
+def lambda_module(fn):
+    class Fn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 4)
+
+        def forward(self, h):
+            return fn(self.lin(h))
+
+    return Fn()

@@ -277,6 +277,19 @@ def test_config_rejects_bad_values(kw, match):
         tiny(**kw)
 
 
+@pytest.mark.parametrize("device,match", [
+    ("cuda:7" if not torch.cuda.is_available() or torch.cuda.device_count() <= 7 else "cuda:99", "cuda"),
+    ("gpu", "not a torch device name"),
+    ("cuda:x", "not a torch device name"),
+    ("meta", "meta"),
+    ("mps" if not torch.backends.mps.is_available() else "cuda:99", "not available|does not exist"),
+])
+def test_config_rejects_devices_this_machine_lacks(device, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(device=device)
+    assert tiny(device="cpu").device == "cpu"
+
+
 def test_config_type_errors_and_roundtrip():
     with pytest.raises(TypeError):
         tiny(batch_size=2.5)

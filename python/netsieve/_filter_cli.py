@@ -6,6 +6,8 @@ Kept free of torch imports so that ``netsieve --help`` stays fast; torch loads w
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -45,12 +47,17 @@ def add_filter_command(sub: argparse._SubParsersAction) -> None:
 
 
 def run_filter_command(args: argparse.Namespace) -> int:
-    from ._netsieve import InvalidInputError
+    from ._files import check_outputs
+
+    if not Path(args.input).exists():
+        raise FileNotFoundError(f"no such file or folder: {args.input}")
+    report_path = Path(args.report) if args.report else None
+    # All outputs are checked before any work: OUTPUT may be the input file (--overwrite filters it
+    # in place), the report may be neither the input nor OUTPUT.
+    check_outputs([("OUTPUT", args.output), ("--report", report_path)], [args.input], overwrite=args.overwrite,
+                  in_place=("OUTPUT",), overwrite_hint="pass --overwrite to replace it")
     from .torch.filtering import filter_checkpoint
 
-    report_path = Path(args.report) if args.report else None
-    if report_path is not None and report_path.exists() and not args.overwrite:
-        raise InvalidInputError(f"report {report_path} exists; pass --overwrite to replace it")
     options: dict[str, Any] = {}
     for key in ("sigma", "fraction", "derepel", "sigma_method", "spike_confidence"):
         value = getattr(args, key)
@@ -76,13 +83,17 @@ def run_filter_command(args: argparse.Namespace) -> int:
 
 
 def _write_report(report: Any, path: Path) -> None:
-    from .torch.checkpoints import atomic_write
+    from ._files import atomic_write_text
 
-    if path.suffix == ".csv":
-        atomic_write(path, lambda tmp: report.to_dataframe().to_csv(tmp))
+    if path.suffix == ".csv":  # with the csv module: pandas may be missing, and OUTPUT is written by now
+        rows = [layer.to_dict() for layer in report.layers]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["name"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, buf.getvalue())
     else:
-        text = json.dumps(report.to_dict(), indent=2, default=_json_default)
-        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(path, json.dumps(report.to_dict(), indent=2, default=_json_default))
 
 
 def _json_default(x: Any) -> Any:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -31,16 +33,26 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     from .spectral import analyze_spectra
 
     if args.path:
-        W = np.load(args.path, mmap_mode="r", allow_pickle=False)
+        W = np.load(args.path, mmap_mode="r", allow_pickle=False)  # mapped: nothing is read yet
         source = args.path
+        if W.ndim != 2:
+            raise ValueError(f"{args.path} holds a {W.ndim}-D array; spectrum needs a 2-D matrix")
+        _check_memory(W.shape[0], W.shape[1])
     else:
-        rng = np.random.default_rng(args.seed)
         n, m = args.rows, args.cols
-        if n < 2 or m < 2 or args.spikes < 0 or args.sigma <= 0:
-            raise ValueError("--rows and --cols must be at least 2, --spikes non-negative, --sigma positive")
+        if n < 2 or m < 2:
+            raise ValueError(f"--rows and --cols must be at least 2, got {n} and {m}")
+        if args.spikes < 0:
+            raise ValueError(f"--spikes must be non-negative, got {args.spikes}")
+        if not (math.isfinite(args.sigma) and args.sigma > 0):
+            raise ValueError(f"--sigma must be a positive finite number, got {args.sigma}")
+        if args.seed < 0:
+            raise ValueError(f"--seed must be non-negative, got {args.seed}")
         if 20 * args.spikes > min(n, m):
             raise ValueError(f"--spikes {args.spikes} needs at least {20 * args.spikes} rows and columns "
                              "(each planted spike lives on 20 coordinates)")
+        _check_memory(n, m)
+        rng = np.random.default_rng(args.seed)
         W = rng.normal(0.0, args.sigma, size=(n, m))
         bbp = args.sigma * (n * m) ** 0.25
         for k in range(args.spikes):
@@ -60,6 +72,45 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     if ls is not None:
         print(f"bulk level statistics: <r> = {ls.mean_ratio:.4f} (GOE 0.5307, Poisson 0.3863), {ls.n_levels} levels")
     return 0
+
+
+# Peak memory of `spectrum` in float64 copies of the matrix: the matrix, the core's working copy
+# and the thin SVD's factors for Porter–Thomas.
+_SPECTRUM_COPIES = 4
+
+
+def _available_memory() -> int | None:
+    """Bytes this process may still allocate: MemAvailable, capped by RLIMIT_AS; None when unknown."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = None
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            avail = soft if avail is None else min(avail, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return avail
+
+
+def _check_memory(n: int, m: int) -> None:
+    need = _SPECTRUM_COPIES * 8 * n * m
+    avail = _available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(
+            f"a {n}×{m} matrix needs about {need / 2**30:.1f} GiB to analyse, but only "
+            f"{avail / 2**30:.1f} GiB of memory is available"
+        )
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -141,18 +192,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+# Errors whose message says it all; anything else is shown with its type (it may be a bug).
+_EXPECTED = (ValueError, TypeError, OSError, ImportError, RuntimeError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command. Failures print one line ``netsieve CMD: error: ...`` on stderr and return 1
+    (130 when interrupted); ``NETSIEVE_DEBUG=1`` re-raises them with their traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    from ._netsieve import ConvergenceError
-
+    prefix = f"netsieve {args.command}"
     try:
         return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, ConvergenceError, OSError) as exc:
-        print(f"netsieve {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\n{prefix}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `netsieve analyze m.safetensors | head`: the reader left
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except Exception as exc:
+        if os.environ.get("NETSIEVE_DEBUG"):
+            raise
+        if isinstance(exc, MemoryError):
+            message = "out of memory" + (f" ({_one_line(exc)})" if str(exc) else "")
+        elif isinstance(exc, _EXPECTED):
+            message = _one_line(exc)
+        else:
+            message = f"{type(exc).__name__}: {_one_line(exc)}"
+        print(f"{prefix}: error: {message}", file=sys.stderr)
         return 1
 
 

@@ -25,6 +25,8 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
+from .._netsieve import InvalidInputError
+
 __all__ = ["WeightMatrix", "Skipped", "select_weight_matrices", "matches"]
 
 
@@ -58,19 +60,52 @@ class WeightMatrix:
         raise AssertionError(self.kind)
 
     def insert(self, tensor: torch.Tensor, matrix: torch.Tensor) -> None:
-        """Writes ``matrix`` back into its place in ``tensor`` (in place, cast to its dtype)."""
-        target = self.extract(tensor)
-        if self.kind == "conv" and not target.is_contiguous():
-            raise ValueError(f"{self.name}: cannot write a reshaped view of a non-contiguous tensor")
+        """Writes ``matrix`` into its place in ``tensor`` (in place, cast to its dtype) through the
+        tensor's own strides, then checks that the tensor now holds it (raises when it does not)."""
+        check_writable(tensor, self.tensor_name)
+        value = matrix.to(dtype=tensor.dtype, device=tensor.device)
         with torch.no_grad():
-            target.copy_(matrix.reshape(target.shape).to(dtype=tensor.dtype))
+            if self.kind == "conv":
+                # reshape() of a non-contiguous (e.g. channels_last) tensor is a copy; write the tensor itself.
+                tensor.copy_(value.reshape(tensor.shape))
+            else:  # the tensor itself or a slice of it: views, whatever the strides
+                self.extract(tensor).copy_(value.reshape(self.shape))
+        self.verify(tensor, value)
+
+    def verify(self, tensor: torch.Tensor, matrix: torch.Tensor) -> None:
+        """Raises unless ``tensor`` holds ``matrix`` (cast to the tensor's dtype) at this entry's place."""
+        want = matrix.to(dtype=tensor.dtype, device=tensor.device).reshape(self.shape)
+        if not torch.equal(self.extract(tensor), want):
+            raise InvalidInputError(
+                f"{self.name}: the filtered matrix did not take when written back into {self.tensor_name} "
+                f"(shape {tuple(tensor.shape)}, strides {tuple(tensor.stride())}); does it share memory "
+                "with another tensor?"
+            )
+
+
+def check_writable(tensor: torch.Tensor, name: str) -> None:
+    """Raises for tensors whose entries share memory (expanded, stride 0): they cannot hold a new matrix."""
+    if any(st == 0 and sz > 1 for st, sz in zip(tensor.stride(), tensor.shape)):
+        raise InvalidInputError(
+            f"{name}: the tensor is expanded (shape {tuple(tensor.shape)}, strides {tuple(tensor.stride())}): "
+            "its entries share memory, so it cannot hold a filtered matrix; give it a .clone()"
+        )
 
 
 @dataclass(frozen=True)
 class Skipped:
+    """A tensor (or, with ``kind="file"``, a file of an input folder) that was not used, and why."""
+
     name: str
     shape: tuple[int, ...]
     reason: str
+    kind: str = "tensor"  # "tensor" or "file"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "shape": list(self.shape), "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.name} (file): {self.reason}" if self.kind == "file" else f"{self.name} {tuple(self.shape)}: {self.reason}"
 
 
 def _matrix_shape(w: WeightMatrix) -> tuple[int, int]:
@@ -194,6 +229,12 @@ def module_weight_matrices(
 ) -> tuple[list[WeightMatrix], list[Skipped], Callable[[str], torch.Tensor]]:
     """The weight matrices of a module's parameters, plus a getter from tensor name to parameter."""
     params = dict(model.named_parameters())
+    for name, p in params.items():  # their shape is unknown: every later step would fail obscurely
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            raise InvalidInputError(
+                f"parameter {name!r} is uninitialised (a lazy module such as LazyLinear); run one forward "
+                "pass to give it a shape and values first"
+            )
     chosen, skipped = select_weight_matrices(
         ((n, tuple(p.shape)) for n, p in params.items()), model=model, **options
     )

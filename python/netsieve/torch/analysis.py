@@ -37,6 +37,7 @@ from ._weights import (
     module_weight_matrices,
     select_weight_matrices,
 )
+from .._files import check_output_folder, check_outputs
 from .checkpoints import TensorSource, atomic_write, open_weights
 
 __all__ = ["analyze", "Report", "LayerResult"]
@@ -125,12 +126,14 @@ def _json_safe(v: Any) -> Any:
 class Report:
     """Per-layer rows, the skipped tensors with their reasons, and a model-level summary."""
 
-    def __init__(self, rows: list[LayerResult], skipped: list[Skipped], source: str, elapsed_s: float, options: dict):
+    def __init__(self, rows: list[LayerResult], skipped: list[Skipped], source: str, elapsed_s: float, options: dict,
+                 inputs: Sequence[str | os.PathLike] = ()):
         self.rows = rows
         self.skipped = skipped
         self.source = source
         self.elapsed_s = elapsed_s
         self.options = options
+        self.inputs = tuple(inputs)  # the files or folders analysed: exports refuse to write over them
 
     # -- access ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -188,13 +191,14 @@ class Report:
             "summary": self.summary,
             "options": dict(self.options),
             "layers": [{k: _json_safe(v) for k, v in r.to_dict(include_spectra).items()} for r in self.rows],
-            "skipped": [{"name": s.name, "shape": list(s.shape), "reason": s.reason} for s in self.skipped],
+            "skipped": [s.to_dict() for s in self.skipped],
         }
 
     def to_json(self, path: str | os.PathLike | None = None, *, include_spectra: bool = False, indent: int = 2) -> str:
         """The report as JSON; written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(include_spectra), indent=indent, ensure_ascii=False, allow_nan=False)
         if path is not None:
+            check_outputs([("output", path)], self.inputs)
             atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         return text
 
@@ -207,6 +211,7 @@ class Report:
             writer.writerow(["" if v is None else v for v in (getattr(r, k) for k in _SCALAR_FIELDS)])
         text = buf.getvalue()
         if path is not None:
+            check_outputs([("output", path)], self.inputs)
             atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=""))
         return text
 
@@ -246,7 +251,7 @@ class Report:
         out.append("α in parentheses: the tail is not power-law-like (bounded, noise-like); see alpha_note")
         if self.skipped:
             out.append(f"skipped ({len(self.skipped)}):")
-            out.extend(f"  {s.name} {tuple(s.shape)}: {s.reason}" for s in self.skipped)
+            out.extend(f"  {s}" for s in self.skipped)
         s = self.summary
         alpha = "—" if s["alpha_median"] is None else f"{s['alpha_median']:.2f}"
         out.append(
@@ -338,6 +343,7 @@ class Report:
         """Writes summary.png and, per analysed layer, <name>.esd.png and <name>.tail.png (atomically)."""
         plt = _pyplot()
         folder = Path(folder)
+        check_output_folder("plots folder", folder, self.inputs)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
 
@@ -380,7 +386,8 @@ def _pyplot():
 
 
 def _open_input(model_or_path: Any, select: dict) -> tuple[list[WeightMatrix], list[Skipped], Callable, str, Callable]:
-    """(chosen matrices, skipped, getter name→tensor, description, close)."""
+    """(chosen matrices, skipped, getter name→tensor, description, close); the description of a
+    file input is its path."""
     if isinstance(model_or_path, torch.nn.Module):
         chosen, skipped, get = module_weight_matrices(model_or_path, **select)
         return chosen, skipped, get, type(model_or_path).__name__, lambda: None
@@ -408,12 +415,14 @@ def _open_input(model_or_path: Any, select: dict) -> tuple[list[WeightMatrix], l
     except BaseException:
         close()
         raise
-    return chosen, skipped, src.get, str(src.path), close
+    return chosen, src.skipped + skipped, src.get, str(src.path), close
 
 
 def _prepare(entry: WeightMatrix, tensor: torch.Tensor) -> tuple[np.ndarray | None, str | None]:
     """The float32/64 numpy matrix of an entry, or the reason it cannot be analysed."""
     m = entry.extract(tensor).detach()
+    if m.is_meta:
+        return None, "on the meta device: the tensor holds no values"
     if m.device.type != "cpu":
         m = m.cpu()
     if not (m.is_floating_point() and not m.is_complex()):
@@ -523,6 +532,7 @@ def analyze(
     start = time.perf_counter()
     select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices))
     chosen, skipped, get, source, close = _open_input(model_or_path, select)
+    inputs = (source,) if isinstance(model_or_path, (str, os.PathLike, TensorSource)) else ()
     options = dict(
         layers=layers, conv_slices=bool(conv_slices), embeddings=bool(embeddings),
         porter_thomas=bool(porter_thomas), level_statistics=bool(level_statistics),
@@ -576,7 +586,7 @@ def analyze(
             bar.close()
         close()
     rows = [results[e.name] for e in chosen]
-    return Report(rows, skipped, source, time.perf_counter() - start, options)
+    return Report(rows, skipped, source, time.perf_counter() - start, options, inputs)
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -584,6 +594,13 @@ def analyze(
 
 def run_cli(args: Any) -> int:
     """``netsieve analyze``: prints the table; exit code 1 when no layer could be analysed."""
+    if not os.path.exists(args.path):
+        raise FileNotFoundError(f"no such file or folder: {args.path}")
+    # Every output is checked before the analysis: none may be the input or lie in an input folder.
+    check_outputs([("--csv", args.csv), ("--json", args.json)], [args.path])
+    check_output_folder("--plots", args.plots, [args.path])
+    if args.plots:
+        _pyplot()  # matplotlib missing: say so now, not after the analysis
     report = analyze(
         args.path,
         layers=args.layers or None,
@@ -594,6 +611,10 @@ def run_cli(args: Any) -> int:
     )
     if not args.quiet:
         print(report)
+    else:  # files of the folder that were not read are worth a line even when quiet
+        files = [s for s in report.skipped if s.kind == "file"]
+        if files:
+            print(f"netsieve analyze: {len(files)} files not read: " + "; ".join(str(s) for s in files), file=sys.stderr)
     if args.csv:
         report.to_csv(args.csv)
     if args.json:

@@ -17,31 +17,76 @@ __all__ = ["TensorSource", "open_weights", "save_weights", "atomic_write"]
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 
 
+# Files of a Hugging Face / trainer checkpoint folder that hold no model weights.
+_TRAINER_STATE = ("training_args.bin", "optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "rng_state*.pth")
+
+
 class TensorSource:
-    """Named tensors of a checkpoint, read lazily. Use as a context manager or call ``close()``."""
+    """Named tensors of a checkpoint, read lazily. Use as a context manager or call ``close()``.
+
+    A folder is read as one checkpoint: its ``.safetensors`` files, or, when it has none, its torch
+    checkpoints. Every other file is listed in ``skipped_files`` as (path, reason); a tensor name
+    found in two files is an error naming both.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._handles: list = []
         self._where: dict[str, object] = {}  # name → safetensors handle, or the loaded tensor
+        self._origin: dict[str, Path] = {}  # name → the file holding it
+        self.skipped_files: list[tuple[Path, str]] = []
         if not self.path.exists():
             raise FileNotFoundError(f"no such file or folder: {self.path}")
         if self.path.is_dir():
-            files = sorted(self.path.glob("*.safetensors"))
-            if not files:
-                torch_files = sorted(p for p in self.path.iterdir() if p.suffix in _TORCH_SUFFIXES)
-                if not torch_files:
-                    raise InvalidInputError(f"{self.path} holds no .safetensors or torch checkpoint files")
-                for f in torch_files:
-                    self._load_torch(f)
-            for f in files:
-                self._open_safetensors(f)
+            self._open_folder()
         elif self.path.suffix == ".safetensors":
             self._open_safetensors(self.path)
         else:
             self._load_torch(self.path)
         if not self._where:
             raise InvalidInputError(f"{self.path} contains no tensors")
+
+    def _open_folder(self) -> None:
+        entries = sorted(self.path.iterdir())
+        safetensors = [p for p in entries if p.is_file() and p.suffix == ".safetensors"]
+        torch_files = [p for p in entries if p.is_file() and p.suffix in _TORCH_SUFFIXES and not _trainer_state(p)]
+        read = safetensors or torch_files
+        if not read:
+            held = ", ".join(p.name for p in entries[:8]) + (", …" if len(entries) > 8 else "")
+            raise InvalidInputError(
+                f"{self.path} holds no .safetensors or torch checkpoint files" + (f" (it holds {held})" if held else " (it is empty)")
+            )
+        for p in entries:
+            if p in read:
+                continue
+            if not p.exists():
+                reason = "broken symbolic link"
+            elif p.is_dir():
+                reason = "a folder (sub-folders are not read)"
+            elif _trainer_state(p):
+                reason = "trainer state, not model weights"
+            elif p.suffix in _TORCH_SUFFIXES:
+                reason = "torch checkpoint beside .safetensors files: only the .safetensors files are read"
+            elif p.name.endswith(".index.json"):
+                reason = "shard index (the shards themselves are read)"
+            else:
+                reason = "not a weight file"
+            self.skipped_files.append((p, reason))
+        for f in safetensors:
+            self._open_safetensors(f)
+        if not safetensors:
+            for f in torch_files:
+                self._load_torch(f, in_folder=True)
+
+    def _add(self, names, file: Path, where) -> None:
+        for n in names:
+            if n in self._origin:
+                raise InvalidInputError(
+                    f"tensor {n!r} is in both {self._origin[n]} and {file}; the files of a folder must hold "
+                    "different tensors (remove or move the duplicate file)"
+                )
+            self._origin[n] = file
+            self._where[n] = where if where is not None else names[n]
 
     def _open_safetensors(self, file: Path) -> None:
         from safetensors import safe_open
@@ -52,10 +97,9 @@ class TensorSource:
         except Exception as exc:  # safetensors raises its own error types for corrupt headers
             raise InvalidInputError(f"cannot read {file} as safetensors: {exc}") from exc
         self._handles.append(handle)
-        for n in names:
-            self._where[n] = handle
+        self._add(names, file, handle)
 
-    def _load_torch(self, file: Path) -> None:
+    def _load_torch(self, file: Path, in_folder: bool = False) -> None:
         try:
             obj = torch.load(str(file), map_location="cpu", weights_only=True, mmap=_is_zip(file))
         except Exception as exc:
@@ -65,8 +109,18 @@ class TensorSource:
             ) from exc
         state = _unwrap_state_dict(obj)
         if state is None:
+            if in_folder:  # loaded safely, but not weights (e.g. an optimizer state): list it, go on
+                self.skipped_files.append((file, "holds no state dict of tensors"))
+                return
             raise InvalidInputError(f"{file} does not hold a state dict of tensors")
-        self._where.update(state)
+        self._add(state, file, None)
+
+    @property
+    def skipped(self) -> list:
+        """``skipped_files`` as :class:`Skipped` entries (``kind="file"``) for reports."""
+        from ._weights import Skipped
+
+        return [Skipped(str(p), (), f"file not read: {reason}", kind="file") for p, reason in self.skipped_files]
 
     def names(self) -> list[str]:
         return list(self._where)
@@ -93,12 +147,19 @@ class TensorSource:
     def close(self) -> None:
         self._handles.clear()
         self._where.clear()
+        self._origin.clear()
 
     def __enter__(self) -> "TensorSource":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _trainer_state(file: Path) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(file.name, pattern) for pattern in _TRAINER_STATE)
 
 
 def _is_zip(file: Path) -> bool:

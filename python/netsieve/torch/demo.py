@@ -231,7 +231,25 @@ def summary_lines(result: DemoResult) -> list[str]:
     return lines
 
 
+def _check_args(args: Any) -> None:
+    """The flags, before anything is trained (a bad noise rate was found only when its turn came)."""
+    from .._files import check_output_folder
+    from .noise import check_noise_rate
+
+    for rate in args.noise:
+        try:
+            check_noise_rate(rate)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--noise: {exc}") from None
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    check_output_folder("--out", args.out)
+
+
 def run_cli(args: Any) -> int:
+    _check_args(args)
     cfg = DemoConfig.fast() if args.fast else DemoConfig(
         noise_rates=tuple(args.noise), seeds=tuple(range(args.seeds)), epochs=args.epochs, progress=not args.quiet
     )

@@ -10,13 +10,16 @@ below ``min_dim`` (default :data:`MIN_DIM` = 16) are skipped: with fewer singula
 Marchenko–Pastur fit cannot tell a bulk from spikes.
 
 All matrices are filtered first, in parallel (one Rust task per matrix, GIL released); weights are
-written only when every one succeeded, so a failure leaves the model (or state dict) exactly as it
-was. float16/bfloat16 weights are computed in float64 and cast back to their dtype.
+written only when every one succeeded, through each tensor's own strides (channels_last, transposed
+and sliced weights included), and every write is checked: if a tensor does not then hold its filtered
+matrix (an expanded tensor, memory shared between tensors) the call raises and the model (or state
+dict) is left exactly as it was. float16/bfloat16 weights are computed in float64 and cast back to their dtype.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ import torch
 from .._netsieve import InvalidInputError
 from ..shrink import METHODS, ShrinkRecord, _check_method, _core_options
 from .. import _netsieve as _core
-from ._weights import Skipped, WeightMatrix, module_weight_matrices, state_dict_weight_matrices
+from ._weights import Skipped, WeightMatrix, check_writable, module_weight_matrices, state_dict_weight_matrices
 
 __all__ = ["MIN_DIM", "FilterReport", "LayerFilter", "filter_model", "filter_state_dict", "filter_checkpoint"]
 
@@ -75,7 +78,7 @@ class FilterReport:
             "method": self.method,
             "options": dict(self.options),
             "layers": [layer.to_dict(spectra=spectra) for layer in self.layers],
-            "skipped": [{"name": s.name, "shape": list(s.shape), "reason": s.reason} for s in self.skipped],
+            "skipped": [s.to_dict() for s in self.skipped],
         }
 
     def to_dataframe(self):
@@ -99,7 +102,12 @@ class FilterReport:
                 f"{layer.name[:40]:<40} {shape:>13} {sigma:>10} {spikes:>6} {r.kept_rank:>5} {r.kept_energy:>7.3f} {r.relative_change:>7.3f}"
             )
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)}: " + ", ".join(f"{s.name} ({s.reason})" for s in self.skipped))
+            tensors = [s for s in self.skipped if s.kind != "file"]
+            files = [s for s in self.skipped if s.kind == "file"]
+            if tensors:
+                lines.append(f"skipped {len(tensors)}: " + ", ".join(f"{s.name} ({s.reason})" for s in tensors))
+            if files:  # their tensors are not in the output either
+                lines.append(f"files not read ({len(files)}): " + "; ".join(f"{s.name} ({s.reason})" for s in files))
         return "\n".join(lines)
 
 
@@ -124,6 +132,8 @@ def _select(entries: list[WeightMatrix], skipped: list[Skipped], attention: bool
 
 
 def _as_compute_array(matrix: torch.Tensor, name: str) -> np.ndarray:
+    if matrix.is_meta:
+        raise InvalidInputError(f"{name}: the tensor is on the meta device and holds no values; load the weights first")
     if matrix.is_complex() or not matrix.is_floating_point():
         raise TypeError(f"{name}: weights must be floating point, got {matrix.dtype}")
     t = matrix.detach()
@@ -151,10 +161,18 @@ def _filter_entries(
     return out
 
 
+def _check_targets(results, get) -> None:
+    """Before any write, so that a tensor that cannot be written leaves everything untouched."""
+    for e, _, _ in results:
+        check_writable(get(e.tensor_name), e.tensor_name)
+
+
 def _write(results, get) -> None:
+    """Writes every filtered matrix back and verifies each; callers roll back when this raises."""
     for e, arr, _ in results:
-        tensor = get(e.tensor_name)
-        e.insert(tensor, torch.from_numpy(arr).to(device=tensor.device))
+        e.insert(get(e.tensor_name), torch.from_numpy(arr))
+    for e, arr, _ in results:  # again at the end: a later write into shared memory may undo an earlier one
+        e.verify(get(e.tensor_name), torch.from_numpy(arr))
 
 
 def _report(method, options, results, skipped, get) -> FilterReport:
@@ -211,6 +229,7 @@ def filter_model(
     target = model if inplace else copy.deepcopy(model)
     target_params = dict(target.named_parameters())
     touched = {e.tensor_name for e, _, _ in results}
+    _check_targets(results, target_params.__getitem__)
     backup = {n: target_params[n].detach().clone() for n in touched} if inplace else {}
     try:
         _write(results, target_params.__getitem__)
@@ -260,6 +279,7 @@ def filter_state_dict(
     else:
         for n in touched:
             out[n] = state_dict[n].detach().clone()
+    _check_targets(results, out.__getitem__)
     try:
         _write(results, out.__getitem__)
     except BaseException:
@@ -272,11 +292,14 @@ def filter_state_dict(
     return out, report  # type: ignore[return-value]
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
+_SELECTION_KEYS = ("embeddings", "attention", "conv_slices", "min_dim")
+
+
+def _check_arguments(method: str, options: Mapping[str, Any]) -> None:
+    """Validates what filter_state_dict will be given, without any tensors."""
+    rest = {k: v for k, v in options.items() if k not in _SELECTION_KEYS and k != "sigma"}
+    _prepare(method, options.get("sigma"), rest)
+    _selection_options(*(options.get(k, d) for k, d in zip(_SELECTION_KEYS, (False, False, False, MIN_DIM))))
 
 
 def filter_checkpoint(
@@ -292,23 +315,18 @@ def filter_checkpoint(
     filters it like :func:`filter_state_dict` and writes all its tensors to ``destination``
     atomically (temporary file + rename): ``.safetensors`` by suffix, otherwise ``torch.save``.
 
-    Refuses to overwrite an existing file, and to write over the input, unless ``overwrite=True``.
+    Refuses to overwrite an existing file, and to write over the input file, unless ``overwrite=True``;
+    never writes into an input folder of shards (see :func:`netsieve._files.check_outputs`).
     Nothing is written when anything fails.
     """
-    from .._files import atomic_write
+    from .._files import atomic_write, check_outputs
     from .checkpoints import _unwrap_state_dict, load_checkpoint_object, open_weights, replace_state_dict, save_weights
 
     src, dst = Path(source), Path(destination)
     if not src.exists():
         raise FileNotFoundError(f"no such file or folder: {src}")
-    if dst.is_dir():
-        raise InvalidInputError(f"output {dst} is a folder; give a file name (.safetensors or .pt)")
-    if not overwrite:
-        if _same_file(src, dst):
-            raise InvalidInputError(f"output {dst} is the input file; pass overwrite=True (--overwrite) to replace it")
-        if dst.exists():
-            raise InvalidInputError(f"output {dst} exists; pass overwrite=True (--overwrite) to replace it")
-    _check_method(method)  # before reading a possibly large file
+    check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
+    _check_arguments(method, options)  # before reading a possibly large file
     if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
         # A torch checkpoint to a torch checkpoint keeps everything besides the weights (epoch,
         # optimizer state, metadata); only the state dict's tensors are replaced.
@@ -320,8 +338,9 @@ def filter_checkpoint(
         return report
     with open_weights(src) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
+        not_read = weights.skipped
     # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.
     filtered, report = filter_state_dict(tensors, method, layers, **options)
     metadata = {"netsieve_filter": method}
     save_weights(filtered, dst, metadata=metadata)
-    return report
+    return dataclasses.replace(report, skipped=tuple(not_read) + report.skipped)

@@ -41,6 +41,17 @@ def _batches(data: Any, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.T
         yield item[0], item[1]
 
 
+def _label_tensor(y: Any) -> torch.Tensor:
+    """Integer class labels as a 1-D tensor; floats are refused, not truncated (as netsieve.margins does)."""
+    if not isinstance(y, torch.Tensor):
+        y = torch.as_tensor(np.asarray(y))
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"labels must be integers, got torch dtype {y.dtype}; class indices cannot be floats")
+    if y.ndim != 1:
+        raise InvalidInputError(f"labels must be 1-D, got shape {tuple(y.shape)}")
+    return y
+
+
 _AUTO_PROGRESS_BATCHES = 100
 
 
@@ -89,14 +100,32 @@ def _weight_norm_product(model: nn.Module, normalize: str, modules: Sequence[nn.
     layers = list(modules) if modules is not None else [m for m in model.modules() if isinstance(m, _WEIGHTED)]
     if not layers:
         raise InvalidInputError("the model has no Linear/Conv layers to normalize by; pass norm_layers=")
+    names = {id(m): n or "model" for n, m in model.named_modules()}
+    kind = "Frobenius" if normalize == "frobenius_product" else "spectral"
     log_rho = 0.0
     with torch.no_grad():
         for m in layers:
-            w = m.weight.detach().to(torch.float64)
+            name = names.get(id(m), type(m).__name__)
+            weight = getattr(m, "weight", None)
+            if not isinstance(weight, torch.Tensor):
+                raise InvalidInputError(f"norm layer {name!r} ({type(m).__name__}) has no weight tensor")
+            w = weight.detach().to(torch.float64)
             w = w.reshape(w.shape[0], -1)
-            n = torch.linalg.matrix_norm(w, ord="fro" if normalize == "frobenius_product" else 2)
-            log_rho += math.log(float(n))
+            # The SVD behind the spectral norm fails on NaN/Inf: check first.
+            n = float(torch.linalg.matrix_norm(w, ord="fro" if kind == "Frobenius" else 2)) if torch.isfinite(w).all() else math.nan
+            if not (math.isfinite(n) and n > 0):
+                raise InvalidInputError(
+                    f"layer {name!r} has {kind} norm {n}, so the {normalize} normalization is undefined"
+                    + (" (its weights are all zero)" if n == 0 else " (its weights hold NaN or Inf)")
+                )
+            log_rho += math.log(n)
     return math.exp(log_rho)
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def output_margins(
@@ -123,6 +152,9 @@ def output_margins(
         raise InvalidInputError(
             f'normalize must be "none", "frobenius_product" or "spectral_product", got {normalize!r}'
         )
+    batch_size = _check_batch_size(batch_size)
+    # Before the data pass: a layer that makes the normalization undefined is named, not hit as NaN logits.
+    rho = _weight_norm_product(model, normalize, norm_layers) if normalize != "none" else 1.0
     dev = _device_of(model, device)
     parts = []
     with _EvalMode(model), torch.no_grad():
@@ -135,7 +167,7 @@ def output_margins(
         raise InvalidInputError("data yielded no batches")
     m = np.concatenate(parts)
     if normalize != "none":
-        m = (m / _weight_norm_product(model, normalize, norm_layers)).astype(m.dtype)
+        m = (m / rho).astype(m.dtype)
     return m
 
 
@@ -205,6 +237,7 @@ def layer_margins(
     in-place operations on hooked outputs (e.g. ``ReLU(inplace=True)`` right after a hooked layer).
     ``progress``: a tqdm bar (``None``: only for runs of at least 100 batches).
     """
+    batch_size = _check_batch_size(batch_size)
     dev = _device_of(model, device)
     resolved = _resolve_layers(model, layers)
     names = [n for n, _ in resolved]
@@ -226,8 +259,16 @@ def layer_margins(
     try:
         with _EvalMode(model), torch.enable_grad():
             total = _total(data, batch_size)
+            start = 0  # row of the current batch's first sample, for messages
             for x, y in _progress(_batches(data, batch_size), total, progress, "layer margins"):
                 captured.clear()
+                if not isinstance(x, torch.Tensor):
+                    raise TypeError(f"inputs must be tensors, got {type(x).__name__}")
+                y = _label_tensor(y)
+                if x.shape[0] != y.shape[0]:
+                    raise InvalidInputError(f"a batch has {x.shape[0]} inputs but {y.shape[0]} labels")
+                if x.shape[0] == 0:
+                    continue
                 x = x.to(dev).detach().requires_grad_("input" in names)
                 y = y.to(dev).long()
                 if "input" in names:
@@ -235,6 +276,15 @@ def layer_margins(
                 out = model(x)
                 if out.ndim != 2:
                     raise InvalidInputError(f"the model must return (batch, classes) scores, got {tuple(out.shape)}")
+                if out.shape[0] != y.shape[0]:
+                    raise InvalidInputError(f"the model returned {out.shape[0]} rows for a batch of {y.shape[0]} samples")
+                bad = ~torch.isfinite(out.detach()).all(dim=1)
+                if bad.any():
+                    i = start + int(bad.nonzero()[0, 0])
+                    raise InvalidInputError(
+                        f"the model's outputs hold NaN or Inf for {int(bad.sum())} samples (first: row {i}); "
+                        "their margins are undefined"
+                    )
                 rows = torch.arange(out.shape[0], device=out.device)
                 if y.min() < 0 or y.max() >= out.shape[1]:
                     raise InvalidInputError(f"labels must lie in 0..{out.shape[1] - 1}")
@@ -254,9 +304,14 @@ def layer_margins(
                         gnorm = torch.zeros_like(num)
                     else:
                         gnorm = (g.detach().to(torch.float64).reshape(g.shape[0], -1).pow(2).sum(1) + eps).sqrt()
+                        if torch.isnan(gnorm).any():
+                            i = start + int(torch.isnan(gnorm).nonzero()[0, 0])
+                            raise InvalidInputError(f"the gradient at layer {n!r} is NaN (first: row {i}); margins are undefined")
                     with np.errstate(divide="ignore", invalid="ignore"):
                         raw[n].append((num / gnorm).cpu().numpy())
-                    tv[n].update(h.detach().reshape(h.shape[0], -1).cpu().numpy())
+                    # float64: numpy has no bfloat16, and float16 sums of squares overflow
+                    tv[n].update(h.detach().reshape(h.shape[0], -1).to(torch.float64).cpu().numpy())
+                start += out.shape[0]
     finally:
         for h in handles:
             h.remove()

@@ -55,6 +55,30 @@ SCHEDULES = ("constant", "cosine", "step")
 _RESUMABLE_CHANGES = {"epochs", "progress", "plots", "num_threads", "checkpoint_every"}
 
 
+def check_device(device: str) -> torch.device:
+    """The torch device named by ``device``, refusing names that do not parse and devices this
+    machine lacks (``cuda:7`` on a machine with two GPUs, ``mps`` off Apple silicon): found when the
+    config is made, not epochs later."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a torch device name ({' '.join(str(exc).split())})") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "meta":
+        raise ValueError("device 'meta' holds no values; a model cannot be trained on it")
+    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is None or not available():
+        raise ValueError(f"device {device!r} is not available on this machine (no {dev.type} support or no {dev.type} device)")
+    count = getattr(getattr(torch, dev.type, None), "device_count", None)
+    if dev.index is not None and count is not None and dev.index >= count():
+        n = count()
+        raise ValueError(f"device {device!r} does not exist: this machine has {n} {dev.type} device(s)"
+                         + (f" ({dev.type}:0 to {dev.type}:{n - 1})" if n else ""))
+    return dev
+
+
 def _pos_int(name: str, v: Any, allow_none: bool = False) -> None:
     if v is None and allow_none:
         return
@@ -181,6 +205,7 @@ class TrainConfig:
             raise ValueError(f"prune_selection must be 'lowest' or 'random', got {self.prune_selection!r}")
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string, got {self.device!r}")
+        check_device(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
