@@ -46,7 +46,10 @@ def test_summary_positive_only_and_edge_cases():
     with pytest.raises(InvalidInputError, match="no positive margins"):
         netsieve.margin_summary([-1.0, 0.0], positive_only=True)
     with pytest.raises(InvalidInputError, match="index 1"):
-        netsieve.margin_summary([1.0, np.inf])
+        netsieve.margin_summary([1.0, np.nan])
+    # ±Inf margins are legal (margins() returns them for masked classes): moments of the finite ones.
+    inf = netsieve.margin_summary([1.0, np.inf, -np.inf, 3.0])
+    assert (inf.count, inf.n_infinite, inf.mean, inf.min, inf.max) == (4, 2, 2.0, -np.inf, np.inf)
     with pytest.raises(InvalidInputError, match="empty"):
         netsieve.margin_summary([])
     with pytest.raises(InvalidInputError, match=r"\[0, 1\]"):

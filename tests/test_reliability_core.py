@@ -111,33 +111,37 @@ def test_ctrl_c_interrupts_a_long_native_call_within_a_second(call):
 # -- memory --------------------------------------------------------------------------------------
 
 
-def _peak_rss_increase(budget: int) -> tuple[float, int]:
-    # A fixed mmap threshold makes glibc return freed large blocks at once, so peak RSS measures
-    # the memory in use rather than free memory cached in per-thread arenas.
+def _peak_rss_increase(budget: int) -> float:
+    # VmHWM is the peak RSS of this process image (ru_maxrss would include the forking parent's
+    # peak); writing 5 to clear_refs resets it after the warm-up. A fixed mmap threshold makes glibc
+    # return freed large blocks at once, so the peak measures memory in use rather than free memory
+    # cached in per-thread arenas.
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="1048576")
-    out = subprocess.run([PY, "-c", textwrap.dedent(
-        f"""
-        import resource, numpy as np, netsieve as ns
-        rng = np.random.default_rng(0)
-        mats = [rng.normal(size=(1500, 1500)).astype(np.float32) for _ in range(4)]
-        ns.analyze_spectra(mats[:1], porter_thomas=True)  # warm up the pool and allocator
-        with open("/proc/self/status") as fh:
-            rss = next(int(l.split()[1]) for l in fh if l.startswith("VmRSS"))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        ns.analyze_spectra(mats, porter_thomas=True, max_working_bytes={budget})
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print((max(after, before) - rss) * 1024)
-        """)], capture_output=True, text=True, timeout=180, env=env)
+    code = f"""
+import numpy as np, netsieve as ns
+def status(key):
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith(key))
+rng = np.random.default_rng(0)
+mats = [rng.normal(size=(1500, 1500)).astype(np.float32) for _ in range(4)]
+ns.analyze_spectra(mats[:1], porter_thomas=True)  # warm up the pool and allocator
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")
+rss = status("VmRSS")
+ns.analyze_spectra(mats, porter_thomas=True, max_working_bytes={budget})
+print(status("VmHWM") - rss)
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr
-    return float(out.stdout.strip()), budget
+    return float(out.stdout.strip())
 
 
 def test_batch_peak_memory_stays_within_the_budget():
     from netsieve import _netsieve
 
     one = 8 * (4.5 + 7) * 1500 * 1500  # the core's estimate for one 1500² thin SVD (auto route)
-    bounded, _ = _peak_rss_increase(int(one))  # one matrix in flight
-    unbounded, _ = _peak_rss_increase(1 << 40)  # all four may run at once
+    bounded = _peak_rss_increase(int(one))  # one matrix in flight
+    unbounded = _peak_rss_increase(1 << 40)  # all four may run at once
     assert _netsieve.DEFAULTS["max_working_bytes"] == 1 << 30
     # One working set at a time: the estimate (which also covers an SVD fall-back) holds.
     assert bounded <= one, (bounded, one)

@@ -332,6 +332,7 @@ class MarginSummary:
     kurtosis: float
     fraction_positive: float
     auc: float
+    n_infinite: int
     def __new__(
         cls,
         *,
@@ -350,6 +351,7 @@ class MarginSummary:
         kurtosis: float,
         fraction_positive: float,
         auc: float,
+        n_infinite: int,
     ) -> Self: ...
     @property
     def iqr(self) -> float: ...

@@ -635,7 +635,10 @@ mod tests {
         let gram = working_bytes(4000, 4000, Need::Values, Decomposition::Gram);
         assert_eq!(gram, 8 * (16_000_000 + 56_000_000));
         let auto = working_bytes(4000, 4000, Need::Values, Decomposition::Auto);
-        assert!(auto >= gram, "a fall-back route is charged the larger estimate");
+        assert!(
+            auto >= gram,
+            "a fall-back route is charged the larger estimate"
+        );
         assert!(working_bytes(4000, 4000, Need::Vectors, Decomposition::Auto) > auto);
         assert_eq!(
             working_bytes(10, 4000, Need::Values, Decomposition::Auto),

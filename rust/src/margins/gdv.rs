@@ -6,6 +6,11 @@
 //!    per pair of classes;
 //! 3. GDV = (1/√D)·[mean over classes of intra − mean over class pairs of inter].
 //!
+//! Scale: the z-score of step 1 is invariant under x → c·x, but Σx, (x − μ)² and Σ(x − μ)²
+//! overflow beyond |x| ≈ 1e154 (Σx already near 1e308) and underflow below 1e-154, which made σ
+//! inf or 0 and the GDV 0. Each column is therefore divided by its largest |x| first, so the
+//! values lie in [−1, 1] and the z-scores (and the GDV) are the same at every scale.
+//!
 //! Cost O(N²D): pairs are summed directly in f64 (more accurate than a Gram-matrix expansion),
 //! in parallel over rows.
 
@@ -65,20 +70,26 @@ pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gd
         ));
     }
 
-    // Step 1: pooled ½-z-scoring, row-major f64.
+    // Step 1: pooled ½-z-scoring, row-major f64, of each column divided by its largest |x|
+    // (module docs: the z-score is scale-invariant, the plain sums are not).
     let mut s = vec![0.0f64; n * d];
     for j in 0..d {
-        let mu = (0..n).map(|i| x.get(i, j).to_f64()).sum::<f64>() / n as f64;
+        let top = (0..n).fold(0.0f64, |m, i| m.max(x.get(i, j).to_f64().abs()));
+        if top == 0.0 {
+            continue; // an all-zero column has σ = 0
+        }
+        let y = |i: usize| x.get(i, j).to_f64() / top;
+        let mu = (0..n).map(y).sum::<f64>() / n as f64;
         let var = (0..n)
             .map(|i| {
-                let e = x.get(i, j).to_f64() - mu;
+                let e = y(i) - mu;
                 e * e
             })
             .sum::<f64>()
             / n as f64;
         let scale = if var > 0.0 { 0.5 / var.sqrt() } else { 0.0 };
         for i in 0..n {
-            s[i * d + j] = (x.get(i, j).to_f64() - mu) * scale;
+            s[i * d + j] = (y(i) - mu) * scale;
         }
     }
 
@@ -159,5 +170,79 @@ mod tests {
         let v = MatrixView::from_row_major(&x, 3, 1);
         assert!(gdv(v, Labels::I64(&[1, 1, 1])).is_err());
         assert!(gdv(v, Labels::I64(&[1, 1, 2])).is_err());
+    }
+
+    /// 90 points in 4 dimensions, 3 classes with shifted means.
+    fn three_clusters() -> (Vec<f64>, Vec<i64>) {
+        use rand::rngs::SmallRng;
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = SmallRng::seed_from_u64(8);
+        let (n, d) = (90, 4);
+        let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+        let x = (0..n * d)
+            .map(|t| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                z + 1.5 * labels[t / d] as f64 * ((t % d) as f64 - 1.0)
+            })
+            .collect();
+        (x, labels)
+    }
+
+    fn gdv_of(x: &[f64], labels: &[i64]) -> Gdv {
+        gdv(
+            MatrixView::from_row_major(x, labels.len(), x.len() / labels.len()),
+            Labels::I64(labels),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gdv_is_scale_invariant_from_1e_minus_300_to_1e300() {
+        // gdv returned 0 ("no separation") for values beyond about 1e154 or below 1e-154.
+        let (x, labels) = three_clusters();
+        let want = gdv_of(&x, &labels);
+        assert!(want.value < -0.1, "{want:?}");
+        for &scale in &[1e-300, 1e-200, 1e-160, 1e160, 1e200, 1e300] {
+            let scaled: Vec<f64> = x.iter().map(|v| v * scale).collect();
+            let got = gdv_of(&scaled, &labels);
+            for (a, b) in [
+                (got.value, want.value),
+                (got.intra, want.intra),
+                (got.inter, want.inter),
+            ] {
+                assert!(
+                    (a - b).abs() <= 1e-12 * b.abs(),
+                    "scale {scale:e}: {a} vs {b}"
+                );
+            }
+        }
+        // Values near the largest double: their plain sum overflows.
+        let big: Vec<f64> = x.iter().map(|v| v / 8.0 * 1.7e308).collect();
+        let got = gdv_of(&big, &labels);
+        assert!(
+            (got.value - want.value).abs() <= 1e-12 * want.value.abs(),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_column_mixing_huge_and_tiny_values_is_z_scored_exactly() {
+        // Column 0 holds 1e300·x for class 0 and 1e-300 elsewhere: relative to its largest entry
+        // the tiny ones are 0, so it z-scores like the column (x for class 0, 0 elsewhere).
+        let (x, labels) = three_clusters();
+        let d = 4;
+        let mut mixed = x.clone();
+        let mut reference = x.clone();
+        for (i, &l) in labels.iter().enumerate() {
+            mixed[i * d] = if l == 0 { 1e300 * x[i * d] } else { 1e-300 };
+            reference[i * d] = if l == 0 { x[i * d] } else { 0.0 };
+        }
+        let (got, want) = (gdv_of(&mixed, &labels), gdv_of(&reference, &labels));
+        assert!(
+            (got.value - want.value).abs() <= 1e-12 * want.value.abs(),
+            "{got:?} vs {want:?}"
+        );
+        assert!(got.value < -0.1);
     }
 }

@@ -126,10 +126,75 @@ fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
     (m, p)
 }
 
+/// Below this k the insertion buffer is used alone: at most k·C shifts, and fast in practice.
+const INSERTION_ONLY_BELOW_K: usize = 17;
+
+/// Shifts per class after which the insertion buffer hands over to selection, about what selection
+/// costs per class (measured at C = 80,000).
+const SHIFT_BUDGET_PER_CLASS: usize = 8;
+
 /// The k-th largest competitor (j ≠ y), counted with multiplicity; `buf` has length k.
+///
+/// The insertion buffer costs O(C + shifts): close to O(C) for rows in random order and small k,
+/// but O(C·k) for ascending rows or large k (1.6 s per row at C = 80,000, k = 40,000). So for
+/// k ≥ 17 it runs on a budget of 8·C shifts and hands over to O(C) selection once that is spent,
+/// or straight away when the k²/4 shifts of filling the buffer would spend it. Both give the same
+/// bits.
 fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
+    let k = buf.len();
+    if k < INSERTION_ONLY_BELOW_K {
+        return kth_competitor_by_insertion(row, y, buf, usize::MAX).expect("no shift budget");
+    }
+    let budget = SHIFT_BUDGET_PER_CLASS * row.len();
+    if k * k / 4 > budget {
+        return kth_competitor_by_selection(row, y, k);
+    }
+    kth_competitor_by_insertion(row, y, buf, budget)
+        .unwrap_or_else(|| kth_competitor_by_selection(row, y, k))
+}
+
+/// The element at position k − 1 of the competitors sorted by descending value, equal values
+/// (−0 = +0 included) in index order: exactly the element the insertion buffer keeps there, so
+/// both paths return the same bits (the sign of a zero included).
+fn kth_competitor_by_selection<T: MarginFloat>(row: &[T], y: usize, k: usize) -> T {
+    use std::cmp::Ordering;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<(f64, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        let mut pairs = cell.borrow_mut();
+        pairs.clear();
+        pairs.extend(
+            row.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != y)
+                .map(|(j, x)| (x.to_f64(), j)),
+        );
+        // NaN was rejected by the caller, so the value comparisons are a total preorder.
+        let (_, &mut (_, j), _) = pairs.select_nth_unstable_by(k - 1, |a, b| {
+            if a.0 > b.0 {
+                Ordering::Less
+            } else if a.0 < b.0 {
+                Ordering::Greater
+            } else {
+                a.1.cmp(&b.1)
+            }
+        });
+        row[j]
+    })
+}
+
+/// The insertion-buffer form of [`kth_competitor`]: a stable descending top-k in `buf`, or None
+/// once it has shifted more than `budget` values.
+fn kth_competitor_by_insertion<T: MarginFloat>(
+    row: &[T],
+    y: usize,
+    buf: &mut [T],
+    budget: usize,
+) -> Option<T> {
     buf.fill(T::NEG_INFINITY);
     let k = buf.len();
+    let mut shifted = 0usize;
     for (j, &x) in row.iter().enumerate() {
         // `x <= buf` would differ only for NaN, which the caller has already rejected.
         if j == y || x <= buf[k - 1] {
@@ -141,8 +206,12 @@ fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
             p -= 1;
         }
         buf[p] = x;
+        shifted += k - 1 - p;
+        if shifted > budget {
+            return None;
+        }
     }
-    buf[k - 1]
+    Some(buf[k - 1])
 }
 
 /// The two largest values of a slice, counted with multiplicity, and whether it holds a NaN, in
@@ -505,5 +574,119 @@ mod tests {
         assert!(e.to_string().contains("label -1"), "{e}");
         assert!(margins(v, Labels::I64(&[0]), MarginKind::Logit, 1).is_err());
         assert!(margins(v, Labels::I64(&[0, 1]), MarginKind::Logit, 2).is_err());
+    }
+
+    /// Rows with many ties, both signed zeros and −Inf entries.
+    fn tie_heavy_row(rng: &mut rand::rngs::SmallRng, c: usize) -> Vec<f64> {
+        use rand::Rng;
+        (0..c)
+            .map(|_| match rng.random_range(0..8) {
+                0 => 0.0,
+                1 => -0.0,
+                2 => f64::NEG_INFINITY,
+                3 => rng.random_range(-3..3) as f64,
+                _ => rng.random::<f64>() - 0.5,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selection_and_insertion_give_the_same_bits_for_every_k() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(17);
+        for c in [2, 3, 5, 17, 18, 40, 97] {
+            for trial in 0..20 {
+                let row = tie_heavy_row(&mut rng, c);
+                let y = (trial * 7) % c;
+                for k in 1..c {
+                    let mut buf = vec![0.0; k];
+                    let a = kth_competitor_by_insertion(&row, y, &mut buf, usize::MAX).unwrap();
+                    let b = kth_competitor_by_selection(&row, y, k);
+                    assert_eq!(a.to_bits(), b.to_bits(), "C={c} k={k} y={y}: {a} vs {b}");
+                    let h = kth_competitor(&row, y, &mut buf);
+                    assert_eq!(a.to_bits(), h.to_bits(), "C={c} k={k} y={y}: hybrid");
+                }
+            }
+        }
+        // f32 and one large row.
+        let row32: Vec<f32> = tie_heavy_row(&mut rng, 5000)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        for k in [1, 16, 17, 100, 2500, 4999] {
+            let mut buf = vec![0.0f32; k];
+            let a = kth_competitor_by_insertion(&row32, 123, &mut buf, usize::MAX).unwrap();
+            let b = kth_competitor_by_selection(&row32, 123, k);
+            assert_eq!(a.to_bits(), b.to_bits(), "k={k}");
+        }
+        let big = tie_heavy_row(&mut rng, 20_000);
+        for k in [17, 1000, 10_000, 19_999] {
+            let mut buf = vec![0.0; k];
+            let a = kth_competitor_by_insertion(&big, 5, &mut buf, usize::MAX).unwrap();
+            let b = kth_competitor_by_selection(&big, 5, k);
+            assert_eq!(a.to_bits(), b.to_bits(), "k={k}");
+        }
+        // An ascending row (ties and signed zeros included) spends the shift budget at k = 17:
+        // the hybrid hands over to selection mid-row and still returns the same bits.
+        let mut asc = tie_heavy_row(&mut rng, 2000);
+        asc.sort_by(f64::total_cmp);
+        for k in [17, 40, 300, 1999] {
+            let mut buf = vec![0.0; k];
+            assert!(kth_competitor_by_insertion(&asc, 0, &mut buf, 8 * asc.len()).is_none());
+            let a = kth_competitor_by_insertion(&asc, 0, &mut buf, usize::MAX).unwrap();
+            let h = kth_competitor(&asc, 0, &mut buf);
+            assert_eq!(a.to_bits(), h.to_bits(), "ascending k={k}");
+        }
+    }
+
+    #[test]
+    fn large_top_k_margins_match_the_sorted_reference() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(4);
+        let (n, c) = (6, 3000);
+        let mut data = Vec::new();
+        for _ in 0..n {
+            data.extend(tie_heavy_row(&mut rng, c));
+        }
+        for i in 0..n {
+            data[i * c + i] = 0.25; // finite true class
+        }
+        let labels: Vec<i64> = (0..n as i64).collect();
+        let view = MatrixView::from_row_major(&data, n, c);
+        for k in [1, 16, 17, 1500, 2999] {
+            let m = margins(view, Labels::I64(&labels), MarginKind::Logit, k).unwrap();
+            for i in 0..n {
+                let want = reference(&data[i * c..(i + 1) * c], i, k);
+                assert_eq!(m[i], want, "row {i} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "timing, not a check: cargo test top_k_timing -- --ignored --nocapture"]
+    fn top_k_timing_at_80000_classes() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        let (n, c) = (100, 80_000);
+        let mut rng = SmallRng::seed_from_u64(1);
+        let random: Vec<f32> = (0..n * c).map(|_| rng.random::<f32>()).collect();
+        let ascending: Vec<f32> = (0..n * c).map(|t| (t % c) as f32).collect();
+        let labels: Vec<i64> = (0..n as i64).map(|i| i * 797 % c as i64).collect();
+        for (name, data, k) in [
+            ("random", &random, 40_000),
+            ("random", &random, 20),
+            ("ascending", &ascending, 20),
+        ] {
+            let view = MatrixView::from_row_major(data, n, c);
+            let t = std::time::Instant::now();
+            let m = margins(view, Labels::I64(&labels), MarginKind::Logit, k).unwrap();
+            let dt = t.elapsed().as_secs_f64();
+            println!(
+                "margins(top_k={k}) of {n}×{c} {name} f32 on {} threads: {dt:.3} s ({:.3} ms per row), checksum {}",
+                rayon::current_num_threads(),
+                dt * 1e3 / n as f64,
+                m.iter().map(|&v| v as f64).sum::<f64>()
+            );
+        }
     }
 }

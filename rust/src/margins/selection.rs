@@ -7,19 +7,18 @@ use crate::error::{CoreError, CoreResult};
 use crate::matrix::Scalar;
 
 /// Total order (margin, index): ties in the margin go to the smaller index, so the result never
-/// depends on the selection algorithm's internal pivots.
+/// depends on the selection algorithm's internal pivots. −0 and +0 are the same margin: adding +0
+/// turns −0 into +0 before `total_cmp` (which alone would order −0 < +0); NaN is rejected upfront.
 #[inline]
 fn by_margin_then_index<T: Scalar>(m: &[T], a: u64, b: u64) -> Ordering {
-    m[a as usize]
-        .to_f64()
-        .total_cmp(&m[b as usize].to_f64())
-        .then(a.cmp(&b))
+    let margin = |i: u64| m[i as usize].to_f64() + 0.0;
+    margin(a).total_cmp(&margin(b)).then(a.cmp(&b))
 }
 
 /// Indices of the `k` smallest margins, in ascending (margin, index) order.
 ///
 /// Selection costs O(N); the final ordering of the k winners costs O(k log k).
-/// −Inf and +Inf are ordinary values here; NaN is an error.
+/// −Inf and +Inf are ordinary values here, −0 and +0 are equal margins; NaN is an error.
 pub fn lowest_margins<T: Scalar>(m: &[T], k: usize) -> CoreResult<Vec<u64>> {
     if m.is_empty() {
         return Err(CoreError::Empty { what: "margins" });
@@ -71,5 +70,20 @@ mod tests {
         assert!(lowest_margins(&[1.0f64, f64::NAN], 1).is_err());
         assert!(lowest_margins(&[1.0f64], 2).is_err());
         assert!(lowest_margins::<f64>(&[], 0).is_err());
+    }
+
+    #[test]
+    fn signed_zeros_are_equal_margins_and_ties_go_to_the_smaller_index() {
+        // lowest_margins([0., -0., 0., -0.], 4) gave [1, 3, 0, 2]: total_cmp orders −0 < +0.
+        let m = [0.0f64, -0.0, 0.0, -0.0];
+        for k in 1..=4 {
+            assert_eq!(
+                lowest_margins(&m, k).unwrap(),
+                (0..k as u64).collect::<Vec<_>>()
+            );
+        }
+        let m = [1.0f32, 0.0, -0.0, f32::NEG_INFINITY, -0.0, 0.0];
+        assert_eq!(lowest_margins(&m, 6).unwrap(), vec![3, 1, 2, 4, 5, 0]);
+        assert_eq!(lowest_margins(&m, 3).unwrap(), vec![3, 1, 2]);
     }
 }

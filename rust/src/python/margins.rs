@@ -94,7 +94,10 @@ fn margins<'py>(
 
 record! {
     /// Summary of a margin distribution: population statistics (ddof = 0) and quantiles by
-    /// numpy's default linear interpolation; ``quantiles`` maps each requested level to its value;
+    /// numpy's default linear interpolation; ``quantiles`` maps each requested level to its value.
+    /// ±Inf margins (masked classes) are legal: count, min, max, quantiles, fences and
+    /// ``fraction_positive`` include them; mean, std, skewness, kurtosis and ``auc`` are those of
+    /// the finite margins, and ``n_infinite`` counts the others;
     /// (q1, median, q3, upper_fence, lower_fence) is Jiang et al.'s signature (fences at
     /// 1.5·IQR); ``auc`` is the area under the sorted-margin curve over the normalised rank
     /// (Banburski et al., see :mod:`netsieve.margins`).
@@ -114,6 +117,7 @@ record! {
         kurtosis: f64,
         fraction_positive: f64,
         auc: f64,
+        n_infinite: usize,
     }
     extra {
         /// q3 − q1.
@@ -162,6 +166,7 @@ fn summary_record(py: Python<'_>, s: CoreSummary) -> PyResult<MarginSummary> {
         kurtosis: s.kurtosis,
         fraction_positive: s.fraction_positive,
         auc: s.auc,
+        n_infinite: s.n_infinite,
     })
 }
 
@@ -170,7 +175,7 @@ fn summary_record(py: Python<'_>, s: CoreSummary) -> PyResult<MarginSummary> {
 /// Parameters
 /// ----------
 /// m : array_like
-///     Margins (float; NaN is an error).
+///     Margins (float; ±Inf allowed, NaN is an error).
 /// quantiles : float or sequence of float, optional
 ///     Default (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95).
 ///     Quantile levels to report, each in [0, 1].
@@ -185,7 +190,8 @@ fn summary_record(py: Python<'_>, s: CoreSummary) -> PyResult<MarginSummary> {
 /// Raises
 /// ------
 /// InvalidInputError
-///     Empty input (or no positive margin with ``positive_only``), NaN, levels outside [0, 1].
+///     Empty input (or no positive margin with ``positive_only``), NaN, only infinite margins,
+///     levels outside [0, 1].
 ///
 /// Examples
 /// --------

@@ -12,11 +12,11 @@ use crate::interrupt::Stop;
 use crate::linalg::decomposition::{self, Decomposition};
 use crate::matrix::{MatrixView, Scalar};
 use crate::spectral::analysis::{
-    bulk_level_spacing, AnalysisOptions, MatrixAnalysis, DEFAULT_LEVEL_STATISTICS,
-    DEFAULT_PORTER_THOMAS,
+    AnalysisOptions, MatrixAnalysis, DEFAULT_LEVEL_STATISTICS, DEFAULT_PORTER_THOMAS,
 };
 use crate::spectral::level_spacing::{
-    level_spacing as core_level_spacing, LevelSpacing, Unfolding, DEFAULT_UNFOLDING_WINDOW,
+    bulk_level_statistics, level_statistics as core_level_statistics, LevelSpacing,
+    DEFAULT_UNFOLDING_WINDOW,
 };
 use crate::spectral::mp_law::{evaluate, MpFunction, MpShape};
 use crate::spectral::noise_fit::{fit_noise, sorted_spectrum, FitOptions, NoiseFit, SigmaMethod};
@@ -675,8 +675,7 @@ fn level_statistics(
     if bare {
         let values = Vector::extract(W_or_singular_values, "singular values")?.to_f64();
         let s = sorted_spectrum(&values)?;
-        let levels: Vec<f64> = s.iter().rev().map(|v| v * v).collect();
-        let ls = core_level_spacing(&levels, Unfolding::Gaussian { a: window.0 })?;
+        let ls = core_level_statistics(&s, window.0)?;
         return level_record(py, ls, "gaussian", 0);
     }
     let spectrum = spectrum_of(W_or_singular_values, shape, "W")?;
@@ -686,7 +685,7 @@ fn level_statistics(
         ..FitOptions::default()
     };
     let fit = fit_noise(&s, MpShape::new(rows, cols)?, options)?;
-    let ls = bulk_level_spacing(&s, &fit)?;
+    let ls = bulk_level_statistics(&s, &fit)?;
     level_record(py, ls, "mp", fit.n_spikes + fit.n_low_outliers)
 }
 

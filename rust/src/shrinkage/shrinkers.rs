@@ -14,6 +14,12 @@
 //! - Hard: η(y) = y above the cut, 0 below.
 //!
 //! Every map satisfies 0 ≤ η(s) ≤ s and is non-decreasing above the edge.
+//!
+//! Scale: y⁴ (in x⁴ and in the squared discriminant) overflows from y ≈ 1e77 on, y² from 1e154, and a
+//! small σ makes y huge (σ = 1e-80 gives y ≈ 1e80). So every map is evaluated as a ratio η/y ∈ [0, 1]
+//! written in powers of 1/y, with √((y² − β − 1)² − 4β) = y²·√((1 − y₊/y)(1 + y₊/y)(1 − y₋/y)(1 + y₋/y)),
+//! y₋ = 1 − √β, and returned as s·(η/y): the same η/s at every σ, and η → s as y → ∞. The BBP
+//! forward map is θ·√(1 + 1/x²)·√(1 + β/x²).
 
 use crate::spectral::mp_law::MpShape;
 
@@ -44,56 +50,70 @@ impl Normalised {
         1.0 + self.beta.sqrt()
     }
 
-    /// (y² − β − 1)² − 4β, non-negative above the edge (clamped against round-off).
-    fn discriminant(&self, y: f64) -> f64 {
-        let a = y * y - self.beta - 1.0;
-        (a * a - 4.0 * self.beta).max(0.0)
+    /// g(y) = √D/y² with D = (y² − β − 1)² − 4β = (y² − y₊²)(y² − y₋²), y± = 1 ± √β, as
+    /// √((1 − y₊/y)(1 + y₊/y)(1 − y₋/y)(1 + y₋/y)) ∈ [0, 1]: neither y² nor D is formed, and the
+    /// factor 1 − y₊/y carries no cancellation at the edge. Only for y > y₊.
+    fn edge_factor(&self, y: f64) -> f64 {
+        let r = self.beta.sqrt();
+        let (p, q) = ((1.0 + r) / y, (1.0 - r) / y);
+        ((1.0 - p) * (1.0 + p) * (1.0 - q) * (1.0 + q))
+            .max(0.0)
+            .sqrt()
+    }
+
+    /// x(y)/y = √(½[(1 − (1 + β)/y²) + g(y)]) ∈ (0, 1] above the edge (0 inside the bulk).
+    fn derepel_ratio(&self, y: f64) -> f64 {
+        if y <= self.upper_edge() {
+            return 0.0;
+        }
+        let a = 1.0 - (1.0 + self.beta) / y / y;
+        (0.5 * (a + self.edge_factor(y))).max(0.0).sqrt()
     }
 
     /// x(y), the inverse BBP map in normalised units (0 inside the bulk).
     pub fn derepel_normalised(&self, y: f64) -> f64 {
-        if y <= self.upper_edge() {
-            return 0.0;
-        }
-        let a = y * y - self.beta - 1.0;
-        (0.5 * (a + self.discriminant(y).sqrt())).max(0.0).sqrt()
+        y * self.derepel_ratio(y)
     }
 
     /// θ̂(s): the signal strength whose BBP image is s (0 for s inside the bulk).
     pub fn derepel(&self, s: f64) -> f64 {
-        self.scale * self.derepel_normalised(s / self.scale)
+        s * self.derepel_ratio(s / self.scale)
     }
 
-    /// The observed singular value of a planted signal θ (the BBP forward map).
+    /// The observed singular value of a planted signal θ (the BBP forward map), as
+    /// θ·√(1 + 1/x²)·√(1 + β/x²) so that nothing overflows for x ≫ 1.
     pub fn bbp_forward(&self, theta: f64) -> f64 {
         let x = theta / self.scale;
         if x <= self.beta.powf(0.25) {
             return self.scale * self.upper_edge();
         }
-        self.scale * ((x + 1.0 / x) * (x + self.beta / x)).sqrt()
+        theta * (1.0 + 1.0 / x / x).sqrt() * (1.0 + self.beta / x / x).sqrt()
     }
 
-    /// η(s) for one of the optimal shrinkers.
+    /// η(s) for one of the optimal shrinkers, computed as s·(η/y)(y): every ratio lies in [0, 1]
+    /// and tends to 1 as y → ∞, so nothing overflows even where y = s/(σ√N) does.
     pub fn shrink(&self, shrinker: Shrinker, s: f64) -> f64 {
         let y = s / self.scale;
         if y <= self.upper_edge() {
             return 0.0;
         }
-        let eta = match shrinker {
-            Shrinker::Operator => self.derepel_normalised(y),
-            Shrinker::Frobenius => self.discriminant(y).sqrt() / y,
+        let ratio = match shrinker {
+            Shrinker::Operator => self.derepel_ratio(y),
+            Shrinker::Frobenius => self.edge_factor(y),
             Shrinker::Nuclear => {
-                let x = self.derepel_normalised(y);
-                let num = x.powi(4) - self.beta.sqrt() * x * y - self.beta;
-                if num <= 0.0 || x == 0.0 {
-                    0.0
+                // (x⁴ − √β·x·y − β)/(x²·y²) = h − √β/(y²√h) − β/(y⁴h) with h = (x/y)².
+                let root_h = self.derepel_ratio(y);
+                let h = root_h * root_h;
+                let ratio = h - self.beta.sqrt() / y / y / root_h - self.beta / y / y / y / y / h;
+                if ratio > 0.0 {
+                    ratio
                 } else {
-                    num / (x * x * y)
+                    0.0
                 }
             }
         };
-        // Round-off guard: η ≤ y holds exactly for every map.
-        (self.scale * eta).clamp(0.0, s)
+        // Round-off guard: η ≤ s holds exactly for every map.
+        (s * ratio).clamp(0.0, s)
     }
 }
 
@@ -177,6 +197,77 @@ mod tests {
                     "{s}: {nu} {f} {o}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn shrinkers_are_scale_exact_from_1e_minus_300_to_1e300() {
+        // shrink(W, "nuclear", sigma=1e-80) returned the zero matrix: y ≈ 1e80 and x⁴ overflowed;
+        // y² overflows from y ≈ 1e154 on, (y² − β − 1)² from 1e77.
+        let all = [Shrinker::Operator, Shrinker::Frobenius, Shrinker::Nuclear];
+        for &(n, m) in &[(1000, 400), (300, 300), (2000, 20)] {
+            let unit = norm(n, m, 1.0);
+            let edge1 = unit.scale * unit.upper_edge();
+            for &sigma in &[1e-300, 1e-200, 1e-160, 1e-80, 1e80, 1e160, 1e200, 1e300] {
+                let p = norm(n, m, sigma);
+                let edge = p.scale * p.upper_edge();
+                for &k in &[1.01, 1.5, 3.0, 10.0, 1e3, 1e5, 1e80, 1e160] {
+                    let (s, s1) = (k * edge, k * edge1);
+                    if !s.is_finite() {
+                        continue;
+                    }
+                    for shrinker in all {
+                        let (r, r1) = (p.shrink(shrinker, s) / s, unit.shrink(shrinker, s1) / s1);
+                        assert!((0.0..=1.0).contains(&r1), "{shrinker:?} k={k}: {r1}");
+                        assert!(
+                            (r - r1).abs() <= 1e-12 * r1,
+                            "{shrinker:?} σ={sigma:e} k={k}: {r} vs {r1}"
+                        );
+                    }
+                    let (r, r1) = (p.derepel(s) / s, unit.derepel(s1) / s1);
+                    assert!((r - r1).abs() <= 1e-12 * r1, "derepel σ={sigma:e} k={k}");
+                    let theta = k * sigma * ((n * m) as f64).powf(0.25);
+                    let theta1 = k * ((n * m) as f64).powf(0.25);
+                    let (b, b1) = (
+                        p.bbp_forward(theta) / theta,
+                        unit.bbp_forward(theta1) / theta1,
+                    );
+                    assert!(
+                        (b - b1).abs() <= 1e-12 * b1,
+                        "bbp σ={sigma:e} k={k}: {b} vs {b1}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signals_far_above_the_noise_are_kept() {
+        // σ = 1e-80 for a matrix of unit-sized singular values (y ≈ 1e80), and s/(σ√N) beyond the
+        // largest double: every shrinker returns s to within (1 + β)/y², the de-repelled value too.
+        let all = [Shrinker::Operator, Shrinker::Frobenius, Shrinker::Nuclear];
+        for &(sigma, s) in &[
+            (1e-80, 30.0),
+            (1e-160, 1e-3),
+            (1e-300, 1e10),
+            (1e-300, 1e300),
+        ] {
+            let p = norm(1000, 400, sigma);
+            for shrinker in all {
+                let eta = p.shrink(shrinker, s);
+                assert!(
+                    (eta / s - 1.0).abs() < 1e-15,
+                    "{shrinker:?} σ={sigma:e} s={s:e}: {eta}"
+                );
+            }
+            assert!(
+                (p.derepel(s) / s - 1.0).abs() < 1e-15,
+                "σ={sigma:e} s={s:e}"
+            );
+            assert!(
+                (p.bbp_forward(s) / s - 1.0).abs() < 1e-15,
+                "σ={sigma:e} s={s:e}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::interrupt::Stop;
 use crate::linalg::decomposition::{singular_values, thin_svd, working_bytes, Decomposition, Need};
 use crate::matrix::{MatrixView, Scalar};
 
-use super::level_spacing::{level_spacing, LevelSpacing, Unfolding};
+use super::level_spacing::{bulk_level_statistics, LevelSpacing};
 use super::mp_law::MpShape;
 use super::noise_fit::{fit_noise, FitOptions, NoiseFit};
 use super::porter_thomas::{porter_thomas, PorterThomas, PorterThomasOptions};
@@ -90,7 +90,7 @@ pub fn analyze_matrix<T: Scalar>(
     let fit = fit_noise(&s, shape, options.fit)?;
     let level = options
         .level_statistics
-        .then(|| bulk_level_spacing(&s, &fit).map_err(|e| e.to_string()));
+        .then(|| bulk_level_statistics(&s, &fit).map_err(|e| e.to_string()));
     Ok(MatrixAnalysis {
         rows: w.nrows(),
         cols: w.ncols(),
@@ -116,17 +116,4 @@ impl MatrixTask for AnalysisOptions {
     fn run<T: Scalar>(&self, w: MatrixView<'_, T>, stop: &Stop) -> CoreResult<MatrixAnalysis> {
         analyze_matrix(w, self, stop)
     }
-}
-
-/// Level statistics of the bulk (spikes and low outliers removed), unfolded with the fitted MP law.
-pub fn bulk_level_spacing(s: &[f64], fit: &NoiseFit) -> CoreResult<LevelSpacing> {
-    let end = s.len() - fit.n_low_outliers;
-    let levels: Vec<f64> = s[fit.n_spikes.min(end)..end]
-        .iter()
-        .rev()
-        .map(|v| v * v)
-        .collect();
-    let (shape, sigma) = (fit.shape, fit.sigma);
-    let cdf = move |lambda: f64| shape.cdf(lambda.max(0.0).sqrt(), sigma);
-    level_spacing(&levels, Unfolding::Cdf(&cdf))
 }

@@ -10,7 +10,7 @@ use crate::matrix::{MatrixView, Scalar};
 use super::analysis::{analyze_matrix, AnalysisOptions, MatrixAnalysis};
 use super::norms::{matrix_norms, mp_soft_rank, MatrixNorms};
 use super::porter_thomas::PorterThomasOptions;
-use super::power_law::{fit_power_law, PowerLawFit, PowerLawOptions};
+use super::power_law::{fit_power_law_of_singular_values, PowerLawFit, PowerLawOptions};
 
 /// The per-layer report runs the Porter–Thomas test unless switched off.
 pub const DEFAULT_PORTER_THOMAS: bool = true;
@@ -68,8 +68,8 @@ pub fn report_matrix<T: Scalar>(
     let s = &analysis.singular_values;
     let norms = matrix_norms(s);
     let soft_rank = mp_soft_rank(analysis.fit.edges.1, norms.spectral_norm);
-    let levels: Vec<f64> = s.iter().map(|v| v * v).collect();
-    let power_law = fit_power_law(&levels, options.power_law).map_err(|e| e.to_string());
+    let power_law =
+        fit_power_law_of_singular_values(s, options.power_law).map_err(|e| e.to_string());
     Ok(LayerReport {
         analysis,
         norms,

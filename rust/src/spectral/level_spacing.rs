@@ -8,11 +8,20 @@
 //! `Unfolding::Cdf` takes N̄ from a known law (the fitted MP CDF); `Unfolding::Gaussian { a }` uses a
 //! Gaussian-broadened staircase N̄(λ) = Σⱼ Φ((λ − λⱼ)/wⱼ) with wⱼ = a·(local mean spacing at j), the
 //! smoothing of Staats, Thamm & Rosenow.
+//!
+//! Scale: ratios and unfolded spacings are invariant under s → c·s, but the levels s² overflow
+//! beyond s ≈ 1e154 and underflow below 1e-154. `level_statistics` and `bulk_level_statistics`
+//! therefore take singular values and square s/c, c = 2^e the power of two just below the largest
+//! (bulk) value, so the division is exact and the levels lie in [0, 4); the MP CDF is evaluated at
+//! s/c with σ/c. Their results at any scale equal those at scale 1 up to the rounding of the input.
+//! Levels that are all equal have no defined ratio: an error, not ⟨r⟩ = NaN.
 
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::stats::normal_cdf;
+
+use super::noise_fit::{check_spectrum, NoiseFit};
 
 /// ⟨r⟩ of GOE (Wishart) levels (Atas et al. 2013).
 pub const GOE_MEAN_RATIO: f64 = 0.5307;
@@ -60,11 +69,16 @@ pub fn level_spacing(levels: &[f64], unfolding: Unfolding<'_>) -> CoreResult<Lev
         .filter(|g| g[0].max(g[1]) > 0.0)
         .map(|g| g[0].min(g[1]) / g[0].max(g[1]))
         .collect();
-    let mean_ratio = if ratios.is_empty() {
-        f64::NAN
-    } else {
-        ratios.iter().sum::<f64>() / ratios.len() as f64
-    };
+    if ratios.is_empty() {
+        return Err(CoreError::invalid(
+            "levels",
+            format!(
+                "all {} levels are equal, so no spacing ratio is defined",
+                levels.len()
+            ),
+        ));
+    }
+    let mean_ratio = ratios.iter().sum::<f64>() / ratios.len() as f64;
     let unfolded = match unfolding {
         Unfolding::Cdf(cdf) => levels
             .iter()
@@ -82,6 +96,67 @@ pub fn level_spacing(levels: &[f64], unfolding: Unfolding<'_>) -> CoreResult<Lev
         ratios,
         spacings,
     })
+}
+
+/// The exponent e with 2^e ≤ x < 2^(e+1) (0 for x = 0): scaling by 2^−e is exact.
+fn binary_exponent(x: f64) -> i32 {
+    if x > 0.0 {
+        libm::frexp(x).1 - 1
+    } else {
+        0
+    }
+}
+
+/// Levels (s·2^−e)², ascending, of descending singular values.
+fn scaled_levels(s: &[f64], e: i32) -> Vec<f64> {
+    s.iter()
+        .rev()
+        .map(|&v| {
+            let x = libm::scalbn(v, -e);
+            x * x
+        })
+        .collect()
+}
+
+/// Level statistics of all levels λ = s² of descending, finite, non-negative singular values, with
+/// Gaussian unfolding of width `a` (at least 3 values). Scale-exact: computed on s/c, c the power of
+/// two just below s_max (module docs).
+pub fn level_statistics(s: &[f64], a: usize) -> CoreResult<LevelSpacing> {
+    crate::matrix::check_finite_slice(s, "singular values")?;
+    if let Some(i) = s.iter().position(|&v| v < 0.0) {
+        return Err(CoreError::invalid(
+            "singular values",
+            format!(
+                "singular values are non-negative, got {} at index {i}",
+                s[i]
+            ),
+        ));
+    }
+    if let Some(i) = s.windows(2).position(|w| w[0] < w[1]) {
+        return Err(CoreError::invalid(
+            "singular values",
+            format!(
+                "singular values must be sorted in descending order (index {i} < index {})",
+                i + 1
+            ),
+        ));
+    }
+    let levels = scaled_levels(s, binary_exponent(s[0]));
+    level_spacing(&levels, Unfolding::Gaussian { a })
+}
+
+/// Level statistics of the MP bulk of `s` (spikes and low outliers of `fit` removed), unfolded with
+/// the fitted MP CDF. Scale-exact: the bulk is divided by c, the power of two just below its largest
+/// value, and the CDF evaluated at s/c with σ/c.
+pub fn bulk_level_statistics(s: &[f64], fit: &NoiseFit) -> CoreResult<LevelSpacing> {
+    check_spectrum(s, &fit.shape)?;
+    let end = s.len().saturating_sub(fit.n_low_outliers);
+    let bulk = &s[fit.n_spikes.min(end)..end];
+    let e = bulk.first().map_or(0, |&v| binary_exponent(v));
+    let levels = scaled_levels(bulk, e);
+    let (shape, sigma) = (fit.shape, libm::scalbn(fit.sigma, -e));
+    let cdf = move |lambda: f64| shape.cdf(lambda.max(0.0).sqrt(), sigma);
+    level_spacing(&levels, Unfolding::Cdf(&cdf))
 }
 
 fn gaussian_unfold(levels: &[f64], a: usize) -> Vec<f64> {
@@ -121,6 +196,12 @@ mod tests {
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
 
+    use crate::interrupt::Stop;
+    use crate::linalg::decomposition::{singular_values, Decomposition};
+    use crate::matrix::MatrixView;
+    use crate::spectral::mp_law::MpShape;
+    use crate::spectral::noise_fit::{fit_noise, FitOptions};
+
     #[test]
     fn poisson_levels_give_the_poisson_ratio() {
         let mut rng = SmallRng::seed_from_u64(3);
@@ -151,5 +232,147 @@ mod tests {
         assert!(inner.iter().all(|s| (s - 1.0).abs() < 0.05));
         assert!(level_spacing(&[1.0, 0.0, 2.0], Unfolding::Gaussian { a: 1 }).is_err());
         assert!(level_spacing(&[1.0, 2.0], Unfolding::Gaussian { a: 1 }).is_err());
+    }
+
+    /// Singular values of a 300×120 Gaussian matrix with three planted spikes, descending.
+    fn spiked_spectrum() -> (Vec<f64>, MpShape) {
+        let (n, m) = (300, 120);
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut w: Vec<f64> = (0..n * m)
+            .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng))
+            .collect();
+        for (k, theta) in [(0usize, 80.0), (1, 60.0), (2, 45.0)] {
+            let (u, v) = (k * 7 % n, k * 5 % m);
+            w[u * m + v] += theta * 10.0;
+        }
+        let s = singular_values(
+            MatrixView::from_row_major(&w, n, m),
+            Decomposition::Svd,
+            &Stop::never(),
+        )
+        .unwrap();
+        (s, MpShape::new(n, m).unwrap())
+    }
+
+    /// Tolerance for statistics of s·scale against s: 1e-12 while s·scale is normal; the subnormal
+    /// inputs at 1e-310 keep only about 47 of 53 bits, and small gaps amplify that.
+    fn tolerance(scale: f64) -> f64 {
+        if scale < 1e-300 {
+            1e-10
+        } else {
+            1e-12
+        }
+    }
+
+    fn assert_same_statistics(got: &LevelSpacing, want: &LevelSpacing, tol: f64, what: &str) {
+        // Relative to the typical value 1 (spacings have mean 1, ratios lie in [0, 1]): a small
+        // spacing is a difference of nearby unfolded levels and inherits their absolute error.
+        let close = |x: f64, y: f64| (x - y).abs() <= tol * y.abs().max(1.0);
+        assert!(
+            close(got.mean_ratio, want.mean_ratio),
+            "{what}: {} vs {}",
+            got.mean_ratio,
+            want.mean_ratio
+        );
+        assert_eq!(got.ratios.len(), want.ratios.len(), "{what}");
+        assert_eq!(got.spacings.len(), want.spacings.len(), "{what}");
+        for (x, y) in got
+            .ratios
+            .iter()
+            .zip(&want.ratios)
+            .chain(got.spacings.iter().zip(&want.spacings))
+        {
+            assert!(close(*x, *y), "{what}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn level_statistics_of_singular_values_are_scale_exact() {
+        // level_spacing(W * 1e155) failed with "non-finite levels"; below 1e-165 ⟨r⟩ was NaN.
+        let (s, _) = spiked_spectrum();
+        let want = level_statistics(&s, 15).unwrap();
+        let levels: Vec<f64> = s.iter().rev().map(|v| v * v).collect();
+        assert_same_statistics(
+            &want,
+            &level_spacing(&levels, Unfolding::Gaussian { a: 15 }).unwrap(),
+            0.0,
+            "vs levels",
+        );
+        for &scale in &[1e-310, 1e-200, 1e-165, 1e155, 1e200, 1e300] {
+            let scaled: Vec<f64> = s.iter().map(|v| v * scale).collect();
+            let got = level_statistics(&scaled, 15).unwrap_or_else(|e| panic!("{scale:e}: {e}"));
+            assert_same_statistics(&got, &want, tolerance(scale), &format!("scale {scale:e}"));
+        }
+        // With a power-of-two scale and values short enough to stay exact down to 2^-1030 ≈ 1e-310,
+        // nothing rounds differently: the statistics are bit-identical.
+        let short: Vec<f64> = s
+            .iter()
+            .map(|&v| {
+                let (f, e) = libm::frexp(v);
+                libm::scalbn((f * 2f64.powi(40)).round(), e - 40)
+            })
+            .collect();
+        let want = level_statistics(&short, 15).unwrap();
+        for e in [-1030, -664, 515, 996] {
+            let scaled: Vec<f64> = short.iter().map(|&v| libm::scalbn(v, e)).collect();
+            assert_eq!(level_statistics(&scaled, 15).unwrap(), want, "2^{e}");
+        }
+    }
+
+    #[test]
+    fn bulk_level_statistics_are_scale_exact() {
+        let (s, shape) = spiked_spectrum();
+        let fit = fit_noise(&s, shape, FitOptions::default()).unwrap();
+        assert!(fit.n_spikes >= 3);
+        let want = bulk_level_statistics(&s, &fit).unwrap();
+        assert_eq!(
+            want.spacings.len() + 1,
+            shape.m - fit.n_spikes - fit.n_low_outliers
+        );
+        for &scale in &[1e-310, 1e-200, 1e-165, 1e155, 1e200, 1e300] {
+            let scaled: Vec<f64> = s.iter().map(|v| v * scale).collect();
+            // σ·scale given: only the rounding of the input differs.
+            let given = FitOptions {
+                sigma: Some(fit.sigma * scale),
+                ..Default::default()
+            };
+            let fit_given = fit_noise(&scaled, shape, given).unwrap();
+            let got = bulk_level_statistics(&scaled, &fit_given)
+                .unwrap_or_else(|e| panic!("{scale:e}: {e}"));
+            assert_same_statistics(&got, &want, tolerance(scale), &format!("scale {scale:e}"));
+            // σ refitted at this scale: the same bulk, σ agreeing to the fit's 1e-12 tolerance.
+            let refit = fit_noise(&scaled, shape, FitOptions::default()).unwrap();
+            assert_eq!(
+                (refit.n_spikes, refit.n_low_outliers),
+                (fit.n_spikes, fit.n_low_outliers)
+            );
+            let got = bulk_level_statistics(&scaled, &refit).unwrap();
+            assert_same_statistics(&got, &want, 1e-9, &format!("refit at {scale:e}"));
+        }
+        // Power-of-two scales change no rounding: bit-identical.
+        for e in [-664, 515, 996] {
+            let scaled: Vec<f64> = s.iter().map(|&v| libm::scalbn(v, e)).collect();
+            let given = FitOptions {
+                sigma: Some(libm::scalbn(fit.sigma, e)),
+                ..Default::default()
+            };
+            let fit_given = fit_noise(&scaled, shape, given).unwrap();
+            assert_eq!(
+                bulk_level_statistics(&scaled, &fit_given).unwrap(),
+                want,
+                "2^{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn degenerate_and_bad_singular_values_are_errors() {
+        assert!(level_statistics(&[1.0, 1.0, 1.0, 1.0], 3).is_err()); // no ratio defined
+        assert!(level_statistics(&[0.0; 5], 3).is_err());
+        assert!(level_statistics(&[3.0, 2.0], 3).is_err()); // too few
+        assert!(level_statistics(&[3.0, 2.0, f64::INFINITY], 3).is_err());
+        assert!(level_statistics(&[3.0, -1.0, -2.0], 3).is_err());
+        assert!(level_statistics(&[1.0, 2.0, 3.0], 3).is_err()); // not descending
+        assert!(level_spacing(&[2.0, 2.0, 2.0], Unfolding::Gaussian { a: 1 }).is_err());
     }
 }

@@ -5,6 +5,17 @@
 //! follow f_β(t) = √((b−t)(t−a)) / (2πβt) on [a, b] = [(1−√β)², (1+√β)²]. In singular-value units the
 //! bulk is [s₋, s₊] = [σ(√N − √M), σ(√N + √M)] and the density is
 //! ρ(s) = √((s₊² − s²)(s² − s₋²)) / (π σ² M s).
+//!
+//! Scale: σ² and s² overflow beyond about 1e154 and underflow below 1e-154, so nothing here squares
+//! them. `MpShape` works with u = s/(σ√N) = √t, computed as (s/σ)/√N (σ√N would round in the
+//! subnormal range), and the law of u: density g(u) = 2u·f_β(u²) =
+//! √((√b − u)(√b + u)(u − √a)(u + √a)) / (πβu) (each factor under its own root, so u·u is never
+//! formed) and CDF G(u) = F_β(u²). Then ρ(s) = g(u)/√N/σ, F(s) = G(u) and Q(p) = σ·(√N·G⁻¹(p)), each
+//! σ-independent up to one rounding. At the hard edge of β = 1, G(u) = (2/π)(u − u³/24 + …): for
+//! u < 1e-100, where u² would underflow, G(u) = 2u/π exactly to double precision.
+//!
+//! Limits: ρ = 0 outside the open bulk (s₋, s₊), for s < 0 and s = ±∞; F(−∞) = 0, F(+∞) = 1;
+//! Q(0) = s₋ and Q(1) = s₊ exactly as `edges` gives them. A NaN argument gives NaN.
 
 use crate::error::{CoreError, CoreResult};
 
@@ -54,29 +65,68 @@ impl MpShape {
         (sigma * (n.sqrt() - m.sqrt()), sigma * (n.sqrt() + m.sqrt()))
     }
 
-    /// The factor that maps t back to singular values: s = scale·√t with scale = σ√N.
-    fn scale(&self, sigma: f64) -> f64 {
-        sigma * (self.n as f64).sqrt()
+    /// u = s/(σ√N), the singular value in units of the bulk scale.
+    fn ratio(&self, s: f64, sigma: f64) -> f64 {
+        s / sigma / (self.n as f64).sqrt()
     }
 
+    /// ρ(s) = g(u)/(σ√N): 0 outside the open bulk, for s < 0 and at ±∞; NaN for NaN.
     pub fn pdf(&self, s: f64, sigma: f64) -> f64 {
-        let c = self.scale(sigma);
-        let t = (s / c) * (s / c);
-        // ρ(s) = f_β(t)·dt/ds with dt/ds = 2s/c².
-        standard_pdf(t, self.beta()) * 2.0 * s / (c * c)
+        if s.is_nan() {
+            return f64::NAN;
+        }
+        root_pdf(self.ratio(s, sigma), self.beta()) / (self.n as f64).sqrt() / sigma
     }
 
     pub fn cdf(&self, s: f64, sigma: f64) -> f64 {
+        if s.is_nan() {
+            return f64::NAN;
+        }
         if s <= 0.0 {
             return 0.0;
         }
-        let c = self.scale(sigma);
-        standard_cdf((s / c) * (s / c), self.beta())
+        root_cdf(self.ratio(s, sigma), self.beta())
     }
 
+    /// Q(p) for p ∈ [0, 1]: s₋ at p ≤ 0 and s₊ at p ≥ 1, exactly the `edges`.
     pub fn quantile(&self, p: f64, sigma: f64) -> f64 {
-        self.scale(sigma) * standard_quantile(p, self.beta()).sqrt()
+        if p.is_nan() {
+            return f64::NAN;
+        }
+        if p <= 0.0 {
+            return self.edges(sigma).0;
+        }
+        if p >= 1.0 {
+            return self.edges(sigma).1;
+        }
+        sigma * ((self.n as f64).sqrt() * root_quantile(p, self.beta()))
     }
+}
+
+/// Below this u, u² may underflow: the hard-edge series G(u) = 2u/π takes over (its next term is
+/// u²/24 ≈ 1e-200 relative).
+const HARD_EDGE_SERIES_BELOW: f64 = 1e-100;
+
+/// g(u) = 2u·f_β(u²), the density of u = √t, on the open support (√a, √b); 0 elsewhere.
+fn root_pdf(u: f64, beta: f64) -> f64 {
+    let r = beta.sqrt();
+    let (lo, hi) = (1.0 - r, 1.0 + r);
+    if !(u > lo && u < hi) {
+        return 0.0;
+    }
+    (hi - u).sqrt() * (hi + u).sqrt() * (u - lo).sqrt() * (u + lo).sqrt()
+        / (std::f64::consts::PI * beta * u)
+}
+
+/// G(u) = F_β(u²), with the hard-edge series where u² would underflow.
+fn root_cdf(u: f64, beta: f64) -> f64 {
+    if u <= 0.0 {
+        return 0.0;
+    }
+    if beta == 1.0 && u < HARD_EDGE_SERIES_BELOW {
+        return std::f64::consts::FRAC_2_PI * u;
+    }
+    standard_cdf(u * u, beta)
 }
 
 pub fn standard_edges(beta: f64) -> (f64, f64) {
@@ -131,8 +181,7 @@ pub fn standard_cdf(t: f64, beta: f64) -> f64 {
     }
 }
 
-/// F_β⁻¹(p) by safeguarded Newton iteration. It runs in u = √t (singular-value units), where the
-/// density 2u·f_β(u²) stays bounded even at the hard edge t = 0 of β = 1, so tiny p converge too.
+/// F_β⁻¹(p), the square of [`root_quantile`] (exactly a and b at p ≤ 0 and p ≥ 1).
 pub fn standard_quantile(p: f64, beta: f64) -> f64 {
     let (a, b) = standard_edges(beta);
     if p <= 0.0 {
@@ -141,29 +190,46 @@ pub fn standard_quantile(p: f64, beta: f64) -> f64 {
     if p >= 1.0 {
         return b;
     }
-    let (mut lo, mut hi) = (a.sqrt(), b.sqrt());
+    root_quantile(p, beta).powi(2)
+}
+
+/// G⁻¹(p) = √F_β⁻¹(p) by safeguarded Newton iteration. It runs in u = √t (singular-value units),
+/// where the density g(u) stays bounded even at the hard edge t = 0 of β = 1, so tiny p converge
+/// too (to u ≈ πp/2, which t = u² could not hold below p ≈ 1e-154).
+fn root_quantile(p: f64, beta: f64) -> f64 {
+    let r = beta.sqrt();
+    let (mut lo, mut hi) = (1.0 - r, 1.0 + r);
+    if p.is_nan() {
+        return f64::NAN;
+    }
+    if p <= 0.0 {
+        return lo;
+    }
+    if p >= 1.0 {
+        return hi;
+    }
     let mut u = lo + p * (hi - lo);
     for _ in 0..200 {
-        let f = standard_cdf(u * u, beta) - p;
+        let f = root_cdf(u, beta) - p;
         if f == 0.0 {
-            return u * u;
+            return u;
         }
         if f > 0.0 {
             hi = u;
         } else {
             lo = u;
         }
-        let d = 2.0 * u * standard_pdf(u * u, beta);
+        let d = root_pdf(u, beta);
         let mut next = if d > 0.0 { u - f / d } else { f64::NAN };
         if !(next > lo && next < hi) {
             next = 0.5 * (lo + hi);
         }
         if (next - u).abs() <= 1e-15 * next.abs() || hi - lo <= 1e-15 * hi {
-            return next * next;
+            return next;
         }
         u = next;
     }
-    u * u
+    u
 }
 
 /// Validates a noise level: finite and strictly positive.
@@ -318,5 +384,103 @@ mod tests {
         assert!(check_sigma(f64::NAN).is_err());
         assert!(check_sigma(0.0).is_err());
         assert!(check_sigma(1e-3).is_ok());
+    }
+
+    #[test]
+    fn pdf_cdf_quantile_at_infinities_negatives_and_probability_limits() {
+        for &(n, m) in &[(300, 100), (200, 200)] {
+            let shape = MpShape::new(n, m).unwrap();
+            for &sigma in &[1e-300, 1.0, 1e300] {
+                assert_eq!(shape.pdf(f64::INFINITY, sigma), 0.0);
+                assert_eq!(shape.pdf(f64::NEG_INFINITY, sigma), 0.0);
+                assert_eq!(shape.pdf(-1e-300, sigma), 0.0);
+                // A negative s mirrors no bulk value: the density is 0, not ρ(|s|).
+                let inside = shape.quantile(0.5, sigma);
+                assert!(shape.pdf(inside, sigma) > 0.0);
+                assert_eq!(shape.pdf(-inside, sigma), 0.0);
+                assert_eq!(shape.cdf(f64::INFINITY, sigma), 1.0);
+                assert_eq!(shape.cdf(f64::NEG_INFINITY, sigma), 0.0);
+                assert_eq!(shape.quantile(0.0, sigma), shape.edges(sigma).0);
+                assert_eq!(shape.quantile(1.0, sigma), shape.edges(sigma).1);
+                assert!(shape.pdf(f64::NAN, sigma).is_nan());
+                assert!(shape.cdf(f64::NAN, sigma).is_nan());
+                assert!(shape.quantile(f64::NAN, sigma).is_nan());
+            }
+        }
+    }
+
+    #[test]
+    fn pdf_cdf_quantile_are_scale_exact_from_1e_minus_300_to_1e300() {
+        // ρ_σ(kσ)·σ, F_σ(kσ) and Q_σ(p)/σ do not depend on σ; s and σ are never squared. With σ a
+        // power of two, kσ and s/σ are exact, so the values agree to the last bit.
+        for &(n, m) in &[(1000, 400), (500, 500), (4000, 10)] {
+            let shape = MpShape::new(n, m).unwrap();
+            let (lo, hi) = shape.edges(1.0);
+            for &e in &[-996, -664, -530, -332, 332, 515, 530, 664, 996] {
+                let sigma = libm::scalbn(1.0, e); // 1.5e-300 … 6.7e299
+                for j in 0..=40 {
+                    let k = lo + (hi - lo) * (j as f64 - 2.0) / 36.0;
+                    let s = k * sigma;
+                    // ρ itself may be subnormal at σ = 2^996: allow one subnormal ulp, times σ.
+                    let (p, p1) = (shape.pdf(s, sigma) * sigma, shape.pdf(k, 1.0));
+                    let ulp = 5e-324 * sigma;
+                    assert!((p - p1).abs() <= ulp, "{n}x{m} σ=2^{e} k={k}: {p} vs {p1}");
+                    assert_eq!(
+                        shape.cdf(s, sigma),
+                        shape.cdf(k, 1.0),
+                        "{n}x{m} σ=2^{e} k={k}"
+                    );
+                    assert!(shape.pdf(k, 1.0).is_finite());
+                }
+                for j in 0..=20 {
+                    let p = j as f64 / 20.0;
+                    assert_eq!(
+                        shape.quantile(p, sigma) / sigma,
+                        shape.quantile(p, 1.0),
+                        "p={p}"
+                    );
+                }
+            }
+            // Decimal σ: the same up to the rounding of kσ, which moves u by an ulp.
+            for &sigma in &[1e-300, 1e-200, 1e-160, 1e160, 1e200, 1e300] {
+                for j in 0..=40 {
+                    let k = lo + (hi - lo) * (j as f64 + 0.5) / 40.0;
+                    let s = k * sigma;
+                    let (p1, c1) = (shape.pdf(s / sigma, 1.0), shape.cdf(s / sigma, 1.0));
+                    let (p, c) = (shape.pdf(s, sigma) * sigma, shape.cdf(s, sigma));
+                    assert!((p - p1).abs() <= 1e-14 * p1, "σ={sigma} k={k}: {p} vs {p1}");
+                    assert!((c - c1).abs() <= 1e-14 * c1, "σ={sigma} k={k}: {c} vs {c1}");
+                }
+                let (q, q1) = (shape.quantile(0.3, sigma) / sigma, shape.quantile(0.3, 1.0));
+                assert!((q - q1).abs() <= 1e-15 * q1);
+            }
+        }
+    }
+
+    #[test]
+    fn hard_edge_is_resolved_below_the_square_root_of_the_smallest_double() {
+        // β = 1: near s = 0 the law of u = s/(σ√N) has density 2/π, so F ≈ 2u/π and Q(p) ≈ πp/2·σ√N
+        // even where u² underflows.
+        let shape = MpShape::new(100, 100).unwrap();
+        let c = 10.0; // σ√N for σ = 1
+        for &u in &[1e-20, 1e-170, 1e-300] {
+            let f = shape.cdf(u * c, 1.0);
+            assert!(
+                (f / (std::f64::consts::FRAC_2_PI * u) - 1.0).abs() < 1e-12,
+                "u={u}: {f}"
+            );
+            let rho = shape.pdf(u * c, 1.0) * c;
+            assert!(
+                (rho / std::f64::consts::FRAC_2_PI - 1.0).abs() < 1e-12,
+                "u={u}: {rho}"
+            );
+        }
+        for &p in &[1e-20, 1e-200, 1e-300] {
+            let q = shape.quantile(p, 1.0) / c;
+            assert!(
+                (q / (std::f64::consts::FRAC_PI_2 * p) - 1.0).abs() < 1e-12,
+                "p={p}: {q}"
+            );
+        }
     }
 }

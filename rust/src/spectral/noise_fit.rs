@@ -9,6 +9,24 @@
 //! 4. repeat 2–3 until the spike count and σ settle.
 //!
 //! Spikes only move ranks by their count (Weyl interlacing), so the central quantiles barely move.
+//!
+//! Numerically low-rank matrices. An f64 SVD (and the `Auto` route, which falls back to it for
+//! ill-conditioned spectra) returns the exact singular values of W + E with
+//! ‖E‖₂ ≤ p(M, N)·ε·s_max, p a modest polynomial that grows like √M in practice; by Weyl's inequality
+//! every computed sᵢ is within ‖E‖₂ of the true one. So singular values at or below ε·√M·s_max carry
+//! no information: those of an exactly low-rank matrix (a constant matrix, an outer product) land
+//! there, measured at 0 to 2·ε·s_max for ranks up to M/3 and M up to 1000, i.e. at most 0.08·ε·√M·s_max.
+//! When σ is estimated and the median singular value is ≤ c·ε·√M·s_max with c = 1 (`LOW_RANK_FACTOR`),
+//! the bulk is rounding noise and the fit is refused rather than returning σ at the rounding level.
+//! A genuine noise bulk stays far above: under a spike θ ≫ σ√N the median is ≈ σ√N·μ_β, refused
+//! only once θ/(σ√N) > 1/(ε√M) ≈ 3e14 at M = 200, where the SVD's own error reaches the bulk.
+//! The test sees only the median: a matrix of rank ≥ M/2 passes, and its zero singular values
+//! show up as low outliers or in the KS distance. (The `Gram` route's trailing values sit at
+//! √ε·s_max, above this floor: use `Auto` or `Direct`.)
+//!
+//! KS of an empty bulk. With σ given (or in a degenerate fit) every singular value may be a spike or
+//! a low outlier; then the law with this σ holds none of the spectrum and the fit reports the
+//! largest possible disagreement, ks_distance = 1 and ks_pvalue = 0, not NaN.
 
 use crate::error::{CoreError, CoreResult};
 use crate::stats::kolmogorov::{ks_distance_sorted, ks_pvalue};
@@ -52,6 +70,9 @@ impl SigmaSource {
         }
     }
 }
+
+/// c in the low-rank test median ≤ c·ε·√M·s_max (module docs).
+const LOW_RANK_FACTOR: f64 = 1.0;
 
 /// Options of the fit.
 #[derive(Debug, Clone, Copy)]
@@ -178,6 +199,18 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
         Some(sigma) => (sigma, SigmaSource::Given, 0),
         None => {
             let median = median_of_descending(s);
+            // The ratio stays exact for subnormal s; median = 0 (and s_max = 0) land here too.
+            let floor = LOW_RANK_FACTOR * f64::EPSILON * (m as f64).sqrt();
+            let ratio = median / s[0];
+            if ratio.is_nan() || ratio <= floor {
+                return Err(CoreError::invalid(
+                    "singular values",
+                    format!(
+                        "the matrix is numerically low-rank, too low-rank to hold a noise bulk: the median singular value {median:e} is at most ε·√M = {floor:.2e} times the largest, {:e}, i.e. at the rounding level of an f64 SVD, so σ cannot be fitted (pass sigma= explicitly)",
+                        s[0]
+                    ),
+                ));
+            }
             let mu = standard_quantile(0.5, beta).sqrt(); // median of √t
             let sigma0 = median / (scale * mu);
             if sigma0.is_nan() || sigma0 <= 0.0 {
@@ -226,7 +259,7 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
         .copied()
         .collect();
     let (ks_distance, ks_pvalue) = if bulk.is_empty() {
-        (f64::NAN, f64::NAN)
+        (1.0, 0.0) // the law holds none of the spectrum (module docs)
     } else {
         let d = ks_distance_sorted(&bulk, |x| shape.cdf(x, sigma));
         (d, ks_pvalue(d, bulk.len()))
@@ -273,6 +306,12 @@ fn quantile_least_squares(s: &[f64], n_spikes: usize, beta: f64, scale: f64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interrupt::Stop;
+    use crate::linalg::decomposition::{singular_values, Decomposition};
+    use crate::matrix::MatrixView;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
 
     /// An idealised spectrum: MP quantiles at the rank midpoints, which a correct fit recovers exactly.
     fn ideal_spectrum(shape: MpShape, sigma: f64) -> Vec<f64> {
@@ -343,5 +382,121 @@ mod tests {
         assert!(fit_noise(&[3.0, f64::NAN, 1.0], shape, FitOptions::default()).is_err());
         assert!(fit_noise(&[3.0, 2.0, -1.0], shape, FitOptions::default()).is_err());
         assert!(fit_noise(&[0.0, 0.0, 0.0], shape, FitOptions::default()).is_err());
+    }
+
+    fn spectrum_of(data: &[f64], n: usize, m: usize, method: Decomposition) -> Vec<f64> {
+        singular_values(
+            MatrixView::from_row_major(data, n, m),
+            method,
+            &Stop::never(),
+        )
+        .unwrap()
+    }
+
+    fn assert_low_rank_error(s: &[f64], shape: MpShape) {
+        for method in [SigmaMethod::Quantile, SigmaMethod::Median] {
+            let options = FitOptions {
+                sigma_method: method,
+                ..Default::default()
+            };
+            match fit_noise(s, shape, options) {
+                Err(CoreError::InvalidArgument { name, reason }) => {
+                    assert_eq!(name, "singular values");
+                    assert!(reason.contains("numerically low-rank"), "{reason}");
+                    assert!(reason.contains("sigma="), "{reason}");
+                }
+                other => panic!("expected the low-rank error, got {other:?}"),
+            }
+        }
+        // With σ given there is nothing to estimate: the fit goes through, KS defined.
+        let given = FitOptions {
+            sigma: Some(1.0),
+            ..Default::default()
+        };
+        let fit = fit_noise(s, shape, given).unwrap();
+        assert!(
+            fit.ks_distance.is_finite() && fit.ks_pvalue.is_finite(),
+            "{fit:?}"
+        );
+    }
+
+    #[test]
+    fn numerically_low_rank_matrices_are_rejected_at_every_scale() {
+        // fit_mp(np.full((60, 40), 3.0)) gave σ = 1.6e-294, 27 spikes and KS = NaN; a rank-1
+        // outer product σ = 2.8e-30 with 18 spikes.
+        let (n, m) = (60, 40);
+        let constant = vec![3.0; n * m];
+        let outer: Vec<f64> = (0..n * m)
+            .map(|t| (t / m + 1) as f64 * ((t % m) as f64 * 0.37).sin())
+            .collect();
+        for data in [&constant, &outer] {
+            for &scale in &[1.0, 1e-300, 1e300] {
+                let scaled: Vec<f64> = data.iter().map(|v| v * scale).collect();
+                for method in [Decomposition::Auto, Decomposition::Svd] {
+                    for (rows, cols) in [(n, m), (m, n)] {
+                        let w = if rows == n {
+                            scaled.clone()
+                        } else {
+                            (0..n * m).map(|t| scaled[(t % n) * m + t / n]).collect()
+                        };
+                        let s = spectrum_of(&w, rows, cols, method);
+                        assert_low_rank_error(&s, MpShape::new(rows, cols).unwrap());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_spike_on_genuine_noise_is_not_low_rank() {
+        // 1e8·uvᵀ (and 1e12·uvᵀ), unit u and v, plus N(0, 1) noise, 400×200.
+        let (n, m) = (400, 200);
+        let mut rng = SmallRng::seed_from_u64(11);
+        let mut gauss = || -> f64 { StandardNormal.sample(&mut rng) };
+        let u: Vec<f64> = (0..n).map(|_| gauss()).collect();
+        let v: Vec<f64> = (0..m).map(|_| gauss()).collect();
+        let nu = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let noise: Vec<f64> = (0..n * m).map(|_| gauss()).collect();
+        for &theta in &[1e8, 1e12] {
+            let w: Vec<f64> = (0..n * m)
+                .map(|t| theta * (u[t / m] / nu) * (v[t % m] / nv) + noise[t])
+                .collect();
+            for method in [Decomposition::Auto, Decomposition::Svd] {
+                let s = spectrum_of(&w, n, m, method);
+                let fit = fit_noise(&s, MpShape::new(n, m).unwrap(), FitOptions::default())
+                    .unwrap_or_else(|e| panic!("θ = {theta} {method:?}: {e}"));
+                assert_eq!(fit.n_spikes, 1, "θ = {theta}");
+                assert!(
+                    (fit.sigma - 1.0).abs() < 0.05,
+                    "θ = {theta}: σ = {}",
+                    fit.sigma
+                );
+                assert!(fit.ks_distance.is_finite() && fit.ks_pvalue.is_finite());
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_bulk_has_a_defined_ks_and_never_nan() {
+        // σ = 1e-80 given for a unit-σ spectrum: every singular value is a spike, nothing is left
+        // to test; the bulk holds none of the spectrum, D = 1 and p = 0.
+        let shape = MpShape::new(300, 100).unwrap();
+        let s = ideal_spectrum(shape, 1.0);
+        let options = FitOptions {
+            sigma: Some(1e-80),
+            ..Default::default()
+        };
+        let fit = fit_noise(&s, shape, options).unwrap();
+        assert_eq!(fit.n_spikes, 100);
+        assert_eq!((fit.ks_distance, fit.ks_pvalue), (1.0, 0.0));
+        // σ = 1e80: every value is a low outlier.
+        let options = FitOptions {
+            sigma: Some(1e80),
+            ..Default::default()
+        };
+        let fit = fit_noise(&s, shape, options).unwrap();
+        assert_eq!((fit.n_spikes, fit.n_low_outliers), (0, 100));
+        assert_eq!((fit.ks_distance, fit.ks_pvalue), (1.0, 0.0));
     }
 }

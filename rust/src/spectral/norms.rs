@@ -16,30 +16,40 @@ pub struct MatrixNorms {
     pub entropy: f64,
 }
 
-/// Norms of a matrix with singular values `s` (descending, non-negative).
+/// Norms of a matrix with singular values `s` (descending, non-negative). Scale-exact: everything is
+/// computed from rᵢ = sᵢ/s₁ ∈ [0, 1], ‖W‖_F = s₁·√Σrᵢ² (Σsᵢ² overflows beyond s ≈ 1e154 and
+/// underflows below 1e-154), stable rank Σrᵢ², and pᵢ = rᵢ/Σrⱼ.
 pub fn matrix_norms(s: &[f64]) -> MatrixNorms {
     let s1 = s.first().copied().unwrap_or(0.0);
-    let sum_sq: f64 = s.iter().map(|v| v * v).sum();
-    let sum: f64 = s.iter().sum();
+    if s1 <= 0.0 {
+        return MatrixNorms {
+            spectral_norm: s1,
+            frobenius_norm: 0.0,
+            stable_rank: 0.0,
+            effective_rank: 0.0,
+            entropy: 0.0,
+        };
+    }
+    let r: Vec<f64> = s.iter().map(|v| v / s1).collect();
+    let sum_sq: f64 = r.iter().map(|v| v * v).sum();
+    let sum: f64 = r.iter().sum();
     let mut h = 0.0;
-    if sum > 0.0 {
-        for &v in s {
-            let p = v / sum;
-            if p > 0.0 {
-                h -= p * p.ln();
-            }
+    for &v in &r {
+        let p = v / sum;
+        if p > 0.0 {
+            h -= p * p.ln();
         }
     }
-    let entropy = if s.len() > 1 && sum > 0.0 {
+    let entropy = if s.len() > 1 {
         h / (s.len() as f64).ln()
     } else {
         0.0
     };
     MatrixNorms {
         spectral_norm: s1,
-        frobenius_norm: sum_sq.sqrt(),
-        stable_rank: if s1 > 0.0 { sum_sq / (s1 * s1) } else { 0.0 },
-        effective_rank: if sum > 0.0 { h.exp() } else { 0.0 },
+        frobenius_norm: s1 * sum_sq.sqrt(),
+        stable_rank: sum_sq,
+        effective_rank: h.exp(),
         entropy,
     }
 }
@@ -81,5 +91,43 @@ mod tests {
         let n = matrix_norms(&[0.0, 0.0]);
         assert_eq!(n.stable_rank, 0.0);
         assert_eq!(n.effective_rank, 0.0);
+    }
+
+    #[test]
+    fn norms_are_scale_exact_from_1e_minus_310_to_1e300() {
+        // stable_rank was NaN below 1e-165 and the Frobenius norm inf above 1e154.
+        let s: Vec<f64> = (0..200).map(|i| 30.0 / (1.0 + 0.05 * i as f64)).collect();
+        let want = matrix_norms(&s);
+        for &scale in &[1e-310, 1e-200, 1e-165, 1e155, 1e200, 1e300] {
+            let scaled: Vec<f64> = s.iter().map(|v| v * scale).collect();
+            let got = matrix_norms(&scaled);
+            // Subnormal inputs at 1e-310 keep about 47 of 53 bits.
+            let tol = if scale < 1e-300 { 1e-12 } else { 1e-14 };
+            let close = |x: f64, y: f64| (x - y).abs() <= tol * y.abs();
+            assert!(
+                close(got.spectral_norm / scale, want.spectral_norm),
+                "{scale:e}"
+            );
+            assert!(
+                close(got.frobenius_norm / scale, want.frobenius_norm),
+                "{scale:e}: {got:?}"
+            );
+            assert!(
+                close(got.stable_rank, want.stable_rank),
+                "{scale:e}: {got:?}"
+            );
+            assert!(
+                close(got.effective_rank, want.effective_rank),
+                "{scale:e}: {got:?}"
+            );
+            assert!(close(got.entropy, want.entropy), "{scale:e}: {got:?}");
+        }
+        // Near the largest double: ‖W‖_F = √2·1e308 is representable, Σs² is not.
+        let n = matrix_norms(&[1e308, 1e308]);
+        assert!(
+            (n.frobenius_norm / 1e308 - 2f64.sqrt()).abs() < 1e-15,
+            "{n:?}"
+        );
+        assert_eq!(n.stable_rank, 2.0);
     }
 }

@@ -149,6 +149,34 @@ pub fn fit_power_law(levels: &[f64], options: PowerLawOptions) -> CoreResult<Pow
     })
 }
 
+/// The tail fit of the levels λ = s² of singular values `s`, scale-exact: the levels are formed
+/// from s/2^e (2^e just below the largest value, an exact division) so they neither overflow
+/// beyond s ≈ 1e154 nor underflow below 1e-154; α, the KS distance and the likelihood ratio are
+/// scale-invariant, and xmin, xmax return to λ's units (±inf only where λ itself is out of range).
+pub fn fit_power_law_of_singular_values(
+    s: &[f64],
+    options: PowerLawOptions,
+) -> CoreResult<PowerLawFit> {
+    crate::matrix::check_finite_slice(s, "singular values")?;
+    let largest = s.iter().fold(0.0f64, |m, &v| m.max(v.abs()));
+    let e = if largest > 0.0 {
+        libm::frexp(largest).1 - 1
+    } else {
+        0
+    };
+    let levels: Vec<f64> = s
+        .iter()
+        .map(|&v| {
+            let x = libm::scalbn(v, -e);
+            x * x
+        })
+        .collect();
+    let mut fit = fit_power_law(&levels, options)?;
+    fit.xmin = libm::scalbn(fit.xmin, 2 * e);
+    fit.xmax = libm::scalbn(fit.xmax, 2 * e);
+    Ok(fit)
+}
+
 /// KS distance of sorted log-levels against the power law with `alpha` above exp(`log_xmin`).
 fn tail_ks(log_tail: &[f64], log_xmin: f64, alpha: f64) -> f64 {
     let n = log_tail.len() as f64;
@@ -191,6 +219,20 @@ fn vuong_vs_exponential(tail: &[f64], alpha: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_singular_value_form_is_scale_exact() {
+        let s: Vec<f64> = (1..=200).map(|i| (i as f64).powf(-0.7) * 3.0).collect();
+        let base = fit_power_law_of_singular_values(&s, PowerLawOptions::default()).unwrap();
+        for c in [1e-300, 1e-170, 1e155, 1e300] {
+            let scaled: Vec<f64> = s.iter().map(|v| v * c).collect();
+            let fit =
+                fit_power_law_of_singular_values(&scaled, PowerLawOptions::default()).unwrap();
+            assert!((fit.alpha / base.alpha - 1.0).abs() < 1e-12, "{c:e}");
+            assert_eq!(fit.n_tail, base.n_tail);
+            assert!(fit.alpha.is_finite() && fit.likelihood_ratio.is_finite());
+        }
+    }
 
     /// Deterministic uniform numbers in (0, 1) (a 64-bit LCG).
     fn uniforms(n: usize, seed: u64) -> Vec<f64> {
