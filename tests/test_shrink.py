@@ -9,23 +9,17 @@ from hypothesis import strategies as st
 
 import netsieve
 from netsieve import InvalidInputError, shrink, shrink_with_record
+from netsieve.synthetic import bbp_threshold, planted_spikes
 
 THRESHOLD_METHODS = ("hard", "optimal_hard", "operator", "frobenius", "nuclear")
 
 
 def planted(n, m, thetas, sigma=1.0, seed=0):
     """(noisy matrix, planted signal): Σ θₖ aₖbₖᵀ with random unit aₖ, bₖ, plus N(0, σ²) noise."""
-    rng = np.random.default_rng(seed)
-    signal = np.zeros((n, m))
-    for theta in thetas:
-        a = rng.normal(size=n)
-        b = rng.normal(size=m)
-        signal += theta * np.outer(a / np.linalg.norm(a), b / np.linalg.norm(b))
-    return signal + sigma * rng.normal(size=(n, m)), signal
+    return planted_spikes(np.random.default_rng(seed), n, m, thetas, sigma=sigma, return_signal=True)
 
 
-def bbp(n, m, sigma=1.0):
-    return sigma * (n * m) ** 0.25
+bbp = bbp_threshold
 
 
 # --- oracle tests ------------------------------------------------------------------------------
