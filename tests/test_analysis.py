@@ -133,7 +133,8 @@ def test_heavy_tailed_matrix_gives_alpha_near_truth(mu):
 
 def test_module_layers_and_skipped_reasons():
     torch.manual_seed(0)
-    report = analyze(Net(), porter_thomas=False)
+    # The defaults (min_dim 16, no embeddings) would skip the small head and the embedding.
+    report = analyze(Net(), porter_thomas=False, embeddings=True, min_dim=2)
     names = [r.name for r in report]
     assert "conv.weight" in names and "fc1.weight" in names and "emb.weight" in names
     assert {"attn.in_proj_weight[q]", "attn.in_proj_weight[k]", "attn.in_proj_weight[v]"} <= set(names)
@@ -142,13 +143,13 @@ def test_module_layers_and_skipped_reasons():
     assert "1-D" in reasons["fc1.bias"]
     assert "norm scale" in reasons["norm.weight"]
     assert report["head.weight"].ok  # 5×200 analysed (small but valid)
-    no_emb = analyze(Net(), embeddings=False, porter_thomas=False)
+    no_emb = analyze(Net(), embeddings=False, porter_thomas=False, min_dim=2)
     assert "emb.weight" not in [r.name for r in no_emb]
     assert "embedding" in {s.name: s.reason for s in no_emb.skipped}["emb.weight"]
 
 
 def test_conv_slices_and_layer_globs():
-    report = analyze(Net(), layers=["conv"], conv_slices=True, porter_thomas=False)
+    report = analyze(Net(), layers=["conv"], conv_slices=True, porter_thomas=False, min_dim=2)
     assert [r.name for r in report] == [f"conv.weight[k={i},{j}]" for i in range(3) for j in range(3)]
     assert all(r.rows == 64 and r.cols == 3 for r in report)
 
@@ -157,7 +158,9 @@ def test_nan_layer_reported_others_continue():
     sd = {"a.weight": torch.randn(100, 50), "b.weight": torch.randn(80, 40), "c.weight": torch.randn(60, 30)}
     sd["b.weight"][3, 4] = float("nan")
     sd["c.weight"][0, 0] = float("inf")
-    report = analyze(sd)
+    with pytest.raises(netsieve.InvalidInputError, match=r"'b.weight'.*NaN.*row 3, column 4"):
+        analyze(sd)  # errors="raise" is the default
+    report = analyze(sd, errors="collect")
     assert report["a.weight"].ok
     assert "NaN" in report["b.weight"].error and "1 non-finite" in report["b.weight"].error
     assert "Inf" in report["c.weight"].error
@@ -344,7 +347,7 @@ def test_only_1d_tensors_nothing_analysed(tmp_path, capsys):
 def test_exports_csv_json_dataframe(tmp_path):
     sd = {"a.weight": torch.tensor(planted(300, 150, [4.0], seed=1)), "b.weight": torch.randn(100, 50)}
     sd["b.weight"][0, 0] = float("nan")
-    report = analyze(sd)
+    report = analyze(sd, errors="collect")
     out = tmp_path / "r.csv"
     report.to_csv(out)
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
@@ -353,7 +356,7 @@ def test_exports_csv_json_dataframe(tmp_path):
     j = json.loads(report.to_json(tmp_path / "r.json"))
     assert j == json.loads((tmp_path / "r.json").read_text())
     assert j["layers"][0]["n_spikes"] == 1 and j["summary"]["n_errors"] == 1
-    assert "singular_values" in report.to_dict(include_spectra=True)["layers"][0]
+    assert "singular_values" in report.to_dict(arrays=True)["layers"][0]
     assert not list(tmp_path.glob(".*.tmp"))
     pd = pytest.importorskip("pandas")
     df = report.to_dataframe()

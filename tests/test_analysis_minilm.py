@@ -21,7 +21,8 @@ if not PATH.exists():
 
 @pytest.fixture(scope="module")
 def report():
-    return analyze(PATH, porter_thomas=False, progress=False)
+    # Embeddings and matrices down to 2×N (token types) included: the defaults skip both.
+    return analyze(PATH, porter_thomas=False, progress=False, embeddings=True, min_dim=2)
 
 
 def test_every_2d_weight_analysed_and_1d_skipped(report):

@@ -148,12 +148,12 @@ def test_spectrum_refuses_a_matrix_larger_than_memory_before_allocating():
 
 
 def test_spectrum_memory_check_uses_what_is_available(monkeypatch, capsys):
-    import netsieve.cli as cli
+    import netsieve.cli._memory as memory
 
-    monkeypatch.setattr(cli, "_available_memory", lambda: 2**16)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**16)
     assert main(["spectrum", "--rows", "200", "--cols", "100"]) == 1
     assert "available" in one_error_line(capsys.readouterr().err, "spectrum")
-    monkeypatch.setattr(cli, "_available_memory", lambda: None)  # unknown: no refusal
+    monkeypatch.setattr(memory, "available_memory", lambda: None)  # unknown: no refusal
     assert main(["spectrum", "--rows", "200", "--cols", "100", "--spikes", "1"]) == 0
 
 

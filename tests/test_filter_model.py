@@ -49,9 +49,13 @@ def assert_same(a, b):
 
 
 def test_min_dim_matches_cli_default():
-    from netsieve import _filter_cli
+    from netsieve import DEFAULTS
+    from netsieve.cli import build_parser
 
-    assert _filter_cli.MIN_DIM == MIN_DIM
+    # One default, defined by the core, for the library and both commands.
+    for command in ("filter", "analyze"):
+        args = build_parser().parse_args([command, "in", "out"] if command == "filter" else [command, "in"])
+        assert args.min_dim == MIN_DIM == DEFAULTS["min_dim"]
 
 
 def test_filter_model_copy_leaves_input_untouched_and_matches_shrink():
@@ -436,7 +440,7 @@ def test_lazy_and_meta_modules_get_clear_errors():
         filter_model(meta, "hard", inplace=True)
     with pytest.raises(InvalidInputError, match="meta device"):
         filter_state_dict(meta.state_dict(), "hard")
-    assert "meta device" in analyze(meta)["0.weight"].error
+    assert "meta device" in analyze(meta, errors="collect")["0.weight"].error
 
 
 @pytest.mark.parametrize("options,match", [

@@ -246,7 +246,7 @@ def test_record_fields_and_to_dict():
     assert rec.kept_energy == pytest.approx(1 - expected_change**2)
     d = rec.to_dict()
     assert d["kept_rank"] == 1 and len(d["singular_values"]) == 100
-    assert "singular_values" not in rec.to_dict(spectra=False)
+    assert "singular_values" not in rec.to_dict(arrays=False)
     with pytest.raises(Exception):
         rec.kept_rank = 3  # frozen
     with pytest.raises(ValueError):

@@ -16,7 +16,7 @@ from conftest import bbp, planted
 def test_singular_values_match_numpy(rng, method, shape):
     W = rng.normal(size=shape)
     ref = np.linalg.svd(W, compute_uv=False)
-    s = ns.singular_values(W, method=method)
+    s = ns.singular_values(W, decomposition=method)
     assert s.dtype == np.float64 and s.shape == (min(shape),)
     np.testing.assert_allclose(s, ref, rtol=1e-9, atol=1e-12 * ref[0])
 
@@ -37,7 +37,7 @@ def test_auto_falls_back_to_svd_for_ill_conditioned_matrices(rng):
     V, _ = np.linalg.qr(rng.normal(size=(30, 30)))
     s_true = np.logspace(0, -9, 30)
     W = (U * s_true) @ V.T
-    s = ns.singular_values(W, method="auto")
+    s = ns.singular_values(W, decomposition="auto")
     np.testing.assert_allclose(s, s_true, rtol=1e-6)
 
 
@@ -47,7 +47,7 @@ def test_extreme_magnitudes_give_exactly_scaled_results(rng, scale):
     W = rng.normal(size=(60, 40))
     ref = ns.singular_values(W)
     for method in ("auto", "gram", "svd"):
-        np.testing.assert_allclose(ns.singular_values(W * scale, method=method) / scale, ref, rtol=1e-9)
+        np.testing.assert_allclose(ns.singular_values(W * scale, decomposition=method) / scale, ref, rtol=1e-9)
     assert ns.fit_mp(W * scale).sigma / scale == pytest.approx(ns.fit_mp(W).sigma, rel=1e-9)
     assert ns.porter_thomas(W * scale).boundary == ns.porter_thomas(W).boundary
 
@@ -69,7 +69,7 @@ def test_input_is_never_modified(rng):
     ns.singular_values(W)
     ns.fit_mp(W)
     ns.porter_thomas(W)
-    ns.level_spacing(W)
+    ns.level_statistics(W)
     s = np.sort(ns.singular_values(W))  # ascending on purpose
     s_before = s.copy()
     ns.fit_mp(s, shape=W.shape)
@@ -136,7 +136,7 @@ def test_sigma_within_one_percent_with_ten_strong_spikes(noise):
     assert abs(fit.sigma / sigma - 1) < 0.01, fit
     assert fit.n_spikes == 10
     assert fit.spikes.shape == (10,)
-    assert fit.method == "quantile"
+    assert fit.sigma_method == "quantile"
     assert fit.n_rows == n and fit.n_cols == m and fit.beta == 0.5
 
 
@@ -154,16 +154,16 @@ def test_sigma_across_aspect_ratios(shape):
 def test_median_method_is_the_gavish_donoho_estimate(rng):
     W = rng.normal(size=(800, 400))
     s = ns.singular_values(W)
-    fit = ns.fit_mp(s, shape=W.shape, method="median")
+    fit = ns.fit_mp(s, shape=W.shape, sigma_method="median")
     mu = ns.mp_quantile(0.5, W.shape, 1.0)
-    assert fit.method == "median"
+    assert fit.sigma_method == "median"
     assert fit.sigma == pytest.approx(np.median(s) / mu, rel=1e-12)
 
 
 def test_given_sigma_is_used_as_is(rng):
     W = rng.normal(size=(300, 200))
     fit = ns.fit_mp(W, sigma=2.0)
-    assert fit.sigma == 2.0 and fit.method == "given"
+    assert fit.sigma == 2.0 and fit.sigma_method == "given"
     assert fit.n_spikes == 0  # the spectrum is far inside the (too wide) bulk
     assert ns.fit_mp(W * 10, sigma=1.0).n_spikes == 200
 
@@ -223,7 +223,7 @@ def test_porter_thomas_on_pure_noise_sees_no_information(rng):
 
 
 def test_level_spacing_of_noise_is_goe_like(rng):
-    ls = ns.level_spacing(rng.normal(size=(1200, 600)))
+    ls = ns.level_statistics(rng.normal(size=(1200, 600)))
     assert abs(ls.mean_ratio - ns.GOE_MEAN_RATIO) < 0.015
     assert ls.unfolding == "mp"
     assert abs(np.mean(ls.spacings) - 1) < 1e-12
@@ -233,7 +233,7 @@ def test_level_spacing_of_noise_is_goe_like(rng):
 
 def test_level_spacing_of_uncorrelated_levels_is_poisson_like(rng):
     s = np.sort(np.abs(rng.normal(size=3000)))[::-1]  # singular values of a random diagonal matrix
-    ls = ns.level_spacing(s)
+    ls = ns.level_statistics(s)
     assert ls.unfolding == "gaussian"
     assert abs(ls.mean_ratio - ns.POISSON_MEAN_RATIO) < 0.02
     assert np.mean(ls.spacings < 0.1) > 0.05
@@ -249,10 +249,10 @@ def test_batch_analysis_keeps_order_and_matches_single_calls(rng):
     for name, W in mats.items():
         single = ns.fit_mp(W)
         assert res[name].fit.sigma == pytest.approx(single.sigma, rel=1e-9)
-        assert res[name].porter_thomas is not None and res[name].level_spacing is not None
+        assert res[name].porter_thomas is not None and res[name].level_statistics is not None
     as_list = ns.analyze_spectra(list(mats.values()), level_statistics=False)
     assert [r.name for r in as_list] == [str(i) for i in range(6)]
-    assert as_list[0].level_spacing is None
+    assert as_list[0].level_statistics is None
 
 
 def test_batch_analysis_collects_errors(rng):

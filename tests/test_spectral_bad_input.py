@@ -5,7 +5,7 @@ import pytest
 
 import netsieve as ns
 
-FUNCS = [ns.singular_values, ns.fit_mp, ns.porter_thomas, ns.level_spacing, lambda W: ns.analyze_spectra([W])]
+FUNCS = [ns.singular_values, ns.fit_mp, ns.porter_thomas, ns.level_statistics, lambda W: ns.analyze_spectra([W])]
 
 
 @pytest.mark.parametrize("func", FUNCS)
@@ -59,9 +59,9 @@ def test_fit_argument_errors():
     with pytest.raises(ValueError, match="spike_confidence"):
         ns.fit_mp(W, spike_confidence=0.5)
     with pytest.raises(ValueError, match="unknown σ estimator"):
-        ns.fit_mp(W, method="magic")
+        ns.fit_mp(W, sigma_method="magic")
     with pytest.raises(ValueError, match="unknown singular-value method"):
-        ns.singular_values(W, method="qr")
+        ns.singular_values(W, decomposition="qr")
     with pytest.raises(ValueError, match="shape must be a pair"):
         ns.fit_mp(s, shape=30)
     with pytest.raises(ValueError, match="too low-rank"):

@@ -17,7 +17,7 @@ use crate::matrix::{AnyMatrix, MatrixView, Scalar};
 
 crate::named_enum! {
     /// What a batch call does with a matrix that fails.
-    pub enum ErrorPolicy for "errors" as "error policy" {
+    pub enum ErrorPolicy for "errors" as "error policy" / "policies" {
         /// Raise the first failure (after the whole batch ran), naming the matrix.
         Raise = "raise",
         /// Return each failure in place of that matrix's result.

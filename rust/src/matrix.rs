@@ -190,7 +190,8 @@ pub mod view {
     }
 }
 
-/// Rejects empty matrices and non-finite entries, naming the first bad entry found.
+/// Rejects empty matrices and non-finite entries, naming the first bad entry and counting them all
+/// (the count is taken only once a bad entry was found, so valid input pays one pass).
 pub fn check_finite_matrix<T: Scalar>(w: MatrixView<'_, T>, what: &'static str) -> CoreResult<()> {
     if w.nrows() == 0 || w.ncols() == 0 {
         return Err(CoreError::Empty { what });
@@ -202,10 +203,24 @@ pub fn check_finite_matrix<T: Scalar>(w: MatrixView<'_, T>, what: &'static str) 
         let j = (0..w.ncols())
             .find(|&j| !w.get(i, j).to_f64().is_finite())
             .expect("row was found to hold a non-finite value");
+        let (nan, inf) = (0..w.nrows())
+            .into_par_iter()
+            .map(|r| {
+                (0..w.ncols()).fold((0usize, 0usize), |(n, f), c| {
+                    let v = w.get(r, c).to_f64();
+                    (n + v.is_nan() as usize, f + v.is_infinite() as usize)
+                })
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let total = w.nrows() * w.ncols();
+        let plural = if nan + inf == 1 { "" } else { "s" };
         return Err(CoreError::NonFinite {
             what,
             value: w.get(i, j).to_f64(),
-            location: format!("row {i}, column {j}"),
+            location: format!(
+                "row {i}, column {j} ({} non-finite value{plural} of {total}: {nan} NaN, {inf} ±Inf)",
+                nan + inf
+            ),
         });
     }
     Ok(())

@@ -8,7 +8,7 @@
 macro_rules! named_enum {
     (
         $(#[$meta:meta])*
-        $vis:vis enum $name:ident for $argument:literal as $noun:literal {
+        $vis:vis enum $name:ident for $argument:literal as $noun:literal / $plural:literal {
             $( $(#[$vmeta:meta])* $variant:ident = $text:literal $(| $alias:literal)* ),+ $(,)?
         }
     ) => {
@@ -38,8 +38,9 @@ macro_rules! named_enum {
                     other => Err($crate::error::CoreError::invalid(
                         $argument,
                         format!(
-                            "unknown {} {other:?}; valid: {}",
+                            "unknown {} '{other}'; valid {}: {}",
                             $noun,
+                            $plural,
                             Self::NAMES
                                 .iter()
                                 .map(|n| format!("'{n}'"))
@@ -57,7 +58,7 @@ macro_rules! named_enum {
 mod tests {
     crate::named_enum! {
         /// A test enum.
-        enum Colour for "colour" as "colour" {
+        enum Colour for "colour" as "colour" / "colours" {
             /// Red.
             Red = "red" | "rouge",
             /// Green.

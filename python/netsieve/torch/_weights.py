@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
-from .._netsieve import InvalidInputError
+from netsieve import InvalidInputError
 
 __all__ = ["WeightMatrix", "Skipped", "select_weight_matrices", "matches"]
 

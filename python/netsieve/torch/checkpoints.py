@@ -10,7 +10,7 @@ from typing import Iterator, Mapping
 import torch
 
 from .._files import atomic_write
-from .._netsieve import InvalidInputError
+from netsieve import InvalidInputError
 
 __all__ = ["TensorSource", "open_weights", "save_weights", "atomic_write"]
 

@@ -14,7 +14,6 @@ unfiltered network.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._json import dumps
 from .data import DataSplit, from_tensors, load_dataset
 from .noise import corrupt_labels
 from .trainer import TrainConfig, Trainer
@@ -209,7 +209,7 @@ def run_demo(config: DemoConfig | None = None, out_dir: str | Path | None = "net
     if out is not None:
         from .checkpoints import atomic_write
 
-        text = json.dumps(result.to_dict(), indent=2)
+        text = dumps(result.to_dict())
         atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(text))
         table = result.table()
         atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table + "\n"))
@@ -229,37 +229,3 @@ def summary_lines(result: DemoResult) -> list[str]:
             f"best change vs unfiltered: {best} ({gains[best]:+.1f} points)"
         )
     return lines
-
-
-def _check_args(args: Any) -> None:
-    """The flags, before anything is trained (a bad noise rate was found only when its turn came)."""
-    from .._files import check_output_folder
-    from .noise import check_noise_rate
-
-    for rate in args.noise:
-        try:
-            check_noise_rate(rate)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"--noise: {exc}") from None
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
-    check_output_folder("--out", args.out)
-
-
-def run_cli(args: Any) -> int:
-    _check_args(args)
-    cfg = DemoConfig.fast() if args.fast else DemoConfig(
-        noise_rates=tuple(args.noise), seeds=tuple(range(args.seeds)), epochs=args.epochs, progress=not args.quiet
-    )
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    res = run_demo(cfg, args.out)
-    print()
-    print(res.table())
-    print()
-    for line in summary_lines(res):
-        print(line)
-    print(f"\n{len(cfg.noise_rates) * len(cfg.seeds)} networks trained and filtered in {res.seconds:.0f} s; "
-          f"plots and metrics per run under {args.out}/")
-    return 0

@@ -6,14 +6,16 @@ out × (in/groups·∏kernel), or with ``conv_slices=True`` one out × in/groups
 position; ``nn.Embedding`` only with ``embeddings=True``; fused attention projections
 (``in_proj_weight``) only with ``attention=True``, split into their query, key and value blocks.
 Biases, norm parameters and other 1-D tensors are never touched, and matrices whose smaller side is
-below ``min_dim`` (default :data:`MIN_DIM` = 16) are skipped: with fewer singular values the
-Marchenko–Pastur fit cannot tell a bulk from spikes.
+below ``min_dim`` (default ``netsieve.DEFAULTS["min_dim"]`` = 16) are skipped: with fewer singular
+values the Marchenko–Pastur fit cannot tell a bulk from spikes.
 
-All matrices are filtered first, in parallel (one Rust task per matrix, GIL released); weights are
-written only when every one succeeded, through each tensor's own strides (channels_last, transposed
-and sliced weights included), and every write is checked: if a tensor does not then hold its filtered
-matrix (an expanded tensor, memory shared between tensors) the call raises and the model (or state
-dict) is left exactly as it was. float16/bfloat16 weights are computed in float64 and cast back to their dtype.
+The filter is :func:`netsieve.shrink_many`: one parallel call over every selected matrix (GIL
+released, within a memory budget), each option checked by the core before any tensor is read.
+Weights are written only when every one succeeded (``errors="collect"`` writes the successful ones
+and lists the failures), through each tensor's own strides (channels_last, transposed and sliced
+weights included), and every write is checked: if a tensor does not then hold its filtered matrix
+(an expanded tensor, memory shared between tensors) the call raises and the model (or state dict)
+is left exactly as it was. float16/bfloat16 weights are computed in float64 and cast back.
 """
 
 from __future__ import annotations
@@ -23,19 +25,19 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 
-from .._netsieve import InvalidInputError
-from ..shrink import METHODS, ShrinkRecord, _check_method, _core_options
-from .. import _netsieve as _core
+import netsieve as ns
+from netsieve import DEFAULTS, InvalidInputError, ShrinkRecord
+
+from .._report import LayerTable, union_columns
 from ._weights import Skipped, WeightMatrix, check_writable, module_weight_matrices, state_dict_weight_matrices
 
 __all__ = ["MIN_DIM", "FilterReport", "LayerFilter", "filter_model", "filter_state_dict", "filter_checkpoint"]
 
-MIN_DIM = 16
+MIN_DIM: int = DEFAULTS["min_dim"]
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,25 @@ class LayerFilter:
     dtype: str
     record: ShrinkRecord = field(repr=False)
 
-    def to_dict(self, spectra: bool = False) -> dict[str, Any]:
-        return {"name": self.name, "tensor": self.tensor_name, "layer_type": self.layer_type, "dtype": self.dtype, **self.record.to_dict(spectra=spectra)}
+    def to_dict(self, arrays: bool = False, **legacy: Any) -> dict[str, Any]:
+        from .._report import _legacy_arrays
+
+        arrays = _legacy_arrays(arrays, legacy)
+        ids = {"name": self.name, "tensor": self.tensor_name, "layer_type": self.layer_type, "dtype": self.dtype}
+        return {**ids, **self.record.to_dict(arrays)}
 
 
 @dataclass(frozen=True)
-class FilterReport:
-    """One row per filtered matrix, plus the tensors that were skipped and why."""
+class FilterReport(LayerTable):
+    """One row per filtered matrix, the tensors (and files) that were skipped and why, and the
+    layers that failed (with ``errors="collect"``; their weights are left as they were)."""
 
     method: str
     options: Mapping[str, Any]
     layers: tuple[LayerFilter, ...]
     skipped: tuple[Skipped, ...]
+    failed: tuple[tuple[str, str], ...] = ()
+    inputs: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -73,22 +82,21 @@ class FilterReport:
                 return layer
         raise KeyError(name)
 
-    def to_dict(self, spectra: bool = False) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "options": dict(self.options),
-            "layers": [layer.to_dict(spectra=spectra) for layer in self.layers],
-            "skipped": [s.to_dict() for s in self.skipped],
-        }
+    @property
+    def columns(self) -> Sequence[str]:
+        return union_columns(self.layer_rows(False))
 
-    def to_dataframe(self):
-        """The per-layer table as a pandas DataFrame (needs pandas)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - pandas is a test dependency
-            raise ImportError("to_dataframe needs pandas (pip install pandas)") from exc
-        rows = [layer.to_dict() for layer in self.layers]
-        return pd.DataFrame(rows).set_index("name") if rows else pd.DataFrame()
+    def layer_rows(self, arrays: bool = False) -> list[dict[str, Any]]:
+        return [layer.to_dict(arrays) for layer in self.layers]
+
+    def to_dict(self, arrays: bool = False, **legacy: Any) -> dict[str, Any]:
+        out = {"method": self.method, **super().to_dict(arrays, **legacy)}
+        out["failed"] = [{"name": n, "error": e} for n, e in self.failed]
+        return out
+
+    def to_dataframe(self) -> Any:
+        df = super().to_dataframe()
+        return df.set_index("name") if len(df) else df
 
     def __str__(self) -> str:
         head = f"{'layer':<40} {'shape':>13} {'σ':>10} {'spikes':>6} {'kept':>5} {'energy':>7} {'Δ‖W‖':>7}"
@@ -101,6 +109,8 @@ class FilterReport:
             lines.append(
                 f"{layer.name[:40]:<40} {shape:>13} {sigma:>10} {spikes:>6} {r.kept_rank:>5} {r.kept_energy:>7.3f} {r.relative_change:>7.3f}"
             )
+        for name, error in self.failed:
+            lines.append(f"failed, left as it was: {name}: {error}")
         if self.skipped:
             tensors = [s for s in self.skipped if s.kind != "file"]
             files = [s for s in self.skipped if s.kind == "file"]
@@ -111,15 +121,33 @@ class FilterReport:
         return "\n".join(lines)
 
 
-def _selection_options(embeddings: bool, attention: bool, conv_slices: bool, min_dim: int) -> dict[str, Any]:
+@dataclass
+class _Plan:
+    """What filter_model and filter_state_dict share: the checked request, the selected matrices,
+    and their filtered values (nothing is written yet)."""
+
+    method: str
+    options: dict[str, Any]  # shown in the report
+    entries: list[WeightMatrix]
+    skipped: list[Skipped]
+    results: list[tuple[WeightMatrix, torch.Tensor, ShrinkRecord]]
+    failed: list[tuple[str, str]]
+
+
+def _check_request(method: str, sigma: Any, errors: str, options: Mapping[str, Any]) -> None:
+    """Every option is checked by the core before any tensor is read: an empty batch validates."""
+    ns.shrink_many([], method, sigma, errors=errors, **options)
+
+
+def _check_selection(min_dim: Any) -> int:
     if isinstance(min_dim, bool) or not isinstance(min_dim, int) or min_dim < 2:
         raise InvalidInputError(f"min_dim must be an integer ≥ 2, got {min_dim!r}")
-    return {"embeddings": bool(embeddings), "conv_slices": bool(conv_slices), "min_dim": min_dim, "_attention": bool(attention)}
+    return min_dim
 
 
-def _select(entries: list[WeightMatrix], skipped: list[Skipped], attention: bool) -> tuple[list[WeightMatrix], list[Skipped]]:
+def _drop_attention(entries: list[WeightMatrix], skipped: list[Skipped], attention: bool) -> list[WeightMatrix]:
     if attention:
-        return entries, skipped
+        return entries
     kept, seen = [], set()
     for e in entries:
         if e.kind == "attention_in_proj":
@@ -128,196 +156,254 @@ def _select(entries: list[WeightMatrix], skipped: list[Skipped], attention: bool
                 seen.add(e.tensor_name)
         else:
             kept.append(e)
-    return kept, skipped
+    return kept
 
 
-def _as_compute_array(matrix: torch.Tensor, name: str) -> np.ndarray:
-    if matrix.is_meta:
-        raise InvalidInputError(f"{name}: the tensor is on the meta device and holds no values; load the weights first")
-    if matrix.is_complex() or not matrix.is_floating_point():
-        raise TypeError(f"{name}: weights must be floating point, got {matrix.dtype}")
-    t = matrix.detach()
-    if t.device.type != "cpu":
-        t = t.cpu()
-    if t.dtype not in (torch.float32, torch.float64):
-        t = t.to(torch.float32)  # exact for float16/bfloat16; the kernel computes in float64
-    return t.numpy()
+def _plan(
+    choose: Callable[..., tuple[list[WeightMatrix], list[Skipped]]],
+    get: Callable[[str], torch.Tensor],
+    layers: Any,
+    method: str,
+    sigma: Any,
+    options: dict[str, Any],
+    *,
+    embeddings: bool,
+    attention: bool,
+    conv_slices: bool,
+    min_dim: int,
+    errors: str,
+) -> _Plan:
+    _check_request(method, sigma, errors, options)
+    min_dim = _check_selection(min_dim)
+    entries, skipped = choose(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
+    entries = _drop_attention(entries, skipped, attention)
+    if layers is not None and not entries and not skipped:
+        raise InvalidInputError(f"layers={layers!r} matches no tensor")
+    matrices = {e.name: e.extract(get(e.tensor_name)).detach() for e in entries}
+    out = ns.shrink_many(matrices, method, sigma, errors=errors, **options) if matrices else {}
+    results, failed = [], []
+    for e in entries:
+        filtered, record = out[e.name]
+        if filtered is None:
+            failed.append((e.name, f"{type(record).__name__}: {record}"))
+        else:
+            results.append((e, filtered, record))
+    shown = {"layers": layers, "sigma": sigma, **options, "embeddings": bool(embeddings),
+             "attention": bool(attention), "conv_slices": bool(conv_slices), "min_dim": min_dim}  # fmt: skip
+    return _Plan(method, shown, entries, skipped, results, failed)
 
 
-def _filter_entries(
-    entries: Sequence[WeightMatrix], get, method: str, core_options: Mapping[str, Any]
-) -> list[tuple[WeightMatrix, np.ndarray, ShrinkRecord]]:
-    """Filters every entry in one parallel call; raises (naming the matrix) if any fails."""
-    arrays = [_as_compute_array(e.extract(get(e.tensor_name)), e.name) for e in entries]
-    if not arrays:
-        return []
-    raw = _core.shrink_matrices(arrays, method, **core_options)
-    out = []
-    for e, r in zip(entries, raw):
-        if isinstance(r, BaseException):
-            raise type(r)(f"layer {e.name!r}: {r}")
-        arr, rec = r
-        out.append((e, arr, ShrinkRecord._from_core(rec)))
-    return out
-
-
-def _check_targets(results, get) -> None:
-    """Before any write, so that a tensor that cannot be written leaves everything untouched."""
-    for e, _, _ in results:
-        check_writable(get(e.tensor_name), e.tensor_name)
-
-
-def _write(results, get) -> None:
+def _write(plan: _Plan, get: Callable[[str], torch.Tensor]) -> None:
     """Writes every filtered matrix back and verifies each; callers roll back when this raises."""
-    for e, arr, _ in results:
-        e.insert(get(e.tensor_name), torch.from_numpy(arr))
-    for e, arr, _ in results:  # again at the end: a later write into shared memory may undo an earlier one
-        e.verify(get(e.tensor_name), torch.from_numpy(arr))
+    for e, filtered, _ in plan.results:
+        e.insert(get(e.tensor_name), filtered)
+    for e, filtered, _ in plan.results:  # again at the end: a later write into shared memory may undo an earlier one
+        e.verify(get(e.tensor_name), filtered)
 
 
-def _report(method, options, results, skipped, get) -> FilterReport:
+def _apply(plan: _Plan, get: Callable[[str], torch.Tensor], backup: Mapping[str, torch.Tensor]) -> None:
+    # Before any write, so that a tensor that cannot be written leaves everything untouched.
+    for e, _, _ in plan.results:
+        check_writable(get(e.tensor_name), e.tensor_name)
+    try:
+        _write(plan, get)
+    except BaseException:
+        with torch.no_grad():
+            for n, t in backup.items():
+                get(n).copy_(t)
+        raise
+
+
+def _report(plan: _Plan, get: Callable[[str], torch.Tensor]) -> FilterReport:
     layers = tuple(
         LayerFilter(e.name, e.tensor_name, e.layer_type, str(get(e.tensor_name).dtype).replace("torch.", ""), rec)
-        for e, _, rec in results
+        for e, _, rec in plan.results
     )
-    shown = {k: v for k, v in options.items() if not k.startswith("_")}
-    return FilterReport(method, shown, layers, tuple(skipped))
-
-
-def _prepare(method: str, sigma: Any, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    method = _check_method(method)
-    return method, _core_options(method, sigma, options)
-
-
-def _filter_selected(choose, get, layers, method, sigma, options, embeddings, attention, conv_slices, min_dim):
-    """The shared front half of filter_model / filter_state_dict: check the method and options, select
-    the matrices (``choose(**selection) -> (entries, skipped)``) and filter them; nothing is written."""
-    method, core_options = _prepare(method, sigma, options)
-    sel = _selection_options(embeddings, attention, conv_slices, min_dim)
-    entries, skipped = choose(layers=layers, embeddings=sel["embeddings"], conv_slices=sel["conv_slices"], min_dim=min_dim)
-    entries, skipped = _select(entries, skipped, attention)
-    _check_layers_matched(layers, entries, skipped)
-    return method, sel, skipped, _filter_entries(entries, get, method, core_options)
+    return FilterReport(plan.method, plan.options, layers, tuple(plan.skipped), tuple(plan.failed))
 
 
 def filter_model(
     model: torch.nn.Module,
-    method: str = "operator",
+    method: str = DEFAULTS["method"],
     layers: str | Sequence[str] | None = None,
     inplace: bool = False,
     *,
     sigma: float | None = None,
-    embeddings: bool = False,
+    embeddings: bool = DEFAULTS["embeddings"],
     attention: bool = False,
     conv_slices: bool = False,
     min_dim: int = MIN_DIM,
+    errors: str = DEFAULTS["errors"],
     **options: Any,
 ) -> tuple[torch.nn.Module, FilterReport]:
     """Filters the weight matrices of ``model`` with :func:`netsieve.shrink`'s ``method``.
 
-    Returns (model, report): with ``inplace=False`` (default) a filtered deep copy and the input is
-    never touched; with ``inplace=True`` the input itself. ``layers`` selects tensors by name or glob
-    (``"fc1"``, ``"encoder.*"``; the ``.weight`` suffix is optional). ``options`` go to the method
-    (e.g. ``fraction=0.8``). Atomic: if any matrix fails, the model is exactly as before.
+    Parameters
+    ----------
+    model : torch.nn.Module
+    method : str, default "operator"
+        One of :data:`netsieve.SHRINK_METHODS`.
+    layers : str or sequence of str, optional
+        Tensor names or globs (``"fc1"``, ``"encoder.*"``; the ``.weight`` suffix is optional).
+    inplace : bool, default False
+        False: a filtered deep copy, the input is never touched; True: the input itself.
+    sigma : float, optional
+        Known noise level per entry (fitted per matrix when None).
+    embeddings, attention, conv_slices : bool
+        Which matrices are selected (module docs); ``embeddings`` defaults to
+        ``DEFAULTS["embeddings"]`` (False).
+    min_dim : int, default 16
+        Skip matrices with a side below this.
+    errors : {"raise", "collect"}, default "raise"
+        ``"collect"``: layers that fail are left as they were and listed in ``report.failed``.
+    **options
+        The method's options (``fraction=0.8``, ``sigma_method=``, ...; see
+        :data:`netsieve.SHRINK_METHOD_OPTIONS`).
+
+    Returns
+    -------
+    (torch.nn.Module, FilterReport)
+
+    Raises
+    ------
+    InvalidInputError
+        Bad options (before any weight is read), unreadable weights, a failing layer with
+        ``errors="raise"``; the model is then exactly as it was.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    >>> filtered, report = nt.filter_model(net, "hard")
+    >>> [layer.name for layer in report], [s.name for s in report.skipped if s.name.endswith("weight")]
+    (['0.weight'], ['2.weight'])
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    method, sel, skipped, results = _filter_selected(
-        lambda **kw: module_weight_matrices(model, **kw)[:2], dict(model.named_parameters()).__getitem__,
-        layers, method, sigma, options, embeddings, attention, conv_slices, min_dim,
-    )
+    params = dict(model.named_parameters())
+    plan = _plan(
+        lambda **kw: module_weight_matrices(model, **kw)[:2], params.__getitem__, layers, method, sigma, options,
+        embeddings=embeddings, attention=attention, conv_slices=conv_slices, min_dim=min_dim, errors=errors,
+    )  # fmt: skip
     target = model if inplace else copy.deepcopy(model)
     target_params = dict(target.named_parameters())
-    touched = {e.tensor_name for e, _, _ in results}
-    _check_targets(results, target_params.__getitem__)
+    touched = {e.tensor_name for e, _, _ in plan.results}
     backup = {n: target_params[n].detach().clone() for n in touched} if inplace else {}
-    try:
-        _write(results, target_params.__getitem__)
-    except BaseException:
-        with torch.no_grad():
-            for n, t in backup.items():
-                target_params[n].copy_(t)
-        raise
-    report = _report(method, {"layers": layers, "sigma": sigma, **options, **sel}, results, skipped, target_params.__getitem__)
-    return target, report
-
-
-def _check_layers_matched(layers, entries, skipped) -> None:
-    if layers is not None and not entries and not skipped:
-        raise InvalidInputError(f"layers={layers!r} matches no tensor")
+    _apply(plan, target_params.__getitem__, backup)
+    return target, _report(plan, target_params.__getitem__)
 
 
 def filter_state_dict(
     state_dict: Mapping[str, torch.Tensor],
-    method: str = "operator",
+    method: str = DEFAULTS["method"],
     layers: str | Sequence[str] | None = None,
     inplace: bool = False,
     *,
     sigma: float | None = None,
-    embeddings: bool = False,
+    embeddings: bool = DEFAULTS["embeddings"],
     attention: bool = False,
     conv_slices: bool = False,
     min_dim: int = MIN_DIM,
+    errors: str = DEFAULTS["errors"],
     **options: Any,
 ) -> tuple[dict[str, torch.Tensor], FilterReport]:
     """Filters the weight matrices of a state dict (layer types inferred from names and shapes).
 
-    Returns (state_dict, report). With ``inplace=False`` a new dict whose filtered entries are new
-    tensors (the others are the input's tensors, untouched); with ``inplace=True`` the input's
-    tensors are overwritten. Atomic like :func:`filter_model`.
+    Parameters
+    ----------
+    state_dict : mapping of str to torch.Tensor
+    method, layers, sigma, embeddings, attention, conv_slices, min_dim, errors, **options
+        As for :func:`filter_model`.
+    inplace : bool, default False
+        False: a new dict whose filtered entries are new tensors (the others are the input's
+        tensors, untouched); True: the input's tensors are overwritten.
+
+    Returns
+    -------
+    (dict, FilterReport)
+
+    Raises
+    ------
+    InvalidInputError
+        As for :func:`filter_model`; the state dict is then exactly as it was.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> sd = {"w": torch.randn(64, 32, generator=torch.Generator().manual_seed(0)), "b": torch.zeros(64)}
+    >>> out, report = nt.filter_state_dict(sd, "operator")
+    >>> report["w"].record.kept_rank, out["b"] is sd["b"]
+    (0, True)
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict must be a mapping of names to tensors, got {type(state_dict).__name__}")
-    method, sel, skipped, results = _filter_selected(
-        lambda **kw: state_dict_weight_matrices(state_dict, **kw), state_dict.__getitem__,
-        layers, method, sigma, options, embeddings, attention, conv_slices, min_dim,
-    )
+    plan = _plan(
+        lambda **kw: state_dict_weight_matrices(state_dict, **kw), state_dict.__getitem__, layers, method, sigma,
+        options, embeddings=embeddings, attention=attention, conv_slices=conv_slices, min_dim=min_dim, errors=errors,
+    )  # fmt: skip
     out = state_dict if inplace else dict(state_dict)
-    touched = {e.tensor_name for e, _, _ in results}
+    touched = {e.tensor_name for e, _, _ in plan.results}
+    backup: dict[str, torch.Tensor] = {}
     if inplace:
         backup = {n: state_dict[n].detach().clone() for n in touched}
     else:
         for n in touched:
             out[n] = state_dict[n].detach().clone()
-    _check_targets(results, out.__getitem__)
-    try:
-        _write(results, out.__getitem__)
-    except BaseException:
-        if inplace:
-            with torch.no_grad():
-                for n, t in backup.items():
-                    state_dict[n].copy_(t)
-        raise
-    report = _report(method, {"layers": layers, "sigma": sigma, **options, **sel}, results, skipped, out.__getitem__)
-    return out, report  # type: ignore[return-value]
+    _apply(plan, out.__getitem__, backup)
+    return out, _report(plan, out.__getitem__)  # type: ignore[arg-type]
 
 
-_SELECTION_KEYS = ("embeddings", "attention", "conv_slices", "min_dim")
-
-
-def _check_arguments(method: str, options: Mapping[str, Any]) -> None:
-    """Validates what filter_state_dict will be given, without any tensors."""
-    rest = {k: v for k, v in options.items() if k not in _SELECTION_KEYS and k != "sigma"}
-    _prepare(method, options.get("sigma"), rest)
-    _selection_options(*(options.get(k, d) for k, d in zip(_SELECTION_KEYS, (False, False, False, MIN_DIM))))
+_SELECTION = {"embeddings": DEFAULTS["embeddings"], "attention": False, "conv_slices": False, "min_dim": MIN_DIM, "errors": DEFAULTS["errors"]}
 
 
 def filter_checkpoint(
     source: str | os.PathLike,
     destination: str | os.PathLike,
-    method: str = "operator",
+    method: str = DEFAULTS["method"],
     layers: str | Sequence[str] | None = None,
     *,
     overwrite: bool = False,
     **options: Any,
 ) -> FilterReport:
-    """Reads a ``.safetensors`` file (or folder of shards) or a torch checkpoint (``weights_only=True``),
-    filters it like :func:`filter_state_dict` and writes all its tensors to ``destination``
-    atomically (temporary file + rename): ``.safetensors`` by suffix, otherwise ``torch.save``.
+    """Filters a checkpoint file into another.
 
-    Refuses to overwrite an existing file, and to write over the input file, unless ``overwrite=True``;
-    never writes into an input folder of shards (see :func:`netsieve._files.check_outputs`).
-    Nothing is written when anything fails.
+    Reads a ``.safetensors`` file (or folder of shards) or a torch checkpoint
+    (``weights_only=True``), filters it like :func:`filter_state_dict` and writes all its tensors
+    to ``destination`` atomically (temporary file + rename): ``.safetensors`` by suffix, otherwise
+    ``torch.save``. A torch checkpoint written as a torch checkpoint keeps its other entries
+    (epoch, optimizer state); only the state dict's tensors are replaced.
+
+    Parameters
+    ----------
+    source, destination : path
+    method, layers
+        As for :func:`filter_model`.
+    overwrite : bool, default False
+        Replace an existing output (or the input file itself); an input folder of shards is never
+        written into.
+    **options
+        ``sigma``, the selection options and ``errors`` of :func:`filter_state_dict`, and the
+        method's options.
+
+    Returns
+    -------
+    FilterReport
+        Its ``skipped`` also lists the files of a folder that were not read.
+
+    Raises
+    ------
+    InvalidInputError, FileNotFoundError, OSError
+        Bad options or outputs (checked before the input is read), unreadable input, write
+        failures; nothing is written when anything fails.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, torch, netsieve.torch as nt
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> torch.save({"w": torch.randn(64, 32, generator=torch.Generator().manual_seed(1))}, folder / "in.pt")
+    >>> report = nt.filter_checkpoint(folder / "in.pt", folder / "out.safetensors", "hard")
+    >>> [layer.name for layer in report], (folder / "out.safetensors").exists()
+    (['w'], True)
     """
     from .._files import atomic_write, check_outputs
     from .checkpoints import _unwrap_state_dict, load_checkpoint_object, open_weights, replace_state_dict, save_weights
@@ -326,21 +412,20 @@ def filter_checkpoint(
     if not src.exists():
         raise FileNotFoundError(f"no such file or folder: {src}")
     check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
-    _check_arguments(method, options)  # before reading a possibly large file
+    method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
+    _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options)
+    _check_selection(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
     if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
-        # A torch checkpoint to a torch checkpoint keeps everything besides the weights (epoch,
-        # optimizer state, metadata); only the state dict's tensors are replaced.
         obj, path = load_checkpoint_object(src)
         tensors = _unwrap_state_dict(obj)
         filtered, report = filter_state_dict(tensors, method, layers, **options)
         whole = replace_state_dict(obj, path, filtered)
         atomic_write(dst, lambda tmp: torch.save(whole, tmp))
-        return report
+        return dataclasses.replace(report, inputs=(str(src),))
     with open_weights(src) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
         not_read = weights.skipped
     # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.
     filtered, report = filter_state_dict(tensors, method, layers, **options)
-    metadata = {"netsieve_filter": method}
-    save_weights(filtered, dst, metadata=metadata)
-    return dataclasses.replace(report, skipped=tuple(not_read) + report.skipped)
+    save_weights(filtered, dst, metadata={"netsieve_filter": method})
+    return dataclasses.replace(report, skipped=tuple(not_read) + report.skipped, inputs=(str(src),))

@@ -37,7 +37,7 @@ use crate::matrix::{check_finite_matrix, to_f64_mat, MatrixView, Scalar};
 
 crate::named_enum! {
     /// Which route decomposes the matrix (see the module docs).
-    pub enum Decomposition for "decomposition" as "singular-value method" {
+    pub enum Decomposition for "decomposition" as "singular-value method" / "methods" {
         /// The need's accuracy rule chooses.
         Auto = "auto",
         /// The eigendecomposition of the Gram matrix.

@@ -20,7 +20,7 @@ use crate::matrix::MatrixView;
 
 crate::named_enum! {
     /// Which scores the margin compares.
-    pub enum MarginKind for "kind" as "margin kind" {
+    pub enum MarginKind for "kind" as "margin kind" / "kinds" {
         /// f_y − f_c on the raw scores.
         Logit = "logit",
         /// p_y − p_c on softmax(f), computed from max-shifted exponentials.

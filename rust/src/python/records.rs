@@ -16,6 +16,60 @@ pub fn frozen_array(py: Python<'_>, values: Vec<f64>) -> PyResult<Py<PyArray1<f6
     Ok(arr.unbind())
 }
 
+/// Values a record may hold, made immutable on construction: arrays become read-only (a copy when
+/// the given array is writeable, so the caller's array is never changed), dicts read-only
+/// mappings; everything else is immutable already.
+pub trait Freeze: Sized {
+    /// The value as the record keeps it.
+    fn freeze(self, _py: Python<'_>) -> PyResult<Self> {
+        Ok(self)
+    }
+}
+
+impl Freeze for f64 {}
+impl Freeze for usize {}
+impl Freeze for bool {}
+impl Freeze for String {}
+impl Freeze for (f64, f64) {}
+impl Freeze for (usize, usize) {}
+impl Freeze for Py<PyTuple> {}
+
+impl<T: Freeze> Freeze for Option<T> {
+    fn freeze(self, py: Python<'_>) -> PyResult<Self> {
+        self.map(|v| v.freeze(py)).transpose()
+    }
+}
+
+impl Freeze for Py<PyArray1<f64>> {
+    fn freeze(self, py: Python<'_>) -> PyResult<Self> {
+        let arr = self.bind(py);
+        if !arr
+            .getattr("flags")?
+            .getattr("writeable")?
+            .extract::<bool>()?
+        {
+            return Ok(self);
+        }
+        let copy = arr.call_method0("copy")?;
+        copy.call_method1("setflags", (false,))?;
+        Ok(copy.cast_into::<PyArray1<f64>>()?.unbind())
+    }
+}
+
+impl Freeze for Py<PyAny> {
+    fn freeze(self, py: Python<'_>) -> PyResult<Self> {
+        let v = self.bind(py);
+        if let Ok(d) = v.cast::<PyDict>() {
+            let proxy = py
+                .import("types")?
+                .getattr("MappingProxyType")?
+                .call1((d.copy()?,))?;
+            return Ok(proxy.unbind());
+        }
+        Ok(self)
+    }
+}
+
 /// The class-level facts of a record.
 pub trait Record {
     /// The Python class name.
@@ -174,8 +228,16 @@ pub fn reduce<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, Bound<'py, PyDict>))> {
     let py = slf.py();
     let d = PyDict::new(py);
+    let proxy = py.import("types")?.getattr("MappingProxyType")?;
     for f in fields {
-        d.set_item(*f, slf.getattr(*f)?)?;
+        let v = slf.getattr(*f)?;
+        // A read-only mapping does not pickle; the constructor makes the dict read-only again.
+        let v = if v.is_instance(&proxy)? {
+            PyDict::from_sequence(&v.call_method0("items")?)?.into_any()
+        } else {
+            v
+        };
+        d.set_item(*f, v)?;
     }
     let rebuild = py
         .import("netsieve._netsieve")?
@@ -230,8 +292,9 @@ macro_rules! record {
             #[new]
             #[pyo3(signature = (*, $($field),*))]
             #[allow(clippy::too_many_arguments)]
-            fn __new__($($field: $ty),*) -> Self {
-                Self { $($field),* }
+            fn __new__(py: Python<'_>, $($field: $ty),*) -> PyResult<Self> {
+                use $crate::python::records::Freeze;
+                Ok(Self { $($field: $field.freeze(py)?),* })
             }
 
             /// The field names, in order.

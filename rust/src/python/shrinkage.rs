@@ -218,7 +218,7 @@ fn shrink_one<'py>(
 /// >>> rng = np.random.default_rng(4)
 /// >>> u, v = rng.normal(size=400), rng.normal(size=200)
 /// >>> W = rng.normal(size=(400, 200)) + 60 * np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
-/// >>> np.linalg.matrix_rank(ns.shrink(W, "hard"))
+/// >>> int(np.linalg.matrix_rank(ns.shrink(W, "hard")))
 /// 1
 #[pyfunction]
 #[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, **unknown))]

@@ -10,7 +10,7 @@ use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
 
 crate::named_enum! {
     /// What a filter does to the singular values (formulas in `shrunk_values.rs`).
-    pub enum ShrinkMethod for "method" as "shrinkage method" {
+    pub enum ShrinkMethod for "method" as "shrinkage method" / "methods" {
         /// Keep the spikes (above the bulk edge plus a Tracy–Widom margin) unchanged, zero the rest.
         Hard = "hard",
         /// Gavish–Donoho optimal hard threshold λ*(β)·√N·σ.

@@ -245,7 +245,7 @@ pub fn check_sigma(sigma: f64) -> CoreResult<()> {
 
 crate::named_enum! {
     /// Which function of the law [`evaluate`] computes.
-    pub enum MpFunction for "which" as "function of the law" {
+    pub enum MpFunction for "which" as "function of the law" / "functions" {
         /// The density ρ(s).
         Pdf = "pdf",
         /// P(singular value ≤ s).

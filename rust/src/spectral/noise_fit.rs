@@ -38,7 +38,7 @@ use super::tracy_widom::{
 
 crate::named_enum! {
     /// The estimator of σ when it is not given.
-    pub enum SigmaMethod for "sigma_method" as "σ estimator" {
+    pub enum SigmaMethod for "sigma_method" as "σ estimator" / "estimators" {
         /// Gavish–Donoho median matching refined by spike-excluding quantile least squares.
         Quantile = "quantile",
         /// Gavish–Donoho median matching alone.

@@ -44,7 +44,7 @@ _OPTIONS = [
 ]
 
 
-def add_train_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a network with label noise and per-epoch diagnostics into a run directory",
@@ -63,11 +63,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="BatchNorm after each hidden layer of the built model")
     p.add_argument("--no-plots", dest="plots", action="store_false", default=argparse.SUPPRESS)
     p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS)
-    p.set_defaults(run=run_train)
+    return p
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from .torch.trainer import TrainConfig, train
+def run(args: argparse.Namespace) -> int:
+    from ..torch import TrainConfig, train
 
     fields = {}
     if args.config:

@@ -1,0 +1,77 @@
+"""``netsieve analyze PATH``: the per-layer spectral report of a checkpoint
+(:func:`netsieve.torch.analyze`), printed as a table and optionally written as CSV, JSON and
+plots. Layers that fail become rows with their error; exit code 1 when nothing could be analysed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "analyze",
+        help="per-layer spectral report of a model checkpoint (.safetensors, folder of shards, torch checkpoint)",
+        description="Analyse every weight matrix of a checkpoint: MP noise fit, spikes, Porter–Thomas, "
+        "level statistics, norms, ranks and the power-law tail exponent α. Exit code 1 when nothing "
+        "could be analysed.",
+    )
+    p.add_argument("path", help="a .safetensors file, a folder of shards, or a torch checkpoint (weights_only)")
+    p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
+    p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")
+    p.add_argument("--embeddings", action="store_true", help="also analyse embedding tables")
+    p.add_argument("--no-embeddings", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
+    p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
+                   help=f"skip matrices with a side below this (default {DEFAULTS['min_dim']})")
+    p.add_argument("--spike-confidence", type=float, choices=sorted(SPIKE_CONFIDENCES), default=DEFAULTS["spike_confidence"])
+    p.add_argument("--decomposition", choices=DECOMPOSITIONS, default=DEFAULTS["decomposition"])
+    p.add_argument("--no-porter-thomas", action="store_true", help="skip the singular-vector test (faster)")
+    p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write plots (needs matplotlib)")
+    p.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._files import check_output_folder, check_outputs
+
+    if not os.path.exists(args.path):
+        raise FileNotFoundError(f"no such file or folder: {args.path}")
+    # Every output is checked before the analysis: none may be the input or lie in an input folder.
+    check_outputs([("--csv", args.csv), ("--json", args.json)], [args.path])
+    check_output_folder("--plots", args.plots, [args.path])
+    if args.plots:
+        from .._plotting import pyplot
+
+        pyplot()  # matplotlib missing: say so now, not after the analysis
+    if args.no_embeddings:
+        print("netsieve analyze: --no-embeddings is the default now and will be removed", file=sys.stderr)
+    from ..torch import analysis
+
+    report = analysis.analyze(
+        args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
+        min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
+        decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
+    )  # fmt: skip
+    if not args.quiet:
+        print(report)
+    else:  # files of the folder that were not read are worth a line even when quiet
+        files = [s for s in report.skipped if s.kind == "file"]
+        if files:
+            print(f"netsieve analyze: {len(files)} files not read: " + "; ".join(str(s) for s in files), file=sys.stderr)
+    if args.csv:
+        report.to_csv(args.csv)
+    if args.json:
+        report.to_json(args.json)
+    if args.plots and report.analysed:
+        report.save_plots(args.plots)
+    if not report.analysed:
+        reasons = [f"{r.name}: {r.error}" for r in report.errors] + [f"{s.name}: {s.reason}" for s in report.skipped]
+        detail = "; ".join(reasons[:10]) or "no tensors matched"
+        print(f"netsieve analyze: error: nothing could be analysed in {report.source} ({detail})", file=sys.stderr)
+        return 1
+    return 0
