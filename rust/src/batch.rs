@@ -17,17 +17,13 @@ use crate::matrix::{AnyMatrix, MatrixView, Scalar};
 
 crate::named_enum! {
     /// What a batch call does with a matrix that fails.
+    #[derive(Default)]
     pub enum ErrorPolicy for "errors" as "error policy" / "policies" {
         /// Raise the first failure (after the whole batch ran), naming the matrix.
+        #[default]
         Raise = "raise",
         /// Return each failure in place of that matrix's result.
         Collect = "collect",
-    }
-}
-
-impl Default for ErrorPolicy {
-    fn default() -> Self {
-        ErrorPolicy::Raise
     }
 }
 

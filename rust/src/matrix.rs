@@ -131,27 +131,33 @@ pub mod view {
             unsafe { Self::from_raw_parts(data.as_ptr(), nrows, ncols, ncols as isize, 1) }
         }
 
+        /// Number of rows.
         #[inline(always)]
         pub fn nrows(&self) -> usize {
             self.nrows
         }
+        /// Number of columns.
         #[inline(always)]
         pub fn ncols(&self) -> usize {
             self.ncols
         }
+        /// Elements between consecutive rows.
         #[inline(always)]
         pub fn row_stride(&self) -> isize {
             self.row_stride
         }
+        /// Elements between consecutive columns.
         #[inline(always)]
         pub fn col_stride(&self) -> isize {
             self.col_stride
         }
+        /// Pointer to element [0, 0].
         #[inline(always)]
         pub fn as_ptr(&self) -> *const T {
             self.ptr
         }
 
+        /// Element (i, j); the indices must be in bounds.
         #[inline(always)]
         pub fn get(&self, i: usize, j: usize) -> T {
             debug_assert!(i < self.nrows && j < self.ncols);

@@ -21,8 +21,6 @@ macro_rules! named_enum {
         impl $name {
             /// The canonical names, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$($text),+];
-            /// The public name of the argument that takes these values.
-            pub const ARGUMENT: &'static str = $argument;
 
             /// The canonical name of this value.
             pub fn name(self) -> &'static str {

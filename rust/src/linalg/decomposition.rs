@@ -37,19 +37,15 @@ use crate::matrix::{check_finite_matrix, to_f64_mat, MatrixView, Scalar};
 
 crate::named_enum! {
     /// Which route decomposes the matrix (see the module docs).
+    #[derive(Default)]
     pub enum Decomposition for "decomposition" as "singular-value method" / "methods" {
         /// The need's accuracy rule chooses.
+        #[default]
         Auto = "auto",
         /// The eigendecomposition of the Gram matrix.
         Gram = "gram",
         /// The bidiagonalising SVD ("direct" is accepted as an alias).
         Svd = "svd" | "direct",
-    }
-}
-
-impl Default for Decomposition {
-    fn default() -> Self {
-        Decomposition::Auto
     }
 }
 
@@ -128,7 +124,7 @@ pub fn plan(need: Need, route: Decomposition) -> Plan {
 fn gram_is_accurate(need: Need, lambda_ascending: &[f64]) -> bool {
     let m = lambda_ascending.len();
     let lmax = lambda_ascending.last().copied().unwrap_or(0.0);
-    if !(lmax > 0.0) {
+    if lmax.is_nan() || lmax <= 0.0 {
         return false;
     }
     let reference = match need {

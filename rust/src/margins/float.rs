@@ -2,11 +2,15 @@
 
 use crate::matrix::Scalar;
 
+/// A float type the margin kernels compute in natively (f32 margins for f32 logits).
 pub trait MarginFloat:
     Scalar + PartialOrd + std::ops::Sub<Output = Self> + std::ops::Add<Output = Self> + std::fmt::Debug
 {
+    /// −∞.
     const NEG_INFINITY: Self;
+    /// +∞.
     const INFINITY: Self;
+    /// 0.
     const ZERO: Self;
 }
 

@@ -20,16 +20,20 @@ use super::Labels;
 use crate::error::{CoreError, CoreResult};
 use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
+/// The GDV and its parts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gdv {
+    /// Mean intra-class minus mean inter-class distance, over √D.
     pub value: f64,
     /// Mean intra-class distance / √D.
     pub intra: f64,
     /// Mean inter-class distance / √D.
     pub inter: f64,
+    /// The class labels found, ascending.
     pub classes: Vec<i64>,
 }
 
+/// The GDV of points `x` (N×D) with class `labels` (module docs).
 pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gdv> {
     let (n, d) = (x.nrows(), x.ncols());
     check_finite_matrix(x, "X")?;

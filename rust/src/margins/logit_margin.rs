@@ -20,17 +20,13 @@ use crate::matrix::MatrixView;
 
 crate::named_enum! {
     /// Which scores the margin compares.
+    #[derive(Default)]
     pub enum MarginKind for "kind" as "margin kind" / "kinds" {
         /// f_y − f_c on the raw scores.
+        #[default]
         Logit = "logit",
         /// p_y − p_c on softmax(f), computed from max-shifted exponentials.
         Probability = "probability",
-    }
-}
-
-impl Default for MarginKind {
-    fn default() -> Self {
-        MarginKind::Logit
     }
 }
 

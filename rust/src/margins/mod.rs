@@ -13,11 +13,14 @@ pub mod total_variation;
 /// Class labels as the caller stored them; widening to i64 would cost a copy of N values.
 #[derive(Clone, Copy)]
 pub enum Labels<'a> {
+    /// int32 labels.
     I32(&'a [i32]),
+    /// int64 labels.
     I64(&'a [i64]),
 }
 
 impl Labels<'_> {
+    /// Number of labels.
     pub fn len(&self) -> usize {
         match self {
             Labels::I32(l) => l.len(),
@@ -25,10 +28,12 @@ impl Labels<'_> {
         }
     }
 
+    /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Label `i` widened to i64.
     #[inline(always)]
     pub fn get(&self, i: usize) -> i64 {
         match self {

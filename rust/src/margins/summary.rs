@@ -37,16 +37,23 @@ pub struct MarginSummary {
     pub mean: f64,
     /// Population std of the finite margins.
     pub std: f64,
+    /// Smallest margin.
     pub min: f64,
+    /// Largest margin.
     pub max: f64,
     /// `quantiles[i]` is the linear-interpolation quantile (numpy's default) at `probs[i]`.
     pub probs: Vec<f64>,
+    /// The quantile at each of `probs`.
     pub quantiles: Vec<f64>,
+    /// First quartile.
     pub q1: f64,
+    /// Median.
     pub median: f64,
+    /// Third quartile.
     pub q3: f64,
     /// Q1 − 1.5·IQR and Q3 + 1.5·IQR (Tukey fences, Jiang et al.'s signature).
     pub lower_fence: f64,
+    /// Q3 + 1.5·IQR.
     pub upper_fence: f64,
     /// Standardised third moment of the finite margins (biased, as scipy.stats.skew); NaN when
     /// std = 0.

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::matrix::{MatrixView, Scalar};
 
+/// Streaming tr Cov(h): count, per-dimension mean and sum of squared deviations.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TotalVariation {
     count: u64,
@@ -17,10 +18,12 @@ pub struct TotalVariation {
 }
 
 impl TotalVariation {
+    /// An empty accumulator.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Examples seen.
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -30,6 +33,7 @@ impl TotalVariation {
         self.mean.len()
     }
 
+    /// Per-dimension mean (empty before the first batch).
     pub fn mean(&self) -> &[f64] {
         &self.mean
     }

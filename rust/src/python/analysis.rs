@@ -103,7 +103,7 @@ record! {
         /// A row for a layer that could not be analysed.
         #[staticmethod]
         fn failed(py: Python<'_>, name: String, tensor_name: String, layer_type: String, rows: usize, cols: usize, error: String) -> PyResult<Self> {
-            Ok(LayerReport::empty(py, name, tensor_name, layer_type, (rows, cols), Some(error))?)
+            LayerReport::empty(py, name, tensor_name, layer_type, (rows, cols), Some(error))
         }
     }
 }

@@ -221,11 +221,11 @@ pub fn _rebuild_record(cls: &Bound<'_, PyAny>, fields: &Bound<'_, PyDict>) -> Py
     Ok(cls.call((), Some(fields))?.unbind())
 }
 
-/// `__reduce__`: (rebuild, (cls, {field: value})).
-pub fn reduce<'py>(
-    slf: &Bound<'py, PyAny>,
-    fields: &[&str],
-) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, Bound<'py, PyDict>))> {
+/// What `__reduce__` returns: (rebuild, (cls, {field: value})).
+pub type Reduced<'py> = (Bound<'py, PyAny>, (Bound<'py, PyAny>, Bound<'py, PyDict>));
+
+/// `__reduce__` of a record.
+pub fn reduce<'py>(slf: &Bound<'py, PyAny>, fields: &[&str]) -> PyResult<Reduced<'py>> {
     let py = slf.py();
     let d = PyDict::new(py);
     let proxy = py.import("types")?.getattr("MappingProxyType")?;
@@ -291,7 +291,7 @@ macro_rules! record {
         impl $name {
             #[new]
             #[pyo3(signature = (*, $($field),*))]
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, non_snake_case)]
             fn __new__(py: Python<'_>, $($field: $ty),*) -> PyResult<Self> {
                 use $crate::python::records::Freeze;
                 Ok(Self { $($field: $field.freeze(py)?),* })
@@ -327,9 +327,7 @@ macro_rules! record {
                 )
             }
 
-            fn __reduce__<'py>(
-                slf: &Bound<'py, Self>,
-            ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, Bound<'py, pyo3::types::PyDict>))> {
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<$crate::python::records::Reduced<'py>> {
                 $crate::python::records::reduce(
                     slf.as_any(),
                     <Self as $crate::python::records::Record>::FIELDS,

@@ -58,6 +58,7 @@ pub struct Filtered<T> {
 }
 
 /// The record of a filter from its spectra: energies and change are exact, from s and η.
+#[allow(clippy::too_many_arguments)]
 fn record(
     rows: usize,
     cols: usize,

@@ -10,12 +10,14 @@ use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
 
 crate::named_enum! {
     /// What a filter does to the singular values (formulas in `shrunk_values.rs`).
+    #[derive(Default)]
     pub enum ShrinkMethod for "method" as "shrinkage method" / "methods" {
         /// Keep the spikes (above the bulk edge plus a Tracy–Widom margin) unchanged, zero the rest.
         Hard = "hard",
         /// Gavish–Donoho optimal hard threshold λ*(β)·√N·σ.
         OptimalHard = "optimal_hard",
         /// Replace each spike by its de-repelled value θ̂(s) (inverse BBP map), zero the rest.
+        #[default]
         Operator = "operator",
         /// Gavish–Donoho Frobenius-optimal shrinker on the spikes, zero the rest.
         Frobenius = "frobenius",
@@ -25,12 +27,6 @@ crate::named_enum! {
         PorterThomas = "porter_thomas",
         /// Zero the smallest fraction of the singular values.
         Fraction = "fraction",
-    }
-}
-
-impl Default for ShrinkMethod {
-    fn default() -> Self {
-        ShrinkMethod::Operator
     }
 }
 

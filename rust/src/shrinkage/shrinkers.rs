@@ -26,19 +26,25 @@ use crate::spectral::mp_law::MpShape;
 /// A shrinker of singular values for one matrix shape and noise level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shrinker {
+    /// The de-repelled value θ̂(s), operator-norm optimal.
     Operator,
+    /// The Frobenius-loss optimal shrinker.
     Frobenius,
+    /// The nuclear-norm-loss optimal shrinker.
     Nuclear,
 }
 
 /// Normalisation of one matrix: s = scale·y with scale = σ√N.
 #[derive(Debug, Clone, Copy)]
 pub struct Normalised {
+    /// β = M/N.
     pub beta: f64,
+    /// σ√N, the unit of the normalised singular values y = s/scale.
     pub scale: f64,
 }
 
 impl Normalised {
+    /// The normalisation of an N×M matrix with noise level σ.
     pub fn new(shape: &MpShape, sigma: f64) -> Self {
         Self {
             beta: shape.beta(),

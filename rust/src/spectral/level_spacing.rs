@@ -30,19 +30,27 @@ pub const POISSON_MEAN_RATIO: f64 = 0.386_294_361_119_890_6;
 /// Default width, in local mean spacings, of the Gaussian unfolding.
 pub const DEFAULT_UNFOLDING_WINDOW: usize = 15;
 
+/// Level statistics of a spectrum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LevelSpacing {
+    /// ⟨r⟩, the mean consecutive-spacing ratio.
     pub mean_ratio: f64,
+    /// Each ratio rᵢ (pairs of zero spacings left out).
     pub ratios: Vec<f64>,
     /// Unfolded nearest-neighbour spacings, normalised to mean 1.
     pub spacings: Vec<f64>,
 }
 
+/// How levels are unfolded to mean spacing 1.
 pub enum Unfolding<'a> {
     /// ξ = count · F(λ) for a CDF F of the levels.
     Cdf(&'a (dyn Fn(f64) -> f64 + Sync)),
     /// Gaussian-broadened staircase with width `a` local spacings.
-    Gaussian { a: usize },
+    /// Gaussian-broadened staircase, width `a` local mean spacings.
+    Gaussian {
+        /// Width in local mean spacings.
+        a: usize,
+    },
 }
 
 /// Level statistics of ascending, finite levels (at least 3 of them).

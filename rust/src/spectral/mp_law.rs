@@ -22,7 +22,9 @@ use crate::error::{CoreError, CoreResult};
 /// An oriented matrix shape: `n` ≥ `m` ≥ 2 (a single row or column has no spectrum to fit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MpShape {
+    /// The larger side N.
     pub n: usize,
+    /// The smaller side M.
     pub m: usize,
 }
 
@@ -78,6 +80,7 @@ impl MpShape {
         root_pdf(self.ratio(s, sigma), self.beta()) / (self.n as f64).sqrt() / sigma
     }
 
+    /// P(singular value ≤ s).
     pub fn cdf(&self, s: f64, sigma: f64) -> f64 {
         if s.is_nan() {
             return f64::NAN;
@@ -129,6 +132,7 @@ fn root_cdf(u: f64, beta: f64) -> f64 {
     standard_cdf(u * u, beta)
 }
 
+/// Support [(1 − √β)², (1 + √β)²] of the standardised law f_β.
 pub fn standard_edges(beta: f64) -> (f64, f64) {
     let r = beta.sqrt();
     ((1.0 - r) * (1.0 - r), (1.0 + r) * (1.0 + r))

@@ -38,17 +38,13 @@ use super::tracy_widom::{
 
 crate::named_enum! {
     /// The estimator of σ when it is not given.
+    #[derive(Default)]
     pub enum SigmaMethod for "sigma_method" as "σ estimator" / "estimators" {
         /// Gavish–Donoho median matching refined by spike-excluding quantile least squares.
+        #[default]
         Quantile = "quantile",
         /// Gavish–Donoho median matching alone.
         Median = "median",
-    }
-}
-
-impl Default for SigmaMethod {
-    fn default() -> Self {
-        SigmaMethod::Quantile
     }
 }
 
@@ -109,8 +105,11 @@ impl FitOptions {
 /// The result of fitting the MP law to the singular values of one matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoiseFit {
+    /// The oriented shape.
     pub shape: MpShape,
+    /// The noise level per entry.
     pub sigma: f64,
+    /// Where σ came from.
     pub method: SigmaSource,
     /// (s₋, s₊) in singular-value units.
     pub edges: (f64, f64),
@@ -120,8 +119,11 @@ pub struct NoiseFit {
     pub n_spikes: usize,
     /// Number of trailing singular values below the lower edge minus its margin.
     pub n_low_outliers: usize,
+    /// KS distance between the bulk and the fitted law (1 for an empty bulk).
     pub ks_distance: f64,
+    /// Its p-value (0 for an empty bulk).
     pub ks_pvalue: f64,
+    /// Fit iterations (0 for a given σ).
     pub iterations: usize,
 }
 

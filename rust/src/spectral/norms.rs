@@ -7,12 +7,18 @@
 //! - MP soft rank λ₊/λmax = (s₊/s₁)², the fitted bulk edge over the largest level (weightwatcher's
 //!   `mp_softrank`); 1 or more means the whole spectrum fits inside the noise bulk.
 
+/// Norms and rank measures of one matrix (module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MatrixNorms {
+    /// s₁.
     pub spectral_norm: f64,
+    /// √Σsᵢ².
     pub frobenius_norm: f64,
+    /// Σsᵢ²/s₁².
     pub stable_rank: f64,
+    /// exp(H) with pᵢ = sᵢ/Σs.
     pub effective_rank: f64,
+    /// H/ln(min(N, M)) ∈ [0, 1].
     pub entropy: f64,
 }
 

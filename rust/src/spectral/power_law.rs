@@ -24,6 +24,7 @@ use crate::error::{CoreError, CoreResult};
 /// Two-sided 10 % critical value of the standard normal, for Vuong's normalised ratio.
 pub const VUONG_Z_10PCT: f64 = 1.645;
 
+/// The rule that calls a tail power-law-like.
 #[derive(Debug, Clone, Copy)]
 pub struct PowerLawOptions {
     /// Smallest number of eigenvalues in the fitted tail.
@@ -72,7 +73,9 @@ pub struct PowerLawFit {
     pub alpha: f64,
     /// Standard error (α − 1)/√n of the MLE.
     pub alpha_stderr: f64,
+    /// Smallest level of the tail.
     pub xmin: f64,
+    /// Largest level.
     pub xmax: f64,
     /// Eigenvalues λ ≥ xmin.
     pub n_tail: usize,

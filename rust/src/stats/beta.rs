@@ -105,6 +105,7 @@ pub struct SphereCoordinateCdf {
 }
 
 impl SphereCoordinateCdf {
+    /// The CDF for vectors of length `n`.
     pub fn new(n: usize) -> Self {
         let nu = n as f64 - 1.0;
         Self {
@@ -116,6 +117,7 @@ impl SphereCoordinateCdf {
         }
     }
 
+    /// P(x ≤ value) for one component.
     #[inline]
     pub fn eval(&self, x: f64) -> f64 {
         if self.n <= WALLACE_MIN_N {
@@ -155,6 +157,7 @@ pub struct SphereCoordinateTable {
 const TABLE_INTERVALS: usize = 1088;
 
 impl SphereCoordinateTable {
+    /// The table for vectors of length `n`.
     pub fn new(n: usize) -> Self {
         let exact = SphereCoordinateCdf::new(n);
         if n <= WALLACE_MIN_N {
@@ -203,6 +206,7 @@ impl SphereCoordinateTable {
         }
     }
 
+    /// P(x ≤ value) for one component, from the table.
     #[inline]
     pub fn eval(&self, x: f64) -> f64 {
         if x.is_nan() || x.abs() >= self.half_width {

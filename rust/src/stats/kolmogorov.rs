@@ -25,6 +25,7 @@ pub fn ks_distance_uniform(u: &[f64]) -> f64 {
 /// the bucket indices ⌊n·F(xᵢ)⌋ (clamped to 0..n−1) of a whole sample, which an implementation
 /// may compute vectorised. Any `Fn(f64) -> f64` is one.
 pub trait Cdf {
+    /// The CDF at `x`.
     fn cdf(&self, x: f64) -> f64;
 
     /// Writes ⌊n·F(xᵢ)⌋ for n = x.len() into `out` (resized to n).

@@ -40,10 +40,12 @@ pub fn normal_cdf_fast(x: f64) -> f64 {
 pub struct NormalCdfTable(&'static [(f64, f64)]);
 
 impl NormalCdfTable {
+    /// The shared table.
     pub fn get() -> Self {
         Self(normal_cdf_table())
     }
 
+    /// Φ(x) from the table.
     #[inline]
     pub fn eval(&self, x: f64) -> f64 {
         if !(x > -TABLE_LIMIT && x < TABLE_LIMIT) {
