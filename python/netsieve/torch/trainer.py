@@ -41,6 +41,7 @@ from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, s
 from .models import ACTIVATIONS, MODELS, build_model
 from .noise import NOISE_KINDS, LabelNoise, check_noise_rate, corrupt_labels
 from . import rundir as _rd
+from ._modes import eval_mode
 
 __all__ = ["TrainConfig", "Trainer", "TrainResult", "train", "evaluate", "sweep", "SweepResult",
            "SweepRecord", "METRICS", "DEFAULT_METRICS", "OPTIMIZERS", "SCHEDULES"]
@@ -242,12 +243,8 @@ class TrainResult:
 
 @torch.no_grad()
 def _logits(model: nn.Module, x: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)]
-    finally:
-        model.train(was)
     return torch.cat(out) if out else torch.empty(0)
 
 
