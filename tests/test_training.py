@@ -356,3 +356,15 @@ def test_model_builders(name, data):
     assert m(torch.zeros(3, *shape)).shape == (3, 10)
     with pytest.raises(ValueError, match="valid names"):
         nt.build_model("transformer", shape, 10)
+
+
+# ---------------------------------------------------------------- weight matrices
+def test_weight_matrices_are_views_of_the_weights():
+    model = nt.build_model("cnn1d", (40,), 10, channels=(4, 8), hidden=(16,))
+    mats = nt.weight_matrices(model)
+    params = dict(model.named_parameters())
+    assert any(params[name].ndim == 3 for name in mats)  # conv kernels are in it
+    for name, m in mats.items():
+        p = params[name]
+        assert m.shape == (p.shape[0], p[0].numel()) and not m.requires_grad and m.dtype == p.dtype
+        assert m.data_ptr() == p.data_ptr()  # no copy

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -110,11 +109,15 @@ def geometric_complexity(
     return total / (x.shape[0] * int(n_probes))
 
 
-def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[str, np.ndarray]:
-    """The model's weight matrices as float64 numpy copies, selected and named exactly as the filters
-    see them (:func:`netsieve.torch._weights.module_weight_matrices`; conv kernels become
-    out × in·k…). ``options`` go to that selection (``layers=``, ``embeddings=``, ...)."""
+def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[str, torch.Tensor]:
+    """The model's weight matrices, selected and named exactly as the filters see them
+    (:func:`netsieve.torch._weights.module_weight_matrices`; conv kernels become out × in·k…), as
+    detached 2-D tensors in the parameters' own dtype and device: views of the weights where the
+    layout allows (so no copy; ``.clone()`` one before changing it). Pass them straight to
+    :func:`netsieve.analyze_spectra` and the other numpy-level functions, which convert tensors
+    themselves (float32/float64 CPU tensors without a copy); ``.cpu().numpy()`` gives numpy arrays.
+    ``options`` go to that selection (``layers=``, ``embeddings=``, ...)."""
     from ._weights import module_weight_matrices
 
     chosen, _, get = module_weight_matrices(model, min_dim=min_dim, **options)
-    return {w.name: w.extract(get(w.tensor_name)).detach().to(torch.float64).cpu().numpy() for w in chosen}
+    return {w.name: w.extract(get(w.tensor_name)).detach() for w in chosen}
