@@ -358,6 +358,19 @@ def test_model_builders(name, data):
         nt.build_model("transformer", shape, 10)
 
 
+# ---------------------------------------------------------------- plots
+def test_runs_without_matplotlib_skip_the_plots(tmp_path, monkeypatch):
+    from netsieve.torch import plots
+
+    def missing():
+        raise ImportError("plots need matplotlib")
+
+    monkeypatch.setattr(plots, "pyplot", missing)
+    nt.train(tiny(epochs=1, plots=True), run_dir=tmp_path / "r")
+    assert rundir.is_complete(tmp_path / "r") and not (tmp_path / "r" / "plots").exists()
+    assert plots.plot_curves([{"epoch": 1, "loss": 1.0}], tmp_path / "c.png") is False
+
+
 # ---------------------------------------------------------------- weight matrices
 def test_weight_matrices_are_views_of_the_weights():
     model = nt.build_model("cnn1d", (40,), 10, channels=(4, 8), hidden=(16,))
