@@ -358,6 +358,48 @@ def test_model_builders(name, data):
         nt.build_model("transformer", shape, 10)
 
 
+# ---------------------------------------------------------------- strict JSON in the run directory
+def _strict_loads(text):
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_files_are_strict_json_and_resume_restores_nan(tmp_path):
+    # Without label noise train_acc_noisy(_true) are NaN: they must be written as null, not NaN.
+    cfg = tiny(noise_rate=0.0, epochs=3, metrics=("loss", "train_acc", "test_acc", "margins", "delta_acc"))
+    full = nt.train(cfg, run_dir=tmp_path / "full")
+    assert math.isnan(full.history[0]["train_acc_noisy"])
+    d = tmp_path / "full"
+    rows = [_strict_loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(r["train_acc_noisy"] is None and r["train_acc_noisy_true"] is None for r in rows)
+    assert rows[-1]["test_acc"] == full.history[-1]["test_acc"]
+    for name in ("config.json", "checkpoints/last.json", "COMPLETE"):
+        _strict_loads((d / name).read_text())
+
+    def stop(trainer, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nt.train(cfg, run_dir=tmp_path / "part", callbacks=[stop])
+    resumed = nt.train(cfg, run_dir=tmp_path / "part", resume=True)
+    same_rows(full.history, resumed.history)  # NaN again, not None, in the rows read back
+    assert params_equal(full.model, resumed.model)
+
+
+def test_plots_take_histories_read_back_from_metrics_jsonl(tmp_path):
+    pytest.importorskip("matplotlib")
+    from netsieve.torch import plots
+
+    nt.train(tiny(noise_rate=0.0, epochs=2), run_dir=tmp_path / "r")
+    history = [json.loads(s) for s in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert history[0]["train_acc_noisy"] is None
+    assert plots.plot_curves(history, tmp_path / "curves.png") and (tmp_path / "curves.png").stat().st_size > 0
+
+
 # ---------------------------------------------------------------- plots
 def test_runs_without_matplotlib_skip_the_plots(tmp_path, monkeypatch):
     from netsieve.torch import plots

@@ -298,6 +298,18 @@ def _summary_items(summary: Any) -> dict[str, Any]:
     return out
 
 
+def _number(v: Any) -> Any:
+    """A metric value read back from strict JSON: null → NaN, "inf"/"-inf" → ±Inf (no metric is a
+    string or None); lists item by item."""
+    if v is None:
+        return math.nan
+    if isinstance(v, str) and v in ("inf", "-inf"):
+        return float(v)
+    if isinstance(v, list):
+        return [_number(x) for x in v]
+    return v
+
+
 @contextlib.contextmanager
 def _run_environment(cfg: TrainConfig):
     det, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
@@ -391,7 +403,7 @@ class Trainer:
         if ckpt is not None:
             self._restore(*ckpt)
         if self.run_dir is not None and not (self.run_dir / "config.json").exists():
-            _rd.atomic_write_text(self.run_dir / "config.json", _rd.dumps(self._config_record()))
+            _rd.write_config(self.run_dir, self._config_record())
 
     # ------------------------------------------------------------------ setup and checkpoints
     def _config_record(self) -> dict[str, Any]:
@@ -487,8 +499,8 @@ class Trainer:
         self.prune_gen.set_state(tensors["rng.prune"])
         self.active = tensors["prune.active"].to(torch.int64)
         self.epoch = int(meta["epoch"])
-        self.history = [dict(r) for r in meta["history"]]
-        self.zeta_terms = list(meta["zeta_terms"])
+        self.history = [{k: _number(v) for k, v in r.items()} for r in meta["history"]]
+        self.zeta_terms = [_number(v) for v in meta["zeta_terms"]]
         self.separated_epoch = meta["separated_epoch"]
         self.margin_epochs = list(meta.get("margin_epochs", []))
         if self.run_dir is not None and self.margin_epochs and (self.run_dir / "margins.npz").exists():
