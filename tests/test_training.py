@@ -400,7 +400,6 @@ def test_plots_take_histories_read_back_from_metrics_jsonl(tmp_path):
     assert plots.plot_curves(history, tmp_path / "curves.png") and (tmp_path / "curves.png").stat().st_size > 0
 
 
-# ---------------------------------------------------------------- plots
 def test_runs_without_matplotlib_skip_the_plots(tmp_path, monkeypatch):
     from netsieve.torch import plots
 
@@ -413,7 +412,38 @@ def test_runs_without_matplotlib_skip_the_plots(tmp_path, monkeypatch):
     assert plots.plot_curves([{"epoch": 1, "loss": 1.0}], tmp_path / "c.png") is False
 
 
-# ---------------------------------------------------------------- weight matrices
+# ---------------------------------------------------------------- the metric registry and module layout
+def test_metrics_come_from_the_registry(monkeypatch):
+    from netsieve.torch import metrics
+
+    assert nt.METRICS == metrics.metric_names() == tuple(metrics._REGISTRY)
+    assert nt.DEFAULT_METRICS == tuple(m.name for m in metrics._REGISTRY.values() if m.default)
+    monkeypatch.setattr(metrics, "_REGISTRY", dict(metrics._REGISTRY))  # registrations end with the test
+
+    @metrics.register_metric("n_params")
+    def _n_params(ctx):
+        return {"n_params": sum(p.numel() for p in ctx.model.parameters()), "seen_loss": ctx.train_loss}
+
+    res = nt.train(tiny(epochs=2, metrics=("loss", "n_params")))
+    assert [r["n_params"] for r in res.history] == [sum(p.numel() for p in res.model.parameters())] * 2
+    assert all(r["seen_loss"] == r["loss"] for r in res.history)
+    assert list(res.history[0])[:4] == ["epoch", "lr", "n_active", "loss"]  # registry order
+    with pytest.raises(ValueError, match="already registered"):
+        metrics.register_metric("loss")(lambda ctx: {})
+    with pytest.raises(ValueError, match="unknown metrics"):
+        tiny(metrics=("loss", "auc"))
+
+
+def test_public_names_stay_importable_from_their_old_homes():
+    from netsieve.torch import gap, margins, metrics, sweeps, train_config, trainer
+
+    for name in trainer.__all__:
+        assert getattr(trainer, name) is getattr(nt, name), name
+    assert trainer.check_device is train_config.check_device
+    assert margins.GapPredictor is gap.GapPredictor is nt.GapPredictor
+    assert trainer.sweep is sweeps.sweep and trainer.METRICS is metrics.METRICS
+
+
 def test_weight_matrices_are_views_of_the_weights():
     model = nt.build_model("cnn1d", (40,), 10, channels=(4, 8), hidden=(16,))
     mats = nt.weight_matrices(model)

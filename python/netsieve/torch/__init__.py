@@ -12,20 +12,10 @@ from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, l
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
 from .models import MODELS, build_model
 from .noise import NOISE_KINDS, LabelNoise, corrupt_labels
-from .trainer import (
-    DEFAULT_METRICS,
-    METRICS,
-    OPTIMIZERS,
-    SCHEDULES,
-    SweepRecord,
-    SweepResult,
-    TrainConfig,
-    Trainer,
-    TrainResult,
-    evaluate,
-    sweep,
-    train,
-)
+from .metrics import DEFAULT_METRICS, METRICS
+from .sweeps import SweepRecord, SweepResult, sweep
+from .train_config import OPTIMIZERS, SCHEDULES, TrainConfig
+from .trainer import Trainer, TrainResult, evaluate, train
 
 __all__ = [
     "LayerResult", "Report", "analyze",
