@@ -193,3 +193,32 @@ def lambda_module(fn):
             return fn(self.lin(h))
 
     return Fn()
+
+
+def test_eval_mode_restores_every_submodule_also_on_error():
+    from netsieve.torch._modes import eval_mode, model_mode
+
+    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 4))
+    net.train()
+    net[1].eval()  # a frozen BatchNorm inside a training model
+    with eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert net.training and not net[1].training and net[2].training
+    with pytest.raises(RuntimeError), model_mode(net, True):
+        assert net[1].training
+        raise RuntimeError
+    assert net.training and not net[1].training
+    x, y = _data(dtype=torch.float32)
+    output_margins(net, (x, y))
+    layer_margins(net, (x, y), layers=["0"])
+    assert net.training and not net[1].training
+
+
+def test_output_margins_of_a_bfloat16_model_are_float32_numpy():
+    x, y = _data(dtype=torch.float32)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4)).to(torch.bfloat16)
+    m = output_margins(net, (x.to(torch.bfloat16), y), batch_size=64)
+    assert isinstance(m, np.ndarray) and m.dtype == np.float32 and m.shape == (200,)
+    want = netsieve.margins(net(x.to(torch.bfloat16)).detach().float(), y).numpy()
+    np.testing.assert_allclose(m, want, rtol=1e-2, atol=1e-2)

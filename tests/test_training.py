@@ -356,3 +356,100 @@ def test_model_builders(name, data):
     assert m(torch.zeros(3, *shape)).shape == (3, 10)
     with pytest.raises(ValueError, match="valid names"):
         nt.build_model("transformer", shape, 10)
+
+
+# ---------------------------------------------------------------- strict JSON in the run directory
+def _strict_loads(text):
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_files_are_strict_json_and_resume_restores_nan(tmp_path):
+    # Without label noise train_acc_noisy(_true) are NaN: they must be written as null, not NaN.
+    cfg = tiny(noise_rate=0.0, epochs=3, metrics=("loss", "train_acc", "test_acc", "margins", "delta_acc"))
+    full = nt.train(cfg, run_dir=tmp_path / "full")
+    assert math.isnan(full.history[0]["train_acc_noisy"])
+    d = tmp_path / "full"
+    rows = [_strict_loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(r["train_acc_noisy"] is None and r["train_acc_noisy_true"] is None for r in rows)
+    assert rows[-1]["test_acc"] == full.history[-1]["test_acc"]
+    for name in ("config.json", "checkpoints/last.json", "COMPLETE"):
+        _strict_loads((d / name).read_text())
+
+    def stop(trainer, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nt.train(cfg, run_dir=tmp_path / "part", callbacks=[stop])
+    resumed = nt.train(cfg, run_dir=tmp_path / "part", resume=True)
+    same_rows(full.history, resumed.history)  # NaN again, not None, in the rows read back
+    assert params_equal(full.model, resumed.model)
+
+
+def test_plots_take_histories_read_back_from_metrics_jsonl(tmp_path):
+    pytest.importorskip("matplotlib")
+    from netsieve.torch import plots
+
+    nt.train(tiny(noise_rate=0.0, epochs=2), run_dir=tmp_path / "r")
+    history = [json.loads(s) for s in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert history[0]["train_acc_noisy"] is None
+    assert plots.plot_curves(history, tmp_path / "curves.png") and (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_runs_without_matplotlib_skip_the_plots(tmp_path, monkeypatch):
+    from netsieve.torch import plots
+
+    def missing():
+        raise ImportError("plots need matplotlib")
+
+    monkeypatch.setattr(plots, "pyplot", missing)
+    nt.train(tiny(epochs=1, plots=True), run_dir=tmp_path / "r")
+    assert rundir.is_complete(tmp_path / "r") and not (tmp_path / "r" / "plots").exists()
+    assert plots.plot_curves([{"epoch": 1, "loss": 1.0}], tmp_path / "c.png") is False
+
+
+# ---------------------------------------------------------------- the metric registry and module layout
+def test_metrics_come_from_the_registry(monkeypatch):
+    from netsieve.torch import metrics
+
+    assert nt.METRICS == metrics.metric_names() == tuple(metrics._REGISTRY)
+    assert nt.DEFAULT_METRICS == tuple(m.name for m in metrics._REGISTRY.values() if m.default)
+    monkeypatch.setattr(metrics, "_REGISTRY", dict(metrics._REGISTRY))  # registrations end with the test
+
+    @metrics.register_metric("n_params")
+    def _n_params(ctx):
+        return {"n_params": sum(p.numel() for p in ctx.model.parameters()), "seen_loss": ctx.train_loss}
+
+    res = nt.train(tiny(epochs=2, metrics=("loss", "n_params")))
+    assert [r["n_params"] for r in res.history] == [sum(p.numel() for p in res.model.parameters())] * 2
+    assert all(r["seen_loss"] == r["loss"] for r in res.history)
+    assert list(res.history[0])[:4] == ["epoch", "lr", "n_active", "loss"]  # registry order
+    with pytest.raises(ValueError, match="already registered"):
+        metrics.register_metric("loss")(lambda ctx: {})
+    with pytest.raises(ValueError, match="unknown metrics"):
+        tiny(metrics=("loss", "auc"))
+
+
+def test_public_names_stay_importable_from_their_old_homes():
+    from netsieve.torch import gap, margins, metrics, sweeps, train_config, trainer
+
+    for name in trainer.__all__:
+        assert getattr(trainer, name) is getattr(nt, name), name
+    assert trainer.check_device is train_config.check_device
+    assert margins.GapPredictor is gap.GapPredictor is nt.GapPredictor
+    assert trainer.sweep is sweeps.sweep and trainer.METRICS is metrics.METRICS
+
+
+def test_weight_matrices_are_views_of_the_weights():
+    model = nt.build_model("cnn1d", (40,), 10, channels=(4, 8), hidden=(16,))
+    mats = nt.weight_matrices(model)
+    params = dict(model.named_parameters())
+    assert any(params[name].ndim == 3 for name in mats)  # conv kernels are in it
+    for name, m in mats.items():
+        p = params[name]
+        assert m.shape == (p.shape[0], p[0].numel()) and not m.requires_grad and m.dtype == p.dtype
+        assert m.data_ptr() == p.data_ptr()  # no copy

@@ -6,25 +6,16 @@ This subpackage imports torch; the rest of netsieve does not.
 from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
-from .margins import GapPredictor, LayerMargins, layer_margins, output_margins
+from .gap import GapPredictor
+from .margins import LayerMargins, layer_margins, output_margins
 from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
 from .models import MODELS, build_model
 from .noise import NOISE_KINDS, LabelNoise, corrupt_labels
-from .trainer import (
-    DEFAULT_METRICS,
-    METRICS,
-    OPTIMIZERS,
-    SCHEDULES,
-    SweepRecord,
-    SweepResult,
-    TrainConfig,
-    Trainer,
-    TrainResult,
-    evaluate,
-    sweep,
-    train,
-)
+from .metrics import DEFAULT_METRICS, METRICS
+from .sweeps import SweepRecord, SweepResult, sweep
+from .train_config import OPTIMIZERS, SCHEDULES, TrainConfig
+from .trainer import Trainer, TrainResult, evaluate, train
 
 __all__ = [
     "LayerResult", "Report", "analyze",

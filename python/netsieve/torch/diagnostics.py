@@ -20,9 +20,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
+
+from ._modes import eval_mode, model_mode
 
 __all__ = [
     "DEFAULT_DELTAS",
@@ -68,24 +69,22 @@ def susceptibility_probe(
     model_state = copy.deepcopy(model.state_dict())
     opt_state = copy.deepcopy(optimizer.state_dict())
     grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
-    was_training = model.training
     rng_state = torch.get_rng_state()
-    try:
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y_random)
-        before = float(loss.detach())
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            after = float(loss_fn(model(x), y_random))
-    finally:
-        model.load_state_dict(model_state)
-        optimizer.load_state_dict(opt_state)
-        for p, g in zip(model.parameters(), grads):
-            p.grad = g
-        model.train(was_training)
-        torch.set_rng_state(rng_state)
+    with model_mode(model, True):
+        try:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y_random)
+            before = float(loss.detach())
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                after = float(loss_fn(model(x), y_random))
+        finally:
+            model.load_state_dict(model_state)
+            optimizer.load_state_dict(opt_state)
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g
+            torch.set_rng_state(rng_state)
     return before, after
 
 
@@ -96,27 +95,29 @@ def geometric_complexity(
     """Hutchinson estimate of mean_x ‖∂f(x)/∂x‖²_F over the rows of ``x`` (model in eval mode)."""
     if int(n_probes) < 1:
         raise ValueError(f"n_probes must be at least 1, got {n_probes!r}")
-    was_training = model.training
-    model.eval()
     total = 0.0
-    try:
+    with eval_mode(model):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size].detach().clone().requires_grad_(True)
             out = model(xb)
             for k in range(int(n_probes)):
-                v = torch.randn(out.shape, generator=generator, dtype=out.dtype)
+                # Drawn on the generator's device (the CPU for a plain torch.Generator), then moved.
+                v = torch.randn(out.shape, generator=generator, dtype=out.dtype,
+                                device=generator.device if generator is not None else "cpu").to(out.device)
                 (g,) = torch.autograd.grad((out * v).sum(), xb, retain_graph=k + 1 < n_probes)
                 total += float(g.flatten(1).pow(2).sum(dim=1).sum())
-    finally:
-        model.train(was_training)
     return total / (x.shape[0] * int(n_probes))
 
 
-def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[str, np.ndarray]:
-    """The model's weight matrices as float64 numpy copies, selected and named exactly as the filters
-    see them (:func:`netsieve.torch._weights.module_weight_matrices`; conv kernels become
-    out × in·k…). ``options`` go to that selection (``layers=``, ``embeddings=``, ...)."""
+def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[str, torch.Tensor]:
+    """The model's weight matrices, selected and named exactly as the filters see them
+    (:func:`netsieve.torch._weights.module_weight_matrices`; conv kernels become out × in·k…), as
+    detached 2-D tensors in the parameters' own dtype and device: views of the weights where the
+    layout allows (so no copy; ``.clone()`` one before changing it). Pass them straight to
+    :func:`netsieve.analyze_spectra` and the other numpy-level functions, which convert tensors
+    themselves (float32/float64 CPU tensors without a copy); ``.cpu().numpy()`` gives numpy arrays.
+    ``options`` go to that selection (``layers=``, ``embeddings=``, ...)."""
     from ._weights import module_weight_matrices
 
     chosen, _, get = module_weight_matrices(model, min_dim=min_dim, **options)
-    return {w.name: w.extract(get(w.tensor_name)).detach().to(torch.float64).cpu().numpy() for w in chosen}
+    return {w.name: w.extract(get(w.tensor_name)).detach() for w in chosen}

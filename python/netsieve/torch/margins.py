@@ -1,6 +1,7 @@
 """Margins of torch models: normalized output margins (Banburski et al. 2021), first-order margins
 at hidden layers normalized by the layer's total variation (Jiang et al. 2019), and the
-generalization-gap regression on margin signatures (Jiang et al. 2019).
+generalization-gap regression on margin signatures (Jiang et al. 2019, :class:`GapPredictor`,
+defined in :mod:`netsieve.torch.gap`).
 
 ``data`` is anything that yields ``(inputs, labels)`` batches (a ``DataLoader``, a list of pairs)
 or a single ``(inputs, labels)`` pair of tensors, which is split into ``batch_size`` batches.
@@ -19,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._netsieve import InvalidInputError, TotalVariation
-from ..margins import margin_summary, margins
+from .. import InvalidInputError, TotalVariation, margin_summary, margins
+from .._progress import progress_iter
+from ._modes import eval_mode
+from .gap import GapPredictor  # its home is netsieve.torch.gap; importable from here as before
 
 __all__ = ["output_margins", "layer_margins", "LayerMargins", "GapPredictor"]
 
@@ -55,17 +58,11 @@ def _label_tensor(y: Any) -> torch.Tensor:
 _AUTO_PROGRESS_BATCHES = 100
 
 
-def _progress(it: Iterable, total: int | None, progress: bool | None, desc: str) -> Iterable:
-    """A tqdm bar when asked for, or by default (``None``) for runs of at least 100 batches."""
+def _batch_progress(it: Iterable, total: int | None, progress: bool | None, desc: str) -> Iterable:
+    """``it`` with a bar when asked for, or by default (``None``) for runs of at least 100 batches."""
     if progress is None:
         progress = total is not None and total >= _AUTO_PROGRESS_BATCHES
-    if not progress:
-        return it
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # the bar is a convenience only
-        return it
-    return tqdm(it, total=total, desc=desc)
+    return progress_iter(it, total, desc, bool(progress))
 
 
 def _total(data: Any, batch_size: int) -> int | None:
@@ -75,18 +72,6 @@ def _total(data: Any, batch_size: int) -> int | None:
         return len(data)
     except TypeError:
         return None
-
-
-class _EvalMode:
-    def __init__(self, model: nn.Module):
-        self.model = model
-
-    def __enter__(self):
-        self.was_training = self.model.training
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.train(self.was_training)
 
 
 def _device_of(model: nn.Module, device: Any) -> torch.device:
@@ -157,15 +142,16 @@ def output_margins(
     rho = _weight_norm_product(model, normalize, norm_layers) if normalize != "none" else 1.0
     dev = _device_of(model, device)
     parts = []
-    with _EvalMode(model), torch.no_grad():
-        for x, y in _progress(_batches(data, batch_size), _total(data, batch_size), progress, "output margins"):
+    with eval_mode(model), torch.no_grad():
+        for x, y in _batch_progress(_batches(data, batch_size), _total(data, batch_size), progress, "output margins"):
             out = model(x.to(dev))
             if out.ndim != 2:
                 raise InvalidInputError(f"the model must return (batch, classes) scores, got shape {tuple(out.shape)}")
-            parts.append(margins(out.detach().cpu(), y.cpu(), kind=kind))
+            parts.append(margins(out.detach(), y, kind=kind))  # a tensor of the outputs' dtype, on their device
     if not parts:
         raise InvalidInputError("data yielded no batches")
-    m = np.concatenate(parts)
+    m = torch.cat(parts).cpu()
+    m = (m.float() if m.dtype == torch.bfloat16 else m).numpy()  # numpy has no bfloat16
     if normalize != "none":
         m = (m / rho).astype(m.dtype)
     return m
@@ -257,10 +243,10 @@ def layer_margins(
 
     handles = [m.register_forward_hook(hook_for(n)) for n, m in resolved if m is not None]
     try:
-        with _EvalMode(model), torch.enable_grad():
+        with eval_mode(model), torch.enable_grad():
             total = _total(data, batch_size)
             start = 0  # row of the current batch's first sample, for messages
-            for x, y in _progress(_batches(data, batch_size), total, progress, "layer margins"):
+            for x, y in _batch_progress(_batches(data, batch_size), total, progress, "layer margins"):
                 captured.clear()
                 if not isinstance(x, torch.Tensor):
                     raise TypeError(f"inputs must be tensors, got {type(x).__name__}")
@@ -309,8 +295,7 @@ def layer_margins(
                             raise InvalidInputError(f"the gradient at layer {n!r} is NaN (first: row {i}); margins are undefined")
                     with np.errstate(divide="ignore", invalid="ignore"):
                         raw[n].append((num / gnorm).cpu().numpy())
-                    # float64: numpy has no bfloat16, and float16 sums of squares overflow
-                    tv[n].update(h.detach().reshape(h.shape[0], -1).to(torch.float64).cpu().numpy())
+                    tv[n].update(h.detach().reshape(h.shape[0], -1))  # the core sums half precision in float64
                 start += out.shape[0]
     finally:
         for h in handles:
@@ -326,81 +311,3 @@ def layer_margins(
             raise InvalidInputError(f"layer {n!r} has zero total variation over the data; its margins cannot be normalized")
         normalized[n] = raw_m[n] / scale
     return LayerMargins(normalized=normalized, raw=raw_m, total_variation=tv_v, correct=np.concatenate(correct))
-
-
-class GapPredictor:
-    """Linear regression of the generalization gap on margin-signature features of many trained
-    models (Jiang et al. 2019): ĝ = aᵀφ(θ) + b by least squares.
-
-    ``transform``: ``"log_abs"`` (default; φ = log|θ|, the convention of the public reimplementation,
-    since lower fences can be ≤ 0 and the paper's handling is unverified), ``"log"`` (errors on
-    θ ≤ 0) or ``"none"``. After :meth:`fit`: ``coef_``, ``intercept_``, ``r2_``, ``adjusted_r2_``
-    (1 − (1−R²)(n−1)/(n−p−1)) and ``cv_r2_``: the R² of out-of-fold predictions pooled over
-    ``folds`` folds (shuffled with ``seed``).
-    """
-
-    def __init__(self, transform: str = "log_abs", folds: int = 10, seed: int = 0):
-        if transform not in ("log_abs", "log", "none"):
-            raise InvalidInputError(f'transform must be "log_abs", "log" or "none", got {transform!r}')
-        if int(folds) < 2:
-            raise InvalidInputError(f"folds must be at least 2, got {folds}")
-        self.transform, self.folds, self.seed = transform, int(folds), seed
-
-    def _phi(self, features: Any) -> np.ndarray:
-        f = np.asarray(features, dtype=np.float64)
-        if f.ndim != 2:
-            raise InvalidInputError(f"features must be (n_models, n_features), got shape {f.shape}")
-        if not np.isfinite(f).all():
-            raise InvalidInputError("features contain NaN or Inf")
-        if self.transform == "none":
-            return f
-        if self.transform == "log":
-            if (f <= 0).any():
-                raise InvalidInputError('a feature is ≤ 0, where log is undefined; use transform="log_abs" or "none"')
-            return np.log(f)
-        if (f == 0).any():
-            raise InvalidInputError("a feature is exactly 0, where log|θ| is undefined")
-        return np.log(np.abs(f))
-
-    @staticmethod
-    def _lstsq(phi: np.ndarray, g: np.ndarray) -> np.ndarray:
-        design = np.hstack([phi, np.ones((phi.shape[0], 1))])
-        return np.linalg.lstsq(design, g, rcond=None)[0]
-
-    @staticmethod
-    def _r2(g: np.ndarray, pred: np.ndarray) -> float:
-        ss_tot = float(((g - g.mean()) ** 2).sum())
-        if ss_tot == 0:
-            raise InvalidInputError("all gaps are equal; R² is undefined")
-        return 1.0 - float(((g - pred) ** 2).sum()) / ss_tot
-
-    def fit(self, features: Any, gaps: Any) -> "GapPredictor":
-        phi = self._phi(features)
-        g = np.asarray(gaps, dtype=np.float64).ravel()
-        n, p = phi.shape
-        if g.shape[0] != n:
-            raise InvalidInputError(f"{n} feature rows but {g.shape[0]} gaps")
-        if n < p + 2:
-            raise InvalidInputError(f"{n} models are too few for {p} features (need at least {p + 2})")
-        if n < self.folds:
-            raise InvalidInputError(f"{n} models are too few for {self.folds}-fold cross-validation")
-        beta = self._lstsq(phi, g)
-        self.coef_, self.intercept_ = beta[:-1], float(beta[-1])
-        self.r2_ = self._r2(g, phi @ self.coef_ + self.intercept_)
-        self.adjusted_r2_ = 1.0 - (1.0 - self.r2_) * (n - 1) / (n - p - 1)
-        order = np.random.default_rng(self.seed).permutation(n)
-        pred = np.empty(n)
-        for test in np.array_split(order, self.folds):
-            train = np.setdiff1d(order, test)
-            b = self._lstsq(phi[train], g[train])
-            pred[test] = phi[test] @ b[:-1] + b[-1]
-        self.cv_r2_ = self._r2(g, pred)
-        return self
-
-    def predict(self, features: Any) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise InvalidInputError("call fit() first")
-        phi = self._phi(features)
-        if phi.shape[1] != self.coef_.shape[0]:
-            raise InvalidInputError(f"expected {self.coef_.shape[0]} features, got {phi.shape[1]}")
-        return phi @ self.coef_ + self.intercept_

@@ -11,6 +11,12 @@ Layout::
 
 A directory without ``COMPLETE`` is an unfinished (or failed) run; resuming it continues from the
 last checkpoint.
+
+Every JSON file here is strict JSON, written by :func:`netsieve._json.dumps`: a NaN metric (such as
+``train_acc_noisy`` of a run without label noise) is ``null``, ±Inf the strings ``"inf"`` /
+``"-inf"``; metrics.jsonl has one compact object per line. Reading a checkpoint back turns those
+into NaN and ±Inf again (:mod:`netsieve.torch.train_state`), so a resumed run's history equals
+the uninterrupted one's.
 """
 
 from __future__ import annotations
@@ -28,28 +34,15 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from .._files import atomic_write_bytes, atomic_write_text
+from .._json import dumps
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "prepare_run_dir", "write_metrics",
+__all__ = ["atomic_write_bytes", "atomic_write_text", "prepare_run_dir", "write_config", "write_metrics",
            "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER"]
 
 COMPLETE_MARKER = "COMPLETE"
 CHECKPOINT_FORMAT = 1
 _OWN_ENTRIES = ("config.json", "metrics.jsonl", "metrics.csv", "checkpoints", "model.safetensors",
                 "margins.npz", "spectra.npz", "plots", COMPLETE_MARKER)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (tuple, set)):
-        return list(o)
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "item"):
-        return o.item()
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_json_default, indent=None, allow_nan=True)
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -106,9 +99,13 @@ def _csv_value(v: Any) -> Any:
     return v
 
 
+def write_config(run_dir: Path, record: Mapping[str, Any]) -> None:
+    atomic_write_text(Path(run_dir) / "config.json", dumps(record) + "\n")
+
+
 def write_metrics(run_dir: Path, history: Iterable[Mapping[str, Any]]) -> None:
     rows = list(history)
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(dumps(r) + "\n" for r in rows))
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(dumps(r, indent=None) + "\n" for r in rows))
     columns: list[str] = []
     for r in rows:
         columns += [k for k in r if k not in columns]
@@ -129,7 +126,7 @@ def save_checkpoint(path_stem: Path, tensors: Mapping[str, torch.Tensor], meta: 
     stem = Path(path_stem)
     atomic_write_bytes(stem.with_suffix(".safetensors"), blob)
     meta = dict(meta, format=CHECKPOINT_FORMAT, tensors_sha256=hashlib.sha256(blob).hexdigest())
-    atomic_write_text(stem.with_suffix(".json"), dumps(meta))
+    atomic_write_text(stem.with_suffix(".json"), dumps(meta, indent=None))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -154,4 +151,4 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 
 
 def mark_complete(run_dir: Path, summary: Mapping[str, Any]) -> None:
-    atomic_write_text(Path(run_dir) / COMPLETE_MARKER, dumps(summary) + "\n")
+    atomic_write_text(Path(run_dir) / COMPLETE_MARKER, dumps(summary, indent=None) + "\n")
