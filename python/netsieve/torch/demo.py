@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .._json import dumps
+from ._modes import eval_mode
 from .data import DataSplit, from_tensors, load_dataset
 from .noise import corrupt_labels
 from .trainer import TrainConfig, Trainer
@@ -128,8 +129,8 @@ class DemoResult:
 
 @torch.no_grad()
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    return float((model(x).argmax(1) == y).float().mean())
+    with eval_mode(model):
+        return float((model(x).argmax(1) == y).float().mean())
 
 
 class _BestOnValidation:
@@ -143,7 +144,6 @@ class _BestOnValidation:
 
     def __call__(self, trainer: Trainer, row: dict) -> None:
         acc = _accuracy(trainer.model, self.x, self.y)
-        trainer.model.train()
         if acc > self.best:
             self.best, self.epoch = acc, int(row.get("epoch", trainer.epoch))
             self.state = copy.deepcopy(trainer.model.state_dict())
