@@ -25,7 +25,7 @@ def main() -> None:
 
     rows = []
     rows.append(("netsieve.singular_values (auto: f64 Gram route)", best_time(lambda: ns.singular_values(W), args.repeat, 0)))
-    rows.append(("netsieve.singular_values(method='svd')", best_time(lambda: ns.singular_values(W, method="svd"), args.repeat, 0)))
+    rows.append(("netsieve.singular_values(decomposition='svd')", best_time(lambda: ns.singular_values(W, decomposition="svd"), args.repeat, 0)))
     try:
         import torch
 

@@ -149,6 +149,34 @@ def test_batch_peak_memory_stays_within_the_budget():
     assert unbounded > 1.5 * bounded, (unbounded, bounded)
 
 
+def test_model_analysis_peak_memory_stays_within_max_group_bytes():
+    # `netsieve analyze` of 4 × 4000² float32 peaked 1.61 GB above its baseline (25× the largest
+    # tensor). Groups of inputs and waves of working sets now both respect max_group_bytes.
+    pytest.importorskip("torch")
+    one = int(8 * (4.5 + 7) * 1500 * 1500)
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="1048576")
+    code = f"""
+import torch, netsieve.torch as nt
+def status(key):
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith(key))
+g = torch.Generator().manual_seed(0)
+sd = {{f"l{{i}}.weight": torch.randn(1500, 1500, generator=g) for i in range(4)}}
+nt.analyze({{"w.weight": sd["l0.weight"]}})
+for budget in ({one}, 1 << 40):
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    rss = status("VmRSS")
+    nt.analyze(sd, max_group_bytes=budget, progress=False)
+    print(status("VmHWM") - rss)
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    bounded, unbounded = (float(v) for v in out.stdout.split())
+    assert bounded <= one, (bounded, one)
+    assert unbounded > 1.5 * bounded, (unbounded, bounded)
+
+
 # -- threads -------------------------------------------------------------------------------------
 
 
