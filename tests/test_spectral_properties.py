@@ -50,7 +50,12 @@ def test_fit_is_invariant_under_transpose_permutation_and_rotation(seed, shape):
 @given(seeds, shapes)
 def test_singular_values_agree_with_numpy(seed, shape):
     W = noise(seed, shape)
-    np.testing.assert_allclose(ns.singular_values(W), np.linalg.svd(W, compute_uv=False), rtol=1e-9)
+    got, ref = ns.singular_values(W), np.linalg.svd(W, compute_uv=False)
+    # The documented accuracy of the automatic (Gram) route: relative error ≈ ε·(s_max/sᵢ)²/2, so
+    # 1e-9 for well-conditioned values and a looser, still bounded, error for the smallest ones of a
+    # square matrix (s_min/s_max ~ 1e-4 happens; below 1e-5 the route falls back to the SVD).
+    bound = np.maximum(1e-9, 2 * np.finfo(float).eps * (ref[0] / ref) ** 2)
+    assert np.all(np.abs(got - ref) <= bound * ref), np.max(np.abs(got - ref) / ref / bound)
 
 
 @settings(max_examples=60, deadline=None)

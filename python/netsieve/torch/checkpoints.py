@@ -12,7 +12,7 @@ import torch
 from .._files import atomic_write
 from netsieve import InvalidInputError
 
-__all__ = ["TensorSource", "open_weights", "save_weights", "atomic_write"]
+__all__ = ["TensorSource", "open_weights", "save_weights"]
 
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 

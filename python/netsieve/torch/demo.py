@@ -207,7 +207,7 @@ def run_demo(config: DemoConfig | None = None, out_dir: str | Path | None = "net
                 f"middle-layer spikes {result.middle_spikes[rate][-1]}")
     result.seconds = time.perf_counter() - t0
     if out is not None:
-        from .checkpoints import atomic_write
+        from .._files import atomic_write
 
         text = dumps(result.to_dict())
         atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(text))

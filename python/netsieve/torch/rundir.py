@@ -36,7 +36,7 @@ import torch
 from .._files import atomic_write_bytes, atomic_write_text
 from .._json import dumps
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "prepare_run_dir", "write_config", "write_metrics",
+__all__ = ["prepare_run_dir", "write_config", "write_metrics",
            "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER"]
 
 COMPLETE_MARKER = "COMPLETE"

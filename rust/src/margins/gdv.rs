@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use super::Labels;
 use crate::error::{CoreError, CoreResult};
+use crate::interrupt::Stop;
 use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
 /// The GDV and its parts.
@@ -34,7 +35,7 @@ pub struct Gdv {
 }
 
 /// The GDV of points `x` (N×D) with class `labels` (module docs).
-pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gdv> {
+pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>, stop: &Stop) -> CoreResult<Gdv> {
     let (n, d) = (x.nrows(), x.ncols());
     check_finite_matrix(x, "X")?;
     if labels.len() != n {
@@ -103,6 +104,10 @@ pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gd
         .fold(
             || vec![0.0f64; l * l],
             |mut acc, i| {
+                // O(N²·D): a requested stop skips the remaining rows (checked once after the sum).
+                if stop.is_requested() {
+                    return acc;
+                }
                 let si = &s[i * d..(i + 1) * d];
                 let ci = class_of[i];
                 for jdx in i + 1..n {
@@ -127,6 +132,7 @@ pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gd
                 a
             },
         );
+    stop.check()?;
 
     // Step 3.
     let mut intra = 0.0;
@@ -154,6 +160,10 @@ pub fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gd
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gdv<T: Scalar>(x: MatrixView<'_, T>, labels: Labels<'_>) -> CoreResult<Gdv> {
+        super::gdv(x, labels, &Stop::never())
+    }
 
     #[test]
     fn two_point_masses_give_minus_one() {

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::float::MarginFloat;
 use super::Labels;
 use crate::error::{CoreError, CoreResult};
+use crate::interrupt::Stop;
 use crate::matrix::MatrixView;
 
 crate::named_enum! {
@@ -149,10 +150,38 @@ fn kth_competitor<T: MarginFloat>(row: &[T], y: usize, buf: &mut [T]) -> T {
         .unwrap_or_else(|| kth_competitor_by_selection(row, y, k))
 }
 
+/// The k-th largest competitor by selection on the values. Equal non-zero floats have equal bits, so
+/// only a zero result needs to know which element it came from (−0 and +0 compare equal): that case
+/// goes through [`kth_competitor_by_selection_of_pairs`], which returns the insertion buffer's bits.
+fn kth_competitor_by_selection<T: MarginFloat>(row: &[T], y: usize, k: usize) -> T {
+    thread_local! {
+        static VALUES: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let v = VALUES.with(|cell| {
+        let mut values = cell.borrow_mut();
+        values.clear();
+        values.extend(
+            row.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != y)
+                .map(|(_, x)| x.to_f64()),
+        );
+        // NaN was rejected by the caller, so partial_cmp is total here.
+        let (_, v, _) = values.select_nth_unstable_by(k - 1, |a, b| {
+            b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        *v
+    });
+    if v != 0.0 {
+        return T::from_f64(v); // exact: every input value is representable in f64 and back
+    }
+    kth_competitor_by_selection_of_pairs(row, y, k)
+}
+
 /// The element at position k − 1 of the competitors sorted by descending value, equal values
 /// (−0 = +0 included) in index order: exactly the element the insertion buffer keeps there, so
 /// both paths return the same bits (the sign of a zero included).
-fn kth_competitor_by_selection<T: MarginFloat>(row: &[T], y: usize, k: usize) -> T {
+fn kth_competitor_by_selection_of_pairs<T: MarginFloat>(row: &[T], y: usize, k: usize) -> T {
     use std::cmp::Ordering;
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<(f64, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -405,6 +434,7 @@ pub fn margins<T: MarginFloat>(
     labels: Labels<'_>,
     kind: MarginKind,
     top_k: usize,
+    stop: &Stop,
 ) -> CoreResult<Vec<T>> {
     let (n, c) = (logits.nrows(), logits.ncols());
     if n == 0 {
@@ -438,6 +468,9 @@ pub fn margins<T: MarginFloat>(
         .par_chunks_mut(step)
         .enumerate()
         .filter_map(|(task, out_chunk)| {
+            if stop.is_requested() {
+                return None; // checked once below
+            }
             let r0 = task * step;
             let r1 = r0 + out_chunk.len();
             let mut kbuf = vec![T::NEG_INFINITY; top_k];
@@ -462,6 +495,7 @@ pub fn margins<T: MarginFloat>(
             None
         })
         .min_by_key(|(row, _)| *row);
+    stop.check()?;
     if let Some((row, problem)) = first_problem {
         return Err(row_error(row, problem, c));
     }
@@ -471,6 +505,15 @@ pub fn margins<T: MarginFloat>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn margins<T: MarginFloat>(
+        logits: MatrixView<'_, T>,
+        labels: Labels<'_>,
+        kind: MarginKind,
+        top_k: usize,
+    ) -> CoreResult<Vec<T>> {
+        super::margins(logits, labels, kind, top_k, &Stop::never())
+    }
 
     fn reference(row: &[f64], y: usize, k: usize) -> f64 {
         let mut comp: Vec<f64> = row

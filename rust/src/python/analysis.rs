@@ -6,18 +6,19 @@ use pyo3::prelude::*;
 
 use crate::batch::{ErrorPolicy, DEFAULT_MAX_WORKING_BYTES};
 use crate::linalg::decomposition::Decomposition;
-use crate::spectral::analysis::{AnalysisOptions, DEFAULT_LEVEL_STATISTICS};
+use crate::spectral::analysis::DEFAULT_LEVEL_STATISTICS;
 use crate::spectral::layer_report::{
     LayerOptions, LayerReport as CoreLayerReport, DEFAULT_PORTER_THOMAS,
 };
 use crate::spectral::noise_fit::FitOptions;
-use crate::spectral::porter_thomas::{PorterThomasOptions, DEFAULT_ALPHA, DEFAULT_WINDOW};
+use crate::spectral::porter_thomas::{DEFAULT_ALPHA, DEFAULT_WINDOW};
 use crate::spectral::power_law::{PowerLawOptions, DEFAULT_MIN_SPAN, DEFAULT_MIN_TAIL};
 use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
 
 use super::batch::{run_batch_call, Matrices};
 use super::convert::{invalid, Count, Real};
 use super::records::{frozen_array, record};
+use super::spectral::analysis_options;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_layers, m)?)?;
@@ -264,6 +265,11 @@ fn labels(
 /// InvalidInputError
 ///     Bad options (before any work), or a failing matrix with ``errors="raise"``.
 ///
+/// References
+/// ----------
+/// - A. Clauset, C. R. Shalizi and M. E. J. Newman, Power-law distributions in empirical data, SIAM Review 51, 661 (2009) (the tail fit).
+/// - O. Roy and M. Vetterli, The effective rank: a measure of effective dimensionality, EUSIPCO 2007.
+///
 /// Examples
 /// --------
 /// >>> import numpy as np, netsieve as ns
@@ -290,19 +296,19 @@ fn analyze_layers<'py>(
     errors: &str,
     max_working_bytes: Count,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let fit = FitOptions {
+        spike_confidence: spike_confidence.0,
+        ..FitOptions::default()
+    };
     let options = LayerOptions {
-        analysis: AnalysisOptions {
-            fit: FitOptions {
-                spike_confidence: spike_confidence.0,
-                ..FitOptions::default()
-            },
-            decomposition: Decomposition::parse(decomposition)?,
+        analysis: analysis_options(
+            fit,
+            decomposition,
             level_statistics,
-            porter_thomas: porter_thomas.then_some(PorterThomasOptions {
-                window: window.0,
-                alpha: alpha.0,
-            }),
-        },
+            porter_thomas,
+            window,
+            alpha,
+        )?,
         power_law: PowerLawOptions {
             min_tail: min_tail.0,
             min_span: min_span.0,

@@ -79,10 +79,10 @@ fn margins<'py>(
     let x = Matrix::extract(logits, "logits")?;
     let y = LabelArray::extract(labels, "labels")?;
     let (original, restore) = (x.original.clone_ref(py), x.restore);
-    let out = run(py, move |_stop| {
+    let out = run(py, move |stop| {
         Ok(match x.view() {
-            AnyMatrix::F32(v) => AnyVec::F32(core_margins(v, y.labels(), kind, top_k.0)?),
-            AnyMatrix::F64(v) => AnyVec::F64(core_margins(v, y.labels(), kind, top_k.0)?),
+            AnyMatrix::F32(v) => AnyVec::F32(core_margins(v, y.labels(), kind, top_k.0, stop)?),
+            AnyMatrix::F64(v) => AnyVec::F64(core_margins(v, y.labels(), kind, top_k.0, stop)?),
         })
     })?;
     let arr = match out {
@@ -192,6 +192,11 @@ fn summary_record(py: Python<'_>, s: CoreSummary) -> PyResult<MarginSummary> {
 /// InvalidInputError
 ///     Empty input (or no positive margin with ``positive_only``), NaN, only infinite margins,
 ///     levels outside [0, 1].
+///
+/// References
+/// ----------
+/// - Y. Jiang, D. Krishnan, H. Mobahi and S. Bengio, Predicting the generalization gap in deep networks with margin distributions, ICLR 2019 (the quartile signature).
+/// - A. Banburski, F. De La Torre, N. Pant, I. Shastri and T. Poggio, Distribution of classification margins: are all data equal?, arXiv 2107.10199 (2021) (the area under the margin curve).
 ///
 /// Examples
 /// --------
@@ -329,6 +334,10 @@ record! {
 /// InvalidInputError
 ///     Bad shapes, non-finite points, too few classes or points per class.
 ///
+/// References
+/// ----------
+/// - A. Schilling, A. Maier, R. Gerum, C. Metzner and P. Krauss, Quantifying the separability of data classes in neural networks, Neural Networks 139, 278 (2021).
+///
 /// Examples
 /// --------
 /// >>> import numpy as np, netsieve as ns
@@ -346,9 +355,9 @@ fn gdv(
 ) -> PyResult<Py<PyAny>> {
     let x = Matrix::extract(X, "X")?;
     let y = LabelArray::extract(labels, "labels")?;
-    let g = run(py, move |_stop| match x.view() {
-        AnyMatrix::F32(v) => core_gdv(v, y.labels()),
-        AnyMatrix::F64(v) => core_gdv(v, y.labels()),
+    let g = run(py, move |stop| match x.view() {
+        AnyMatrix::F32(v) => core_gdv(v, y.labels(), stop),
+        AnyMatrix::F64(v) => core_gdv(v, y.labels(), stop),
     })?;
     if !components {
         return Ok(g.value.into_pyobject(py)?.into_any().unbind());

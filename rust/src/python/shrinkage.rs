@@ -212,6 +212,13 @@ fn shrink_one<'py>(
 /// TypeError
 ///     An unknown option.
 ///
+/// References
+/// ----------
+/// - M. Gavish and D. L. Donoho, The optimal hard threshold for singular values is 4/√3, IEEE Trans. Inf. Theory 60, 5040 (2014).
+/// - M. Gavish and D. L. Donoho, Optimal shrinkage of singular values, IEEE Trans. Inf. Theory 63, 2137 (2017).
+/// - F. Benaych-Georges and R. R. Nadakuditi, The singular values and vectors of low rank perturbations of large rectangular random matrices, J. Multivariate Anal. 111, 120 (2012).
+/// - M. Staats, M. Thamm and B. Rosenow, Phys. Rev. E 108, L022302 (2023).
+///
 /// Examples
 /// --------
 /// >>> import numpy as np, netsieve as ns
@@ -429,6 +436,10 @@ fn shrink_many<'py>(
 /// ------
 /// InvalidInputError
 ///     Neither or both of sigma and singular_values, a bad shape, σ or spectrum.
+///
+/// References
+/// ----------
+/// - M. Gavish and D. L. Donoho, The optimal hard threshold for singular values is 4/√3, IEEE Trans. Inf. Theory 60, 5040 (2014).
 ///
 /// Examples
 /// --------

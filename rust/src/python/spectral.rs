@@ -291,6 +291,29 @@ pub(super) fn analysis_record(
     })
 }
 
+/// The analysis options of `analyze_spectra` and `analyze_layers`, read from their arguments and
+/// checked before any matrix is touched.
+pub(super) fn analysis_options(
+    fit: FitOptions,
+    decomposition: &str,
+    level_statistics: bool,
+    porter_thomas: bool,
+    window: Count,
+    alpha: Real,
+) -> PyResult<AnalysisOptions> {
+    let options = AnalysisOptions {
+        fit,
+        decomposition: Decomposition::parse(decomposition)?,
+        level_statistics,
+        porter_thomas: porter_thomas.then_some(PorterThomasOptions {
+            window: window.0,
+            alpha: alpha.0,
+        }),
+    };
+    options.validate()?;
+    Ok(options)
+}
+
 struct SingularValues(Decomposition);
 
 impl MatrixTask for SingularValues {
@@ -411,6 +434,10 @@ fn mp_eval<'py>(
 /// ------
 /// InvalidInputError
 ///     NaN arguments, a bad shape or σ.
+///
+/// References
+/// ----------
+/// - V. A. Marchenko and L. A. Pastur, Distribution of eigenvalues for some sets of random matrices, Math. USSR-Sbornik 1, 457 (1967).
 ///
 /// Examples
 /// --------
@@ -593,6 +620,12 @@ fn values_and_shape(py: Python<'_>, spectrum: Spectrum) -> PyResult<(Vec<f64>, (
 /// InvalidInputError
 ///     A bad shape, σ or option, non-finite values, or a matrix too low-rank to hold a noise bulk.
 ///
+/// References
+/// ----------
+/// - V. A. Marchenko and L. A. Pastur, Math. USSR-Sbornik 1, 457 (1967).
+/// - M. Gavish and D. L. Donoho, The optimal hard threshold for singular values is 4/√3, IEEE Trans. Inf. Theory 60, 5040 (2014) (median matching).
+/// - I. M. Johnstone, On the distribution of the largest eigenvalue in principal components analysis, Ann. Statist. 29, 295 (2001) (the Tracy–Widom scale).
+///
 /// Examples
 /// --------
 /// >>> import numpy as np, netsieve as ns
@@ -646,6 +679,11 @@ fn fit_mp(
 /// ------
 /// InvalidInputError
 ///     Fewer than 3 levels, non-finite or negative values, a bad shape or option.
+///
+/// References
+/// ----------
+/// - V. Oganesyan and D. A. Huse, Localization of interacting fermions at high temperature, Phys. Rev. B 75, 155111 (2007).
+/// - Y. Y. Atas, E. Bogomolny, O. Giraud and G. Roux, Distribution of the ratio of consecutive level spacings in random matrix ensembles, Phys. Rev. Lett. 110, 084101 (2013).
 ///
 /// Examples
 /// --------
@@ -717,6 +755,11 @@ fn level_statistics(
 /// ------
 /// InvalidInputError
 ///     Bad matrix or options.
+///
+/// References
+/// ----------
+/// - C. E. Porter and R. G. Thomas, Fluctuations of nuclear reaction widths, Phys. Rev. 104, 483 (1956).
+/// - M. Staats, M. Thamm and B. Rosenow, Phys. Rev. E 108, L022302 (2023) (the test on trained weights).
 ///
 /// Examples
 /// --------
@@ -815,20 +858,19 @@ pub(super) fn analyze_spectra<'py>(
     errors: &str,
     max_working_bytes: Count,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = AnalysisOptions {
-        fit: FitOptions {
-            sigma: sigma.map(|s| s.0),
-            sigma_method: SigmaMethod::parse(sigma_method)?,
-            spike_confidence: spike_confidence.0,
-        },
-        decomposition: Decomposition::parse(decomposition)?,
-        level_statistics,
-        porter_thomas: porter_thomas.then_some(PorterThomasOptions {
-            window: window.0,
-            alpha: alpha.0,
-        }),
+    let fit = FitOptions {
+        sigma: sigma.map(|s| s.0),
+        sigma_method: SigmaMethod::parse(sigma_method)?,
+        spike_confidence: spike_confidence.0,
     };
-    options.validate()?;
+    let options = analysis_options(
+        fit,
+        decomposition,
+        level_statistics,
+        porter_thomas,
+        window,
+        alpha,
+    )?;
     let policy = crate::batch::ErrorPolicy::parse(errors)?;
     let inputs = Matrices::extract(matrices)?;
     let shapes: Vec<(usize, usize)> = inputs.items.iter().map(|m| m.shape()).collect();

@@ -76,7 +76,8 @@ impl Normalised {
         (0.5 * (a + self.edge_factor(y))).max(0.0).sqrt()
     }
 
-    /// x(y), the inverse BBP map in normalised units (0 inside the bulk).
+    /// x(y), the inverse BBP map in normalised units (0 inside the bulk); the unit-free form of
+    /// [`Normalised::derepel`], kept for callers and tests.
     pub fn derepel_normalised(&self, y: f64) -> f64 {
         y * self.derepel_ratio(y)
     }
@@ -86,7 +87,8 @@ impl Normalised {
         s * self.derepel_ratio(s / self.scale)
     }
 
-    /// The observed singular value of a planted signal θ (the BBP forward map), as
+    /// The observed singular value of a planted signal θ (the BBP forward map; the reference the
+    /// inverse is tested against), as
     /// θ·√(1 + 1/x²)·√(1 + β/x²) so that nothing overflows for x ≫ 1.
     pub fn bbp_forward(&self, theta: f64) -> f64 {
         let x = theta / self.scale;

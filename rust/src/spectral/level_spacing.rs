@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::stats::normal_cdf;
 
-use super::noise_fit::{check_spectrum, NoiseFit};
+use super::noise_fit::{check_descending, check_spectrum, NoiseFit};
 
 /// ⟨r⟩ of GOE (Wishart) levels (Atas et al. 2013).
 pub const GOE_MEAN_RATIO: f64 = 0.5307;
@@ -130,25 +130,7 @@ fn scaled_levels(s: &[f64], e: i32) -> Vec<f64> {
 /// Gaussian unfolding of width `a` (at least 3 values). Scale-exact: computed on s/c, c the power of
 /// two just below s_max (module docs).
 pub fn level_statistics(s: &[f64], a: usize) -> CoreResult<LevelSpacing> {
-    crate::matrix::check_finite_slice(s, "singular values")?;
-    if let Some(i) = s.iter().position(|&v| v < 0.0) {
-        return Err(CoreError::invalid(
-            "singular values",
-            format!(
-                "singular values are non-negative, got {} at index {i}",
-                s[i]
-            ),
-        ));
-    }
-    if let Some(i) = s.windows(2).position(|w| w[0] < w[1]) {
-        return Err(CoreError::invalid(
-            "singular values",
-            format!(
-                "singular values must be sorted in descending order (index {i} < index {})",
-                i + 1
-            ),
-        ));
-    }
+    check_descending(s)?;
     let levels = scaled_levels(s, binary_exponent(s[0]));
     level_spacing(&levels, Unfolding::Gaussian { a })
 }

@@ -138,7 +138,8 @@ pub fn standard_edges(beta: f64) -> (f64, f64) {
     ((1.0 - r) * (1.0 - r), (1.0 + r) * (1.0 + r))
 }
 
-/// f_β(t), the density of t = s²/(σ²N).
+/// f_β(t), the density of t = s²/(σ²N) (the textbook form; [`MpShape::pdf`] evaluates it without
+/// squaring s or σ).
 pub fn standard_pdf(t: f64, beta: f64) -> f64 {
     let (a, b) = standard_edges(beta);
     if t <= a || t >= b || t <= 0.0 {

@@ -131,22 +131,43 @@ pub struct NoiseFit {
 /// filtering): with fewer singular values the fit cannot tell a bulk from spikes.
 pub const DEFAULT_MIN_DIM: usize = 16;
 
-/// User-given singular values as the fit wants them: finite, non-negative, sorted descending
-/// (any input order is accepted, e.g. the ascending square roots of `eigvalsh`).
-pub fn sorted_spectrum(values: &[f64]) -> CoreResult<Vec<f64>> {
-    crate::matrix::check_finite_slice(values, "singular values")?;
-    if let Some(i) = values.iter().position(|&v| v < 0.0) {
+/// Rejects singular values that are not finite or negative.
+fn check_values(s: &[f64]) -> CoreResult<()> {
+    crate::matrix::check_finite_slice(s, "singular values")?;
+    if let Some(i) = s.iter().position(|&v| v < 0.0) {
         return Err(CoreError::invalid(
             "singular values",
             format!(
                 "singular values are non-negative, got {} at index {i}",
-                values[i]
+                s[i]
             ),
         ));
     }
+    Ok(())
+}
+
+/// User-given singular values as the fit wants them: finite, non-negative, sorted descending
+/// (any input order is accepted, e.g. the ascending square roots of `eigvalsh`).
+pub fn sorted_spectrum(values: &[f64]) -> CoreResult<Vec<f64>> {
+    check_values(values)?;
     let mut s = values.to_vec();
     s.sort_by(|a, b| b.total_cmp(a));
     Ok(s)
+}
+
+/// Checks singular values: finite, non-negative, sorted descending.
+pub fn check_descending(s: &[f64]) -> CoreResult<()> {
+    check_values(s)?;
+    if let Some(i) = s.windows(2).position(|w| w[0] < w[1]) {
+        return Err(CoreError::invalid(
+            "singular values",
+            format!(
+                "singular values must be sorted in descending order (index {i} < index {})",
+                i + 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a spectrum: finite, non-negative, sorted descending, one value per min(N, M).
@@ -164,25 +185,7 @@ pub fn check_spectrum(s: &[f64], shape: &MpShape) -> CoreResult<()> {
             ),
         ));
     }
-    if let Some(i) = s.iter().position(|&v| v < 0.0) {
-        return Err(CoreError::invalid(
-            "singular values",
-            format!(
-                "singular values are non-negative, got {} at index {i}",
-                s[i]
-            ),
-        ));
-    }
-    if let Some(i) = s.windows(2).position(|w| w[0] < w[1]) {
-        return Err(CoreError::invalid(
-            "singular values",
-            format!(
-                "singular values must be sorted in descending order (index {i} < index {})",
-                i + 1
-            ),
-        ));
-    }
-    Ok(())
+    check_descending(s)
 }
 
 /// Fits the MP law to `s` (descending, length `shape.m`).

@@ -74,7 +74,8 @@ pub struct PorterThomas {
     pub boundary: usize,
 }
 
-/// KS distance and p-value of one vector's components against the sphere-coordinate law.
+/// KS distance and p-value of one vector's components against the sphere-coordinate law (the
+/// single-vector form of the test, for callers of the core; batches tabulate the law once).
 pub fn vector_ks(components: &[f64]) -> (f64, f64) {
     vector_ks_with(components, &SphereCoordinateTable::new(components.len()))
 }

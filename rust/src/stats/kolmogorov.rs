@@ -16,7 +16,8 @@ pub fn ks_distance_sorted(sorted: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
 }
 
 /// The KS distance of probability-integral transforms uᵢ = F(xᵢ) ∈ [0, 1] against the uniform law,
-/// in O(n) without sorting. Equal to `ks_distance_sorted` of the sorted xᵢ against F.
+/// in O(n) without sorting. Equal to `ks_distance_sorted` of the sorted xᵢ against F. Kept as the
+/// reference the bucketed `ks_distance_uniform_of` is tested against.
 pub fn ks_distance_uniform(u: &[f64]) -> f64 {
     ks_distance_uniform_of(u, &|v: f64| v)
 }

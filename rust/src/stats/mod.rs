@@ -30,7 +30,8 @@ fn normal_cdf_table() -> &'static [(f64, f64)] {
 }
 
 /// Φ(x) by cubic Hermite interpolation of a table with spacing 1/64: absolute error below 1e-9
-/// (h⁴/384·max|Φ⁗|), several times faster than erfc. For the hot loops of goodness-of-fit tests.
+/// (h⁴/384·max|Φ⁗|), several times faster than erfc. For the hot loops of goodness-of-fit tests;
+/// kept public beside [`normal_cdf`] for callers of the core (the kernels use the table directly).
 pub fn normal_cdf_fast(x: f64) -> f64 {
     NormalCdfTable::get().eval(x)
 }
