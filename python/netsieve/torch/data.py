@@ -90,7 +90,7 @@ class DataSplit:
         Returns
         -------
         str
-            16 hex digits of the SHA-256 of the four tensors' bytes (the name is not hashed).
+            16 hex digits of the SHA-256 of the four tensors' bytes (not of the name or n_classes).
 
         Raises
         ------

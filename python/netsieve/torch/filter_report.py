@@ -217,7 +217,7 @@ class FilterReport(LayerTable):
         -------
         pandas.DataFrame
             One row per filtered matrix, the :attr:`columns` but ``name`` as columns (an empty
-            report gives an empty frame without an index).
+            report gives an empty frame, not indexed by name).
 
         Raises
         ------

@@ -52,9 +52,10 @@ class Report(LayerTable):
         The rows without and with an error.
     summary : dict
         Counts (``n_layers``, ``n_errors``, ``n_skipped``, ``n_parameters``, ``n_spikes_total``,
-        ``n_power_law_like``), medians of α, MP soft rank, stable rank and ⟨r⟩ (None when there are
-        none), ``alpha_mean``, ``heavy_tailed_layers`` (power-law-like, α < 2),
-        ``noise_like_layers`` (no spikes), ``source`` and ``elapsed_s``.
+        ``n_power_law_like``), the median and mean of α over the power-law-like layers, medians of
+        MP soft rank, stable rank and ⟨r⟩ (None when there is nothing to take them over),
+        ``heavy_tailed_layers`` (power-law-like, α < 2), ``noise_like_layers`` (no spikes),
+        ``source`` and ``elapsed_s``.
     columns : sequence of str
         The CSV columns, ``LayerReport.SCALAR_FIELDS``.
 

@@ -136,7 +136,7 @@ class TrainConfig:
     prune_every : int, default 1
     prune_selection : {"lowest", "random"}, default "lowest"
     separated_lr_factor : float, default 1.0
-        Positive; other values need ``prune_fraction``.
+        Positive; values other than 1 need ``prune_fraction``.
     checkpoint_every : int, default 1
         Epochs between checkpoints of a run with a run directory (the last epoch is always saved).
     eval_batch_size : int, default 2000
