@@ -18,7 +18,38 @@ VECTORS = ("random", "localized")
 
 
 def bbp_threshold(rows: int, cols: int, sigma: float = 1.0) -> float:
-    """σ(NM)^¼: planted strengths above it are detectable as spikes."""
+    """σ(NM)^¼: planted strengths above it are detectable as spikes.
+
+    A rank-one signal θ·u·vᵀ (unit u, v) added to N×M noise of entry std σ gives a singular value
+    outside the Marchenko–Pastur bulk when θ exceeds this threshold (in singular-value units, the
+    convention of :mod:`netsieve.spectral`).
+
+    Parameters
+    ----------
+    rows, cols : int
+        N and M (the order does not matter).
+    sigma : float, default 1.0
+        The noise's entry standard deviation.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    Nothing
+        The arguments are not checked: give positive sizes and σ.
+
+    Examples
+    --------
+    >>> from netsieve.synthetic import bbp_threshold
+    >>> round(bbp_threshold(400, 100), 4), round(bbp_threshold(400, 100, sigma=0.1), 4)
+    (14.1421, 1.4142)
+
+    References
+    ----------
+    .. [1] Baik, Ben Arous & Péché: the "BBP" transition of spiked random matrices.
+    """
     return sigma * (rows * cols) ** 0.25
 
 
@@ -39,6 +70,33 @@ def planted_spikes(
     Porter–Thomas test tells from random vectors). ``return_signal=True`` also returns the planted
     low-rank part.
 
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the directions, signs and noise.
+    rows, cols : int
+        The matrix's shape.
+    strengths : sequence of float
+        θ of each spike (compare with :func:`bbp_threshold`).
+    sigma : float, default 1.0
+        The noise's entry standard deviation.
+    noise : {"gaussian", "rademacher", "uniform"}, default "gaussian"
+    vectors : {"random", "localized"}, default "random"
+    support : int, default 10
+        Coordinates per localized spike.
+    return_signal : bool, default False
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        The (rows, cols) float64 matrix, and with ``return_signal`` the planted part Σ θₖuₖvₖᵀ.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``noise`` or ``vectors``, or localized spikes that need more than
+        ``min(rows, cols)`` coordinates.
+
     Examples
     --------
     >>> import numpy as np, netsieve as ns
@@ -46,6 +104,14 @@ def planted_spikes(
     >>> W = planted_spikes(np.random.default_rng(0), 400, 200, [3 * bbp_threshold(400, 200)])
     >>> ns.fit_mp(W).n_spikes
     1
+    >>> W, S = planted_spikes(np.random.default_rng(1), 50, 40, [5.0, 3.0], vectors="localized",
+    ...                       support=5, return_signal=True)
+    >>> W.shape, np.linalg.svd(S, compute_uv=False)[:3].round(6).tolist()
+    ((50, 40), [5.0, 3.0, 0.0])
+
+    References
+    ----------
+    .. [1] Baik, Ben Arous & Péché: the "BBP" transition that :func:`bbp_threshold` locates.
     """
     if noise not in NOISES:
         raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")

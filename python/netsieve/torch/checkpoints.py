@@ -27,6 +27,41 @@ class TensorSource:
     A folder is read as one checkpoint: its ``.safetensors`` files, or, when it has none, its torch
     checkpoints. Every other file is listed in ``skipped_files`` as (path, reason); a tensor name
     found in two files is an error naming both.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.safetensors`` file (memory-mapped, each tensor read when asked for), a torch checkpoint
+        (any other suffix; loaded with ``weights_only=True``, memory-mapped when it is a zip file),
+        or a folder of either. A torch checkpoint holds a state dict, bare or under one of the keys
+        ``"state_dict"``, ``"model_state_dict"``, ``"model"``, ``"module"``.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file or folder.
+    skipped_files : list of (pathlib.Path, str)
+        Files of a folder that were not read, and why (trainer state, an index, other files).
+    skipped : list of Skipped
+        ``skipped_files`` as report entries (``kind="file"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    InvalidInputError
+        A file that cannot be read (a corrupt safetensors header; a truncated torch file, or one that
+        holds arbitrary pickled objects, which are never executed), a torch file with no state dict,
+        a folder without weight files, a tensor name in two files, or no tensors at all.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, torch, netsieve.torch as nt
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
+    >>> nt.save_weights({"fc.weight": torch.ones(4, 3), "fc.bias": torch.zeros(4)}, path)
+    >>> with nt.TensorSource(path) as source:
+    ...     print(source.names(), source.shape("fc.weight"), source.skipped)
+    ['fc.bias', 'fc.weight'] (4, 3) []
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -123,15 +158,93 @@ class TensorSource:
         return [Skipped(str(p), (), f"file not read: {reason}", kind="file") for p, reason in self.skipped_files]
 
     def names(self) -> list[str]:
+        """The tensor names, file by file (a folder's files in sorted order).
+
+        Returns
+        -------
+        list of str
+            Empty after :meth:`close`.
+
+        Raises
+        ------
+        Nothing
+            The names are read when the source is opened.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, torch, netsieve.torch as nt
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
+        >>> torch.save({"state_dict": {"a": torch.zeros(2), "b": torch.zeros(3)}, "epoch": 7}, path)
+        >>> source = nt.open_weights(path)
+        >>> source.names()
+        ['a', 'b']
+        >>> source.close(); source.names()
+        []
+        """
         return list(self._where)
 
     def shape(self, name: str) -> tuple[int, ...]:
+        """The shape of tensor ``name``, without reading its values (from a safetensors header).
+
+        Parameters
+        ----------
+        name : str
+            One of :meth:`names`.
+
+        Returns
+        -------
+        tuple of int
+
+        Raises
+        ------
+        KeyError
+            No tensor of that name (or the source is closed).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, torch, netsieve.torch as nt
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> nt.save_weights({"w": torch.zeros(5, 2)}, path)
+        >>> with nt.open_weights(path) as source:
+        ...     source.shape("w")
+        (5, 2)
+        """
         src = self._where[name]
         if isinstance(src, torch.Tensor):
             return tuple(src.shape)
         return tuple(src.get_slice(name).get_shape())
 
     def get(self, name: str) -> torch.Tensor:
+        """Tensor ``name``, read from its file now (safetensors) or as loaded (torch checkpoints).
+
+        Parameters
+        ----------
+        name : str
+            One of :meth:`names`.
+
+        Returns
+        -------
+        torch.Tensor
+            On the CPU, in its stored dtype. A tensor of a torch checkpoint is the loaded one (the
+            same object on every call, memory-mapped from a zip file): ``.clone()`` it before
+            changing it.
+
+        Raises
+        ------
+        KeyError
+            No tensor of that name (or the source is closed).
+        InvalidInputError
+            The tensor's data cannot be read (a truncated or corrupt file).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, torch, netsieve.torch as nt
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> nt.save_weights({"w": torch.arange(6.0).reshape(2, 3)}, path)
+        >>> with nt.open_weights(path) as source:
+        ...     source.get("w").tolist()
+        [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+        """
         src = self._where[name]
         if isinstance(src, torch.Tensor):
             return src
@@ -141,10 +254,12 @@ class TensorSource:
             raise InvalidInputError(f"cannot read tensor {name!r} from {self.path}: {exc}") from exc
 
     def items(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """(name, tensor) pairs, each tensor read when it is reached (see :meth:`get`)."""
         for n in self._where:
             yield n, self.get(n)
 
     def close(self) -> None:
+        """Releases the files; :meth:`names` is then empty. Tensors already read stay valid."""
         self._handles.clear()
         self._where.clear()
         self._origin.clear()
@@ -220,6 +335,38 @@ def replace_state_dict(obj: object, path: tuple[str, ...], tensors: Mapping[str,
 
 
 def open_weights(path: str | os.PathLike) -> TensorSource:
+    """Opens a weight file or folder for reading, one tensor at a time: ``TensorSource(path)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.safetensors`` file, a torch checkpoint, or a folder of either (see
+        :class:`TensorSource`).
+
+    Returns
+    -------
+    TensorSource
+        Close it (or use it as a context manager) when done.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    InvalidInputError
+        Unreadable files, a folder without weight files, duplicate tensor names, no tensors.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, torch, netsieve.torch as nt
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nt.save_weights({"a": torch.zeros(2, 2)}, folder / "part1.safetensors")
+    >>> nt.save_weights({"b": torch.zeros(3)}, folder / "part2.safetensors")
+    >>> (folder / "notes.txt").write_text("hello")
+    5
+    >>> with nt.open_weights(folder) as source:
+    ...     print(source.names(), [reason for _, reason in source.skipped_files])
+    ['a', 'b'] ['not a weight file']
+    """
     return TensorSource(path)
 
 
@@ -229,7 +376,44 @@ def save_weights(
     *,
     metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Writes tensors atomically: ``.safetensors`` by suffix, otherwise ``torch.save``."""
+    """Writes tensors atomically: ``.safetensors`` by suffix, otherwise ``torch.save``.
+
+    The file is written to a temporary next to ``path`` and renamed into place, so a failure never
+    leaves a partial file (:func:`netsieve._files.atomic_write`).
+
+    Parameters
+    ----------
+    tensors : mapping of str to torch.Tensor
+        For ``.safetensors`` each is written as a contiguous copy (safetensors refuses tensors that
+        share memory); ``torch.save`` writes ``dict(tensors)`` as it is.
+    path : str or os.PathLike
+        The output file; an existing file is replaced.
+    metadata : mapping of str to str, optional
+        The safetensors header's metadata; not written by ``torch.save``.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    OSError
+        The file cannot be written (any failure of the writer, named with the file and its cause);
+        the target is then as it was.
+    FileNotFoundError
+        The output folder does not exist.
+    InvalidInputError
+        ``path`` is a folder or another non-file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, torch, netsieve.torch as nt
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nt.save_weights({"w": torch.eye(3)}, folder / "w.safetensors", metadata={"note": "identity"})
+    >>> nt.save_weights({"w": torch.eye(3)}, folder / "w.pt")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['w.pt', 'w.safetensors']
+    """
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file

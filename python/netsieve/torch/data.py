@@ -31,7 +31,39 @@ __all__ = ["DataSplit", "DATASETS", "load_dataset", "from_tensors", "from_datase
 
 @dataclass(frozen=True)
 class DataSplit:
-    """A train/test split in memory. ``x_*`` are float32 tensors (N, *input_shape), ``y_*`` int64."""
+    """A train/test split in memory. ``x_*`` are float32 tensors (N, *input_shape), ``y_*`` int64.
+
+    Made by :func:`load_dataset`, :func:`from_tensors` and :func:`from_datasets`, which check and
+    convert their inputs; the class itself checks nothing.
+
+    Parameters
+    ----------
+    name : str
+        The dataset's name (``"custom"`` for user data).
+    x_train, y_train, x_test, y_test : torch.Tensor
+        Inputs (N, *input_shape) and integer class labels (N,).
+    n_classes : int
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        The shape of one sample, ``x_train.shape[1:]``.
+    n_train, n_test : int
+        The number of training and test samples.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assigning a field (the split is frozen).
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> y = torch.tensor([0, 1, 0, 1, 0, 1])
+    >>> d = nt.DataSplit("toy", torch.zeros(6, 2), y, torch.zeros(2, 2), y[:2], n_classes=2)
+    >>> d.n_train, d.n_test, d.input_shape
+    (6, 2, (2,))
+    """
 
     name: str
     x_train: torch.Tensor
@@ -53,7 +85,26 @@ class DataSplit:
         return int(self.x_test.shape[0])
 
     def fingerprint(self) -> str:
-        """A short hash of the data, stored in checkpoints so a resume on other data is refused."""
+        """A short hash of the data, stored in checkpoints so a resume on other data is refused.
+
+        Returns
+        -------
+        str
+            16 hex digits of the SHA-256 of the four tensors' bytes (not of the name or n_classes).
+
+        Raises
+        ------
+        TypeError
+            Tensors that numpy cannot read (not on the CPU).
+
+        Examples
+        --------
+        >>> import netsieve.torch as nt
+        >>> a = nt.load_dataset("teacher", n_train=50, n_test=10, seed=0)
+        >>> b = nt.load_dataset("teacher", n_train=50, n_test=10, seed=1)
+        >>> len(a.fingerprint()), a.fingerprint() == b.fingerprint()
+        (16, False)
+        """
         h = hashlib.sha256()
         for t in (self.x_train, self.y_train, self.x_test, self.y_test):
             h.update(np.ascontiguousarray(t.numpy()).tobytes())
@@ -61,7 +112,28 @@ class DataSplit:
 
 
 def cache_dir() -> Path:
-    """Where generated datasets are cached: ``$NETSIEVE_CACHE`` or ``~/.cache/netsieve``."""
+    """Where generated datasets are cached: ``$NETSIEVE_CACHE`` or ``~/.cache/netsieve``.
+
+    Read at every call; only MNIST-1D is cached (as ``mnist1d-<hash of its arguments>.npz``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (it need not exist yet; it is created on the first write).
+
+    Raises
+    ------
+    Nothing
+        The folder is neither created nor checked here.
+
+    Examples
+    --------
+    >>> import os, tempfile, unittest.mock, netsieve.torch as nt
+    >>> folder = tempfile.mkdtemp()
+    >>> with unittest.mock.patch.dict(os.environ, NETSIEVE_CACHE=folder):
+    ...     str(nt.cache_dir()) == folder
+    True
+    """
     env = os.environ.get("NETSIEVE_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "netsieve"
 
@@ -169,11 +241,49 @@ def _subset(x: np.ndarray, y: np.ndarray, n: int | None, what: str, name: str) -
 def load_dataset(
     name: str, *, seed: int = 0, n_train: int | None = None, n_test: int | None = None, **options: Any
 ) -> DataSplit:
-    """Loads a built-in dataset by name.
+    """Loads a built-in dataset by name (see the module docs; none is downloaded).
 
     ``seed`` fixes the synthetic tasks and the digits split (MNIST-1D always uses its standard
     generator seed). ``n_train``/``n_test`` size the synthetic tasks and take the first samples of
     the fixed ones. Extra ``options`` go to the generator (e.g. ``input_dim``, ``separation``).
+
+    Parameters
+    ----------
+    name : {"mnist1d", "digits", "teacher", "gaussian_mixture"}
+        One of :data:`DATASETS`.
+    seed : int, default 0
+    n_train, n_test : int, optional
+        Synthetic tasks: the sizes (default 4000 and 1000); fixed datasets: the first samples.
+    **options
+        ``"teacher"``: ``input_dim`` (40), ``n_classes`` (10), ``teacher_width`` (64);
+        ``"gaussian_mixture"``: ``input_dim``, ``n_classes``, ``separation`` (3.0, the norm of the
+        class means); ``"digits"``: ``test_fraction`` (0.25). Options a generator does not take are
+        ignored.
+
+    Returns
+    -------
+    DataSplit
+
+    Raises
+    ------
+    ValueError
+        An unknown name, a size that is not positive, ``n_train``/``n_test`` beyond a fixed dataset.
+    ImportError
+        ``"mnist1d"`` without the mnist1d package, ``"digits"`` without scikit-learn.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> d = nt.load_dataset("gaussian_mixture", n_train=200, n_test=50, input_dim=8, n_classes=3)
+    >>> d.name, d.n_train, d.n_test, d.input_shape, d.n_classes
+    ('gaussian_mixture', 200, 50, (8,), 3)
+    >>> nt.load_dataset("cifar10")
+    Traceback (most recent call last):
+    ValueError: unknown dataset 'cifar10'; valid names: digits, gaussian_mixture, mnist1d, teacher
+
+    References
+    ----------
+    .. [1] Greydanus (2020): MNIST-1D, the dataset generated by the ``mnist1d`` package.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
@@ -221,7 +331,43 @@ def _as_labels(y: Any, n: int, what: str) -> torch.Tensor:
 def from_tensors(
     x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, n_classes: int | None = None, name: str = "custom"
 ) -> DataSplit:
-    """Wraps user arrays/tensors (inputs (N, ...), integer labels (N,)) as a :class:`DataSplit`."""
+    """Wraps user arrays/tensors (inputs (N, ...), integer labels (N,)) as a :class:`DataSplit`.
+
+    Parameters
+    ----------
+    x_train, x_test : array_like or torch.Tensor
+        Numeric inputs with a leading sample axis and at least one feature axis, the same sample
+        shape in both; converted to contiguous float32.
+    y_train, y_test : array_like or torch.Tensor
+        Non-negative class indices, one per sample (integral floats are accepted); int64.
+    n_classes : int, optional
+        Default: the largest label + 1.
+    name : str, default "custom"
+
+    Returns
+    -------
+    DataSplit
+
+    Raises
+    ------
+    ValueError
+        Mismatched sample shapes or label counts, an empty training set, NaN/Inf inputs, negative
+        or non-integral labels, ``n_classes`` below the labels' range or below 2.
+    TypeError
+        Non-numeric inputs.
+
+    Examples
+    --------
+    >>> import numpy as np, netsieve.torch as nt
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(100, 5)), np.arange(100) % 3
+    >>> d = nt.from_tensors(x[:80], y[:80], x[80:], y[80:])
+    >>> d.name, d.n_train, d.n_classes, d.x_train.dtype, d.y_train.dtype
+    ('custom', 80, 3, torch.float32, torch.int64)
+    >>> nt.from_tensors(x[:4], [0, 1, 2, 9], x[4:5], [0], n_classes=5)
+    Traceback (most recent call last):
+    ValueError: n_classes=5 but the labels go up to 9
+    """
     xtr, xte = _as_inputs(x_train, "x_train"), _as_inputs(x_test, "x_test")
     if xtr.shape[1:] != xte.shape[1:]:
         raise ValueError(f"train inputs have sample shape {tuple(xtr.shape[1:])}, test inputs {tuple(xte.shape[1:])}")
@@ -257,7 +403,37 @@ def _materialize(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def from_datasets(train: Any, test: Any, *, n_classes: int | None = None, name: str = "custom") -> DataSplit:
-    """Reads map-style torch Datasets of (input, label) pairs into memory as a :class:`DataSplit`."""
+    """Reads map-style torch Datasets of (input, label) pairs into memory as a :class:`DataSplit`.
+
+    Parameters
+    ----------
+    train, test : torch.utils.data.Dataset
+        Map-style (``len(ds)`` and ``ds[i]``); each item an (input, label) pair, the inputs stacked
+        (same shape), each label read with ``int()``.
+    n_classes, name
+        As for :func:`from_tensors`.
+
+    Returns
+    -------
+    DataSplit
+
+    Raises
+    ------
+    TypeError
+        A dataset without ``__len__`` or an item that is not a pair.
+    ValueError
+        An empty dataset, and the checks of :func:`from_tensors`.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> from torch.utils.data import TensorDataset
+    >>> train = TensorDataset(torch.zeros(30, 4), torch.arange(30) % 3)
+    >>> test = TensorDataset(torch.zeros(9, 4), torch.arange(9) % 3)
+    >>> d = nt.from_datasets(train, test, name="toy")
+    >>> d.name, d.n_train, d.n_test, d.input_shape, d.n_classes
+    ('toy', 30, 9, (4,), 3)
+    """
     xtr, ytr = _materialize(train, "train dataset")
     xte, yte = _materialize(test, "test dataset")
     return from_tensors(xtr, ytr, xte, yte, n_classes=n_classes, name=name)

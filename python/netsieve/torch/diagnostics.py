@@ -37,7 +37,43 @@ DEFAULT_DELTAS = (0.0, 0.05, 0.1, 0.2, 0.5)
 
 
 def delta_accuracy(logits: torch.Tensor, labels: torch.Tensor, deltas: Sequence[float] = DEFAULT_DELTAS) -> dict[float, float]:
-    """acc_δ for each δ: the fraction of samples with p_y − max_{j≠y} p_j > δ (softmax probabilities)."""
+    """acc_δ for each δ: the fraction of samples with p_y − max_{j≠y} p_j > δ (softmax probabilities).
+
+    The comparison is strict, so acc_0 is the ordinary accuracy with ties counted as errors, and
+    acc_δ does not increase with δ. Softmax is computed in float64.
+
+    Parameters
+    ----------
+    logits : torch.Tensor or array_like, shape (N, K)
+        Scores of N ≥ 1 samples for K ≥ 2 classes.
+    labels : torch.Tensor or array_like, shape (N,)
+        Integer class indices.
+    deltas : sequence of float, default DEFAULT_DELTAS = (0.0, 0.05, 0.1, 0.2, 0.5)
+        Levels in [0, 1).
+
+    Returns
+    -------
+    dict of float to float
+        acc_δ for each δ (keys as floats, in the order given).
+
+    Raises
+    ------
+    ValueError
+        ``logits`` not (N, K) with K ≥ 2, ``labels`` not of shape (N,), N = 0, or a δ outside
+        [0, 1).
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.1], [1.0, 1.0]])  # sure, barely right, a tie
+    >>> nt.delta_accuracy(logits, torch.tensor([0, 1, 0]), deltas=(0.0, 0.5))
+    {0.0: 0.6666666666666666, 0.5: 0.3333333333333333}
+
+    References
+    ----------
+    .. [1] Berlyand, Jabin & Safsten (2021): δ-robust accuracy and the stability of training (the
+       definition follows the project's research notes; see the module docs).
+    """
     logits = torch.as_tensor(logits)
     labels = torch.as_tensor(labels).to(torch.int64)
     if logits.ndim != 2 or logits.shape[1] < 2:
@@ -64,7 +100,53 @@ def susceptibility_probe(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """One optimizer step on (x, y_random) in train mode; returns (Φ̃ before, Φ̃ after) and restores
-    parameters, buffers, gradients, optimizer state, train/eval mode and torch's global RNG exactly."""
+    parameters, buffers, gradients, optimizer state, train/eval mode and torch's global RNG exactly.
+
+    ``before − after`` is one term r of the susceptibility ζ (the running mean of r over epochs, as
+    the trainer's ``"susceptibility"`` metric computes it); Φ̃ after is measured without gradients,
+    still in train mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    optimizer : torch.optim.Optimizer
+        The training optimizer over ``model``'s parameters; it steps with its current settings
+        (learning rate included).
+    x : torch.Tensor
+        A batch of inputs, on the model's device.
+    y_random : torch.Tensor
+        Fixed random labels for that batch.
+    loss_fn : callable, optional
+        ``loss_fn(outputs, labels) -> scalar tensor``; default cross-entropy.
+
+    Returns
+    -------
+    (float, float)
+        The loss on (x, y_random) before and after the step.
+
+    Raises
+    ------
+    Exception
+        Whatever the model, loss or optimizer raise (e.g. RuntimeError for mismatched shapes);
+        everything is restored first.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Linear(4, 3)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> x, y_random = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    >>> weight = model.weight.detach().clone()
+    >>> before, after = nt.susceptibility_probe(model, opt, x, y_random)
+    >>> before > after, torch.equal(model.weight, weight)
+    (True, True)
+
+    References
+    ----------
+    .. [1] Forouzesh, Sedghi & Thiran (ICLR 2023, arXiv 2212.04461): memorization susceptibility ζ;
+       official code ``mahf93/tracking-memorization``.
+    """
     loss_fn = loss_fn or nn.functional.cross_entropy
     model_state = copy.deepcopy(model.state_dict())
     opt_state = copy.deepcopy(optimizer.state_dict())
@@ -92,7 +174,48 @@ def geometric_complexity(
     model: nn.Module, x: torch.Tensor, *, n_probes: int = 1, generator: torch.Generator | None = None,
     batch_size: int = 512,
 ) -> float:
-    """Hutchinson estimate of mean_x ‖∂f(x)/∂x‖²_F over the rows of ``x`` (model in eval mode)."""
+    """Hutchinson estimate of mean_x ‖∂f(x)/∂x‖²_F over the rows of ``x`` (model in eval mode).
+
+    For each batch and probe v ~ N(0, I_K) (K the number of outputs), one backward pass gives
+    ‖J_xᵀ v‖², whose expectation is ‖J_x‖²_F; the model's train/eval mode is restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a batch (B, ...) to outputs (B, K).
+    x : torch.Tensor
+        The samples, on the model's device.
+    n_probes : int, default 1
+        Probes per sample (the estimate's variance falls as 1/n_probes).
+    generator : torch.Generator, optional
+        Draws the probes (on its own device, then moved); default torch's global generator.
+    batch_size : int, default 512
+
+    Returns
+    -------
+    float
+        The estimate of the geometric complexity.
+
+    Raises
+    ------
+    ValueError
+        ``n_probes`` below 1.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> model = torch.nn.Linear(3, 2, bias=False)  # J_x = W everywhere, ‖W‖²_F = 1 + 4 = 5
+    >>> with torch.no_grad():
+    ...     _ = model.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+    >>> gc = nt.geometric_complexity(model, torch.zeros(1000, 3), n_probes=4,
+    ...                              generator=torch.Generator().manual_seed(0))
+    >>> abs(gc - 5.0) < 0.5
+    True
+
+    References
+    ----------
+    .. [1] Dherin et al. (NeurIPS 2022): geometric complexity.
+    """
     if int(n_probes) < 1:
         raise ValueError(f"n_probes must be at least 1, got {n_probes!r}")
     total = 0.0
@@ -116,7 +239,39 @@ def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[
     layout allows (so no copy; ``.clone()`` one before changing it). Pass them straight to
     :func:`netsieve.analyze_spectra` and the other numpy-level functions, which convert tensors
     themselves (float32/float64 CPU tensors without a copy); ``.cpu().numpy()`` gives numpy arrays.
-    ``options`` go to that selection (``layers=``, ``embeddings=``, ...)."""
+    ``options`` go to that selection (``layers=``, ``embeddings=``, ...).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    min_dim : int, default 2
+        Leave out matrices with a side below this (the filters' default is 16).
+    **options
+        ``layers`` (globs on tensor names), ``embeddings`` and ``conv_slices`` (bool), as for
+        :func:`filter_model`. Fused attention projections are included, split into ``[q]``,
+        ``[k]``, ``[v]``.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Matrix name (``"fc1.weight"``, ``"conv.weight[k=1]"``, ...) to a detached 2-D tensor.
+
+    Raises
+    ------
+    InvalidInputError
+        An uninitialised parameter (a lazy module before its first forward pass).
+    TypeError
+        An unknown option.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> net = nt.build_model("cnn1d", input_shape=(1, 40), n_classes=10, channels=(8, 16))
+    >>> {name: tuple(w.shape) for name, w in nt.weight_matrices(net).items()}
+    {'1.weight': (8, 3), '3.weight': (16, 24), '7.weight': (10, 16)}
+    >>> nt.weight_matrices(net)["7.weight"].data_ptr() == net[7].weight.data_ptr()  # a view
+    True
+    """
     from ._weights import module_weight_matrices
 
     chosen, _, get = module_weight_matrices(model, min_dim=min_dim, **options)

@@ -126,12 +126,51 @@ def output_margins(
 ) -> np.ndarray:
     """Margins f_y − max_{j≠y} f_j of the model's outputs over ``data``, in dataset order.
 
-    ``normalize``: ``"none"``; ``"frobenius_product"`` divides by ρ = ∏_k ‖W_k‖_F over the weight
-    layers (Banburski et al.: for a homogeneous ReLU network f = ρ·f_V with unit-norm layers, so this
-    is the margin of f_V); ``"spectral_product"`` by ∏_k ‖W_k‖₂. Convolution kernels are reshaped to
-    (out_channels, in_channels·kernel) matrices; biases are not normalized. ``norm_layers`` picks the
-    layers (default: every Linear/Conv) — e.g. leave out layers followed by BatchNorm, which are
-    scale invariant.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a batch to (batch, classes) scores; run in eval mode, without gradients.
+    data : DataLoader, iterable of (inputs, labels) or (inputs, labels) pair of tensors
+    normalize : {"none", "frobenius_product", "spectral_product"}, default "none"
+        ``"frobenius_product"`` divides by ρ = ∏_k ‖W_k‖_F over the weight layers (Banburski et al.: for a
+        homogeneous ReLU network f = ρ·f_V with unit-norm layers, so this is the margin of f_V);
+        ``"spectral_product"`` by ∏_k ‖W_k‖₂. Convolution kernels are reshaped to (out_channels,
+        in_channels·kernel) matrices; biases are not normalized.
+    kind : {"logit", "probability"}, default "logit"
+        As for :func:`netsieve.margins`.
+    norm_layers : sequence of torch.nn.Module, optional
+        The layers of ρ (default: every Linear/Conv) — e.g. leave out layers followed by BatchNorm, which
+        are scale invariant.
+    batch_size : int, default 256
+    device : torch.device or str, optional
+        Where inputs go; default the device of the model's parameters.
+    progress : bool, optional
+        A tqdm bar (default: for runs of at least 100 batches).
+
+    Returns
+    -------
+    numpy.ndarray
+        One margin per sample, in the outputs' dtype (bfloat16 becomes float32).
+
+    Raises
+    ------
+    InvalidInputError, TypeError
+        Bad ``normalize`` or ``batch_size``, norm layers without a weight or of zero or non-finite norm
+        (before the data pass), outputs not (batch, classes), no batches, bad labels or scores;
+        TypeError for non-integer labels.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> net = torch.nn.Linear(2, 2, bias=False)
+    >>> net.weight.data = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    >>> x, y = torch.eye(2), torch.tensor([0, 0])  # scores (2, 0) and (0, 1)
+    >>> nt.output_margins(net, (x, y)).tolist(), nt.output_margins(net, (x, y), "spectral_product").tolist()
+    ([2.0, -1.0], [1.0, -0.5])
+
+    References
+    ----------
+    .. [1] Banburski et al. (2021, arXiv 2107.10199): margins of the normalised network f_V.
     """
     if normalize not in ("none", "frobenius_product", "spectral_product"):
         raise InvalidInputError(
@@ -161,7 +200,28 @@ def output_margins(
 class LayerMargins:
     """First-order margins per layer. ``normalized[name] = raw[name] / sqrt(total_variation[name])``
     (Jiang et al.'s d̂); ``raw`` is d̃ = (f_y − f_c)/‖∇_h(f_y − f_c)‖₂; ``correct`` marks samples with
-    f_y − f_c > 0 (Jiang et al. keep only those for their signature)."""
+    f_y − f_c > 0 (Jiang et al. keep only those for their signature).
+
+    Parameters
+    ----------
+    normalized, raw : dict of str to numpy.ndarray
+        d̂ and d̃ per layer (in the order :func:`layer_margins` was given), one value per sample.
+    total_variation : dict of str to float
+        ν = tr Cov(h) per layer.
+    correct : numpy.ndarray of bool
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assigning a field.
+
+    Examples
+    --------
+    >>> import numpy as np, netsieve.torch as nt
+    >>> raw = {"fc": np.array([2.0, -4.0])}
+    >>> nt.LayerMargins({"fc": raw["fc"] / 2}, raw, {"fc": 4.0}, raw["fc"] > 0).normalized
+    {'fc': array([ 1., -2.])}
+    """
 
     normalized: dict[str, np.ndarray]
     raw: dict[str, np.ndarray]
@@ -169,13 +229,58 @@ class LayerMargins:
     correct: np.ndarray = field(repr=False)
 
     def signature(self, positive_only: bool = True) -> np.ndarray:
-        """Concatenated quartile signatures (Q1, Q2, Q3, upper fence, lower fence) of the layers."""
+        """Concatenated quartile signatures (Q1, Q2, Q3, upper fence, lower fence) of the layers.
+
+        Parameters
+        ----------
+        positive_only : bool, default True
+            Use only the margins > 0 (the correctly classified samples), as Jiang et al. do.
+
+        Returns
+        -------
+        numpy.ndarray
+            5 values per layer (in the order of ``normalized``), the features of :class:`GapPredictor`.
+
+        Raises
+        ------
+        InvalidInputError
+            A layer with no margin to summarise (see :func:`netsieve.margin_summary`).
+
+        Examples
+        --------
+        >>> import numpy as np, netsieve.torch as nt
+        >>> d = {"fc": np.array([1.0, 2.0, 3.0, 4.0, -1.0])}
+        >>> nt.LayerMargins(d, d, {"fc": 1.0}, d["fc"] > 0).signature().tolist()
+        [1.75, 2.5, 3.25, 5.5, -0.5]
+        """
         return np.concatenate(
             [margin_summary(m, positive_only=positive_only).signature for m in self.normalized.values()]
         )
 
     def moments(self, positive_only: bool = True) -> np.ndarray:
-        """Concatenated (mean, std, skewness, excess kurtosis) of the layers."""
+        """Concatenated (mean, std, skewness, excess kurtosis) of the layers.
+
+        Parameters
+        ----------
+        positive_only : bool, default True
+
+        Returns
+        -------
+        numpy.ndarray
+            4 values per layer, in the order of ``normalized``.
+
+        Raises
+        ------
+        InvalidInputError
+            As for :meth:`signature`.
+
+        Examples
+        --------
+        >>> import numpy as np, netsieve.torch as nt
+        >>> d = {"fc": np.array([1.0, 2.0, 3.0, 4.0, -1.0])}
+        >>> nt.LayerMargins(d, d, {"fc": 1.0}, d["fc"] > 0).moments().round(3).tolist()
+        [2.5, 1.118, 0.0, -1.36]
+        """
         return np.concatenate(
             [margin_summary(m, positive_only=positive_only).moments for m in self.normalized.values()]
         )
@@ -215,13 +320,44 @@ def layer_margins(
     progress: bool | None = None,
 ) -> LayerMargins:
     """First-order margins at the outputs of ``layers`` (module names, modules, or ``"input"``):
-    d̃ = (f_y − f_c) / ‖∇_h (f_y − f_c)‖₂, c = argmax_{j≠y} f_j, divided by sqrt(ν) with ν the
-    layer's total variation tr Cov(h) over ``data`` (Jiang et al. 2019, population covariance;
-    the demogen code's extra 1/N is not applied). One forward and one backward pass per batch
-    (hooks capture every layer at once). ``eps`` is added under the square root of the gradient norm,
-    as in the authors' code (they use 1e-6); with ``eps=0`` a zero gradient gives ±Inf. Avoid
-    in-place operations on hooked outputs (e.g. ``ReLU(inplace=True)`` right after a hooked layer).
-    ``progress``: a tqdm bar (``None``: only for runs of at least 100 batches).
+    d̃ = (f_y − f_c) / ‖∇_h (f_y − f_c)‖₂, c = argmax_{j≠y} f_j, divided by sqrt(ν) with ν the layer's
+    total variation tr Cov(h) over ``data`` (Jiang et al. 2019, population covariance; the demogen code's
+    extra 1/N is not applied). One forward and one backward pass per batch (hooks capture every layer at
+    once). Avoid in-place operations on hooked outputs (e.g. ``ReLU(inplace=True)`` after a hooked layer).
+
+    Parameters
+    ----------
+    model, data, batch_size, device, progress
+        As for :func:`output_margins`.
+    layers : sequence of str or torch.nn.Module, default ("input",)
+        Names from ``model.named_modules()``, submodules, or ``"input"``.
+    eps : float, default 0.0
+        Added under the square root of the gradient norm, as in the authors' code (they use 1e-6); with
+        ``eps=0`` a zero gradient gives ±Inf.
+
+    Returns
+    -------
+    LayerMargins
+
+    Raises
+    ------
+    InvalidInputError, TypeError
+        Bad ``batch_size`` or ``layers`` (unknown, repeated, foreign, none, not run, not tensors), bad
+        outputs (shape, NaN/Inf) or labels, NaN gradients, zero total variation, no batches; TypeError
+        for layers of other types, inputs that are not tensors, non-integer labels.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> _ = torch.manual_seed(0)
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    >>> lm = nt.layer_margins(net, (torch.randn(64, 4), torch.randint(0, 3, (64,))), ["input", net[1]])
+    >>> list(lm.total_variation), lm.raw["1"].shape, lm.signature().shape
+    (['input', '1'], (64,), (10,))
+
+    References
+    ----------
+    .. [1] Jiang et al. (2019): margins at hidden layers normalised by the total variation.
     """
     batch_size = _check_batch_size(batch_size)
     dev = _device_of(model, device)

@@ -104,7 +104,49 @@ MODELS = {
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options: Any) -> nn.Module:
     """Builds a model by name (``"mlp"``, ``"cnn1d"``, ``"cnn2d"``). Options: ``hidden`` (MLP widths,
     or the CNN's dense head), ``channels`` and ``kernel_size`` (CNN), ``activation``, ``batch_norm`` (BatchNorm after every hidden
-    linear/conv layer, before the activation)."""
+    linear/conv layer, before the activation).
+
+    The MLP flattens its input; the CNNs (stride 1 in the first convolution, 2 after it, padding
+    ``kernel_size // 2``, global average pooling, then the dense head) add a missing channel axis.
+    With ``batch_norm`` the hidden layers have no bias (BatchNorm's shift replaces it).
+
+    Parameters
+    ----------
+    name : {"mlp", "cnn1d", "cnn2d"}
+        One of :data:`MODELS`.
+    input_shape : sequence of int
+        The shape of one sample: anything for the MLP; (C, L) or (L,) for ``"cnn1d"``, (C, H, W)
+        or (H, W) for ``"cnn2d"``.
+    n_classes : int
+        Outputs, at least 2.
+    **options
+        ``hidden`` (default (512, 512) for the MLP, () for the CNNs), ``channels`` (32, 64),
+        ``kernel_size`` (3), ``activation`` (``"relu"``, ``"tanh"``, ``"gelu"``, ``"leaky_relu"``,
+        ``"abs"``; default ``"relu"``), ``batch_norm`` (False). Options a builder does not take
+        are ignored.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Initialised by torch's default initialisers (seed torch first for reproducible weights).
+
+    Raises
+    ------
+    ValueError
+        An unknown model or activation, ``n_classes`` below 2, sizes that are not positive, an
+        input shape the CNN cannot take.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> _ = torch.manual_seed(0)
+    >>> net = nt.build_model("mlp", input_shape=(40,), n_classes=10, hidden=(64, 32))
+    >>> [tuple(m.weight.shape) for m in net if isinstance(m, torch.nn.Linear)]
+    [(64, 40), (32, 64), (10, 32)]
+    >>> cnn = nt.build_model("cnn2d", input_shape=(8, 8), n_classes=10, channels=(4,))
+    >>> tuple(cnn(torch.zeros(2, 8, 8)).shape)
+    (2, 10)
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
     if int(n_classes) < 2:

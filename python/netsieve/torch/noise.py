@@ -25,7 +25,37 @@ NOISE_KINDS = ("symmetric", "pair")
 
 @dataclass(frozen=True)
 class LabelNoise:
-    """Noisy labels and the boolean mask of corrupted samples (``labels != clean_labels``)."""
+    """Noisy labels and the boolean mask of corrupted samples (``labels != clean_labels``).
+
+    Made by :func:`corrupt_labels`.
+
+    Parameters
+    ----------
+    labels, clean_labels : torch.Tensor
+        The labels after and before corruption (int64, 1-D).
+    mask : torch.Tensor
+        Boolean, True where a label was flipped.
+    rate : float
+        The requested noise rate.
+    kind : {"symmetric", "pair"}
+
+    Attributes
+    ----------
+    n_corrupted : int
+        The number of flipped labels, ``round(rate · N)``.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assigning a field.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> noise = nt.corrupt_labels([0, 1, 2, 0, 1, 2], 0.5, kind="pair", seed=0)
+    >>> noise.clean_labels.tolist(), noise.labels.tolist(), noise.n_corrupted
+    ([0, 1, 2, 0, 1, 2], [0, 1, 2, 1, 2, 0], 3)
+    """
 
     labels: torch.Tensor
     clean_labels: torch.Tensor
@@ -57,7 +87,46 @@ def corrupt_labels(
     seed: int = 0,
     pairs: Sequence[int] | None = None,
 ) -> LabelNoise:
-    """Flips exactly ``round(rate · N)`` labels (see the module docstring). The input is not modified."""
+    """Flips exactly ``round(rate · N)`` labels (see the module docstring). The input is not modified.
+
+    Parameters
+    ----------
+    labels : array_like or torch.Tensor
+        Integer class indices (flattened to 1-D).
+    rate : float
+        The fraction of labels to corrupt, in [0, 1).
+    kind : {"symmetric", "pair"}, default "symmetric"
+        ``"symmetric"``: a uniformly drawn *other* class; ``"pair"``: ``(y + 1) mod K`` or
+        ``pairs[y]``.
+    n_classes : int, optional
+        K; default the largest label + 1.
+    seed : int, default 0
+        Seeds the choice of samples and of the new labels.
+    pairs : sequence of int, optional
+        For ``kind="pair"``: the class each class flips to (length K, no class mapped to itself).
+
+    Returns
+    -------
+    LabelNoise
+
+    Raises
+    ------
+    TypeError
+        ``rate`` is not a number.
+    ValueError
+        ``rate`` outside [0, 1), an unknown kind, labels outside [0, K), fewer than 2 classes with
+        ``rate > 0``, or invalid ``pairs``.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> noise = nt.corrupt_labels(torch.arange(100) % 10, 0.2, seed=0)
+    >>> noise.n_corrupted, bool((noise.labels[noise.mask] != noise.clean_labels[noise.mask]).all())
+    (20, True)
+    >>> nt.corrupt_labels([0, 1, 2], 0.5, kind="pair", pairs=[0, 2, 1])
+    Traceback (most recent call last):
+    ValueError: pairs must not map a class to itself
+    """
     rate = check_noise_rate(rate)
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; valid kinds: {', '.join(NOISE_KINDS)}")

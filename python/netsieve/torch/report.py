@@ -23,7 +23,66 @@ LayerResult = LayerReport  # the row type's former name
 
 
 class Report(LayerTable):
-    """Per-layer rows, the skipped tensors with their reasons, and a model-level summary."""
+    """Per-layer rows, the skipped tensors with their reasons, and a model-level summary.
+
+    Made by :func:`analyze`. ``len(report)``, iteration and ``report[i]`` / ``report["name"]`` give
+    the rows; ``str(report)`` is the text table. The exports :meth:`to_dict`, :meth:`to_json`
+    (strict JSON: NaN → null, ±Inf → "inf"/"-inf"), :meth:`to_csv` (one row per layer in
+    :attr:`columns` order) and :meth:`to_dataframe` (needs pandas) come from
+    :class:`netsieve._report.LayerTable`: ``to_json(path)`` and ``to_csv(path)`` also write the file,
+    atomically, and refuse to write over the report's inputs.
+
+    Parameters
+    ----------
+    rows : list of LayerReport
+        One per analysed matrix, failed ones (``error`` set) included.
+    skipped : list of Skipped
+        The tensors (and files) not analysed, each with its reason.
+    source : str
+        What was analysed: a path, ``"state dict"`` or the model's class name.
+    elapsed_s : float
+    options : dict
+        The options of the analysis, as recorded in the exports.
+    inputs : sequence of path, default ()
+        The files or folders analysed: exports refuse to write over them.
+
+    Attributes
+    ----------
+    analysed, errors : list of LayerReport
+        The rows without and with an error.
+    summary : dict
+        Counts (``n_layers``, ``n_errors``, ``n_skipped``, ``n_parameters``, ``n_spikes_total``,
+        ``n_power_law_like``), the median and mean of α over the power-law-like layers, medians of
+        MP soft rank, stable rank and ⟨r⟩ (None when there is nothing to take them over),
+        ``heavy_tailed_layers`` (power-law-like, α < 2), ``noise_like_layers`` (no spikes),
+        ``source`` and ``elapsed_s``.
+    columns : sequence of str
+        The CSV columns, ``LayerReport.SCALAR_FIELDS``.
+
+    Raises
+    ------
+    KeyError, IndexError
+        ``report["name"]`` of a layer that was not analysed, ``report[i]`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, netsieve.torch as nt
+    >>> from netsieve.synthetic import planted_spikes
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 4))
+    >>> W = planted_spikes(np.random.default_rng(0), 128, 64, [1.4], sigma=0.05)  # ≈ 3× the BBP threshold
+    >>> net[0].weight.data = torch.from_numpy(W).float()
+    >>> report = nt.analyze(net, porter_thomas=False)
+    >>> [(r.name, r.n_spikes) for r in report], [s.name for s in report.skipped]
+    ([('0.weight', 1)], ['0.bias', '2.weight', '2.bias'])
+    >>> report["0.weight"].rows, report.summary["n_spikes_total"], report.summary["noise_like_layers"]
+    (128, 1, [])
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "report.json"
+    >>> json.loads(report.to_json(path))["summary"]["n_layers"], path.exists()
+    (1, True)
+    >>> report.to_csv().splitlines()[0].split(",")[:4], report.to_dataframe().shape[0]
+    (['name', 'tensor_name', 'layer_type', 'rows'], 1)
+    """
 
     def __init__(self, rows: list[LayerReport], skipped: list[Skipped], source: str, elapsed_s: float, options: dict,
                  inputs: Sequence[str | os.PathLike] = ()):
@@ -143,25 +202,158 @@ class Report(LayerTable):
 
     # -- plots (report_plots.py) ----------------------------------------------------------------
     def plot_esd(self, layer: str | int, ax: Any = None) -> Any:
-        """Histogram of the singular values with the fitted MP density; spikes in red."""
+        """Histogram of the singular values with the fitted MP density; spikes in red.
+
+        Parameters
+        ----------
+        layer : str or int
+            A row's name or index.
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; default a new 6×4-inch figure (the Agg backend unless one was chosen).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        KeyError, IndexError
+            No such layer.
+        InvalidInputError
+            The layer was not analysed (its row has an ``error``).
+        ImportError
+            matplotlib is not installed (the ``plot`` extra).
+
+        Examples
+        --------
+        >>> import numpy as np, torch, netsieve.torch as nt
+        >>> from netsieve.synthetic import planted_spikes
+        >>> net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 4))
+        >>> W = planted_spikes(np.random.default_rng(0), 128, 64, [1.4], sigma=0.05)  # ≈ 3× the BBP threshold
+        >>> net[0].weight.data = torch.from_numpy(W).float()
+        >>> report = nt.analyze(net, porter_thomas=False)
+        >>> ax = report.plot_esd("0.weight")
+        >>> type(ax).__name__, ax.get_title()
+        ('Axes', '0.weight (128×64)')
+        >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+        """
         from .report_plots import plot_esd
 
         return plot_esd(self, layer, ax)
 
     def plot_tail(self, layer: str | int, ax: Any = None) -> Any:
-        """Log-log complementary CDF of λ = s² with the fitted power law above xmin."""
+        """Log-log complementary CDF of λ = s² with the fitted power law above xmin.
+
+        Parameters
+        ----------
+        layer : str or int
+            A row's name or index.
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; default a new figure.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+
+        Raises
+        ------
+        KeyError, IndexError
+            No such layer.
+        InvalidInputError
+            The layer was not analysed (its row has an ``error``).
+        ImportError
+            matplotlib is not installed (the ``plot`` extra).
+
+        Examples
+        --------
+        >>> import numpy as np, torch, netsieve.torch as nt
+        >>> from netsieve.synthetic import planted_spikes
+        >>> net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 4))
+        >>> W = planted_spikes(np.random.default_rng(0), 128, 64, [1.4], sigma=0.05)  # ≈ 3× the BBP threshold
+        >>> net[0].weight.data = torch.from_numpy(W).float()
+        >>> report = nt.analyze(net, porter_thomas=False)
+        >>> ax = report.plot_tail(0)
+        >>> ax.get_xscale(), ax.get_yscale(), ax.get_title()
+        ('log', 'log', '0.weight')
+        >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
+        """
         from .report_plots import plot_tail
 
         return plot_tail(self, layer, ax)
 
     def plot_summary(self, fig: Any = None) -> Any:
-        """Per-layer α, spikes, MP soft rank and stable rank."""
+        """Per-layer α, spikes, MP soft rank and stable rank.
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure, optional
+            Where to draw four stacked panels; default a new figure sized to the number of layers.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        InvalidInputError
+            No layer was analysed.
+        ImportError
+            matplotlib is not installed.
+
+        Examples
+        --------
+        >>> import numpy as np, torch, netsieve.torch as nt
+        >>> from netsieve.synthetic import planted_spikes
+        >>> net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 4))
+        >>> W = planted_spikes(np.random.default_rng(0), 128, 64, [1.4], sigma=0.05)  # ≈ 3× the BBP threshold
+        >>> net[0].weight.data = torch.from_numpy(W).float()
+        >>> report = nt.analyze(net, porter_thomas=False)
+        >>> fig = report.plot_summary()
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['α', 'MP spikes', 'λ₊/λmax', 'stable rank']
+        >>> import matplotlib.pyplot as plt; plt.close(fig)
+        """
         from .report_plots import plot_summary
 
         return plot_summary(self, fig)
 
     def save_plots(self, folder: str | os.PathLike) -> list[Path]:
-        """Writes summary.png and one <layer>.png (ESD and tail) per analysed layer, atomically."""
+        """Writes summary.png and one <layer>.png (ESD and tail) per analysed layer, atomically.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Created if needed; it may not be (or lie in) an input of the report. Characters of a
+            layer name other than letters, digits and ``._-`` become ``_`` in its file name.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written, summary.png first.
+
+        Raises
+        ------
+        InvalidInputError
+            ``folder`` is a file or an input folder of the report, or no layer was analysed.
+        PermissionError
+            The folder (or its nearest existing parent) is not writable.
+        OSError
+            A file cannot be written.
+        ImportError
+            matplotlib is not installed.
+
+        Examples
+        --------
+        >>> import numpy as np, torch, netsieve.torch as nt
+        >>> from netsieve.synthetic import planted_spikes
+        >>> net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 4))
+        >>> W = planted_spikes(np.random.default_rng(0), 128, 64, [1.4], sigma=0.05)  # ≈ 3× the BBP threshold
+        >>> net[0].weight.data = torch.from_numpy(W).float()
+        >>> report = nt.analyze(net, porter_thomas=False)
+        >>> import pathlib, tempfile
+        >>> [p.name for p in report.save_plots(pathlib.Path(tempfile.mkdtemp()) / "plots")]
+        ['summary.png', '0.weight.png']
+        """
         from .report_plots import save_plots
 
         return save_plots(self, folder)

@@ -86,6 +86,95 @@ class TrainConfig:
     still tracks separation, the full-data arm with the same schedule. From the epoch after separation
     the scheduled learning rate is multiplied by ``separated_lr_factor`` (needs ``prune_fraction``).
     ``batch_norm`` adds BatchNorm to the built model. ``noise_seed`` defaults to ``seed``.
+
+    List fields (``hidden``, ``channels``, ``metrics``, ``deltas``) also take a comma-separated
+    string (``hidden="512,512"``) and are stored as tuples. Fields assigned after construction are
+    not checked again: make changed configs with :meth:`replace`.
+
+    Parameters
+    ----------
+    dataset : str, default "mnist1d"
+        One of :data:`DATASETS`, or ``"custom"`` (the trainer is then given ``data=``).
+    n_train, n_test : int, optional
+        Dataset sizes (see :func:`load_dataset`).
+    data_seed : int, default 0
+        Seeds the synthetic tasks and the digits split.
+    model : str, default "mlp"
+        One of :data:`MODELS`, or ``"custom"`` (the trainer is then given ``model=``).
+    hidden, channels, kernel_size, activation, batch_norm
+        The model's options (see :func:`build_model`); defaults (512, 512), (32, 64), 3,
+        ``"relu"``, False.
+    noise_rate : float, default 0.0
+        Label noise in [0, 1) (see :func:`corrupt_labels`).
+    noise_kind : {"symmetric", "pair"}, default "symmetric"
+    noise_seed : int, optional
+    optimizer : {"sgd", "adam", "adamw"}, default "sgd"
+    lr : float, default 0.05
+    momentum : float, default 0.9
+        In [0, 1); used by SGD only.
+    weight_decay : float, default 0.0
+    schedule : {"constant", "cosine", "step"}, default "constant"
+        Per epoch t: lr, lr·½(1 + cos(πt/epochs)), or lr·gamma^(t // step_size).
+    step_size : int, default 50
+    gamma : float, default 0.1
+        In (0, 1].
+    epochs : int, default 150
+    batch_size : int, default 100
+    seed : int, default 0
+        Seeds the model's initialisation and every generator of the run.
+    metrics : tuple of str, default DEFAULT_METRICS
+        Names from :data:`METRICS`.
+    deltas : tuple of float, default DEFAULT_DELTAS
+        In [0, 1).
+    porter_thomas : bool, default False
+    zeta_batch_size : int, default 128
+        The ζ probe batch.
+    gc_samples, gc_probes : int, default 512, 1
+        Samples and Hutchinson probes of the geometric complexity.
+    prune_fraction : float, optional
+        In (0, 1].
+    prune_every : int, default 1
+    prune_selection : {"lowest", "random"}, default "lowest"
+    separated_lr_factor : float, default 1.0
+        Positive; values other than 1 need ``prune_fraction``.
+    checkpoint_every : int, default 1
+        Epochs between checkpoints of a run with a run directory (the last epoch is always saved).
+    eval_batch_size : int, default 2000
+    plots : bool, default True
+        PNG plots in the run directory at the end.
+    progress : bool, default True
+        A tqdm bar over epochs.
+    num_threads : int, optional
+        torch's CPU threads during the run (restored after).
+    device : str, default "cpu"
+        A torch device this machine has (``"cuda:0"``, ``"mps"``).
+
+    Raises
+    ------
+    ValueError
+        Unknown names (dataset, model, activation, optimizer, schedule, noise kind, metrics), values
+        out of range, a device that does not parse or is not available, ``separated_lr_factor``
+        without ``prune_fraction``.
+    TypeError
+        Counts that are not integers, a ``batch_norm`` that is not a bool, a ``device`` that is not
+        a string, a noise rate that is not a number.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> cfg = nt.TrainConfig(dataset="teacher", hidden="64,32", epochs=2, progress=False)
+    >>> cfg.hidden, cfg.noise_seed, cfg.metrics == nt.DEFAULT_METRICS
+    ((64, 32), None, True)
+    >>> nt.TrainConfig(optimizer="lbfgs")
+    Traceback (most recent call last):
+    ValueError: unknown optimizer 'lbfgs'; valid names: sgd, adam, adamw
+
+    References
+    ----------
+    .. [1] Banburski et al. (2021, arXiv 2107.10199): margin-based data pruning (``prune_*``).
+    .. [2] Forouzesh, Sedghi & Thiran (ICLR 2023, arXiv 2212.04461): susceptibility ζ.
+    .. [3] Berlyand, Jabin & Safsten (2021): δ-robust accuracy (``deltas``).
+    .. [4] Dherin et al. (NeurIPS 2022): geometric complexity (``gc_*``).
     """
 
     dataset: str = "mnist1d"
@@ -192,10 +281,55 @@ class TrainConfig:
             raise ValueError(f"prune_selection must be 'lowest' or 'random', got {self.prune_selection!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, tuples as lists (JSON-ready): what ``config.json`` and checkpoints store.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        Nothing
+            Every field is a plain value.
+
+        Examples
+        --------
+        >>> import netsieve.torch as nt
+        >>> d = nt.TrainConfig(hidden=(64,), epochs=3).to_dict()
+        >>> d["hidden"], d["epochs"], d["optimizer"]
+        ([64], 3, 'sgd')
+        """
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """A config from a mapping of fields (lists become tuples; missing fields take defaults).
+
+        Parameters
+        ----------
+        d : mapping of str to value
+            E.g. :meth:`to_dict`'s output or a hand-written JSON file.
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        ValueError
+            Unknown fields, and the checks of the class.
+        TypeError
+            As for the class.
+
+        Examples
+        --------
+        >>> import netsieve.torch as nt
+        >>> nt.TrainConfig.from_dict({"hidden": [64, 64], "epochs": 5}).hidden
+        (64, 64)
+        >>> nt.TrainConfig.from_dict({"epochz": 5})
+        Traceback (most recent call last):
+        ValueError: unknown TrainConfig fields ['epochz']
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -203,6 +337,32 @@ class TrainConfig:
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
     def replace(self, **changes: Any) -> "TrainConfig":
+        """A new, checked config with ``changes`` applied; this one is unchanged.
+
+        Parameters
+        ----------
+        **changes
+            Field values.
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        ValueError, TypeError
+            As for :meth:`from_dict`.
+
+        Examples
+        --------
+        >>> import netsieve.torch as nt
+        >>> cfg = nt.TrainConfig(epochs=10)
+        >>> cfg.replace(noise_rate=0.2).noise_rate, cfg.noise_rate
+        (0.2, 0.0)
+        >>> cfg.replace(epochs=0)
+        Traceback (most recent call last):
+        ValueError: epochs must be positive, got 0
+        """
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
 

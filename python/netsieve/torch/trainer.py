@@ -51,7 +51,29 @@ __all__ = ["TrainConfig", "Trainer", "TrainResult", "train", "evaluate", "sweep"
 
 @dataclass
 class TrainResult:
-    """What a run produced. ``history`` has one dict per epoch (the rows of metrics.jsonl)."""
+    """What a run produced. ``history`` has one dict per epoch (the rows of metrics.jsonl).
+
+    Parameters
+    ----------
+    config, model, data, noise, history, run_dir
+        The run's TrainConfig, trained model, DataSplit, LabelNoise, rows and folder (or None).
+    active_indices : torch.Tensor, optional
+        With pruning: the training samples in use at the end.
+
+    Raises
+    ------
+    TypeError
+        A missing field (a plain record, made by :meth:`Trainer.run`).
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> res = nt.train(nt.TrainConfig(dataset="teacher", n_train=200, hidden=(32,), epochs=2, progress=False))
+    >>> len(res.history), res.history[-1]["epoch"], res.run_dir, res.active_indices
+    (2, 2, None, None)
+    >>> res.evaluate()["test_acc"] == res.history[-1]["test_acc"]  # or res.evaluate(another_model)
+    True
+    """
 
     config: TrainConfig
     model: nn.Module
@@ -70,7 +92,36 @@ class TrainResult:
 def evaluate(model: nn.Module, data: DataSplit, noise: LabelNoise | None = None, *, batch_size: int = 2000,
              device: str | None = None) -> dict[str, float]:
     """Clean test accuracy/loss and train accuracies (overall on the given labels, clean and noisy
-    subsets) of a model. Without ``noise`` the training labels are taken as clean."""
+    subsets) of a model. Without ``noise`` the training labels are taken as clean.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    data : DataSplit
+    noise : LabelNoise, optional
+    batch_size : int, default 2000
+    device : str, optional
+        Default: the device of the model's parameters.
+
+    Returns
+    -------
+    dict of str to float
+        ``test_acc``/``test_loss`` (clean test labels), ``train_acc`` (given labels), ``train_acc_clean``,
+        ``train_acc_noisy`` (the given, wrong label predicted), ``train_acc_noisy_true``; NaN when empty.
+
+    Raises
+    ------
+    RuntimeError
+        A model that does not take the data's inputs.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> data = nt.load_dataset("gaussian_mixture", n_train=100, n_test=50, input_dim=4, n_classes=2)
+    >>> out = nt.evaluate(torch.nn.Linear(4, 2), data)
+    >>> 0 <= out["test_acc"] <= 1, out["train_acc_noisy"]  # without noise: no corrupted subset
+    (True, nan)
+    """
     if device is None:
         p = next(model.parameters(), None)
         device = str(p.device) if p is not None else "cpu"
@@ -104,7 +155,40 @@ class Trainer:
     """One training run. ``data`` / ``model`` override the config's dataset / model builder (the
     config then records ``"custom"`` unless it names them). ``run_dir=None`` keeps everything in
     memory. ``resume=True`` continues from ``run_dir/checkpoints/last``; a path resumes from that
-    checkpoint. ``callbacks`` are called as ``cb(trainer, row)`` after every epoch."""
+    checkpoint. ``callbacks`` are called as ``cb(trainer, row)`` after every epoch.
+
+    Parameters
+    ----------
+    config : TrainConfig or mapping
+    data : DataSplit, optional
+    model : torch.nn.Module, optional
+    run_dir : str or os.PathLike, optional
+        Its layout: :mod:`netsieve.torch.rundir`.
+    resume : bool or path, default False
+        The config may differ from the checkpoint's only in ``epochs``, ``progress``, ``plots``, ``num_threads``
+        and ``checkpoint_every``.
+    overwrite : bool, default False
+    callbacks : sequence of callable, default ()
+
+    Raises
+    ------
+    TypeError
+        A config, data or model of the wrong type.
+    ValueError
+        A ``"custom"`` dataset or model without ``data=``/``model=``, ``resume=True`` without ``run_dir``, a run
+        directory that is not writable or already holds a run (or other files), a checkpoint that is
+        missing, damaged or does not fit.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, netsieve.torch as nt
+    >>> cfg = nt.TrainConfig(dataset="teacher", n_train=200, hidden=(32,), epochs=2, progress=False, plots=False)
+    >>> run_dir = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> _ = nt.Trainer(cfg, run_dir=run_dir).run()
+    >>> res = nt.Trainer(cfg.replace(epochs=3), run_dir=run_dir, resume=True).run()  # one more epoch
+    >>> [row["epoch"] for row in res.history], (run_dir / "COMPLETE").exists()
+    ([1, 2, 3], True)
+    """
 
     def __init__(
         self,
@@ -187,6 +271,7 @@ class Trainer:
         return lr
 
     def save_checkpoint(self) -> None:
+        """Writes ``run_dir/checkpoints/last`` (ValueError without a run directory); run() calls it."""
         if self.run_dir is None:
             raise ValueError("this trainer has no run directory")
         _rd.save_checkpoint(self.run_dir / "checkpoints" / "last", _state.state_tensors(self), _state.state_meta(self))
@@ -242,6 +327,26 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> TrainResult:
+        """Trains up to ``config.epochs``: per epoch the metrics, a training pass and pruning.
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        FloatingPointError
+            The training loss became NaN or Inf (lower ``lr``).
+        OSError
+            A file of the run directory cannot be written.
+
+        Examples
+        --------
+        >>> import netsieve.torch as nt
+        >>> cfg = nt.TrainConfig(dataset="teacher", n_train=200, hidden=(32,), epochs=2, progress=False)
+        >>> [row["epoch"] for row in nt.Trainer(cfg).run().history]
+        [1, 2]
+        """
         c = self.config
         bar = None
         if self.run_dir is not None:
@@ -310,5 +415,28 @@ class Trainer:
 
 def train(config: TrainConfig | Mapping[str, Any] | None = None, **kwargs: Any) -> TrainResult:
     """Trains one run: ``train(TrainConfig(...), run_dir="runs/x")``. Keyword arguments are those of
-    :class:`Trainer`; with no config the defaults (MLP 40-512-512-10 on MNIST-1D) are used."""
+    :class:`Trainer`; with no config the defaults (MLP 40-512-512-10 on MNIST-1D) are used.
+
+    Parameters
+    ----------
+    config : TrainConfig or mapping, optional
+    **kwargs
+        Those of :class:`Trainer`.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TypeError, ValueError, FloatingPointError, OSError
+        As for :class:`Trainer` and :meth:`Trainer.run`.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> res = nt.train({"dataset": "teacher", "n_train": 200, "noise_rate": 0.1, "epochs": 1, "progress": False})
+    >>> res.noise.n_corrupted, len(res.history)
+    (20, 1)
+    """
     return Trainer(config if config is not None else TrainConfig(), **kwargs).run()
