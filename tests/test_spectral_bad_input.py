@@ -82,3 +82,37 @@ def test_torch_inputs_are_checked():
     t[1, 1] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         ns.fit_mp(t)
+
+
+# ---------------------------------------------------------------- the synthetic generators
+from netsieve.synthetic import bbp_threshold, planted_spikes  # noqa: E402
+
+
+@pytest.mark.parametrize("args, kwargs, exc, match", [
+    ((0, 10), {}, ValueError, "rows must be positive"),
+    ((10, -3), {}, ValueError, "cols must be positive"),
+    ((10.5, 10), {}, TypeError, "rows must be an integer"),
+    ((10, 10), {"sigma": 0.0}, ValueError, "sigma must be positive"),
+    ((10, 10), {"sigma": float("nan")}, ValueError, "sigma must be positive and finite"),
+    ((10, 10), {"sigma": "1"}, TypeError, "sigma must be a real number"),
+])
+def test_bbp_threshold_checks_its_arguments(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        bbp_threshold(*args, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"rows": 0}, ValueError, "rows must be positive"),
+    ({"sigma": -1.0}, ValueError, "sigma must be positive"),
+    ({"strengths": [1.0, float("inf")]}, ValueError, "strengths must be finite"),
+    ({"support": 0, "vectors": "localized"}, ValueError, "support must be positive"),
+    ({"rng": 0}, TypeError, "numpy.random.Generator"),
+])
+def test_planted_spikes_checks_its_arguments(kwargs, exc, match):
+    call = {"rng": np.random.default_rng(0), "rows": 20, "cols": 10, "strengths": [3.0]} | kwargs
+    with pytest.raises(exc, match=match):
+        planted_spikes(**call)
+
+
+def test_bbp_threshold_accepts_numpy_scalars():
+    assert bbp_threshold(np.int64(400), np.int32(100), np.float32(0.1)) == pytest.approx(1.4142135, rel=1e-6)

@@ -312,6 +312,49 @@ def test_load_dataset_unknown_and_shapes():
         nt.load_dataset("digits", n_train=10**6)
 
 
+@pytest.mark.parametrize("name, option", [("teacher", "separation"), ("gaussian_mixture", "teacher_width"),
+                                          ("digits", "input_dim"), ("mnist1d", "test_fraction")])
+def test_load_dataset_refuses_options_the_generator_does_not_take(name, option):
+    with pytest.raises(TypeError, match=f"dataset '{name}' does not take '{option}'"):
+        nt.load_dataset(name, **{option: 1})
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5])
+def test_load_dataset_refuses_an_empty_split(fraction):
+    with pytest.raises(ValueError, match="test_fraction"):
+        nt.load_dataset("digits", test_fraction=fraction)
+
+
+class _PairDataset(torch.utils.data.Dataset):
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return torch.zeros(3), self.labels[i]
+
+
+@pytest.mark.parametrize("labels, exc, message", [
+    ([0, 1.7, 2], ValueError, r"\[1\] has the label 1.7"),
+    ([0, float("nan"), 1], ValueError, "not an integer"),
+    ([0, float("inf"), 1], ValueError, "not an integer"),
+    ([0, torch.tensor([1, 2]), 1], ValueError, "shape"),
+    ([True, False, True], TypeError, "bool"),
+])
+def test_from_datasets_refuses_labels_that_are_not_class_indices(labels, exc, message):
+    good = _PairDataset([0, 1, 2])
+    with pytest.raises(exc, match=message):
+        nt.from_datasets(_PairDataset(labels), good)
+
+
+def test_from_datasets_accepts_integral_float_and_scalar_tensor_labels():
+    d = nt.from_datasets(_PairDataset([0.0, torch.tensor(1), np.int64(2), torch.tensor([1.0])]),
+                         _PairDataset([0, 1]))
+    assert d.y_train.tolist() == [0, 1, 2, 1] and d.y_train.dtype == torch.int64
+
+
 def test_mnist1d_cache_written_atomically_and_reused(tmp_path, monkeypatch):
     import mnist1d.data as md
 
@@ -352,10 +395,19 @@ def test_user_tensors_and_datasets():
 @pytest.mark.parametrize("name,data", [("cnn1d", "mnist1d"), ("cnn2d", "digits"), ("mlp", "digits")])
 def test_model_builders(name, data):
     shape = {"mnist1d": (40,), "digits": (1, 8, 8)}[data]
-    m = nt.build_model(name, shape, 10, channels=(4, 8), hidden=(16,))
+    conv = {} if name == "mlp" else {"channels": (4, 8)}
+    m = nt.build_model(name, shape, 10, hidden=(16,), **conv)
     assert m(torch.zeros(3, *shape)).shape == (3, 10)
     with pytest.raises(ValueError, match="valid names"):
         nt.build_model("transformer", shape, 10)
+
+
+@pytest.mark.parametrize("name, bad", [("mlp", "channels"), ("mlp", "kernel_size"), ("cnn1d", "widths"),
+                                       ("cnn2d", "hiden")])
+def test_model_builders_refuse_options_they_do_not_take(name, bad):
+    shape = (8, 8) if name == "cnn2d" else (40,)
+    with pytest.raises(TypeError, match=f"model '{name}' does not take '{bad}'"):
+        nt.build_model(name, shape, 10, **{bad: 3})
 
 
 # ---------------------------------------------------------------- strict JSON in the run directory

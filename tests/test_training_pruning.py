@@ -138,8 +138,9 @@ def test_pruning_schedule_bad_config(kw, exc, message):
 
 @pytest.mark.parametrize("name, shape", [("mlp", (40,)), ("cnn1d", (40,)), ("cnn2d", (8, 8))])
 def test_build_model_batch_norm(name, shape):
-    plain = nt.build_model(name, shape, 10, channels=(4, 8), hidden=(16,))
-    bn = nt.build_model(name, shape, 10, channels=(4, 8), hidden=(16,), batch_norm=True)
+    conv = {} if name == "mlp" else {"channels": (4, 8)}
+    plain = nt.build_model(name, shape, 10, hidden=(16,), **conv)
+    bn = nt.build_model(name, shape, 10, hidden=(16,), batch_norm=True, **conv)
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in plain.modules())
     norms = [m for m in bn.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert len(norms) == (1 if name == "mlp" else 3)

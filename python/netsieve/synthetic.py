@@ -7,6 +7,8 @@ separates from the Marchenko–Pastur bulk of N×M noise with entry std σ.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +17,22 @@ __all__ = ["planted_spikes", "bbp_threshold"]
 
 NOISES = ("gaussian", "rademacher", "uniform")
 VECTORS = ("random", "localized")
+
+
+def _check_size(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an integer, got {type(value).__name__}")
+    if int(value) < 1:
+        raise ValueError(f"{what} must be positive, got {value}")
+    return int(value)
+
+
+def _check_sigma(sigma: object) -> float:
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"sigma must be a real number, got {type(sigma).__name__}")
+    if not (math.isfinite(float(sigma)) and float(sigma) > 0.0):
+        raise ValueError(f"sigma must be positive and finite, got {sigma}")
+    return float(sigma)
 
 
 def bbp_threshold(rows: int, cols: int, sigma: float = 1.0) -> float:
@@ -37,8 +55,10 @@ def bbp_threshold(rows: int, cols: int, sigma: float = 1.0) -> float:
 
     Raises
     ------
-    Nothing
-        The arguments are not checked: give positive sizes and σ.
+    TypeError
+        Sizes that are not integers, a σ that is not a real number.
+    ValueError
+        Sizes below 1, a σ that is not positive and finite.
 
     Examples
     --------
@@ -50,6 +70,7 @@ def bbp_threshold(rows: int, cols: int, sigma: float = 1.0) -> float:
     ----------
     .. [1] Baik, Ben Arous & Péché: the "BBP" transition of spiked random matrices.
     """
+    rows, cols, sigma = _check_size(rows, "rows"), _check_size(cols, "cols"), _check_sigma(sigma)
     return sigma * (rows * cols) ** 0.25
 
 
@@ -94,8 +115,11 @@ def planted_spikes(
     Raises
     ------
     ValueError
-        An unknown ``noise`` or ``vectors``, or localized spikes that need more than
-        ``min(rows, cols)`` coordinates.
+        An unknown ``noise`` or ``vectors``, sizes or ``support`` below 1, a ``sigma`` that is not
+        positive and finite, a strength that is not finite, or localized spikes that need more
+        than ``min(rows, cols)`` coordinates.
+    TypeError
+        Sizes or ``support`` that are not integers, ``rng`` that is not a numpy Generator.
 
     Examples
     --------
@@ -113,6 +137,13 @@ def planted_spikes(
     ----------
     .. [1] Baik, Ben Arous & Péché: the "BBP" transition that :func:`bbp_threshold` locates.
     """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    rows, cols, sigma = _check_size(rows, "rows"), _check_size(cols, "cols"), _check_sigma(sigma)
+    support = _check_size(support, "support")
+    strengths = [float(t) for t in strengths]
+    if not all(math.isfinite(t) for t in strengths):
+        raise ValueError(f"strengths must be finite, got {strengths}")
     if noise not in NOISES:
         raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
     if vectors not in VECTORS:

@@ -14,8 +14,10 @@ names (see :data:`DATASETS`):
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,12 +179,12 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load_mnist1d(seed: int, **_: Any) -> tuple[np.ndarray, ...]:
+def _load_mnist1d(seed: int) -> tuple[np.ndarray, ...]:
     a = _mnist1d_arrays()
     return a["x"], a["y"], a["x_test"], a["y_test"]
 
 
-def _load_digits(seed: int, test_fraction: float = 0.25, **_: Any) -> tuple[np.ndarray, ...]:
+def _load_digits(seed: int, test_fraction: float = 0.25) -> tuple[np.ndarray, ...]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:  # pragma: no cover
@@ -198,7 +200,7 @@ def _load_digits(seed: int, test_fraction: float = 0.25, **_: Any) -> tuple[np.n
 
 def _load_teacher(
     seed: int, n_train: int = 4000, n_test: int = 1000, input_dim: int = 40, n_classes: int = 10,
-    teacher_width: int = 64, **_: Any,
+    teacher_width: int = 64,
 ) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     W1 = rng.normal(size=(input_dim, teacher_width)) / np.sqrt(input_dim)
@@ -210,7 +212,7 @@ def _load_teacher(
 
 def _load_gaussian_mixture(
     seed: int, n_train: int = 4000, n_test: int = 1000, input_dim: int = 40, n_classes: int = 10,
-    separation: float = 3.0, **_: Any,
+    separation: float = 3.0,
 ) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     means = rng.normal(size=(n_classes, input_dim))
@@ -257,8 +259,7 @@ def load_dataset(
     **options
         ``"teacher"``: ``input_dim`` (40), ``n_classes`` (10), ``teacher_width`` (64);
         ``"gaussian_mixture"``: ``input_dim``, ``n_classes``, ``separation`` (3.0, the norm of the
-        class means); ``"digits"``: ``test_fraction`` (0.25). Options a generator does not take are
-        ignored.
+        class means); ``"digits"``: ``test_fraction`` (0.25); ``"mnist1d"`` takes none.
 
     Returns
     -------
@@ -267,7 +268,10 @@ def load_dataset(
     Raises
     ------
     ValueError
-        An unknown name, a size that is not positive, ``n_train``/``n_test`` beyond a fixed dataset.
+        An unknown name, a size that is not positive, ``n_train``/``n_test`` beyond a fixed dataset,
+        ``test_fraction`` outside (0, 1).
+    TypeError
+        An option the dataset's generator does not take (named in the message).
     ImportError
         ``"mnist1d"`` without the mnist1d package, ``"digits"`` without scikit-learn.
 
@@ -287,6 +291,13 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}")
+    accepted = [p for p in inspect.signature(DATASETS[name]).parameters if p not in ("seed", "n_train", "n_test")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        takes = ", ".join(accepted) if accepted else "no options"
+        raise TypeError(f"dataset {name!r} does not take {', '.join(map(repr, unknown))}; it takes {takes}")
+    if "test_fraction" in options and not 0.0 < float(options["test_fraction"]) < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {options['test_fraction']!r}")
     if name in ("teacher", "gaussian_mixture"):
         if n_train is not None:
             options["n_train"] = int(n_train)
@@ -385,6 +396,18 @@ def from_tensors(
     return DataSplit(name, xtr, ytr, xte, yte, int(n_classes))
 
 
+def _one_label(label: Any, what: str) -> int:
+    t = torch.as_tensor(label)
+    if t.numel() != 1:
+        raise ValueError(f"{what} has a label of shape {tuple(t.shape)}; expected one class index")
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{what} has a label of dtype {t.dtype}; expected an integer class index")
+    value = t.reshape(()).item()
+    if t.is_floating_point() and not (math.isfinite(value) and value == round(value)):
+        raise ValueError(f"{what} has the label {value!r}, which is not an integer class index")
+    return int(value)
+
+
 def _materialize(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         n = len(ds)
@@ -396,7 +419,7 @@ def _materialize(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise TypeError(f"{what}[{i}] must be an (input, label) pair, got {type(item).__name__}")
         xs.append(torch.as_tensor(item[0]))
-        ys.append(int(torch.as_tensor(item[1])))
+        ys.append(_one_label(item[1], f"{what}[{i}]"))
     if not xs:
         raise ValueError(f"{what} is empty")
     return torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
@@ -409,7 +432,8 @@ def from_datasets(train: Any, test: Any, *, n_classes: int | None = None, name: 
     ----------
     train, test : torch.utils.data.Dataset
         Map-style (``len(ds)`` and ``ds[i]``); each item an (input, label) pair, the inputs stacked
-        (same shape), each label read with ``int()``.
+        (same shape), each label one integer class index (an integral float is accepted, 1.5 is
+        refused).
     n_classes, name
         As for :func:`from_tensors`.
 
@@ -420,9 +444,10 @@ def from_datasets(train: Any, test: Any, *, n_classes: int | None = None, name: 
     Raises
     ------
     TypeError
-        A dataset without ``__len__`` or an item that is not a pair.
+        A dataset without ``__len__``, an item that is not a pair, a boolean or complex label.
     ValueError
-        An empty dataset, and the checks of :func:`from_tensors`.
+        An empty dataset, a label that is not one integral number, and the checks of
+        :func:`from_tensors`.
 
     Examples
     --------

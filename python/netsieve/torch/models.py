@@ -47,7 +47,7 @@ class _AddChannel(nn.Module):
 
 
 def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (512, 512),
-         activation: str = "relu", batch_norm: bool = False, **_: Any) -> nn.Module:
+         activation: str = "relu", batch_norm: bool = False) -> nn.Module:
     d = 1
     for s in input_shape:
         d *= int(s)
@@ -62,8 +62,8 @@ def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (51
 
 
 def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Sequence[int] = (32, 64),
-         kernel_size: int = 3, hidden: Sequence[int] = (), activation: str = "relu", batch_norm: bool = False,
-         **_: Any) -> nn.Module:
+         kernel_size: int = 3, hidden: Sequence[int] = (), activation: str = "relu",
+         batch_norm: bool = False) -> nn.Module:
     shape = [int(s) for s in input_shape]
     if len(shape) == spatial:
         shape = [1] + shape
@@ -94,6 +94,13 @@ def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Seq
     return nn.Sequential(*layers)
 
 
+# The options each builder takes; build_model refuses any other name instead of ignoring it.
+_OPTIONS = {
+    "mlp": ("hidden", "activation", "batch_norm"),
+    "cnn1d": ("channels", "kernel_size", "hidden", "activation", "batch_norm"),
+    "cnn2d": ("channels", "kernel_size", "hidden", "activation", "batch_norm"),
+}
+
 MODELS = {
     "mlp": _mlp,
     "cnn1d": lambda input_shape, n_classes, **kw: _cnn(1, input_shape, n_classes, **kw),
@@ -122,8 +129,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
     **options
         ``hidden`` (default (512, 512) for the MLP, () for the CNNs), ``channels`` (32, 64),
         ``kernel_size`` (3), ``activation`` (``"relu"``, ``"tanh"``, ``"gelu"``, ``"leaky_relu"``,
-        ``"abs"``; default ``"relu"``), ``batch_norm`` (False). Options a builder does not take
-        are ignored.
+        ``"abs"``; default ``"relu"``), ``batch_norm`` (False). The MLP takes ``hidden``,
+        ``activation`` and ``batch_norm`` only.
 
     Returns
     -------
@@ -135,6 +142,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
     ValueError
         An unknown model or activation, ``n_classes`` below 2, sizes that are not positive, an
         input shape the CNN cannot take.
+    TypeError
+        An option the model does not take (e.g. ``channels`` for the MLP), named in the message.
 
     Examples
     --------
@@ -151,4 +160,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
     if int(n_classes) < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
+    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    if unknown:
+        raise TypeError(f"model {name!r} does not take {', '.join(map(repr, unknown))}; "
+                        f"it takes {', '.join(_OPTIONS[name])}")
     return MODELS[name](tuple(input_shape), int(n_classes), **options)

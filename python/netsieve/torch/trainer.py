@@ -238,9 +238,9 @@ class Trainer:
                                     seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed)
         torch.manual_seed(cfg.seed)
         if model is None:
+            conv = {"channels": cfg.channels, "kernel_size": cfg.kernel_size} if cfg.model != "mlp" else {}
             model = build_model(cfg.model, self.data.input_shape, self.data.n_classes, hidden=cfg.hidden,
-                                channels=cfg.channels, kernel_size=cfg.kernel_size, activation=cfg.activation,
-                                batch_norm=cfg.batch_norm)
+                                activation=cfg.activation, batch_norm=cfg.batch_norm, **conv)
         self.model = model.to(cfg.device)
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.rng = RunRandomness.seeded(cfg.seed, self.data.n_train, self.data.n_classes, cfg.gc_samples)
