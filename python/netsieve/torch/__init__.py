@@ -8,7 +8,8 @@ from .checkpoints import TensorSource, open_weights, save_weights
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .gap import GapPredictor
 from .margins import LayerMargins, layer_margins, output_margins
-from .data import DATASETS, DataSplit, cache_dir, from_datasets, from_tensors, load_dataset
+from .builtin_data import DATASETS, cache_dir, load_dataset
+from .data import DataSplit, from_datasets, from_tensors
 from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
 from .models import MODELS, build_model
 from .noise import NOISE_KINDS, LabelNoise, corrupt_labels

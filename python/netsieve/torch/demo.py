@@ -25,7 +25,8 @@ from torch import nn
 
 from .._json import dumps
 from ._modes import eval_mode
-from .data import DataSplit, from_tensors, load_dataset
+from .builtin_data import load_dataset
+from .data import DataSplit, from_tensors
 from .noise import corrupt_labels
 from .trainer import TrainConfig, Trainer
 

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from torch import nn
 
-from .data import DataSplit, load_dataset
+from .builtin_data import load_dataset
+from .data import DataSplit
 from .noise import check_noise_rate
 from .train_config import TrainConfig
 

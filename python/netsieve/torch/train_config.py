@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
-from .data import DATASETS
+from .builtin_data import DATASETS
 from .diagnostics import DEFAULT_DELTAS
 from .metrics import DEFAULT_METRICS, METRICS, metric_names
 from .models import ACTIVATIONS, MODELS

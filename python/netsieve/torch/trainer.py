@@ -34,7 +34,8 @@ from .. import analyze_spectra
 from .._progress import progress_bar
 from . import rundir as _rd
 from . import train_state as _state
-from .data import DataSplit, load_dataset
+from .builtin_data import load_dataset
+from .data import DataSplit
 from .diagnostics import weight_matrices
 from .metrics import DEFAULT_METRICS, METRICS, EpochContext, accuracy, eval_logits, selected_metrics, train_accuracies
 from .models import build_model
