@@ -349,6 +349,18 @@ def test_from_datasets_refuses_labels_that_are_not_class_indices(labels, exc, me
         nt.from_datasets(_PairDataset(labels), good)
 
 
+@pytest.mark.parametrize("labels, exc, message", [
+    ([0.0, float("inf"), 1.0], ValueError, r"y_train\[1\] has the label inf"),  # was cast to int64 garbage
+    ([0.0, 1.0, 2.5], ValueError, r"y_train\[2\] has the label 2.5"),
+    ([1 + 0j, 0j, 1 + 1j], TypeError, "complex"),
+    ([True, False, True], TypeError, "bool"),
+])
+def test_from_tensors_refuses_labels_that_are_not_class_indices(labels, exc, message):
+    x = np.zeros((3, 2))
+    with pytest.raises(exc, match=message):
+        nt.from_tensors(x, labels, x, [0, 1, 0])
+
+
 def test_from_datasets_accepts_integral_float_and_scalar_tensor_labels():
     d = nt.from_datasets(_PairDataset([0.0, torch.tensor(1), np.int64(2), torch.tensor([1.0])]),
                          _PairDataset([0, 1]))

@@ -6,7 +6,6 @@ tasks that need no download are in :mod:`netsieve.torch.builtin_data`.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +111,18 @@ def _as_inputs(x: Any, what: str) -> torch.Tensor:
 
 def _as_labels(y: Any, n: int, what: str) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).detach()
-    if t.is_floating_point():
-        if not torch.equal(t, t.round()):
-            raise ValueError(f"{what} must be integer class indices")
-    t = t.to(torch.int64).reshape(-1)
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{what} has labels of dtype {t.dtype}; expected integer class indices")
+    t = t.reshape(-1)
     if t.numel() != n:
         raise ValueError(f"{what} has {t.numel()} labels for {n} samples")
+    if t.is_floating_point():
+        # Integral floats are accepted; NaN, ±Inf and 1.7 are named, never cast (inf → int64 is garbage).
+        bad = (~(torch.isfinite(t) & (t == t.round()))).nonzero()
+        if len(bad):
+            i = int(bad[0])
+            raise ValueError(f"{what}[{i}] has the label {t[i].item()!r}, which is not an integer class index")
+    t = t.to(torch.int64)
     if t.numel() and int(t.min()) < 0:
         raise ValueError(f"{what} contains negative class indices")
     return t.contiguous()
@@ -146,10 +151,11 @@ def from_tensors(
     Raises
     ------
     ValueError
-        Mismatched sample shapes or label counts, an empty training set, NaN/Inf inputs, negative
-        or non-integral labels, ``n_classes`` below the labels' range or below 2.
+        Mismatched sample shapes or label counts, an empty training set, NaN/Inf inputs, negative,
+        non-integral or non-finite labels (the first one named), ``n_classes`` below the labels'
+        range or below 2.
     TypeError
-        Non-numeric inputs.
+        Non-numeric inputs, boolean or complex labels.
 
     Examples
     --------
@@ -180,18 +186,6 @@ def from_tensors(
     return DataSplit(name, xtr, ytr, xte, yte, int(n_classes))
 
 
-def _one_label(label: Any, what: str) -> int:
-    t = torch.as_tensor(label)
-    if t.numel() != 1:
-        raise ValueError(f"{what} has a label of shape {tuple(t.shape)}; expected one class index")
-    if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"{what} has a label of dtype {t.dtype}; expected an integer class index")
-    value = t.reshape(()).item()
-    if t.is_floating_point() and not (math.isfinite(value) and value == round(value)):
-        raise ValueError(f"{what} has the label {value!r}, which is not an integer class index")
-    return int(value)
-
-
 def _materialize(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         n = len(ds)
@@ -202,11 +196,15 @@ def _materialize(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         item = ds[i]
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise TypeError(f"{what}[{i}] must be an (input, label) pair, got {type(item).__name__}")
+        label = torch.as_tensor(item[1])
+        if label.numel() != 1:
+            raise ValueError(f"{what}[{i}] has a label of shape {tuple(label.shape)}; expected one class index")
         xs.append(torch.as_tensor(item[0]))
-        ys.append(_one_label(item[1], f"{what}[{i}]"))
+        ys.append(label.reshape(()))
     if not xs:
         raise ValueError(f"{what} is empty")
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
+    # Stacked in their promoted dtype: from_tensors checks the values (kind, integrality, sign).
+    return torch.stack(xs), torch.stack(ys)
 
 
 def from_datasets(train: Any, test: Any, *, n_classes: int | None = None, name: str = "custom") -> DataSplit:
