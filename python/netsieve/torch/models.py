@@ -7,6 +7,8 @@ flattened by the MLP; the CNNs take (C, L) or (C, H, W) samples (a missing chann
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, Sequence
 
 import torch
@@ -94,18 +96,16 @@ def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Seq
     return nn.Sequential(*layers)
 
 
-# The options each builder takes; build_model refuses any other name instead of ignoring it.
-_OPTIONS = {
-    "mlp": ("hidden", "activation", "batch_norm"),
-    "cnn1d": ("channels", "kernel_size", "hidden", "activation", "batch_norm"),
-    "cnn2d": ("channels", "kernel_size", "hidden", "activation", "batch_norm"),
-}
-
 MODELS = {
     "mlp": _mlp,
-    "cnn1d": lambda input_shape, n_classes, **kw: _cnn(1, input_shape, n_classes, **kw),
-    "cnn2d": lambda input_shape, n_classes, **kw: _cnn(2, input_shape, n_classes, **kw),
+    "cnn1d": functools.partial(_cnn, 1),
+    "cnn2d": functools.partial(_cnn, 2),
 }
+
+
+def model_options(name: str) -> list[str]:
+    """The options model ``name`` takes: its builder's keyword parameters (build_model refuses others)."""
+    return [p for p in inspect.signature(MODELS[name]).parameters if p not in ("input_shape", "n_classes")]
 
 
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options: Any) -> nn.Module:
@@ -160,8 +160,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
     if int(n_classes) < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes!r}")
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    takes = model_options(name)
+    unknown = sorted(set(options) - set(takes))
     if unknown:
-        raise TypeError(f"model {name!r} does not take {', '.join(map(repr, unknown))}; "
-                        f"it takes {', '.join(_OPTIONS[name])}")
+        raise TypeError(f"model {name!r} does not take {', '.join(map(repr, unknown))}; it takes {', '.join(takes)}")
     return MODELS[name](tuple(input_shape), int(n_classes), **options)

@@ -38,7 +38,7 @@ from .builtin_data import load_dataset
 from .data import DataSplit
 from .diagnostics import weight_matrices
 from .metrics import DEFAULT_METRICS, METRICS, EpochContext, accuracy, eval_logits, selected_metrics, train_accuracies
-from .models import build_model
+from .models import build_model, model_options
 from .noise import LabelNoise, corrupt_labels
 from .pruning import prune_step
 from .sweeps import SweepRecord, SweepResult, sweep
@@ -239,9 +239,9 @@ class Trainer:
                                     seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed)
         torch.manual_seed(cfg.seed)
         if model is None:
-            conv = {"channels": cfg.channels, "kernel_size": cfg.kernel_size} if cfg.model != "mlp" else {}
-            model = build_model(cfg.model, self.data.input_shape, self.data.n_classes, hidden=cfg.hidden,
-                                activation=cfg.activation, batch_norm=cfg.batch_norm, **conv)
+            # The config's fields of the same names, for the options this builder takes.
+            options = {key: getattr(cfg, key) for key in model_options(cfg.model)}
+            model = build_model(cfg.model, self.data.input_shape, self.data.n_classes, **options)
         self.model = model.to(cfg.device)
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.rng = RunRandomness.seeded(cfg.seed, self.data.n_train, self.data.n_classes, cfg.gc_samples)
