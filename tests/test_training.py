@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
+import netsieve as ns  # noqa: E402
 import netsieve.torch as nt  # noqa: E402
 from netsieve.torch import rundir  # noqa: E402
 
@@ -506,6 +507,19 @@ def test_public_names_stay_importable_from_their_old_homes():
     assert trainer.check_device is train_config.check_device
     assert margins.GapPredictor is gap.GapPredictor is nt.GapPredictor
     assert trainer.sweep is sweeps.sweep and trainer.METRICS is metrics.METRICS
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, d: nt.weight_matrices(m, min_dim=d),
+    lambda m, d: nt.filter_model(m, min_dim=d),
+    lambda m, d: nt.filter_state_dict(m.state_dict(), min_dim=d),
+    lambda m, d: nt.analyze(m, min_dim=d),
+])
+@pytest.mark.parametrize("min_dim", [0, 1, 2.5, True, "16"])
+def test_every_weight_selection_checks_min_dim(call, min_dim):
+    model = nt.build_model("mlp", (40,), 10, hidden=(16,))
+    with pytest.raises(ns.InvalidInputError, match="min_dim must be an integer ≥ 2"):
+        call(model, min_dim)
 
 
 def test_weight_matrices_are_views_of_the_weights():

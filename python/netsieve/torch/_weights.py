@@ -142,6 +142,13 @@ def _module_types(model: torch.nn.Module | None) -> dict[str, str]:
     return out
 
 
+def check_min_dim(min_dim: object) -> int:
+    """``min_dim`` as an int ≥ 2 (a matrix with one row or column has no spectrum to fit)."""
+    if isinstance(min_dim, bool) or not isinstance(min_dim, int) or min_dim < 2:
+        raise InvalidInputError(f"min_dim must be an integer ≥ 2, got {min_dim!r}")
+    return min_dim
+
+
 def select_weight_matrices(
     tensors: Iterable[tuple[str, tuple[int, ...]]],
     *,
@@ -156,6 +163,7 @@ def select_weight_matrices(
     ``tensors`` yields (name, shape); ``model``, when given, supplies the module types (otherwise
     they are inferred from names and shapes). ``layers`` selects by glob on the tensor name.
     """
+    min_dim = check_min_dim(min_dim)
     types = _module_types(model)
     chosen: list[WeightMatrix] = []
     skipped: list[Skipped] = []

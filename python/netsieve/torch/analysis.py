@@ -30,7 +30,7 @@ import netsieve as ns
 from netsieve import DEFAULTS, InvalidInputError, LayerReport
 
 from .._progress import progress_bar
-from ._weights import Skipped, WeightMatrix, module_weight_matrices, select_weight_matrices
+from ._weights import Skipped, WeightMatrix, check_min_dim, module_weight_matrices, select_weight_matrices
 from .checkpoints import TensorSource, open_weights
 from .report import LayerResult, Report
 
@@ -150,8 +150,7 @@ def analyze(
     """
     if isinstance(max_group_bytes, bool) or int(max_group_bytes) <= 0:
         raise InvalidInputError(f"max_group_bytes must be positive, got {max_group_bytes!r}")
-    if isinstance(min_dim, bool) or not isinstance(min_dim, int) or min_dim < 2:
-        raise InvalidInputError(f"min_dim must be an integer ≥ 2, got {min_dim!r}")
+    check_min_dim(min_dim)  # before any file is opened
     core_options = dict(
         spike_confidence=spike_confidence, decomposition=decomposition, level_statistics=bool(level_statistics),
         porter_thomas=bool(porter_thomas), window=window, alpha=alpha, min_tail=min_tail, min_span=min_span,

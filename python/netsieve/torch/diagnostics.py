@@ -259,7 +259,8 @@ def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[
     Raises
     ------
     InvalidInputError
-        An uninitialised parameter (a lazy module before its first forward pass).
+        An uninitialised parameter (a lazy module before its first forward pass), ``min_dim``
+        that is not an integer ≥ 2.
     TypeError
         An unknown option.
 

@@ -32,7 +32,14 @@ import torch
 import netsieve as ns
 from netsieve import DEFAULTS, InvalidInputError, ShrinkRecord
 
-from ._weights import Skipped, WeightMatrix, check_writable, module_weight_matrices, state_dict_weight_matrices
+from ._weights import (
+    Skipped,
+    WeightMatrix,
+    check_min_dim,
+    check_writable,
+    module_weight_matrices,
+    state_dict_weight_matrices,
+)
 from .filter_report import FilterReport, LayerFilter
 
 __all__ = ["MIN_DIM", "FilterReport", "LayerFilter", "filter_model", "filter_state_dict", "filter_checkpoint"]
@@ -56,12 +63,6 @@ class _Plan:
 def _check_request(method: str, sigma: Any, errors: str, options: Mapping[str, Any]) -> None:
     """Every option is checked by the core before any tensor is read: an empty batch validates."""
     ns.shrink_many([], method, sigma, errors=errors, **options)
-
-
-def _check_selection(min_dim: Any) -> int:
-    if isinstance(min_dim, bool) or not isinstance(min_dim, int) or min_dim < 2:
-        raise InvalidInputError(f"min_dim must be an integer ≥ 2, got {min_dim!r}")
-    return min_dim
 
 
 def _drop_attention(entries: list[WeightMatrix], skipped: list[Skipped], attention: bool) -> list[WeightMatrix]:
@@ -93,7 +94,7 @@ def _plan(
     errors: str,
 ) -> _Plan:
     _check_request(method, sigma, errors, options)
-    min_dim = _check_selection(min_dim)
+    min_dim = check_min_dim(min_dim)
     entries, skipped = choose(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
     entries = _drop_attention(entries, skipped, attention)
     if layers is not None and not entries and not skipped:
@@ -333,7 +334,7 @@ def filter_checkpoint(
     check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
     _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options)
-    _check_selection(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
+    check_min_dim(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
     if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
         obj, path = load_checkpoint_object(src)
         tensors = _unwrap_state_dict(obj)
