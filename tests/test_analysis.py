@@ -398,3 +398,10 @@ def test_cli_subprocess_exit_codes(tmp_path):
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([sys.executable, "-m", "netsieve.cli", "analyze", str(path), "--layers", "nomatch*"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "nothing could be analysed" in bad.stderr
+
+
+@pytest.mark.parametrize("budget", [0, -1, 2.5e8, "268435456", True])
+def test_analyze_checks_max_group_bytes_strictly(budget):
+    model = torch.nn.Sequential(torch.nn.Linear(40, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    with pytest.raises(netsieve.InvalidInputError, match="max_group_bytes must be a positive integer"):
+        analyze(model, max_group_bytes=budget)

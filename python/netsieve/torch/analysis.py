@@ -20,6 +20,7 @@ of WᵀW, as weightwatcher does, and α does not depend on that scale.
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 from typing import Any, Callable, Mapping, Sequence
@@ -148,8 +149,9 @@ def analyze(
     >>> [(r.name, r.n_spikes) for r in report]
     [('0.weight', 0), ('2.weight', 0)]
     """
-    if isinstance(max_group_bytes, bool) or int(max_group_bytes) <= 0:
-        raise InvalidInputError(f"max_group_bytes must be positive, got {max_group_bytes!r}")
+    # Strict, as the core's counts are: int("256") or int(2.5) would accept a string or truncate.
+    if isinstance(max_group_bytes, bool) or not isinstance(max_group_bytes, numbers.Integral) or max_group_bytes <= 0:
+        raise InvalidInputError(f"max_group_bytes must be a positive integer, got {max_group_bytes!r}")
     check_min_dim(min_dim)  # before any file is opened
     core_options = dict(
         spike_confidence=spike_confidence, decomposition=decomposition, level_statistics=bool(level_statistics),
