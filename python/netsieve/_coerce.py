@@ -127,11 +127,9 @@ def as_labels(x: Any, name: str) -> np.ndarray:
     if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
         bad = int(np.argmax(arr > np.iinfo(np.int64).max))
         raise InvalidInputError(f"{name}: row {bad}: label {arr[bad]} is out of range")
-    if arr.dtype.itemsize <= 4 and arr.dtype.kind == "i":
-        arr = arr.astype(np.int32)
-    else:
-        arr = arr.astype(np.int64)
-    return np.ascontiguousarray(arr)
+    # No copy when the labels already are native int32/int64 (a CPU tensor's, read only by the core).
+    wanted = np.int32 if arr.dtype.itemsize <= 4 and arr.dtype.kind == "i" else np.int64
+    return np.ascontiguousarray(arr.astype(wanted, copy=False))
 
 
 def like(original: Any, result: np.ndarray, kind: str) -> Any:
