@@ -14,6 +14,7 @@ from torch import nn
 from .. import InvalidInputError
 from .._progress import progress_iter
 
+
 def batches(data: Any, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         x, y = data
@@ -26,17 +27,6 @@ def batches(data: Any, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Te
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise InvalidInputError("each batch of data must be an (inputs, labels) pair")
         yield item[0], item[1]
-
-
-def label_tensor(y: Any) -> torch.Tensor:
-    """Integer class labels as a 1-D tensor; floats are refused, not truncated (as netsieve.margins does)."""
-    if not isinstance(y, torch.Tensor):
-        y = torch.as_tensor(np.asarray(y))
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise TypeError(f"labels must be integers, got torch dtype {y.dtype}; class indices cannot be floats")
-    if y.ndim != 1:
-        raise InvalidInputError(f"labels must be 1-D, got shape {tuple(y.shape)}")
-    return y
 
 
 _AUTO_PROGRESS_BATCHES = 100

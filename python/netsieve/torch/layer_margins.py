@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from .. import InvalidInputError, TotalVariation, margin_summary
-from ._batching import batch_progress, batches, check_batch_size, device_of, label_tensor, total_batches
+from .._coerce import as_labels
+from ._batching import batch_progress, batches, check_batch_size, device_of, total_batches
 from ._modes import eval_mode
 
 __all__ = ["layer_margins", "LayerMargins"]
@@ -209,7 +210,7 @@ def layer_margins(
                 captured.clear()
                 if not isinstance(x, torch.Tensor):
                     raise TypeError(f"inputs must be tensors, got {type(x).__name__}")
-                y = label_tensor(y)
+                y = torch.from_numpy(as_labels(y, "labels"))  # the checks of netsieve.margins
                 if x.shape[0] != y.shape[0]:
                     raise InvalidInputError(f"a batch has {x.shape[0]} inputs but {y.shape[0]} labels")
                 if x.shape[0] == 0:
