@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .. import InvalidInputError, TotalVariation, margin_summary
-from .._coerce import as_labels
+from ..margins import as_labels
 from ._batching import batch_progress, batches, check_batch_size, device_of, total_batches
 from ._modes import eval_mode
 
