@@ -21,6 +21,7 @@ Torch is never imported here: tensors are recognised by duck typing.
 
 from __future__ import annotations
 
+import numbers
 import sys
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from ._netsieve import InvalidInputError
 
-__all__ = ["is_torch_tensor", "as_float_array", "as_labels", "as_batch_matrix", "like"]
+__all__ = ["is_torch_tensor", "as_float_array", "as_labels", "as_batch_matrix", "like", "positive_integer"]
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -146,3 +147,12 @@ def like(original: Any, result: np.ndarray, kind: str) -> Any:
         if result.dtype != dtype:
             return result.astype(dtype)
     return result
+
+
+def positive_integer(value: Any, name: str) -> int:
+    """A Python-level count (``batch_size``, ``max_group_bytes``) checked as strictly as the core's:
+    an integer ≥ 1, numpy integers included; bool, str and float refused (``int()`` would accept
+    "256" and truncate 2.5)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -53,11 +52,3 @@ def device_of(model: nn.Module, device: Any) -> torch.device:
         return torch.device(device)
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
-
-
-def check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-

@@ -20,7 +20,6 @@ of WᵀW, as weightwatcher does, and α does not depend on that scale.
 
 from __future__ import annotations
 
-import numbers
 import os
 import time
 from typing import Any, Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ import torch
 import netsieve as ns
 from netsieve import DEFAULTS, InvalidInputError, LayerReport
 
+from .._coerce import positive_integer
 from .._progress import progress_bar
 from ._weights import Skipped, WeightMatrix, check_min_dim, module_weight_matrices, select_weight_matrices
 from .checkpoints import TensorSource, open_weights
@@ -149,14 +149,12 @@ def analyze(
     >>> [(r.name, r.n_spikes) for r in report]
     [('0.weight', 0), ('2.weight', 0)]
     """
-    # Strict, as the core's counts are: int("256") or int(2.5) would accept a string or truncate.
-    if isinstance(max_group_bytes, bool) or not isinstance(max_group_bytes, numbers.Integral) or max_group_bytes <= 0:
-        raise InvalidInputError(f"max_group_bytes must be a positive integer, got {max_group_bytes!r}")
+    max_group_bytes = positive_integer(max_group_bytes, "max_group_bytes")
     check_min_dim(min_dim)  # before any file is opened
     core_options = dict(
         spike_confidence=spike_confidence, decomposition=decomposition, level_statistics=bool(level_statistics),
         porter_thomas=bool(porter_thomas), window=window, alpha=alpha, min_tail=min_tail, min_span=min_span,
-        errors=errors, max_working_bytes=int(max_group_bytes),
+        errors=errors, max_working_bytes=max_group_bytes,
     )  # fmt: skip
     ns.analyze_layers([], **core_options)  # every option checked by the core before any file is read
     start = time.perf_counter()

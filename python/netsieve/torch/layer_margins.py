@@ -14,7 +14,8 @@ from torch import nn
 
 from .. import InvalidInputError, TotalVariation, margin_summary
 from ..margins import as_labels
-from ._batching import batch_progress, batches, check_batch_size, device_of, total_batches
+from .._coerce import positive_integer
+from ._batching import batch_progress, batches, device_of, total_batches
 from ._modes import eval_mode
 
 __all__ = ["layer_margins", "LayerMargins"]
@@ -183,7 +184,7 @@ def layer_margins(
     ----------
     .. [1] Jiang et al. (2019): margins at hidden layers normalised by the total variation.
     """
-    batch_size = check_batch_size(batch_size)
+    batch_size = positive_integer(batch_size, "batch_size")
     dev = device_of(model, device)
     resolved = _resolve_layers(model, layers)
     names = [n for n, _ in resolved]

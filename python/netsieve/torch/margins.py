@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from .. import InvalidInputError, margins
-from ._batching import batch_progress, batches, check_batch_size, device_of, total_batches
+from .._coerce import positive_integer
+from ._batching import batch_progress, batches, device_of, total_batches
 from ._modes import eval_mode
 from .gap import GapPredictor  # its home is netsieve.torch.gap; importable from here as before
 
@@ -118,7 +119,7 @@ def output_margins(
         raise InvalidInputError(
             f'normalize must be "none", "frobenius_product" or "spectral_product", got {normalize!r}'
         )
-    batch_size = check_batch_size(batch_size)
+    batch_size = positive_integer(batch_size, "batch_size")
     # Before the data pass: a layer that makes the normalization undefined is named, not hit as NaN logits.
     rho = _weight_norm_product(model, normalize, norm_layers) if normalize != "none" else 1.0
     dev = device_of(model, device)
