@@ -34,6 +34,7 @@ from .. import analyze_spectra
 from .._progress import progress_bar
 from . import rundir as _rd
 from . import train_state as _state
+from ._batching import device_of
 from .builtin_data import load_dataset
 from .data import DataSplit
 from .diagnostics import weight_matrices
@@ -123,9 +124,7 @@ def evaluate(model: nn.Module, data: DataSplit, noise: LabelNoise | None = None,
     >>> 0 <= out["test_acc"] <= 1, out["train_acc_noisy"]  # without noise: no corrupted subset
     (True, nan)
     """
-    if device is None:
-        p = next(model.parameters(), None)
-        device = str(p.device) if p is not None else "cpu"
+    device = device_of(model, device)
     if noise is None:
         noise = corrupt_labels(data.y_train, 0.0, n_classes=data.n_classes)
     test = eval_logits(model, data.x_test, batch_size, device)
