@@ -117,16 +117,17 @@ class SweepResult:
         >>> {k: round(v, 3) for k, v in nt.SweepResult(recs).table()[0].items()}
         {'noise_rate': 0.2, 'n_seeds': 2, 'before_mean': 0.6, 'before_std': 0.141, 'after_mean': 0.625, 'after_std': 0.106, 'change_mean': 0.025}
         """
+        def std(v: np.ndarray) -> float:
+            return float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
         rows = []
         for rate in sorted({r.noise_rate for r in self.records}):
             recs = [r for r in self.records if r.noise_rate == rate]
             b = np.array([r.before[metric] for r in recs])
-            row = {"noise_rate": rate, "n_seeds": len(recs), "before_mean": float(b.mean()),
-                   "before_std": float(b.std(ddof=1)) if len(b) > 1 else 0.0}
+            row = {"noise_rate": rate, "n_seeds": len(recs), "before_mean": float(b.mean()), "before_std": std(b)}
             if all(r.after is not None for r in recs):
                 a = np.array([r.after[metric] for r in recs])
-                row.update(after_mean=float(a.mean()), after_std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                           change_mean=float((a - b).mean()))
+                row.update(after_mean=float(a.mean()), after_std=std(a), change_mean=float((a - b).mean()))
             rows.append(row)
         return rows
 
