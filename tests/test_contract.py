@@ -36,7 +36,10 @@ def strict_json(text: str):
 
 
 def test_names_are_the_cores():
-    assert ns.SHRINK_METHODS == ["hard", "optimal_hard", "operator", "frobenius", "nuclear", "porter_thomas", "fraction"]
+    assert ns.SHRINK_METHODS == [
+        "hard", "optimal_hard", "operator", "frobenius", "nuclear", "porter_thomas", "fraction", "optshrink"
+    ]  # fmt: skip
+    assert ns.BULK_MODELS == ["auto", "mp", "deformed"] and ns.DEFAULTS["bulk"] == "auto"
     import importlib
 
     shrink_module = importlib.import_module("netsieve.shrink")  # the module (ns.shrink is the function)
@@ -60,6 +63,7 @@ def test_cli_choices_are_the_cores():
     assert list(choices["sigma_method"]) == ns.SIGMA_METHODS
     assert sorted(choices["spike_confidence"]) == sorted(ns.SPIKE_CONFIDENCES)
     assert list(choices["decomposition"]) == ns.DECOMPOSITIONS
+    assert list(choices["bulk"]) == ns.BULK_MODELS
 
 
 def test_one_default_for_every_shared_option():

@@ -39,6 +39,8 @@ from .shrink import (
     shrink_with_record,
 )
 from .spectral import (
+    BULK_MODELS,
+    BULK_TEST_LEVEL,
     GOE_MEAN_RATIO,
     POISSON_MEAN_RATIO,
     SPIKE_CONFIDENCES,
@@ -68,6 +70,8 @@ __all__ = [
     "SIGMA_METHODS",
     "ERROR_POLICIES",
     "SPIKE_CONFIDENCES",
+    "BULK_MODELS",
+    "BULK_TEST_LEVEL",
     "GOE_MEAN_RATIO",
     "POISSON_MEAN_RATIO",
     "LevelStatistics",

@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "BULK_MODELS",
+    "BULK_TEST_LEVEL",
     "ConvergenceError",
     "DECOMPOSITIONS",
     "DEFAULTS",
@@ -63,6 +65,8 @@ class ConvergenceError(RuntimeError): ...
 SHRINK_METHODS: list[str]
 SHRINK_METHOD_OPTIONS: dict[str, list[str]]
 SIGMA_METHODS: list[str]
+BULK_MODELS: list[str]
+BULK_TEST_LEVEL: float
 DECOMPOSITIONS: list[str]
 MARGIN_KINDS: list[str]
 ERROR_POLICIES: list[str]
@@ -94,6 +98,12 @@ class MPFit:
     ks_distance: float
     ks_pvalue: float
     iterations: int
+    bulk: str
+    spread: float
+    population_shape: float
+    bulk_is_mp: bool
+    mp_ks_pvalue: float
+    mp_n_spikes: int
     def __new__(
         cls,
         *,
@@ -110,6 +120,12 @@ class MPFit:
         ks_distance: float,
         ks_pvalue: float,
         iterations: int,
+        bulk: str,
+        spread: float,
+        population_shape: float,
+        bulk_is_mp: bool,
+        mp_ks_pvalue: float,
+        mp_n_spikes: int,
     ) -> Self: ...
     @property
     def shape(self) -> tuple[int, int]: ...
@@ -208,6 +224,13 @@ class LayerReport:
     mp_soft_rank: float | None
     mp_ks_distance: float | None
     mp_ks_pvalue: float | None
+    bulk: str | None
+    spread: float | None
+    population_shape: float | None
+    bulk_is_mp: bool | None
+    bulk_ks_distance: float | None
+    bulk_ks_pvalue: float | None
+    mp_n_spikes: int | None
     porter_thomas_boundary: int | None
     mean_r: float | None
     spectral_norm: float | None
@@ -246,6 +269,13 @@ class LayerReport:
         mp_soft_rank: float | None,
         mp_ks_distance: float | None,
         mp_ks_pvalue: float | None,
+        bulk: str | None,
+        spread: float | None,
+        population_shape: float | None,
+        bulk_is_mp: bool | None,
+        bulk_ks_distance: float | None,
+        bulk_ks_pvalue: float | None,
+        mp_n_spikes: int | None,
         porter_thomas_boundary: int | None,
         mean_r: float | None,
         spectral_norm: float | None,
@@ -387,9 +417,9 @@ class TotalVariation:
     def mean(self) -> _F64: ...
 
 def singular_values(W: _ArrayLike, decomposition: str = ...) -> Any: ...
-def mp_pdf(s: Any, shape: _Shape, sigma: float) -> Any: ...
-def mp_cdf(s: Any, shape: _Shape, sigma: float) -> Any: ...
-def mp_quantile(p: Any, shape: _Shape, sigma: float) -> Any: ...
+def mp_pdf(s: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: float = ...) -> Any: ...
+def mp_cdf(s: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: float = ...) -> Any: ...
+def mp_quantile(p: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: float = ...) -> Any: ...
 def fit_mp(
     W_or_singular_values: _ArrayLike,
     shape: _Shape | None = None,
@@ -397,6 +427,7 @@ def fit_mp(
     *,
     sigma_method: str = ...,
     spike_confidence: float = ...,
+    bulk: str = ...,
 ) -> MPFit: ...
 def level_statistics(
     W_or_singular_values: _ArrayLike, shape: _Shape | None = None, sigma: float | None = None, *, window: int = ...
@@ -409,6 +440,7 @@ def analyze_spectra(  # type: ignore[overload-overlap]  # a Mapping is also an I
     sigma: float | None = None,
     sigma_method: str = ...,
     spike_confidence: float = ...,
+    bulk: str = ...,
     decomposition: str = ...,
     level_statistics: bool = ...,
     porter_thomas: bool = ...,
@@ -424,6 +456,7 @@ def analyze_spectra(
     sigma: float | None = None,
     sigma_method: str = ...,
     spike_confidence: float = ...,
+    bulk: str = ...,
     decomposition: str = ...,
     level_statistics: bool = ...,
     porter_thomas: bool = ...,
@@ -438,6 +471,7 @@ def analyze_layers(
     tensor_names: Sequence[str] | None = None,
     layer_types: Sequence[str] | None = None,
     spike_confidence: float = ...,
+    bulk: str = ...,
     decomposition: str = ...,
     level_statistics: bool = ...,
     porter_thomas: bool = ...,
@@ -460,6 +494,8 @@ def shrink(
     derepel: bool | None = None,
     window: int | None = None,
     alpha: float | None = None,
+    bulk: str | None = None,
+    rank: int | None = None,
     **unknown: Any,
 ) -> Any: ...
 def shrink_with_record(
@@ -474,6 +510,8 @@ def shrink_with_record(
     derepel: bool | None = None,
     window: int | None = None,
     alpha: float | None = None,
+    bulk: str | None = None,
+    rank: int | None = None,
     **unknown: Any,
 ) -> tuple[Any, ShrinkRecord]: ...
 def shrink_many(
@@ -490,6 +528,8 @@ def shrink_many(
     derepel: bool | None = None,
     window: int | None = None,
     alpha: float | None = None,
+    bulk: str | None = None,
+    rank: int | None = None,
     **unknown: Any,
 ) -> Any: ...
 def optimal_hard_threshold(shape: _Shape, sigma: float | None = None, singular_values: _ArrayLike | None = None) -> float: ...

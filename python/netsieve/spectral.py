@@ -20,6 +20,8 @@ from typing import Any
 from . import _netsieve as _core
 from ._deprecation import deprecated_alias, renamed_keywords
 from ._netsieve import (
+    BULK_MODELS,
+    BULK_TEST_LEVEL,
     GOE_MEAN_RATIO,
     POISSON_MEAN_RATIO,
     SPIKE_CONFIDENCES,
@@ -54,6 +56,8 @@ __all__ = [
     "GOE_MEAN_RATIO",
     "POISSON_MEAN_RATIO",
     "SPIKE_CONFIDENCES",
+    "BULK_MODELS",
+    "BULK_TEST_LEVEL",
 ]
 
 singular_values = renamed_keywords(_core.singular_values, method="decomposition")

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from .. import DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
+from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
                    help=f"skip matrices with a side below this (default {DEFAULTS['min_dim']})")
     p.add_argument("--spike-confidence", type=float, choices=sorted(SPIKE_CONFIDENCES), default=DEFAULTS["spike_confidence"])
+    p.add_argument("--bulk", choices=BULK_MODELS, default=DEFAULTS["bulk"],
+                   help="noise model: mp (white), deformed (correlated), auto (deformed where the white-noise test fails)")
     p.add_argument("--decomposition", choices=DECOMPOSITIONS, default=DEFAULTS["decomposition"])
     p.add_argument("--no-porter-thomas", action="store_true", help="skip the singular-vector test (faster)")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     report = analysis.analyze(
         args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
         min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
-        decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
+        bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
     )  # fmt: skip
     if not args.quiet:
         print(report)

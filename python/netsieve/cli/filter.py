@@ -8,10 +8,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import DECOMPOSITIONS, DEFAULTS, SHRINK_METHODS, SIGMA_METHODS, SPIKE_CONFIDENCES
+from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SHRINK_METHODS, SIGMA_METHODS, SPIKE_CONFIDENCES
 
 # flag → option of netsieve.shrink (None: not given, the method's default applies)
-_METHOD_FLAGS = ("sigma", "fraction", "derepel", "sigma_method", "spike_confidence", "decomposition", "window", "alpha")
+_METHOD_FLAGS = ("sigma", "fraction", "derepel", "sigma_method", "spike_confidence", "decomposition", "window", "alpha",
+                 "bulk", "rank")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -36,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--decomposition", choices=DECOMPOSITIONS)
     p.add_argument("--window", type=int, help="porter_thomas: moving-average half-width")
     p.add_argument("--alpha", type=float, help="porter_thomas: test level")
+    p.add_argument("--bulk", choices=BULK_MODELS, help="hard/optshrink: noise model of the bulk (default auto)")
+    p.add_argument("--rank", type=int, help="optshrink: components kept (default: the fit's outliers)")
     p.add_argument("--embeddings", action="store_true", help="also filter embedding matrices")
     p.add_argument("--attention", action="store_true", help="also filter fused attention projections (in_proj_weight)")
     p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")

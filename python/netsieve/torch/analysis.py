@@ -97,6 +97,7 @@ def analyze(
     porter_thomas: bool = True,
     level_statistics: bool = DEFAULTS["level_statistics"],
     spike_confidence: float = DEFAULTS["spike_confidence"],
+    bulk: str = DEFAULTS["bulk"],
     decomposition: str = DEFAULTS["decomposition"],
     window: int = DEFAULTS["window"],
     alpha: float = DEFAULTS["alpha"],
@@ -121,8 +122,8 @@ def analyze(
         Skip matrices with a side below this.
     porter_thomas : bool, default True
         The singular-vector test (needs every singular vector, the slowest part).
-    level_statistics, spike_confidence, decomposition, window, alpha, min_tail, min_span
-        As for :func:`netsieve.analyze_layers`.
+    level_statistics, spike_confidence, bulk, decomposition, window, alpha, min_tail, min_span
+        As for :func:`netsieve.analyze_layers` (``bulk``: the noise model, see :func:`netsieve.fit_mp`).
     errors : {"raise", "collect"}, default "raise"
         ``"collect"``: layers that fail (NaN/Inf, too low-rank, unreadable) become rows with
         ``error`` set (``netsieve analyze`` collects).
@@ -152,7 +153,7 @@ def analyze(
     max_group_bytes = positive_integer(max_group_bytes, "max_group_bytes")
     check_min_dim(min_dim)  # before any file is opened
     core_options = dict(
-        spike_confidence=spike_confidence, decomposition=decomposition, level_statistics=bool(level_statistics),
+        spike_confidence=spike_confidence, bulk=bulk, decomposition=decomposition, level_statistics=bool(level_statistics),
         porter_thomas=bool(porter_thomas), window=window, alpha=alpha, min_tail=min_tail, min_span=min_span,
         errors=errors, max_working_bytes=max_group_bytes,
     )  # fmt: skip

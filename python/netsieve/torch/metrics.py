@@ -208,7 +208,9 @@ def _delta_acc(ctx: EpochContext) -> dict[str, Any]:
 
 @register_metric("spectra", default=True)
 def _spectra(ctx: EpochContext) -> dict[str, Any]:
-    """σ and the spike count of the MP fit of every weight matrix (and the Porter–Thomas boundary)."""
+    """σ and the spike count of the bulk fit of every weight matrix (white noise where its test
+    passes, the deformed law of correlated noise where it fails: ``bulk="auto"``), the white-noise
+    spike count and verdict beside them, and the Porter–Thomas boundary."""
     pt = ctx.config.porter_thomas
     res = analyze_spectra(weight_matrices(ctx.model), porter_thomas=pt, level_statistics=False, errors="collect")
     out: dict[str, Any] = {}
@@ -216,6 +218,9 @@ def _spectra(ctx: EpochContext) -> dict[str, Any]:
         ok = r.error is None and r.fit is not None
         out[f"sigma[{name}]"] = r.fit.sigma if ok else math.nan
         out[f"n_spikes[{name}]"] = r.fit.n_spikes if ok else -1
+        out[f"mp_n_spikes[{name}]"] = r.fit.mp_n_spikes if ok else -1
+        out[f"bulk_is_mp[{name}]"] = bool(r.fit.bulk_is_mp) if ok else False
+        out[f"spread[{name}]"] = r.fit.spread if ok else math.nan
         if pt:
             out[f"pt_boundary[{name}]"] = r.porter_thomas.boundary if ok and r.porter_thomas else -1
     return out

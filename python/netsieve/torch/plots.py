@@ -97,8 +97,8 @@ def plot_margins(epochs: Sequence[int], margins: Sequence[np.ndarray], noisy_mas
 
 
 def plot_esd(name: str, s: np.ndarray, shape: tuple[int, int], sigma: float, n_spikes: int, path: Path,
-             spike_threshold: float | None = None) -> bool:
-    """One layer's spectrum against its MP fit, written to ``path``."""
+             spike_threshold: float | None = None, spread: float = 0.0, population_shape: float = 1.0) -> bool:
+    """One layer's spectrum against its bulk fit (and the white-noise fit), written to ``path``."""
     if np.size(s) < 2:
         return False
     made = _figure(figsize=(5, 3.5))
@@ -106,7 +106,8 @@ def plot_esd(name: str, s: np.ndarray, shape: tuple[int, int], sigma: float, n_s
         return False
     plt, fig, ax = made
     _draw_esd(ax, s, shape, sigma, n_spikes, spike_threshold=spike_threshold,
-              title=f"{name} {shape[0]}×{shape[1]}: {n_spikes} spikes")
+              title=f"{name} {shape[0]}×{shape[1]}: {n_spikes} spikes", spread=spread,
+              population_shape=population_shape)
     _save(plt, fig, path)
     return True
 
@@ -124,5 +125,6 @@ def plot_run(run_dir: Path, history: Sequence[Mapping[str, Any]], margin_epochs:
     plot_margins(margin_epochs, margins, noisy_mask, out / "margins.png")
     for name, sp in spectra.items():
         plot_esd(name, np.asarray(sp["s"]), tuple(sp["shape"]), sp["sigma"], sp["n_spikes"],
-                 out / f"esd_{_safe_name(name)}.png", spike_threshold=sp.get("spike_threshold"))
+                 out / f"esd_{_safe_name(name)}.png", spike_threshold=sp.get("spike_threshold"),
+                 spread=sp.get("spread", 0.0), population_shape=sp.get("population_shape", 1.0))
     return True

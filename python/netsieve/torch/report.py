@@ -158,7 +158,8 @@ class Report(LayerTable):
 
     # -- text -----------------------------------------------------------------------------------
     def __str__(self) -> str:
-        head = ("layer", "shape", "σ", "spikes", "softrank", "KS_MP", "PT", "⟨r⟩", "‖W‖₂", "srank", "erank", "α")
+        head = ("layer", "shape", "σ", "bulk", "spikes", "MP spikes", "p_MP", "softrank", "PT", "⟨r⟩", "‖W‖₂",
+                "srank", "erank", "α")  # fmt: skip
         lines = []
         for r in self.rows:
             shape = f"{r.rows}×{r.cols}"
@@ -167,8 +168,9 @@ class Report(LayerTable):
                 continue
             alpha = "—" if r.alpha is None else (f"{r.alpha:.2f}" if r.power_law_like else f"({r.alpha:.1f})")
             lines.append((
-                r.name, shape, f"{r.sigma:.4g}", str(r.n_spikes), f"{r.mp_soft_rank:.3f}",
-                f"{r.mp_ks_distance:.3f}", "—" if r.porter_thomas_boundary is None else str(r.porter_thomas_boundary),
+                r.name, shape, f"{r.sigma:.4g}", "mp" if r.bulk == "mp" else f"τ={r.spread:.2f}", str(r.n_spikes),
+                str(r.mp_n_spikes), f"{r.mp_ks_pvalue:.2g}", f"{r.mp_soft_rank:.3f}",
+                "—" if r.porter_thomas_boundary is None else str(r.porter_thomas_boundary),
                 "—" if r.mean_r is None else f"{r.mean_r:.3f}", f"{r.spectral_norm:.4g}",
                 f"{r.stable_rank:.1f}", f"{r.effective_rank:.1f}", alpha,
             ))  # fmt: skip
@@ -234,7 +236,7 @@ class Report(LayerTable):
         >>> report = nt.analyze(net, porter_thomas=False)
         >>> ax = report.plot_esd("0.weight")
         >>> type(ax).__name__, ax.get_title()
-        ('Axes', '0.weight (128×64)')
+        ('Axes', '0.weight (128×64, bulk is MP)')
         >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
         """
         from .report_plots import plot_esd

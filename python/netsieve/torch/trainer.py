@@ -399,13 +399,14 @@ class Trainer:
         _rd.mark_complete(d, {"epochs": self.epoch, "final": final})
 
     def _final_spectra(self) -> dict[str, dict[str, Any]]:
-        """Singular values and MP fits of the final weights; the values also go to spectra.npz."""
+        """Singular values and bulk fits of the final weights; the values also go to spectra.npz."""
         res = analyze_spectra(weight_matrices(self.model), level_statistics=False, errors="collect")
         out, arrays = {}, {}
         for name, r in res.items():
             if r.error is None and r.fit is not None:
                 out[name] = {"s": r.singular_values, "shape": r.shape, "sigma": r.fit.sigma, "n_spikes": r.fit.n_spikes,
-                             "spike_threshold": r.fit.spike_threshold}
+                             "spike_threshold": r.fit.spike_threshold, "spread": r.fit.spread,
+                             "population_shape": r.fit.population_shape}
                 arrays[name] = r.singular_values
         buf = io.BytesIO()
         np.savez(buf, **arrays)

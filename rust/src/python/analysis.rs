@@ -10,7 +10,7 @@ use crate::spectral::analysis::DEFAULT_LEVEL_STATISTICS;
 use crate::spectral::layer_report::{
     LayerOptions, LayerReport as CoreLayerReport, DEFAULT_PORTER_THOMAS,
 };
-use crate::spectral::noise_fit::FitOptions;
+use crate::spectral::noise_fit::{BulkModel, FitOptions};
 use crate::spectral::porter_thomas::{DEFAULT_ALPHA, DEFAULT_WINDOW};
 use crate::spectral::power_law::{PowerLawOptions, DEFAULT_MIN_SPAN, DEFAULT_MIN_TAIL};
 use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
@@ -30,8 +30,13 @@ record! {
     /// The report row of one weight matrix. Numbers are None where the layer failed (``error``).
     ///
     /// σ, ``bulk_min``/``bulk_max`` (s₋, s₊) and ``spike_threshold`` are in singular-value units
-    /// (N×M after orientation, N ≥ M, β = M/N); ``mp_soft_rank`` = (s₊/s₁)²; ``mp_ks_distance``
-    /// and ``mp_ks_pvalue`` compare the bulk with the fitted MP law; ``porter_thomas_boundary`` is
+    /// (N×M after orientation, N ≥ M, β = M/N), of the law named by ``bulk`` ("mp" for white noise,
+    /// "deformed" for correlated noise of population log-spread ``spread`` and shape
+    /// ``population_shape``; see :func:`fit_mp`);
+    /// ``mp_soft_rank`` = (s₊/s₁)²; ``mp_ks_distance`` and ``mp_ks_pvalue`` compare the bulk with
+    /// the white-noise fit (calibrated p-value; ``bulk_is_mp`` = p ≥ 0.05) and ``mp_n_spikes`` is
+    /// that fit's spike count, ``bulk_ks_distance``/``bulk_ks_pvalue`` compare it with the law
+    /// used; ``porter_thomas_boundary`` is
     /// the number of leading singular-vector pairs that are not random; ``mean_r`` is ⟨r⟩ of the
     /// bulk (GOE 0.5307, Poisson 0.3863); ``alpha`` is the power-law exponent of the tail of
     /// λ = s² (Clauset–Shalizi–Newman MLE, xmin by KS) and ``power_law_like`` the verdict of the
@@ -57,6 +62,13 @@ record! {
         mp_soft_rank: Option<f64>,
         mp_ks_distance: Option<f64>,
         mp_ks_pvalue: Option<f64>,
+        bulk: Option<String>,
+        spread: Option<f64>,
+        population_shape: Option<f64>,
+        bulk_is_mp: Option<bool>,
+        bulk_ks_distance: Option<f64>,
+        bulk_ks_pvalue: Option<f64>,
+        mp_n_spikes: Option<usize>,
         porter_thomas_boundary: Option<usize>,
         mean_r: Option<f64>,
         spectral_norm: Option<f64>,
@@ -137,6 +149,13 @@ impl LayerReport {
             mp_soft_rank: None,
             mp_ks_distance: None,
             mp_ks_pvalue: None,
+            bulk: None,
+            spread: None,
+            population_shape: None,
+            bulk_is_mp: None,
+            bulk_ks_distance: None,
+            bulk_ks_pvalue: None,
+            mp_n_spikes: None,
             porter_thomas_boundary: None,
             mean_r: None,
             spectral_norm: None,
@@ -173,8 +192,15 @@ impl LayerReport {
         row.n_spikes = Some(f.n_spikes);
         row.n_low_outliers = Some(f.n_low_outliers);
         row.mp_soft_rank = Some(r.mp_soft_rank);
-        row.mp_ks_distance = Some(f.ks_distance);
-        row.mp_ks_pvalue = Some(f.ks_pvalue);
+        row.mp_ks_distance = Some(f.mp_ks_distance);
+        row.mp_ks_pvalue = Some(f.mp_ks_pvalue);
+        row.bulk = Some(f.bulk().to_string());
+        row.spread = Some(f.spread());
+        row.population_shape = Some(f.population_shape());
+        row.bulk_is_mp = Some(f.bulk_is_mp);
+        row.bulk_ks_distance = Some(f.ks_distance);
+        row.bulk_ks_pvalue = Some(f.ks_pvalue);
+        row.mp_n_spikes = Some(f.mp_n_spikes);
         row.porter_thomas_boundary = a.porter_thomas.as_ref().map(|pt| pt.boundary);
         row.mean_r = a
             .level_statistics
@@ -278,7 +304,7 @@ fn labels(
 /// >>> r.n_spikes, r.power_law_like, r.ok
 /// (0, False, True)
 #[pyfunction]
-#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
+#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
 #[allow(clippy::too_many_arguments)]
 fn analyze_layers<'py>(
     py: Python<'py>,
@@ -286,6 +312,7 @@ fn analyze_layers<'py>(
     tensor_names: Option<&Bound<'py, PyAny>>,
     layer_types: Option<&Bound<'py, PyAny>>,
     spike_confidence: Real,
+    bulk: &str,
     decomposition: &str,
     level_statistics: bool,
     porter_thomas: bool,
@@ -298,6 +325,7 @@ fn analyze_layers<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let fit = FitOptions {
         spike_confidence: spike_confidence.0,
+        bulk: BulkModel::parse(bulk)?,
         ..FitOptions::default()
     };
     let options = LayerOptions {

@@ -25,7 +25,7 @@ use crate::spectral::analysis::DEFAULT_LEVEL_STATISTICS;
 use crate::spectral::level_spacing::{
     DEFAULT_UNFOLDING_WINDOW, GOE_MEAN_RATIO, POISSON_MEAN_RATIO,
 };
-use crate::spectral::noise_fit::{SigmaMethod, DEFAULT_MIN_DIM};
+use crate::spectral::noise_fit::{BulkModel, SigmaMethod, BULK_TEST_LEVEL, DEFAULT_MIN_DIM};
 use crate::spectral::porter_thomas::{DEFAULT_ALPHA, DEFAULT_WINDOW};
 use crate::spectral::power_law::{DEFAULT_MIN_SPAN, DEFAULT_MIN_TAIL};
 use crate::spectral::tracy_widom::{DEFAULT_SPIKE_CONFIDENCE, SPIKE_CONFIDENCES};
@@ -37,6 +37,7 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("sigma_method", SigmaMethod::default().name())?;
     d.set_item("spike_confidence", DEFAULT_SPIKE_CONFIDENCE)?;
+    d.set_item("bulk", BulkModel::default().name())?;
     d.set_item("decomposition", Decomposition::default().name())?;
     d.set_item("level_statistics", DEFAULT_LEVEL_STATISTICS)?;
     d.set_item("window", DEFAULT_WINDOW)?;
@@ -69,6 +70,8 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("SHRINK_METHOD_OPTIONS", options)?;
     m.add("SIGMA_METHODS", SigmaMethod::NAMES.to_vec())?;
+    m.add("BULK_MODELS", BulkModel::NAMES.to_vec())?;
+    m.add("BULK_TEST_LEVEL", BULK_TEST_LEVEL)?;
     m.add("DECOMPOSITIONS", Decomposition::NAMES.to_vec())?;
     m.add("MARGIN_KINDS", MarginKind::NAMES.to_vec())?;
     m.add("ERROR_POLICIES", ErrorPolicy::NAMES.to_vec())?;

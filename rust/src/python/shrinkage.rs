@@ -13,7 +13,7 @@ use crate::shrinkage::thresholds::{
     optimal_hard_threshold as core_threshold, optimal_hard_threshold_of_spectrum,
 };
 use crate::spectral::mp_law::{check_sigma, MpShape};
-use crate::spectral::noise_fit::SigmaMethod;
+use crate::spectral::noise_fit::{BulkModel, SigmaMethod};
 
 use super::batch::{run_batch_call, Matrices};
 use super::convert::{invalid, shape_of, Count, Real};
@@ -139,6 +139,8 @@ fn filter_options(
     derepel: Option<bool>,
     window: Option<Count>,
     alpha: Option<Real>,
+    bulk: Option<&str>,
+    rank: Option<Count>,
 ) -> PyResult<FilterOptions> {
     let given = GivenOptions {
         sigma: sigma.map(|s| s.0),
@@ -149,6 +151,8 @@ fn filter_options(
         derepel,
         window: window.map(|w| w.0),
         alpha: alpha.map(|a| a.0),
+        bulk: bulk.map(BulkModel::parse).transpose()?,
+        rank: rank.map(|r| r.0),
     };
     Ok(given.resolve(ShrinkMethod::parse(method)?)?)
 }
@@ -228,7 +232,7 @@ fn shrink_one<'py>(
 /// >>> int(np.linalg.matrix_rank(ns.shrink(W, "hard")))
 /// 1
 #[pyfunction]
-#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, **unknown))]
+#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 fn shrink<'py>(
     py: Python<'py>,
@@ -242,6 +246,8 @@ fn shrink<'py>(
     derepel: Option<bool>,
     window: Option<Count>,
     alpha: Option<Real>,
+    bulk: Option<&str>,
+    rank: Option<Count>,
     unknown: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     refuse_unknown(method, unknown)?;
@@ -255,6 +261,8 @@ fn shrink<'py>(
         derepel,
         window,
         alpha,
+        bulk,
+        rank,
     )?;
     Ok(shrink_one(py, W, options)?.0)
 }
@@ -283,7 +291,7 @@ fn shrink<'py>(
 /// >>> rec.kept_rank, rec.method, rec.decomposition
 /// (0, 'hard', 'gram')
 #[pyfunction]
-#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, **unknown))]
+#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 fn shrink_with_record<'py>(
     py: Python<'py>,
@@ -297,6 +305,8 @@ fn shrink_with_record<'py>(
     derepel: Option<bool>,
     window: Option<Count>,
     alpha: Option<Real>,
+    bulk: Option<&str>,
+    rank: Option<Count>,
     unknown: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     refuse_unknown(method, unknown)?;
@@ -310,6 +320,8 @@ fn shrink_with_record<'py>(
         derepel,
         window,
         alpha,
+        bulk,
+        rank,
     )?;
     let (out, rec) = shrink_one(py, W, options)?;
     PyTuple::new(py, [out, Py::new(py, rec)?.into_bound(py).into_any()])
@@ -345,7 +357,7 @@ fn shrink_with_record<'py>(
 /// >>> {k: (w.shape, rec.kept_rank) for k, (w, rec) in out.items()}
 /// {'a': ((200, 100), 0), 'b': ((50, 80), 0)}
 #[pyfunction]
-#[pyo3(signature = (matrices, method = ShrinkMethod::default().name(), sigma = None, *, errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES), sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, **unknown))]
+#[pyo3(signature = (matrices, method = ShrinkMethod::default().name(), sigma = None, *, errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES), sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
 #[allow(clippy::too_many_arguments)]
 fn shrink_many<'py>(
     py: Python<'py>,
@@ -361,6 +373,8 @@ fn shrink_many<'py>(
     derepel: Option<bool>,
     window: Option<Count>,
     alpha: Option<Real>,
+    bulk: Option<&str>,
+    rank: Option<Count>,
     unknown: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     refuse_unknown(method, unknown)?;
@@ -374,6 +388,8 @@ fn shrink_many<'py>(
         derepel,
         window,
         alpha,
+        bulk,
+        rank,
     )?;
     let policy = ErrorPolicy::parse(errors)?;
     let inputs = Matrices::extract(matrices)?;

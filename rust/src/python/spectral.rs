@@ -19,7 +19,9 @@ use crate::spectral::level_spacing::{
     DEFAULT_UNFOLDING_WINDOW,
 };
 use crate::spectral::mp_law::{evaluate, MpFunction, MpShape};
-use crate::spectral::noise_fit::{fit_noise, sorted_spectrum, FitOptions, NoiseFit, SigmaMethod};
+use crate::spectral::noise_fit::{
+    fit_noise, sorted_spectrum, BulkModel, FitOptions, NoiseFit, SigmaMethod,
+};
 use crate::spectral::porter_thomas::{
     porter_thomas as core_porter_thomas, PorterThomas, PorterThomasOptions, DEFAULT_ALPHA,
     DEFAULT_WINDOW,
@@ -66,7 +68,15 @@ record! {
     /// ``spike_threshold`` = s₊ plus the Tracy–Widom margin of the fit's ``spike_confidence``;
     /// ``spikes`` are the ``n_spikes`` singular values above it; ``n_low_outliers`` counts values
     /// below the lower edge minus its margin (only when N > M); ``ks_distance`` and ``ks_pvalue``
-    /// compare the bulk (outliers removed) with the fitted law.
+    /// compare the bulk (outliers removed) with the fitted law, the p-value calibrated for the
+    /// rigidity of spectra (the i.i.d. Kolmogorov p-value is near 1 for every noise matrix).
+    ///
+    /// ``bulk`` names the law the spikes were counted against: ``"mp"`` (white noise) or
+    /// ``"deformed"`` (correlated noise σ·A·Z·B whose population spectra have log-spread
+    /// ``spread``, 0 for white noise, and shape ``population_shape`` κ: the law of log-variances is
+    /// a standardised Beta(κ, κ); pass both to :func:`mp_pdf` to draw the fitted law). ``bulk_is_mp`` is the white-noise verdict (its p-value
+    /// ``mp_ks_pvalue`` ≥ 0.05) and ``mp_n_spikes`` the spike count the white-noise fit gives;
+    /// with ``bulk="auto"`` the deformed law is fitted exactly when ``bulk_is_mp`` is False.
     pub struct MPFit as "MPFit" custom_repr {
         n_rows: usize,
         n_cols: usize,
@@ -81,6 +91,12 @@ record! {
         ks_distance: f64,
         ks_pvalue: f64,
         iterations: usize,
+        bulk: String,
+        spread: f64,
+        population_shape: f64,
+        bulk_is_mp: bool,
+        mp_ks_pvalue: f64,
+        mp_n_spikes: usize,
     }
     extra {
         /// (rows, cols).
@@ -103,12 +119,17 @@ impl MPFit {
         let (py, f) = (slf.py(), slf.get());
         let (lo, hi) = f.bulk_edges;
         Ok(format!(
-            "MPFit({}×{}, β={}, σ={} [{}], bulk=[{}, {}], n_spikes={}, KS={} (p={}))",
+            "MPFit({}×{}, β={}, σ={} [{}], {} bulk=[{}, {}], n_spikes={}, KS={} (p={}))",
             f.n_rows,
             f.n_cols,
             g(py, f.beta, 3)?,
             g(py, f.sigma, 6)?,
             f.sigma_method,
+            if f.bulk == "mp" {
+                "mp".to_string()
+            } else {
+                format!("deformed τ={}", g(py, f.spread, 3)?)
+            },
             g(py, lo, 4)?,
             g(py, hi, 4)?,
             f.n_spikes,
@@ -148,6 +169,12 @@ pub(super) fn mp_fit_for(
             ks_distance: fit.ks_distance,
             ks_pvalue: fit.ks_pvalue,
             iterations: fit.iterations,
+            bulk: fit.bulk().to_string(),
+            spread: fit.spread(),
+            population_shape: fit.population_shape(),
+            bulk_is_mp: fit.bulk_is_mp,
+            mp_ks_pvalue: fit.mp_ks_pvalue,
+            mp_n_spikes: fit.mp_n_spikes,
         },
     )
 }
@@ -157,7 +184,7 @@ record! {
     ///
     /// ``mean_ratio`` is ⟨r⟩ with rᵢ = min(δᵢ, δᵢ₊₁)/max(δᵢ, δᵢ₊₁) of consecutive spacings (GOE ≈
     /// 0.5307, Poisson ≈ 0.3863); ``spacings`` are unfolded nearest-neighbour spacings with mean 1;
-    /// ``unfolding`` is "mp" (the fitted MP law, spikes and low outliers excluded: see
+    /// ``unfolding`` is "mp" or "deformed" (the fitted bulk law, spikes and low outliers excluded: see
     /// ``n_levels_excluded``) or "gaussian" (all levels, Gaussian-broadened counting function).
     pub struct LevelStatistics as "LevelStatistics" {
         mean_ratio: f64,
@@ -270,7 +297,7 @@ pub(super) fn analysis_record(
     let (level, note) = match a.level_statistics {
         Some(Ok(ls)) => {
             let excluded = a.fit.n_spikes + a.fit.n_low_outliers;
-            (Some(level_record(py, ls, "mp", excluded)?), None)
+            (Some(level_record(py, ls, a.fit.bulk(), excluded)?), None)
         }
         Some(Err(reason)) => (None, Some(reason)),
         None => (None, None),
@@ -387,13 +414,15 @@ fn mp_eval<'py>(
     x: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
+    spread: Real,
+    population_shape: Real,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (rows, cols) = shape_of(shape)?;
     let shape = MpShape::new(rows, cols)?;
     let name = if f == MpFunction::Quantile { "p" } else { "s" };
     if let Ok(Real(v)) = x.extract::<Real>() {
         if !x.is_instance_of::<PyUntypedArray>() {
-            let out = evaluate(f, &[v], shape, sigma.0)?;
+            let out = evaluate(f, &[v], shape, sigma.0, spread.0, population_shape.0)?;
             return Ok(PyFloat::new(py, out[0]).into_any());
         }
     }
@@ -406,7 +435,7 @@ fn mp_eval<'py>(
         .call_method1("astype", ("float64",))?
         .call_method0("ravel")?;
     let values = Vector::extract(&flat, name)?.to_f64();
-    let out = evaluate(f, &values, shape, sigma.0)?;
+    let out = py.detach(|| evaluate(f, &values, shape, sigma.0, spread.0, population_shape.0))?;
     let result = super::inputs::f64_array(py, out, &dims)?;
     let original = x.clone().unbind();
     like(py, &original, true, result, ResultKind::Float64)
@@ -445,13 +474,24 @@ fn mp_eval<'py>(
 /// >>> round(ns.mp_pdf(1.0, (1000, 1000), 1 / 1000 ** 0.5), 4)
 /// 0.5513
 #[pyfunction]
+#[pyo3(signature = (s, shape, sigma, *, spread = Real(0.0), population_shape = Real(1.0)))]
 fn mp_pdf<'py>(
     py: Python<'py>,
     s: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
+    spread: Real,
+    population_shape: Real,
 ) -> PyResult<Bound<'py, PyAny>> {
-    mp_eval(py, MpFunction::Pdf, s, shape, sigma)
+    mp_eval(
+        py,
+        MpFunction::Pdf,
+        s,
+        shape,
+        sigma,
+        spread,
+        population_shape,
+    )
 }
 
 /// P(singular value ≤ s) of the MP law, in closed form (see :func:`mp_pdf`).
@@ -477,13 +517,24 @@ fn mp_pdf<'py>(
 /// >>> ns.mp_cdf(0.0, (200, 100), 1.0), ns.mp_cdf(100.0, (200, 100), 1.0)
 /// (0.0, 1.0)
 #[pyfunction]
+#[pyo3(signature = (s, shape, sigma, *, spread = Real(0.0), population_shape = Real(1.0)))]
 fn mp_cdf<'py>(
     py: Python<'py>,
     s: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
+    spread: Real,
+    population_shape: Real,
 ) -> PyResult<Bound<'py, PyAny>> {
-    mp_eval(py, MpFunction::Cdf, s, shape, sigma)
+    mp_eval(
+        py,
+        MpFunction::Cdf,
+        s,
+        shape,
+        sigma,
+        spread,
+        population_shape,
+    )
 }
 
 /// The singular value below which a fraction ``p`` of the MP bulk lies (inverse of :func:`mp_cdf`).
@@ -510,13 +561,24 @@ fn mp_cdf<'py>(
 /// >>> ns.mp_quantile([0.0, 1.0], (400, 100), 1.0).round(6).tolist()
 /// [10.0, 30.0]
 #[pyfunction]
+#[pyo3(signature = (p, shape, sigma, *, spread = Real(0.0), population_shape = Real(1.0)))]
 fn mp_quantile<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
+    spread: Real,
+    population_shape: Real,
 ) -> PyResult<Bound<'py, PyAny>> {
-    mp_eval(py, MpFunction::Quantile, p, shape, sigma)
+    mp_eval(
+        py,
+        MpFunction::Quantile,
+        p,
+        shape,
+        sigma,
+        spread,
+        population_shape,
+    )
 }
 
 /// A spectrum argument: a matrix, or singular values with their matrix shape.
@@ -610,6 +672,12 @@ fn values_and_shape(py: Python<'_>, spectrum: Spectrum) -> PyResult<(Vec<f64>, (
 ///     A known noise level per entry.
 /// sigma_method : {"quantile", "median"}, default "quantile"
 /// spike_confidence : {0.9, 0.95, 0.975, 0.99}, default 0.99
+/// bulk : {"auto", "mp", "deformed"}, default "auto"
+///     The noise model: ``"mp"`` white noise; ``"deformed"`` correlated noise σ·A·Z·B (σ and the
+///     population spread τ fitted by quantile matching, spikes above the fitted law's edge plus
+///     its own Tracy–Widom margin); ``"auto"`` white noise where its calibrated KS test passes at
+///     the 5 % level, the deformed law where it fails (white noise is kept when ``sigma`` is given
+///     or ``sigma_method="median"``, both white-noise parameterisations).
 ///
 /// Returns
 /// -------
@@ -634,7 +702,7 @@ fn values_and_shape(py: Python<'_>, spectrum: Spectrum) -> PyResult<(Vec<f64>, (
 /// >>> round(fit.sigma, 2), fit.n_spikes, fit.sigma_method
 /// (0.05, 0, 'quantile')
 #[pyfunction]
-#[pyo3(signature = (W_or_singular_values, shape = None, sigma = None, *, sigma_method = SigmaMethod::default().name(), spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE)))]
+#[pyo3(signature = (W_or_singular_values, shape = None, sigma = None, *, sigma_method = SigmaMethod::default().name(), spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name()))]
 #[allow(non_snake_case)]
 fn fit_mp(
     py: Python<'_>,
@@ -643,11 +711,13 @@ fn fit_mp(
     sigma: Option<Real>,
     sigma_method: &str,
     spike_confidence: Real,
+    bulk: &str,
 ) -> PyResult<Py<MPFit>> {
     let options = FitOptions {
         sigma: sigma.map(|s| s.0),
         sigma_method: SigmaMethod::parse(sigma_method)?,
         spike_confidence: spike_confidence.0,
+        bulk: BulkModel::parse(bulk)?,
     };
     options.validate()?;
     let spectrum = spectrum_of(W_or_singular_values, shape, "W")?;
@@ -729,7 +799,7 @@ fn level_statistics(
     };
     let fit = fit_noise(&s, MpShape::new(rows, cols)?, options)?;
     let ls = bulk_level_statistics(&s, &fit)?;
-    level_record(py, ls, "mp", fit.n_spikes + fit.n_low_outliers)
+    level_record(py, ls, fit.bulk(), fit.n_spikes + fit.n_low_outliers)
 }
 
 /// Porter–Thomas test of every left and right singular vector of ``W``.
@@ -813,7 +883,7 @@ fn porter_thomas(
 /// matrices : mapping of name to matrix, or sequence of matrices
 ///     A mapping gives a dict in the same order (names are ``str(key)``; keys that collide after
 ///     ``str`` are an error); a sequence gives a list.
-/// sigma, sigma_method, spike_confidence
+/// sigma, sigma_method, spike_confidence, bulk
 ///     As for :func:`fit_mp`.
 /// decomposition : {"auto", "gram", "svd"}, default "auto"
 /// level_statistics : bool, default True
@@ -842,7 +912,7 @@ fn porter_thomas(
 /// >>> [(name, r.shape, r.fit.n_spikes) for name, r in out.items()]
 /// [('a', (200, 100), 0), ('b', (100, 50), 0)]
 #[pyfunction]
-#[pyo3(signature = (matrices, *, sigma = None, sigma_method = SigmaMethod::default().name(), spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), errors = crate::batch::ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
+#[pyo3(signature = (matrices, *, sigma = None, sigma_method = SigmaMethod::default().name(), spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), errors = crate::batch::ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn analyze_spectra<'py>(
     py: Python<'py>,
@@ -850,6 +920,7 @@ pub(super) fn analyze_spectra<'py>(
     sigma: Option<Real>,
     sigma_method: &str,
     spike_confidence: Real,
+    bulk: &str,
     decomposition: &str,
     level_statistics: bool,
     porter_thomas: bool,
@@ -862,6 +933,7 @@ pub(super) fn analyze_spectra<'py>(
         sigma: sigma.map(|s| s.0),
         sigma_method: SigmaMethod::parse(sigma_method)?,
         spike_confidence: spike_confidence.0,
+        bulk: BulkModel::parse(bulk)?,
     };
     let options = analysis_options(
         fit,

@@ -4,7 +4,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::linalg::decomposition::{Decomposition, Need};
-use crate::spectral::noise_fit::{FitOptions, SigmaMethod};
+use crate::spectral::noise_fit::{BulkModel, FitOptions, SigmaMethod};
 use crate::spectral::porter_thomas::PorterThomasOptions;
 use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
 
@@ -27,11 +27,14 @@ crate::named_enum! {
         PorterThomas = "porter_thomas",
         /// Zero the smallest fraction of the singular values.
         Fraction = "fraction",
+        /// Nadakuditi's OptShrink weights from the empirical bulk (no white-noise assumption) on
+        /// the leading `rank` components (default: the fit's outliers), zero the rest.
+        OptShrink = "optshrink",
     }
 }
 
 /// The options a method may take besides `sigma` (every method takes `sigma`).
-pub const OPTION_NAMES: [&str; 7] = [
+pub const OPTION_NAMES: [&str; 9] = [
     "sigma_method",
     "spike_confidence",
     "decomposition",
@@ -39,6 +42,8 @@ pub const OPTION_NAMES: [&str; 7] = [
     "derepel",
     "window",
     "alpha",
+    "bulk",
+    "rank",
 ];
 
 impl ShrinkMethod {
@@ -46,10 +51,17 @@ impl ShrinkMethod {
     pub fn options(self) -> &'static [&'static str] {
         const COMMON: [&str; 3] = ["sigma_method", "spike_confidence", "decomposition"];
         match self {
-            ShrinkMethod::Hard
-            | ShrinkMethod::Operator
-            | ShrinkMethod::Frobenius
-            | ShrinkMethod::Nuclear => &COMMON,
+            // Their formulas are white-noise formulas: the bulk is MP.
+            ShrinkMethod::Operator | ShrinkMethod::Frobenius | ShrinkMethod::Nuclear => &COMMON,
+            // A cut at the fitted bulk's edge, whichever law it is.
+            ShrinkMethod::Hard => &["sigma_method", "spike_confidence", "decomposition", "bulk"],
+            ShrinkMethod::OptShrink => &[
+                "sigma_method",
+                "spike_confidence",
+                "decomposition",
+                "bulk",
+                "rank",
+            ],
             // The Gavish–Donoho threshold has no Tracy–Widom margin.
             ShrinkMethod::OptimalHard => &["sigma_method", "decomposition"],
             ShrinkMethod::PorterThomas => &[
@@ -90,6 +102,15 @@ impl ShrinkMethod {
         }
     }
 
+    /// The bulk model when `bulk` is not given: "auto" where the method only reads the edge
+    /// ("hard", "optshrink"), white noise where its formula assumes it.
+    pub fn default_bulk(self) -> BulkModel {
+        match self {
+            ShrinkMethod::Hard | ShrinkMethod::OptShrink => BulkModel::Auto,
+            _ => BulkModel::Mp,
+        }
+    }
+
     /// Whether kept spikes are de-repelled when `derepel` is not given ("porter_thomas" only).
     pub fn default_derepel(self) -> bool {
         self == ShrinkMethod::PorterThomas
@@ -116,6 +137,10 @@ pub struct GivenOptions {
     pub window: Option<usize>,
     /// "porter_thomas": test level.
     pub alpha: Option<f64>,
+    /// "hard", "optshrink": the noise model of the bulk.
+    pub bulk: Option<BulkModel>,
+    /// "optshrink": the number of components kept (default: the fit's outlier count).
+    pub rank: Option<usize>,
 }
 
 /// Fully resolved options of one filter.
@@ -133,6 +158,8 @@ pub struct FilterOptions {
     pub derepel: bool,
     /// "porter_thomas": the test's options.
     pub porter_thomas: PorterThomasOptions,
+    /// "optshrink": a given rank.
+    pub rank: Option<usize>,
 }
 
 impl Default for FilterOptions {
@@ -169,6 +196,8 @@ impl GivenOptions {
             self.derepel.is_some(),
             self.window.is_some(),
             self.alpha.is_some(),
+            self.bulk.is_some(),
+            self.rank.is_some(),
         ];
         OPTION_NAMES
             .iter()
@@ -220,11 +249,13 @@ impl GivenOptions {
                 sigma: self.sigma,
                 sigma_method: self.sigma_method.unwrap_or(method.default_sigma_method()),
                 spike_confidence,
+                bulk: self.bulk.unwrap_or(method.default_bulk()),
             },
             decomposition: self.decomposition.unwrap_or_default(),
             fraction,
             derepel: self.derepel.unwrap_or(method.default_derepel()),
             porter_thomas,
+            rank: self.rank,
         };
         resolved.validate()?;
         Ok(resolved)

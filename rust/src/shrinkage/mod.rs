@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod methods;
+pub mod optshrink;
 pub mod reconstruct;
 pub mod shrinkers;
 pub mod shrunk_values;

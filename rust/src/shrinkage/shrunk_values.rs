@@ -10,6 +10,8 @@
 //! - "nuclear":       η = η_*(s)·1{s > t}
 //! - "porter_thomas": the first k values kept (k the test's boundary), zero after
 //! - "fraction":      the first M − ⌊fraction·M⌋ values kept, zero after
+//! - "optshrink":     η = ŵ(s) on the first r values (r given, or the fit's outliers), zero
+//!   after, ŵ from the D-transform of the bulk (`optshrink.rs`)
 //!
 //! Kept values of "porter_thomas" and "fraction" become θ̂(s) when `derepel` is on and s > t;
 //! kept values inside the bulk stay as they are.
@@ -18,6 +20,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::spectral::noise_fit::NoiseFit;
 
 use super::methods::{FilterOptions, ShrinkMethod};
+use super::optshrink::optshrink_weights;
 use super::shrinkers::{Normalised, Shrinker};
 use super::thresholds::optimal_hard_threshold;
 
@@ -99,6 +102,17 @@ pub fn shrunk_values(
             for i in 0..k.min(m) {
                 eta[i] = keep(s[i]);
             }
+        }
+        ShrinkMethod::OptShrink => {
+            let (rank, n) = match (options.rank, fit) {
+                (Some(r), Some(f)) => (r, f.shape.n),
+                (None, Some(f)) => {
+                    threshold = Some(f.spike_threshold);
+                    (f.n_spikes, f.shape.n)
+                }
+                _ => need_fit().map(|f| (f.n_spikes, f.shape.n))?,
+            };
+            eta = optshrink_weights(s, n, rank)?;
         }
         ShrinkMethod::Fraction => {
             if options.derepel {

@@ -135,8 +135,8 @@ pub fn level_statistics(s: &[f64], a: usize) -> CoreResult<LevelSpacing> {
     level_spacing(&levels, Unfolding::Gaussian { a })
 }
 
-/// Level statistics of the MP bulk of `s` (spikes and low outliers of `fit` removed), unfolded with
-/// the fitted MP CDF. Scale-exact: the bulk is divided by c, the power of two just below its largest
+/// Level statistics of the bulk of `s` (spikes and low outliers of `fit` removed), unfolded with
+/// the fitted bulk's CDF (MP or deformed). Scale-exact: the bulk is divided by c, the power of two just below its largest
 /// value, and the CDF evaluated at s/c with σ/c.
 pub fn bulk_level_statistics(s: &[f64], fit: &NoiseFit) -> CoreResult<LevelSpacing> {
     check_spectrum(s, &fit.shape)?;
@@ -144,8 +144,11 @@ pub fn bulk_level_statistics(s: &[f64], fit: &NoiseFit) -> CoreResult<LevelSpaci
     let bulk = &s[fit.n_spikes.min(end)..end];
     let e = bulk.first().map_or(0, |&v| binary_exponent(v));
     let levels = scaled_levels(bulk, e);
-    let (shape, sigma) = (fit.shape, libm::scalbn(fit.sigma, -e));
-    let cdf = move |lambda: f64| shape.cdf(lambda.max(0.0).sqrt(), sigma);
+    let scaled = NoiseFit {
+        sigma: libm::scalbn(fit.sigma, -e),
+        ..fit.clone()
+    };
+    let cdf = move |lambda: f64| scaled.bulk_cdf(lambda.max(0.0).sqrt());
     level_spacing(&levels, Unfolding::Cdf(&cdf))
 }
 
@@ -190,7 +193,7 @@ mod tests {
     use crate::linalg::decomposition::{singular_values, Decomposition};
     use crate::matrix::MatrixView;
     use crate::spectral::mp_law::MpShape;
-    use crate::spectral::noise_fit::{fit_noise, FitOptions};
+    use crate::spectral::noise_fit::{fit_noise, BulkModel, FitOptions};
 
     #[test]
     fn poisson_levels_give_the_poisson_ratio() {
@@ -312,7 +315,12 @@ mod tests {
     #[test]
     fn bulk_level_statistics_are_scale_exact() {
         let (s, shape) = spiked_spectrum();
-        let fit = fit_noise(&s, shape, FitOptions::default()).unwrap();
+        // White noise throughout: a given σ keeps it, and the comparison is of like with like.
+        let white = FitOptions {
+            bulk: BulkModel::Mp,
+            ..Default::default()
+        };
+        let fit = fit_noise(&s, shape, white).unwrap();
         assert!(fit.n_spikes >= 3);
         let want = bulk_level_statistics(&s, &fit).unwrap();
         assert_eq!(
@@ -331,7 +339,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{scale:e}: {e}"));
             assert_same_statistics(&got, &want, tolerance(scale), &format!("scale {scale:e}"));
             // σ refitted at this scale: the same bulk, σ agreeing to the fit's 1e-12 tolerance.
-            let refit = fit_noise(&scaled, shape, FitOptions::default()).unwrap();
+            let refit = fit_noise(&scaled, shape, white).unwrap();
             assert_eq!(
                 (refit.n_spikes, refit.n_low_outliers),
                 (fit.n_spikes, fit.n_low_outliers)

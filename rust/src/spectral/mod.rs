@@ -1,6 +1,8 @@
 //! Random-matrix spectra of weight matrices.
 
 pub mod analysis;
+pub mod deformed_fit;
+pub mod deformed_law;
 pub mod layer_report;
 pub mod level_spacing;
 pub mod mp_law;

@@ -261,9 +261,26 @@ crate::named_enum! {
 }
 
 /// Evaluates the law elementwise, after checking σ, and that the arguments are not NaN (and lie
-/// in [0, 1] for the quantile).
-pub fn evaluate(f: MpFunction, xs: &[f64], shape: MpShape, sigma: f64) -> CoreResult<Vec<f64>> {
+/// in [0, 1] for the quantile). A positive `spread` evaluates the deformed law of correlated noise
+/// of that spread and population shape instead (`deformed_law.rs`); 0 is this closed form.
+pub fn evaluate(
+    f: MpFunction,
+    xs: &[f64],
+    shape: MpShape,
+    sigma: f64,
+    spread: f64,
+    population_shape: f64,
+) -> CoreResult<Vec<f64>> {
     check_sigma(sigma)?;
+    let deformed = if spread == 0.0 {
+        None
+    } else {
+        Some(super::deformed_law::DeformedLaw::new(
+            shape,
+            spread,
+            population_shape,
+        )?)
+    };
     let argument = if f == MpFunction::Quantile { "p" } else { "s" };
     if let Some(i) = xs.iter().position(|x| x.is_nan()) {
         return Err(CoreError::NonFinite {
@@ -276,6 +293,14 @@ pub fn evaluate(f: MpFunction, xs: &[f64], shape: MpShape, sigma: f64) -> CoreRe
             location: format!("index {i}"),
         });
     }
+    if let Some(law) = &deformed {
+        if f != MpFunction::Quantile {
+            return Ok(match f {
+                MpFunction::Pdf => xs.iter().map(|&v| law.pdf(v, sigma)).collect(),
+                _ => xs.iter().map(|&v| law.cdf(v, sigma)).collect(),
+            });
+        }
+    }
     Ok(match f {
         MpFunction::Pdf => xs.iter().map(|&v| shape.pdf(v, sigma)).collect(),
         MpFunction::Cdf => xs.iter().map(|&v| shape.cdf(v, sigma)).collect(),
@@ -286,7 +311,10 @@ pub fn evaluate(f: MpFunction, xs: &[f64], shape: MpShape, sigma: f64) -> CoreRe
                     format!("probabilities must lie in [0, 1], got {p}"),
                 ));
             }
-            xs.iter().map(|&p| shape.quantile(p, sigma)).collect()
+            match &deformed {
+                Some(law) => xs.iter().map(|&p| law.quantile(p, sigma)).collect(),
+                None => xs.iter().map(|&p| shape.quantile(p, sigma)).collect(),
+            }
         }
     })
 }

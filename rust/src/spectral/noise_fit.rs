@@ -24,13 +24,25 @@
 //! show up as low outliers or in the KS distance. (The `Gram` route's trailing values sit at
 //! √ε·s_max, above this floor: use `Auto` or `Direct`.)
 //!
+//! Bulk model. The fit above assumes white noise. Its verdict `bulk_is_mp` is the KS test of the
+//! bulk against the fitted MP law, with the p-value calibrated for the rigidity of singular values
+//! (`stats/spectral_ks.rs`) at level `BULK_TEST_LEVEL`. With `bulk = "auto"` (the default) a bulk
+//! that fails it is refitted by the deformed law of correlated noise (`deformed_fit.rs`) unless σ
+//! is given or the estimator is "median" (both parameterise white noise), and σ,
+//! the edges, the spikes and the KS statistics are then those of the deformed fit; `"mp"` keeps the
+//! white-noise fit, `"deformed"` always uses the deformed one. The white-noise verdict, p-value and
+//! spike count are reported either way.
+//!
 //! KS of an empty bulk. With σ given (or in a degenerate fit) every singular value may be a spike or
 //! a low outlier; then the law with this σ holds none of the spectrum and the fit reports the
 //! largest possible disagreement, ks_distance = 1 and ks_pvalue = 0, not NaN.
 
 use crate::error::{CoreError, CoreResult};
-use crate::stats::kolmogorov::{ks_distance_sorted, ks_pvalue};
+use crate::stats::kolmogorov::ks_distance_sorted;
+use crate::stats::spectral_ks::{bulk_ks_pvalue, DEFORMED_NULL, MP_NULL};
 
+use super::deformed_fit::fit_deformed;
+use super::deformed_law::DeformedLaw;
 use super::mp_law::{check_sigma, standard_quantile, MpShape};
 use super::tracy_widom::{
     lower_threshold, tw1_quantile, upper_threshold, DEFAULT_SPIKE_CONFIDENCE,
@@ -47,6 +59,24 @@ crate::named_enum! {
         Median = "median",
     }
 }
+
+crate::named_enum! {
+    /// The noise model of the bulk (module docs).
+    #[derive(Default)]
+    pub enum BulkModel for "bulk" as "bulk model" / "models" {
+        /// White noise where its test passes, the deformed law where it fails.
+        #[default]
+        Auto = "auto",
+        /// White noise: the Marchenko–Pastur law.
+        Mp = "mp" | "white",
+        /// Correlated noise: the deformed Marchenko–Pastur law.
+        Deformed = "deformed",
+    }
+}
+
+/// The level of the white-noise test behind `bulk_is_mp` and `bulk = "auto"`: pure white noise is
+/// refitted as correlated in 5 % of draws (and then fitted with a spread near 0).
+pub const BULK_TEST_LEVEL: f64 = 0.05;
 
 /// Where a fit's σ came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +110,8 @@ pub struct FitOptions {
     /// Confidence that a spike is not an edge fluctuation of pure noise: one of
     /// [`super::tracy_widom::SPIKE_CONFIDENCES`], whose Tracy–Widom quantile is the margin above the bulk edge.
     pub spike_confidence: f64,
+    /// The noise model of the bulk.
+    pub bulk: BulkModel,
 }
 
 impl Default for FitOptions {
@@ -88,6 +120,7 @@ impl Default for FitOptions {
             sigma: None,
             sigma_method: SigmaMethod::Quantile,
             spike_confidence: DEFAULT_SPIKE_CONFIDENCE,
+            bulk: BulkModel::Auto,
         }
     }
 }
@@ -121,10 +154,49 @@ pub struct NoiseFit {
     pub n_low_outliers: usize,
     /// KS distance between the bulk and the fitted law (1 for an empty bulk).
     pub ks_distance: f64,
-    /// Its p-value (0 for an empty bulk).
+    /// Its p-value, calibrated for rigid spectra (0 for an empty bulk).
     pub ks_pvalue: f64,
     /// Fit iterations (0 for a given σ).
     pub iterations: usize,
+    /// The deformed law, when the bulk was fitted by it; None for white noise.
+    pub deformed: Option<DeformedLaw>,
+    /// Whether the white-noise fit passes its test (p ≥ `BULK_TEST_LEVEL`).
+    pub bulk_is_mp: bool,
+    /// The white-noise fit's KS distance.
+    pub mp_ks_distance: f64,
+    /// The white-noise fit's p-value.
+    pub mp_ks_pvalue: f64,
+    /// The white-noise fit's spike count.
+    pub mp_n_spikes: usize,
+}
+
+impl NoiseFit {
+    /// The model the spikes were counted against: "mp" or "deformed".
+    pub fn bulk(&self) -> &'static str {
+        if self.deformed.is_some() {
+            BulkModel::Deformed.name()
+        } else {
+            BulkModel::Mp.name()
+        }
+    }
+
+    /// τ of the deformed law; 0 for white noise.
+    pub fn spread(&self) -> f64 {
+        self.deformed.as_ref().map_or(0.0, |d| d.spread())
+    }
+
+    /// κ of the deformed law's population; 1 for white noise.
+    pub fn population_shape(&self) -> f64 {
+        self.deformed.as_ref().map_or(1.0, |d| d.population_shape())
+    }
+
+    /// The fitted bulk's CDF of the singular values.
+    pub fn bulk_cdf(&self, s: f64) -> f64 {
+        match &self.deformed {
+            Some(law) => law.cdf(s, self.sigma),
+            None => self.shape.cdf(s, self.sigma),
+        }
+    }
 }
 
 /// Matrices whose smaller side is below this are skipped by the model-level tools (analysis,
@@ -258,18 +330,11 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
     } else {
         0
     };
-    let bulk: Vec<f64> = s[n_spikes..m - n_low_outliers]
-        .iter()
-        .rev()
-        .copied()
-        .collect();
-    let (ks_distance, ks_pvalue) = if bulk.is_empty() {
-        (1.0, 0.0) // the law holds none of the spectrum (module docs)
-    } else {
-        let d = ks_distance_sorted(&bulk, |x| shape.cdf(x, sigma));
-        (d, ks_pvalue(d, bulk.len()))
-    };
-    Ok(NoiseFit {
+    let (ks_distance, ks_pvalue) = bulk_ks(s, n_spikes, n_low_outliers, &MP_NULL, |x| {
+        shape.cdf(x, sigma)
+    });
+    let bulk_is_mp = ks_pvalue >= BULK_TEST_LEVEL;
+    let white = NoiseFit {
         shape,
         sigma,
         method,
@@ -280,7 +345,62 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
         ks_distance,
         ks_pvalue,
         iterations,
+        deformed: None,
+        bulk_is_mp,
+        mp_ks_distance: ks_distance,
+        mp_ks_pvalue: ks_pvalue,
+        mp_n_spikes: n_spikes,
+    };
+    let deform = match options.bulk {
+        BulkModel::Mp => false,
+        BulkModel::Deformed => true,
+        // A given σ or the median estimator are white-noise parameterisations: kept as asked.
+        BulkModel::Auto => {
+            !bulk_is_mp && options.sigma.is_none() && options.sigma_method == SigmaMethod::Quantile
+        }
+    };
+    if !deform {
+        return Ok(white);
+    }
+    let fit = fit_deformed(s, shape, options.sigma, tw)?;
+    let (ks_distance, ks_pvalue) =
+        bulk_ks(s, fit.n_spikes, fit.n_low_outliers, &DEFORMED_NULL, |x| {
+            fit.law.cdf(x, fit.sigma)
+        });
+    Ok(NoiseFit {
+        sigma: fit.sigma,
+        // The deformed fit estimates σ by quantile matching whatever estimator was asked for.
+        method: match options.sigma {
+            Some(_) => SigmaSource::Given,
+            None => SigmaSource::Fitted(SigmaMethod::Quantile),
+        },
+        edges: fit.law.edges(fit.sigma),
+        spike_threshold: fit.spike_threshold,
+        n_spikes: fit.n_spikes,
+        n_low_outliers: fit.n_low_outliers,
+        ks_distance,
+        ks_pvalue,
+        iterations: white.iterations + fit.iterations,
+        deformed: Some(fit.law),
+        ..white
     })
+}
+
+/// KS distance and calibrated p-value of the bulk s[spikes..m − low] against `cdf`.
+fn bulk_ks(
+    s: &[f64],
+    spikes: usize,
+    low: usize,
+    null: &crate::stats::spectral_ks::NullTable,
+    cdf: impl Fn(f64) -> f64,
+) -> (f64, f64) {
+    let m = s.len();
+    if spikes + low >= m {
+        return (1.0, 0.0); // the law holds none of the spectrum (module docs)
+    }
+    let bulk: Vec<f64> = s[spikes..m - low].iter().rev().copied().collect();
+    let d = ks_distance_sorted(&bulk, cdf);
+    (d, bulk_ks_pvalue(d, bulk.len(), null))
 }
 
 fn median_of_descending(s: &[f64]) -> f64 {

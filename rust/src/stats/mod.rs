@@ -2,6 +2,7 @@
 
 pub mod beta;
 pub mod kolmogorov;
+pub mod spectral_ks;
 
 /// Standard normal CDF Φ(x).
 pub fn normal_cdf(x: f64) -> f64 {
