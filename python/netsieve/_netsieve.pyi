@@ -100,7 +100,7 @@ class MPFit:
     iterations: int
     bulk: str
     spread: float
-    population_shape: float
+    population_shape: tuple[float, float]
     bulk_is_mp: bool
     mp_ks_pvalue: float
     mp_n_spikes: int
@@ -122,7 +122,7 @@ class MPFit:
         iterations: int,
         bulk: str,
         spread: float,
-        population_shape: float,
+        population_shape: tuple[float, float],
         bulk_is_mp: bool,
         mp_ks_pvalue: float,
         mp_n_spikes: int,
@@ -226,7 +226,7 @@ class LayerReport:
     mp_ks_pvalue: float | None
     bulk: str | None
     spread: float | None
-    population_shape: float | None
+    population_shape: tuple[float, float] | None
     bulk_is_mp: bool | None
     bulk_ks_distance: float | None
     bulk_ks_pvalue: float | None
@@ -271,7 +271,7 @@ class LayerReport:
         mp_ks_pvalue: float | None,
         bulk: str | None,
         spread: float | None,
-        population_shape: float | None,
+        population_shape: tuple[float, float] | None,
         bulk_is_mp: bool | None,
         bulk_ks_distance: float | None,
         bulk_ks_pvalue: float | None,
@@ -417,9 +417,9 @@ class TotalVariation:
     def mean(self) -> _F64: ...
 
 def singular_values(W: _ArrayLike, decomposition: str = ...) -> Any: ...
-def mp_pdf(s: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: float = ...) -> Any: ...
-def mp_cdf(s: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: float = ...) -> Any: ...
-def mp_quantile(p: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: float = ...) -> Any: ...
+def mp_pdf(s: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: tuple[float, float] = ...) -> Any: ...
+def mp_cdf(s: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: tuple[float, float] = ...) -> Any: ...
+def mp_quantile(p: Any, shape: _Shape, sigma: float, *, spread: float = ..., population_shape: tuple[float, float] = ...) -> Any: ...
 def fit_mp(
     W_or_singular_values: _ArrayLike,
     shape: _Shape | None = None,

@@ -34,7 +34,7 @@ def plot_esd(
     spike_threshold: float | None = None,
     title: str | None = None,
     spread: float = 0.0,
-    population_shape: float = 1.0,
+    population_shape: tuple[float, float] = (1.0, 1.0),
 ) -> Any:
     """Histogram of the bulk singular values with the fitted bulk density (scaled to the bulk's
     share of the spectrum), the spike threshold, and each spike as a red line. A deformed fit
@@ -50,7 +50,7 @@ def plot_esd(
     share = s.size / max(1, bulk.size)
     if spread > 0:
         density = mp_pdf(grid, shape, sigma, spread=spread, population_shape=population_shape)
-        ax.plot(grid, density * share, "b-", lw=1.5, label=f"deformed fit σ={sigma:.3g} τ={spread:.2f} κ={population_shape:g}")
+        ax.plot(grid, density * share, "b-", lw=1.5, label=f"deformed fit σ={sigma:.3g} τ={spread:.2f} shape {tuple(population_shape)}")
         try:
             white = fit_mp(s, shape, bulk="mp")
             k = white.n_spikes

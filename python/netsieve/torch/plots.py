@@ -97,7 +97,7 @@ def plot_margins(epochs: Sequence[int], margins: Sequence[np.ndarray], noisy_mas
 
 
 def plot_esd(name: str, s: np.ndarray, shape: tuple[int, int], sigma: float, n_spikes: int, path: Path,
-             spike_threshold: float | None = None, spread: float = 0.0, population_shape: float = 1.0) -> bool:
+             spike_threshold: float | None = None, spread: float = 0.0, population_shape: tuple[float, float] = (1.0, 1.0)) -> bool:
     """One layer's spectrum against its bulk fit (and the white-noise fit), written to ``path``."""
     if np.size(s) < 2:
         return False
@@ -126,5 +126,5 @@ def plot_run(run_dir: Path, history: Sequence[Mapping[str, Any]], margin_epochs:
     for name, sp in spectra.items():
         plot_esd(name, np.asarray(sp["s"]), tuple(sp["shape"]), sp["sigma"], sp["n_spikes"],
                  out / f"esd_{_safe_name(name)}.png", spike_threshold=sp.get("spike_threshold"),
-                 spread=sp.get("spread", 0.0), population_shape=sp.get("population_shape", 1.0))
+                 spread=sp.get("spread", 0.0), population_shape=tuple(sp.get("population_shape", (1.0, 1.0))))
     return True

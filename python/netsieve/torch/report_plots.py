@@ -39,7 +39,7 @@ def plot_esd(report: Any, layer: str | int, ax: Any = None) -> Any:
     verdict = "" if r.bulk_is_mp is None else (", bulk is MP" if r.bulk_is_mp else f", not MP (p={r.mp_ks_pvalue:.2g})")
     return _esd(_axes(ax), r.singular_values, (r.rows, r.cols), r.sigma, r.n_spikes, r.spike_threshold,
                 title=f"{r.name} ({r.rows}×{r.cols}{verdict})", spread=r.spread or 0.0,
-                population_shape=r.population_shape or 1.0)  # fmt: skip
+                population_shape=r.population_shape or (1.0, 1.0))  # fmt: skip
 
 
 def plot_tail(report: Any, layer: str | int, ax: Any = None) -> Any:

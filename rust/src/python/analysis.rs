@@ -64,7 +64,7 @@ record! {
         mp_ks_pvalue: Option<f64>,
         bulk: Option<String>,
         spread: Option<f64>,
-        population_shape: Option<f64>,
+        population_shape: Option<(f64, f64)>,
         bulk_is_mp: Option<bool>,
         bulk_ks_distance: Option<f64>,
         bulk_ks_pvalue: Option<f64>,

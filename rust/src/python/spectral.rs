@@ -73,8 +73,9 @@ record! {
     ///
     /// ``bulk`` names the law the spikes were counted against: ``"mp"`` (white noise) or
     /// ``"deformed"`` (correlated noise σ·A·Z·B whose population spectra have log-spread
-    /// ``spread``, 0 for white noise, and shape ``population_shape`` κ: the law of log-variances is
-    /// a standardised Beta(κ, κ); pass both to :func:`mp_pdf` to draw the fitted law). ``bulk_is_mp`` is the white-noise verdict (its p-value
+    /// ``spread``, 0 for white noise, and shape ``population_shape`` (a, b): the law of the
+    /// log-variances is a standardised Beta(a, b); pass both to :func:`mp_pdf` to draw the
+    /// fitted law). ``bulk_is_mp`` is the white-noise verdict (its p-value
     /// ``mp_ks_pvalue`` ≥ 0.05) and ``mp_n_spikes`` the spike count the white-noise fit gives;
     /// with ``bulk="auto"`` the deformed law is fitted exactly when ``bulk_is_mp`` is False.
     pub struct MPFit as "MPFit" custom_repr {
@@ -93,7 +94,7 @@ record! {
         iterations: usize,
         bulk: String,
         spread: f64,
-        population_shape: f64,
+        population_shape: (f64, f64),
         bulk_is_mp: bool,
         mp_ks_pvalue: f64,
         mp_n_spikes: usize,
@@ -415,14 +416,14 @@ fn mp_eval<'py>(
     shape: &Bound<'py, PyAny>,
     sigma: Real,
     spread: Real,
-    population_shape: Real,
+    population_shape: (f64, f64),
 ) -> PyResult<Bound<'py, PyAny>> {
     let (rows, cols) = shape_of(shape)?;
     let shape = MpShape::new(rows, cols)?;
     let name = if f == MpFunction::Quantile { "p" } else { "s" };
     if let Ok(Real(v)) = x.extract::<Real>() {
         if !x.is_instance_of::<PyUntypedArray>() {
-            let out = evaluate(f, &[v], shape, sigma.0, spread.0, population_shape.0)?;
+            let out = evaluate(f, &[v], shape, sigma.0, spread.0, population_shape)?;
             return Ok(PyFloat::new(py, out[0]).into_any());
         }
     }
@@ -435,7 +436,7 @@ fn mp_eval<'py>(
         .call_method1("astype", ("float64",))?
         .call_method0("ravel")?;
     let values = Vector::extract(&flat, name)?.to_f64();
-    let out = py.detach(|| evaluate(f, &values, shape, sigma.0, spread.0, population_shape.0))?;
+    let out = py.detach(|| evaluate(f, &values, shape, sigma.0, spread.0, population_shape))?;
     let result = super::inputs::f64_array(py, out, &dims)?;
     let original = x.clone().unbind();
     like(py, &original, true, result, ResultKind::Float64)
@@ -474,14 +475,14 @@ fn mp_eval<'py>(
 /// >>> round(ns.mp_pdf(1.0, (1000, 1000), 1 / 1000 ** 0.5), 4)
 /// 0.5513
 #[pyfunction]
-#[pyo3(signature = (s, shape, sigma, *, spread = Real(0.0), population_shape = Real(1.0)))]
+#[pyo3(signature = (s, shape, sigma, *, spread = Real(0.0), population_shape = (1.0, 1.0)))]
 fn mp_pdf<'py>(
     py: Python<'py>,
     s: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
     spread: Real,
-    population_shape: Real,
+    population_shape: (f64, f64),
 ) -> PyResult<Bound<'py, PyAny>> {
     mp_eval(
         py,
@@ -517,14 +518,14 @@ fn mp_pdf<'py>(
 /// >>> ns.mp_cdf(0.0, (200, 100), 1.0), ns.mp_cdf(100.0, (200, 100), 1.0)
 /// (0.0, 1.0)
 #[pyfunction]
-#[pyo3(signature = (s, shape, sigma, *, spread = Real(0.0), population_shape = Real(1.0)))]
+#[pyo3(signature = (s, shape, sigma, *, spread = Real(0.0), population_shape = (1.0, 1.0)))]
 fn mp_cdf<'py>(
     py: Python<'py>,
     s: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
     spread: Real,
-    population_shape: Real,
+    population_shape: (f64, f64),
 ) -> PyResult<Bound<'py, PyAny>> {
     mp_eval(
         py,
@@ -561,14 +562,14 @@ fn mp_cdf<'py>(
 /// >>> ns.mp_quantile([0.0, 1.0], (400, 100), 1.0).round(6).tolist()
 /// [10.0, 30.0]
 #[pyfunction]
-#[pyo3(signature = (p, shape, sigma, *, spread = Real(0.0), population_shape = Real(1.0)))]
+#[pyo3(signature = (p, shape, sigma, *, spread = Real(0.0), population_shape = (1.0, 1.0)))]
 fn mp_quantile<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     shape: &Bound<'py, PyAny>,
     sigma: Real,
     spread: Real,
-    population_shape: Real,
+    population_shape: (f64, f64),
 ) -> PyResult<Bound<'py, PyAny>> {
     mp_eval(
         py,

@@ -5,8 +5,8 @@
 //! 1. k = 0 outliers to start;
 //! 2. for each candidate (τ, κ), the law's quantiles qᵢ at the ranks of the non-outlier values over
 //!    the central 5–95 % give σ(τ, κ) = Σ sᵢqᵢ / Σ qᵢ² (or the given σ) and the relative residual
-//!    Σ(sᵢ − σqᵢ)² / Σ sᵢ²; (τ, κ) minimises it (per κ of `POPULATION_SHAPES` a scan of τ, then
-//!    golden section; later iterations search τ near the previous fit at its κ);
+//!    Σ(sᵢ − σqᵢ)² / Σ sᵢ²; (τ, shape) minimises it (per shape of `POPULATION_SHAPES` a scan of τ,
+//!    golden section on the two best; later iterations search τ near the previous fit at its shape);
 //! 3. outliers are the values above λ₊ plus the Tracy–Widom margin of the fitted law (and below λ₋
 //!    minus its margin); repeat 2–3 until the outlier counts settle.
 //!
@@ -18,7 +18,7 @@
 
 use crate::error::{CoreError, CoreResult};
 
-use super::deformed_law::{max_spread, DeformedLaw, POPULATION_SHAPES};
+use super::deformed_law::{max_spread, DeformedLaw, POPULATION_SHAPES, WHITE_SHAPE};
 use super::mp_law::MpShape;
 
 /// The fitted deformed law.
@@ -83,7 +83,7 @@ fn residual(
     bulk: &[f64],
     sigma: Option<f64>,
     tau: f64,
-    kappa: f64,
+    kappa: (f64, f64),
 ) -> CoreResult<f64> {
     match DeformedLaw::new(shape, tau, kappa) {
         Ok(law) => Ok(quantile_match(&law, bulk, sigma).map_or(f64::INFINITY, |(_, r)| r)),
@@ -97,7 +97,7 @@ fn golden(
     shape: MpShape,
     bulk: &[f64],
     sigma: Option<f64>,
-    kappa: f64,
+    kappa: (f64, f64),
     (mut a, mut b): (f64, f64),
 ) -> CoreResult<(f64, f64)> {
     let f = |t: f64| residual(shape, bulk, sigma, t, kappa);
@@ -129,7 +129,7 @@ fn best_law(
     shape: MpShape,
     bulk: &[f64],
     sigma: Option<f64>,
-    previous: Option<(f64, f64)>,
+    previous: Option<(f64, (f64, f64))>,
 ) -> CoreResult<(DeformedLaw, f64)> {
     let mut best; // (residual, τ, κ)
     match previous {
@@ -145,9 +145,9 @@ fn best_law(
         }
         None => {
             const SCAN: usize = 8;
-            let white = residual(shape, bulk, sigma, 0.0, 1.0)?;
-            best = (white, 0.0, 1.0);
-            // (best scan residual, its index, the scan) per κ; the two best κ are refined.
+            let white = residual(shape, bulk, sigma, 0.0, WHITE_SHAPE)?;
+            best = (white, 0.0, WHITE_SHAPE);
+            // (best scan residual, its index, the scan) per shape; the two best are refined.
             let mut scans = Vec::new();
             for &kappa in &POPULATION_SHAPES {
                 let top = max_spread(kappa);
@@ -235,7 +235,14 @@ mod tests {
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
 
-    fn correlated(n: usize, m: usize, tau: f64, kappa: f64, spikes: &[f64], seed: u64) -> Vec<f64> {
+    fn correlated(
+        n: usize,
+        m: usize,
+        tau: f64,
+        kappa: (f64, f64),
+        spikes: &[f64],
+        seed: u64,
+    ) -> Vec<f64> {
         let mut rng = SmallRng::seed_from_u64(seed);
         let a = population(tau, kappa, n);
         let b = population(tau, kappa, m);
@@ -268,11 +275,18 @@ mod tests {
     fn recovers_spread_sigma_and_planted_spikes() {
         let (n, m) = (800, 400);
         let shape = MpShape::new(n, m).unwrap();
-        for &(tau, kappa) in &[(0.0, 1.0), (0.4, 1.0), (0.8, 1.0), (0.7, 0.5), (0.5, 4.0)] {
+        for &(tau, kappa) in &[
+            (0.0, (1.0, 1.0)),
+            (0.4, (1.0, 1.0)),
+            (0.8, (1.0, 1.0)),
+            (0.7, (0.5, 0.5)),
+            (0.5, (4.0, 4.0)),
+            (0.9, (0.5, 2.0)),
+        ] {
             let edge = DeformedLaw::new(shape, tau, kappa).unwrap().edges(1.0).1;
             let s = correlated(n, m, tau, kappa, &[3.0 * edge, 4.0 * edge], 3);
             let fit = fit_deformed(&s, shape, None, 2.0234).unwrap();
-            assert_eq!(fit.n_spikes, 2, "τ = {tau} κ = {kappa}: {fit:?}");
+            assert_eq!(fit.n_spikes, 2, "τ = {tau} shape {kappa:?}: {fit:?}");
             assert!((fit.sigma - 1.0).abs() < 0.03, "τ = {tau}: σ {}", fit.sigma);
             assert!(
                 (fit.law.spread() - tau).abs() < 0.1,
@@ -286,7 +300,7 @@ mod tests {
     fn a_fit_on_4096_values_is_fast_enough_to_report() {
         // Not a benchmark (benches/ has that): a guard against an accidental 10× slowdown.
         let shape = MpShape::new(4096, 4096).unwrap();
-        let law = DeformedLaw::new(shape, 0.5, 1.0).unwrap();
+        let law = DeformedLaw::new(shape, 0.5, (1.0, 1.0)).unwrap();
         let s: Vec<f64> = (0..4096)
             .map(|i| law.quantile(1.0 - (i as f64 + 0.5) / 4096.0, 1.0))
             .collect();
@@ -300,12 +314,12 @@ mod tests {
         let (tau, kappa) = (fit.law.spread(), fit.law.population_shape());
         assert_eq!(
             fit.n_spikes, 0,
-            "τ {tau} κ {kappa} threshold {} s0 {}",
+            "τ {tau} shape {kappa:?} threshold {} s0 {}",
             fit.spike_threshold, s[0]
         );
         assert!(
-            (tau - 0.5).abs() < 0.02 && kappa == 1.0,
-            "τ {tau} κ {kappa}"
+            (tau - 0.5).abs() < 0.02 && kappa == (1.0, 1.0),
+            "τ {tau} shape {kappa:?}"
         );
     }
 }

@@ -2,11 +2,10 @@
 //!
 //! Model. W is N×M after orientation (N ≥ M, β = M/N, as in `mp_law.rs`), W = σ·A·Z·B with Z i.i.d.
 //! N(0, 1), A (N×N) and B (M×M) fixed, and the population spectra of AAᵀ and BᵀB both the law of
-//! a = e^(τ·x)/c, x a Beta(κ, κ) variable standardised to mean 0 and variance 1, c the mean (so σ
+//! a = e^(τ·x)/c, x a Beta(a, b) variable standardised to mean 0 and variance 1, c the mean (so σ
 //! is still the root-mean-square entry, E‖W‖²_F = σ²NM). τ, the spread, is the standard deviation
-//! of log a; κ, the population shape, is U-shaped below 1 (κ = ½ is close to the log-spectrum of
-//! a Toeplitz AR(1) covariance), flat at 1 (a power-law density ∝ 1/a), peaked above (towards
-//! log-normal). τ = 0 is white noise and the law is exactly MP. One population for both sides keeps
+//! of log a; the population shape (a, b) is one of `POPULATION_SHAPES` (U-shaped, flat, peaked,
+//! skewed). τ = 0 is white noise and the law is exactly MP. One population for both sides keeps
 //! the law invariant under transposition. The population is bounded on purpose: an unbounded one
 //! (log-normal, gamma) has no limiting upper edge, which then depends on the dimension.
 //!
@@ -56,7 +55,7 @@ pub const CELLS: usize = 160;
 pub struct DeformedLaw {
     shape: MpShape,
     spread: f64,
-    population_shape: f64,
+    population_shape: (f64, f64),
     atoms: Vec<f64>,
     /// (λ₋, λ₊).
     edges: (f64, f64),
@@ -68,48 +67,64 @@ pub struct DeformedLaw {
     density: Vec<f64>,
 }
 
-/// The population shapes κ the fits try: U-shaped (κ < 1; κ = ½ is the arcsine law of a Toeplitz
-/// AR(1) covariance's log-spectrum, nearly), flat (κ = 1, a power-law density ∝ 1/a) and peaked
-/// (κ > 1, towards log-normal).
-pub const POPULATION_SHAPES: [f64; 4] = [0.5, 1.0, 2.0, 4.0];
+/// The population shapes (a, b) the fits try: log a ~ a standardised Beta(a, b). Symmetric:
+/// U-shaped (½, ½), flat (1, 1: a power-law density ∝ 1/a), peaked (2, 2) and (4, 4) (towards
+/// log-normal); skewed: most variances low with a long upper tail (½, 2) — the log-spectrum of a
+/// strongly correlated Toeplitz AR(1) covariance looks like this — and its mirror (2, ½).
+pub const POPULATION_SHAPES: [(f64, f64); 6] = [
+    (0.5, 0.5),
+    (1.0, 1.0),
+    (2.0, 2.0),
+    (4.0, 4.0),
+    (0.5, 2.0),
+    (2.0, 0.5),
+];
 
-/// Largest half-range of log a the solver is checked for: a condition number e^(2·2.4) ≈ 120 per
-/// side. Every (τ, κ) up to it is tabulated for β ≥ 0.05; below, the peaked shapes (κ > 1) at
+/// White noise's population is one atom; its nominal shape is flat.
+pub const WHITE_SHAPE: (f64, f64) = (1.0, 1.0);
+
+/// Largest range of log a the solver is checked for: a condition number e^4.8 ≈ 120 per side.
+/// Every (τ, shape) up to it is tabulated for β ≥ 0.1; below, the peaked and skewed shapes at
 /// some spreads are refused (NoConvergence: the continuation from the centre of the support
 /// fails), and the fit skips them.
-const MAX_LOG_HALF_RANGE: f64 = 2.4;
+const MAX_LOG_RANGE: f64 = 4.8;
 
-/// The largest spread the fits consider for population shape κ (module docs).
-pub fn max_spread(population_shape: f64) -> f64 {
-    MAX_LOG_HALF_RANGE / (2.0 * population_shape + 1.0).sqrt()
+/// Mean and standard deviation of Beta(a, b).
+fn beta_moments((a, b): (f64, f64)) -> (f64, f64) {
+    let mean = a / (a + b);
+    (mean, (a * b / ((a + b) * (a + b) * (a + b + 1.0))).sqrt())
 }
 
-/// Standardised atom positions 2√(2κ+1)·(Xⱼ − ½), Xⱼ the Beta(κ, κ) quantiles at (j + ½)/k: mean 0,
-/// variance 1 in the limit. Cached per (κ, k): the bisection runs once.
-fn standard_atoms(kappa: f64, k: usize) -> Vec<f64> {
+/// The largest spread the fits consider for a population shape: log a spans τ/sd, at most
+/// `MAX_LOG_RANGE`.
+pub fn max_spread(population_shape: (f64, f64)) -> f64 {
+    MAX_LOG_RANGE * beta_moments(population_shape).1
+}
+
+/// Standardised atom positions (Xⱼ − mean)/sd, Xⱼ the Beta(a, b) quantiles at (j + ½)/k: mean 0,
+/// variance 1 in the limit. Cached per (shape, k): the bisection runs once.
+fn standard_atoms(population_shape: (f64, f64), k: usize) -> Vec<f64> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    type Cache = Mutex<HashMap<(u64, usize), Vec<f64>>>;
+    type Cache = Mutex<HashMap<(u64, u64, usize), Vec<f64>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
+    let (a, b) = population_shape;
+    let key = (a.to_bits(), b.to_bits(), k);
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(v) = cache
-        .lock()
-        .ok()
-        .and_then(|c| c.get(&(kappa.to_bits(), k)).cloned())
-    {
+    if let Some(v) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return v;
     }
-    let scale = 2.0 * (2.0 * kappa + 1.0).sqrt();
+    let (mean, sd) = beta_moments(population_shape);
     let v: Vec<f64> = (0..k)
         .map(|j| {
             let p = (j as f64 + 0.5) / k as f64;
-            let x = if kappa == 1.0 {
+            let x = if (a, b) == (1.0, 1.0) {
                 p
             } else {
                 let (mut lo, mut hi) = (0.0f64, 1.0f64);
                 for _ in 0..60 {
                     let mid = 0.5 * (lo + hi);
-                    if regularized_incomplete_beta(kappa, kappa, mid) < p {
+                    if regularized_incomplete_beta(a, b, mid) < p {
                         lo = mid;
                     } else {
                         hi = mid;
@@ -117,18 +132,18 @@ fn standard_atoms(kappa: f64, k: usize) -> Vec<f64> {
                 }
                 0.5 * (lo + hi)
             };
-            scale * (x - 0.5)
+            (x - mean) / sd
         })
         .collect();
     if let Ok(mut c) = cache.lock() {
-        c.insert((kappa.to_bits(), k), v.clone());
+        c.insert(key, v.clone());
     }
     v
 }
 
-/// Population variances of spread τ and shape κ: `k` atoms e^(τ·xⱼ) at the standardised Beta(κ, κ)
-/// quantiles xⱼ (so τ is the standard deviation of log a), scaled to mean 1.
-pub fn population(spread: f64, population_shape: f64, k: usize) -> Vec<f64> {
+/// Population variances of spread τ and shape (a, b): `k` atoms e^(τ·xⱼ) at the standardised
+/// Beta(a, b) quantiles xⱼ (so τ is the standard deviation of log a), scaled to mean 1.
+pub fn population(spread: f64, population_shape: (f64, f64), k: usize) -> Vec<f64> {
     let raw: Vec<f64> = standard_atoms(population_shape, k)
         .into_iter()
         .map(|x| (spread * x).exp())
@@ -358,20 +373,20 @@ fn solve_real(
 }
 
 impl DeformedLaw {
-    /// Tabulates the law for `shape`, spread τ ∈ [0, `max_spread(κ)`] and population shape κ,
-    /// one of [`POPULATION_SHAPES`].
-    pub fn new(shape: MpShape, spread: f64, population_shape: f64) -> CoreResult<Self> {
-        if !POPULATION_SHAPES.contains(&population_shape) {
+    /// Tabulates the law for `shape`, spread τ ∈ [0, `max_spread(shape)`] and a population shape
+    /// of [`POPULATION_SHAPES`] (any shape at τ = 0, white noise).
+    pub fn new(shape: MpShape, spread: f64, population_shape: (f64, f64)) -> CoreResult<Self> {
+        if spread != 0.0 && !POPULATION_SHAPES.contains(&population_shape) {
             return Err(CoreError::invalid(
                 "population_shape",
-                format!("must be one of {POPULATION_SHAPES:?}, got {population_shape}"),
+                format!("must be one of {POPULATION_SHAPES:?}, got {population_shape:?}"),
             ));
         }
         let limit = max_spread(population_shape);
         if !(spread.is_finite() && (0.0..=limit).contains(&spread)) {
             return Err(CoreError::invalid(
                 "spread",
-                format!("the population spread τ must lie in [0, {limit:.4}] for population shape {population_shape}, got {spread}"),
+                format!("the population spread τ must lie in [0, {limit:.4}] for population shape {population_shape:?}, got {spread}"),
             ));
         }
         let atoms = if spread == 0.0 {
@@ -470,8 +485,8 @@ impl DeformedLaw {
         self.spread
     }
 
-    /// The population shape κ.
-    pub fn population_shape(&self) -> f64 {
+    /// The population shape (a, b).
+    pub fn population_shape(&self) -> (f64, f64) {
         self.population_shape
     }
 
@@ -612,7 +627,7 @@ mod tests {
     fn zero_spread_is_the_marchenko_pastur_law() {
         for &(n, m) in &[(1000, 1000), (2000, 500), (4000, 100)] {
             let shape = MpShape::new(n, m).unwrap();
-            let law = DeformedLaw::new(shape, 0.0, 1.0).unwrap();
+            let law = DeformedLaw::new(shape, 0.0, WHITE_SHAPE).unwrap();
             let (a, b) = shape.standard_edges();
             let (lo, hi) = law.standard_edges();
             assert!(
@@ -641,7 +656,13 @@ mod tests {
         // change the spectrum, so diagonal A and B suffice).
         let (n, m) = (1200, 600);
         let shape = MpShape::new(n, m).unwrap();
-        for &(tau, kappa) in &[(0.3, 1.0), (0.7, 1.0), (0.6, 0.5), (0.5, 4.0)] {
+        for &(tau, kappa) in &[
+            (0.3, (1.0, 1.0)),
+            (0.7, (1.0, 1.0)),
+            (0.6, (0.5, 0.5)),
+            (0.5, (4.0, 4.0)),
+            (0.8, (0.5, 2.0)),
+        ] {
             let law = DeformedLaw::new(shape, tau, kappa).unwrap();
             let mut rng = SmallRng::seed_from_u64(7);
             let a = population(tau, kappa, n);
@@ -661,7 +682,7 @@ mod tests {
             let mut asc = s.clone();
             asc.reverse();
             let d = crate::stats::kolmogorov::ks_distance_sorted(&asc, |x| law.cdf(x, 1.0));
-            assert!(d < 0.02, "τ = {tau}, κ = {kappa}: KS {d}");
+            assert!(d < 0.02, "τ = {tau}, shape {kappa:?}: KS {d}");
             let (_, hi) = law.edges(1.0);
             assert!(
                 (s[0] / hi - 1.0).abs() < 0.03,
@@ -695,10 +716,10 @@ mod tests {
                             let (lo, hi) = law.standard_edges();
                             assert!(hi > lo && lo >= 0.0);
                         }
-                        // Below β = 0.05 the peaked shapes are not all tabulated (module docs).
+                        // Below β = 0.1 the peaked and skewed shapes are not all tabulated.
                         Err(e) => assert!(
-                            shape.beta() < 0.05 && kappa > 1.0,
-                            "{n}×{m} τ={tau} κ={kappa}: {e}"
+                            shape.beta() < 0.1 && kappa != (0.5, 0.5) && kappa != (1.0, 1.0),
+                            "{n}×{m} τ={tau} shape {kappa:?}: {e}"
                         ),
                     }
                 }
@@ -709,7 +730,7 @@ mod tests {
     #[test]
     fn cdf_quantile_and_pdf_are_consistent() {
         let shape = MpShape::new(800, 300).unwrap();
-        let law = DeformedLaw::new(shape, 0.5, 2.0).unwrap();
+        let law = DeformedLaw::new(shape, 0.5, (2.0, 2.0)).unwrap();
         for &p in &[0.001, 0.2, 0.5, 0.8, 0.999] {
             let q = law.quantile(p, 2.5);
             assert!((law.cdf(q, 2.5) - p).abs() < 1e-9, "{p}");
@@ -724,9 +745,9 @@ mod tests {
         assert_eq!(law.cdf(lo * 0.5, 2.5), 0.0);
         assert_eq!(law.cdf(hi * 2.0, 2.5), 1.0);
         assert!(law.cdf(f64::NAN, 2.5).is_nan());
-        assert!(DeformedLaw::new(shape, -0.1, 1.0).is_err());
-        assert!(DeformedLaw::new(shape, f64::NAN, 1.0).is_err());
-        assert!(DeformedLaw::new(shape, 9.0, 1.0).is_err());
-        assert!(DeformedLaw::new(shape, 0.5, 3.0).is_err());
+        assert!(DeformedLaw::new(shape, -0.1, WHITE_SHAPE).is_err());
+        assert!(DeformedLaw::new(shape, f64::NAN, WHITE_SHAPE).is_err());
+        assert!(DeformedLaw::new(shape, 9.0, WHITE_SHAPE).is_err());
+        assert!(DeformedLaw::new(shape, 0.5, (3.0, 3.0)).is_err());
     }
 }

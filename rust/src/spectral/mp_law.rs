@@ -269,7 +269,7 @@ pub fn evaluate(
     shape: MpShape,
     sigma: f64,
     spread: f64,
-    population_shape: f64,
+    population_shape: (f64, f64),
 ) -> CoreResult<Vec<f64>> {
     check_sigma(sigma)?;
     let deformed = if spread == 0.0 {

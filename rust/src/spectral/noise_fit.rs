@@ -185,9 +185,11 @@ impl NoiseFit {
         self.deformed.as_ref().map_or(0.0, |d| d.spread())
     }
 
-    /// κ of the deformed law's population; 1 for white noise.
-    pub fn population_shape(&self) -> f64 {
-        self.deformed.as_ref().map_or(1.0, |d| d.population_shape())
+    /// The deformed law's population shape (a, b); (1, 1) for white noise.
+    pub fn population_shape(&self) -> (f64, f64) {
+        self.deformed
+            .as_ref()
+            .map_or(super::deformed_law::WHITE_SHAPE, |d| d.population_shape())
     }
 
     /// The fitted bulk's CDF of the singular values.
