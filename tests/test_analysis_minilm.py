@@ -60,3 +60,18 @@ def test_cli_on_minilm_selected_layers(tmp_path):
     assert code == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 1 + 6  # q, k, v, attention.output, intermediate, output
+
+
+def test_trained_bulks_are_not_white_and_the_deformed_fit_explains_most_spikes(report):
+    # docs/noise-models.md: the white-noise test rejects 38 of 39 matrices, and most of what the
+    # white fit calls spikes is the upper part of a bulk wider than MP.
+    rows = [r for r in report if min(r.rows, r.cols) >= 16]
+    rejected = [r for r in rows if not r.bulk_is_mp]
+    assert len(rejected) >= 0.9 * len(rows)
+    assert all(r.bulk == "deformed" and r.spread is not None for r in rejected)
+    deformed = sorted(r.n_spikes for r in rejected)
+    white = sorted(r.mp_n_spikes for r in rejected)
+    assert deformed[len(deformed) // 2] <= white[len(white) // 2] / 3
+    assert sum(r.bulk_ks_distance < r.mp_ks_distance for r in rejected) >= 0.9 * len(rejected)
+    (l2,) = [r for r in rows if r.name == "encoder.layer.2.intermediate.dense.weight"]
+    assert l2.mp_n_spikes >= 50 and l2.n_spikes <= 15

@@ -56,13 +56,15 @@ def _filter(method: str, scope: str = "all", **options: Any) -> Callable[[nn.Mod
 
 # Filters whose cut comes from the spectrum alone (name → model → filtered model).
 FILTERS: dict[str, Callable[[nn.Module], nn.Module]] = {
-    "middle layer, hard cut at the MP edge": _filter("hard", "middle"),
+    "middle layer, hard cut at the MP edge": _filter("hard", "middle", bulk="mp"),
+    "middle layer, hard cut at the fitted bulk's edge (deformed where MP fails)": _filter("hard", "middle"),
+    "middle layer, OptShrink (rank: outliers of the fitted bulk)": _filter("optshrink", "middle"),
     "middle layer, operator (bulk removed, spikes de-repelled)": _filter("operator", "middle"),
     "middle layer, Frobenius-optimal shrinker": _filter("frobenius", "middle"),
     "middle layer, nuclear-optimal shrinker": _filter("nuclear", "middle"),
     "middle layer, Gavish–Donoho optimal hard threshold": _filter("optimal_hard", "middle"),
     "middle layer, Porter–Thomas boundary (de-repelled)": _filter("porter_thomas", "middle"),
-    "all layers, hard cut at the MP edge": _filter("hard"),
+    "all layers, hard cut at the MP edge": _filter("hard", bulk="mp"),
 }
 VALIDATION_FILTER = "middle layer, zero smallest fraction + de-repel (fraction chosen on noisy validation)"
 EARLY_STOPPING = "early stopping on noisy validation (no filter)"
@@ -202,10 +204,13 @@ def run_demo(config: DemoConfig | None = None, out_dir: str | Path | None = "net
             rows[EARLY_STOPPING].append(test(stopped))
             result.early_stopping_epoch.setdefault(rate, []).append(best.epoch)
             w = dict(model.named_parameters())[middle_layer(model)]
-            result.middle_spikes.setdefault(rate, []).append(fit_mp(w.detach()).n_spikes)
+            fit = fit_mp(w.detach())
+            result.middle_spikes.setdefault(rate, []).append(fit.mp_n_spikes)
+            bulk = "MP" if fit.bulk == "mp" else f"deformed τ={fit.spread:.2f}, white-noise p={fit.mp_ks_pvalue:.1g}"
             log(f"noise {rate:.0%} seed {seed}: unfiltered {100 * rows[UNFILTERED][-1]:.1f}%, "
                 f"early stopping {100 * rows[EARLY_STOPPING][-1]:.1f}% (epoch {best.epoch}), "
-                f"middle-layer spikes {result.middle_spikes[rate][-1]}")
+                f"middle-layer spikes {fit.mp_n_spikes} above the MP edge, {fit.n_spikes} above the fitted "
+                f"bulk ({bulk})")
     result.seconds = time.perf_counter() - t0
     if out is not None:
         from .._files import atomic_write
