@@ -213,6 +213,28 @@ def test_optshrink_is_invariant_under_transpose_and_rotation(seed, transpose):
         np.testing.assert_allclose(ns.shrink(w.T, "optshrink", rank=2), ref.T, atol=1e-9 * np.abs(ref).max())
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.tuples(st.integers(16, 300), st.integers(16, 300)),
+    fraction=st.floats(0.0, 1.0),
+    population_shape=st.sampled_from([(0.5, 0.5), (1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (0.5, 2.0), (2.0, 0.5)]),
+    sigma=st.floats(1e-3, 1e3),
+)
+def test_the_deformed_law_is_a_distribution(shape, fraction, population_shape, sigma):
+    n, m = max(shape), min(shape)
+    if m / n < 0.1 and population_shape not in ((0.5, 0.5), (1.0, 1.0)):
+        return  # not every such law is tabulated (docs/noise-models.md)
+    sd = np.sqrt(np.prod(population_shape) / (sum(population_shape) ** 2 * (sum(population_shape) + 1)))
+    kw = dict(spread=fraction * 4.8 * sd, population_shape=population_shape)
+    p = np.linspace(0, 1, 41)
+    q = ns.mp_quantile(p, shape, sigma, **kw)
+    assert np.all(np.diff(q) >= 0) and q[0] >= 0
+    np.testing.assert_allclose(ns.mp_cdf(q[1:-1], shape, sigma, **kw), p[1:-1], atol=1e-9)
+    assert np.all(ns.mp_pdf(q, shape, sigma, **kw) >= 0)
+    # Transposing the shape changes nothing (one population for both sides).
+    np.testing.assert_array_equal(q, ns.mp_quantile(p, shape[::-1], sigma, **kw))
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 
@@ -233,6 +255,9 @@ def test_bad_input_names_the_problem():
         ns.fit_mp(np.full((60, 30), 2.0), bulk="deformed")  # rank one: no noise bulk
     with pytest.raises(ns.InvalidInputError, match="non-finite"):
         ns.fit_mp(np.array([3.0, np.nan, 1.0]), shape=(10, 3), bulk="deformed")
+    with pytest.raises(ns.InvalidInputError, match="at least 16"):
+        ns.fit_mp(rng.standard_normal((40, 8)), bulk="deformed")  # a bulk too small to fit
+    assert ns.fit_mp(3 * rng.standard_normal((40, 8)) @ np.diag(np.arange(1.0, 9.0))).bulk == "mp"  # auto keeps white
     equal = np.ones(30)  # a degenerate spectrum: all singular values equal
     fit = ns.fit_mp(equal, shape=(60, 30), bulk="deformed")
     assert np.isfinite([fit.sigma, fit.ks_distance, fit.ks_pvalue]).all()

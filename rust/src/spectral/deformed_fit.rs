@@ -16,6 +16,8 @@
 //! distance before trusting them. Outliers just above the edge (within the margin) are not found,
 //! as for white noise; strong ones well inside the upper 5 % do not move the fit (rank shift only).
 
+use rayon::prelude::*;
+
 use crate::error::{CoreError, CoreResult};
 
 use super::deformed_law::{max_spread, DeformedLaw, POPULATION_SHAPES, WHITE_SHAPE};
@@ -39,6 +41,10 @@ pub struct DeformedFit {
     /// Fit iterations.
     pub iterations: usize,
 }
+
+/// Fewer singular values than this cannot pin down σ, τ and a shape; `bulk = "auto"` keeps white
+/// noise below it, `bulk = "deformed"` refuses.
+pub const MIN_BULK: usize = 16;
 
 /// Most ranks matched.
 const MATCHED: usize = 512;
@@ -147,9 +153,9 @@ fn best_law(
             const SCAN: usize = 8;
             let white = residual(shape, bulk, sigma, 0.0, WHITE_SHAPE)?;
             best = (white, 0.0, WHITE_SHAPE);
-            // (best scan residual, its index, the scan) per shape; the two best are refined.
-            let mut scans = Vec::new();
-            for &kappa in &POPULATION_SHAPES {
+            // (best scan residual, its index, the scan) per shape, the shapes in parallel; the
+            // two best are refined, also in parallel.
+            let scan = |kappa: (f64, f64)| -> CoreResult<(f64, usize, (f64, f64), Vec<f64>)> {
                 let top = max_spread(kappa);
                 let taus: Vec<f64> = (0..=SCAN)
                     .map(|i| top * (i as f64 / SCAN as f64).powi(2))
@@ -161,16 +167,25 @@ fn best_law(
                 let k = (0..vals.len())
                     .min_by(|&i, &j| vals[i].total_cmp(&vals[j]))
                     .unwrap_or(0);
-                scans.push((vals[k], k, kappa, taus));
-            }
+                Ok((vals[k], k, kappa, taus))
+            };
+            let mut scans = POPULATION_SHAPES
+                .par_iter()
+                .map(|&kappa| scan(kappa))
+                .collect::<CoreResult<Vec<_>>>()?;
             scans.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for (r_scan, k, kappa, taus) in scans.into_iter().take(2) {
-                let range = (taus[k.saturating_sub(1)], taus[(k + 1).min(SCAN)]);
-                let (t, r) = golden(shape, bulk, sigma, kappa, range)?;
-                for (t, r) in [(t, r), (taus[k], r_scan)] {
-                    if r < best.0 {
-                        best = (r, t, kappa);
-                    }
+            scans.truncate(2);
+            let refined = scans
+                .par_iter()
+                .map(|(r_scan, k, kappa, taus)| {
+                    let range = (taus[k.saturating_sub(1)], taus[(k + 1).min(SCAN)]);
+                    let (t, r) = golden(shape, bulk, sigma, *kappa, range)?;
+                    Ok([(r, t, *kappa), (*r_scan, taus[*k], *kappa)])
+                })
+                .collect::<CoreResult<Vec<_>>>()?;
+            for candidate in refined.into_iter().flatten() {
+                if candidate.0 < best.0 {
+                    best = candidate;
                 }
             }
         }
@@ -189,6 +204,12 @@ pub fn fit_deformed(
     tw: f64,
 ) -> CoreResult<DeformedFit> {
     let m = s.len();
+    if m < MIN_BULK {
+        return Err(CoreError::invalid(
+            "bulk",
+            format!("the deformed fit needs at least {MIN_BULK} singular values to fit a spread and a shape; this {}×{} matrix has {m} (use bulk=\"mp\")", shape.n, shape.m),
+        ));
+    }
     let (mut k, mut low) = (0usize, 0usize);
     let mut iterations = 0;
     let mut previous = None;

@@ -28,7 +28,7 @@
 //! bulk against the fitted MP law, with the p-value calibrated for the rigidity of singular values
 //! (`stats/spectral_ks.rs`) at level `BULK_TEST_LEVEL`. With `bulk = "auto"` (the default) a bulk
 //! that fails it is refitted by the deformed law of correlated noise (`deformed_fit.rs`) unless σ
-//! is given or the estimator is "median" (both parameterise white noise), and σ,
+//! is given or the estimator is "median" (both parameterise white noise) or M < 16, and σ,
 //! the edges, the spikes and the KS statistics are then those of the deformed fit; `"mp"` keeps the
 //! white-noise fit, `"deformed"` always uses the deformed one. The white-noise verdict, p-value and
 //! spike count are reported either way.
@@ -41,7 +41,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::stats::kolmogorov::ks_distance_sorted;
 use crate::stats::spectral_ks::{bulk_ks_pvalue, DEFORMED_NULL, MP_NULL};
 
-use super::deformed_fit::fit_deformed;
+use super::deformed_fit::{fit_deformed, MIN_BULK};
 use super::deformed_law::DeformedLaw;
 use super::mp_law::{check_sigma, standard_quantile, MpShape};
 use super::tracy_widom::{
@@ -358,7 +358,10 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
         BulkModel::Deformed => true,
         // A given σ or the median estimator are white-noise parameterisations: kept as asked.
         BulkModel::Auto => {
-            !bulk_is_mp && options.sigma.is_none() && options.sigma_method == SigmaMethod::Quantile
+            !bulk_is_mp
+                && options.sigma.is_none()
+                && options.sigma_method == SigmaMethod::Quantile
+                && shape.m >= MIN_BULK
         }
     };
     if !deform {
