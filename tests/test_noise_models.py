@@ -259,5 +259,7 @@ def test_bad_input_names_the_problem():
         ns.fit_mp(rng.standard_normal((40, 8)), bulk="deformed")  # a bulk too small to fit
     assert ns.fit_mp(3 * rng.standard_normal((40, 8)) @ np.diag(np.arange(1.0, 9.0))).bulk == "mp"  # auto keeps white
     equal = np.ones(30)  # a degenerate spectrum: all singular values equal
-    fit = ns.fit_mp(equal, shape=(60, 30), bulk="deformed")
-    assert np.isfinite([fit.sigma, fit.ks_distance, fit.ks_pvalue]).all()
+    with pytest.raises(ns.InvalidInputError, match="all 30 singular values are equal"):
+        ns.fit_mp(equal, shape=(60, 30), bulk="deformed")
+    fit = ns.fit_mp(equal, shape=(60, 30))  # auto: the white fit fails its test; the deformed refuses; white kept
+    assert fit.bulk == "mp" and not fit.bulk_is_mp and np.isfinite([fit.sigma, fit.ks_pvalue]).all()

@@ -210,6 +210,12 @@ pub fn fit_deformed(
             format!("the deformed fit needs at least {MIN_BULK} singular values to fit a spread and a shape; this {}×{} matrix has {m} (use bulk=\"mp\")", shape.n, shape.m),
         ));
     }
+    if s[0] == s[m - 1] {
+        return Err(CoreError::invalid(
+            "singular values",
+            format!("all {m} singular values are equal ({:e}): a bulk of zero width has no spread or shape to fit (use bulk=\"mp\")", s[0]),
+        ));
+    }
     let (mut k, mut low) = (0usize, 0usize);
     let mut iterations = 0;
     let mut previous = None;

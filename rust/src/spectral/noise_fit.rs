@@ -367,7 +367,15 @@ pub fn fit_noise(s: &[f64], shape: MpShape, options: FitOptions) -> CoreResult<N
     if !deform {
         return Ok(white);
     }
-    let fit = fit_deformed(s, shape, options.sigma, tw)?;
+    let fit = match fit_deformed(s, shape, options.sigma, tw) {
+        Ok(fit) => fit,
+        // "auto" asked for the better of two models; a spectrum the deformed fit refuses
+        // (a bulk of zero width) keeps the white one. "deformed" asked for that model only.
+        Err(CoreError::InvalidArgument { .. }) if options.bulk == BulkModel::Auto => {
+            return Ok(white)
+        }
+        Err(e) => return Err(e),
+    };
     let (ks_distance, ks_pvalue) =
         bulk_ks(s, fit.n_spikes, fit.n_low_outliers, &DEFORMED_NULL, |x| {
             fit.law.cdf(x, fit.sigma)
