@@ -14,7 +14,9 @@ U·diag(η)·Vᵀ, reconstructed from the thin factors of the surviving (or the 
 Methods (η as a function of s; y = s/(σ√N) in normalised units, y₊ = 1 + √β):
 
 ``"hard"``
-    η = s for spikes, 0 otherwise.
+    η = s for spikes, 0 otherwise. The spikes are those of the fitted bulk: with ``bulk="auto"``
+    (default) the deformed law of correlated noise where the white-noise test fails
+    (:func:`netsieve.fit_mp`); ``bulk="mp"`` cuts at the MP edge.
 ``"optimal_hard"``
     Gavish & Donoho (2014), *The optimal hard threshold for singular values is 4/√3*:
     η = s·1{s > τ}. Known σ: τ = λ*(β)·√N·σ with λ*(β) = √(2(β+1) + 8β/(β+1+√(β²+14β+1))) and N
@@ -42,13 +44,22 @@ Methods (η as a function of s; y = s/(σ√N) in normalised units, y₊ = 1 + �
     them, the sweep of the published experiments. ``derepel=True`` also replaces kept spikes by
     θ̂(s) (default False).
 
+``"optshrink"``
+    Nadakuditi (2014), *OptShrink: an algorithm for improved low-rank signal matrix denoising by
+    optimal, data-driven singular value shrinkage*: η = −2·D(s)/D'(s) on the leading ``rank``
+    values, 0 after, where D(z) = φ₁(z)·φ₂(z) is the D-transform of the bulk s_{r+1..M}:
+    φ₂(z) = Σⱼ z/(z² − sⱼ²)/(M − r), and φ₁ the same sum plus (N − M)/z, over N − r. No white-noise
+    assumption: the bulk is the empirical one. ``rank`` defaults to the outliers of the fitted
+    bulk (``bulk="auto"``); η is clamped to [0, s].
+
 The shrinkers are zero inside the bulk (indicator included, so they never blow up below the edge),
 satisfy 0 ≤ η(s) ≤ s, and are non-decreasing, so the shrunk values stay ordered; only
 ``derepel=True`` with "fraction"/"porter_thomas" can reorder them (a de-repelled spike may fall
 below an unchanged bulk value).
 
 Other options: ``sigma_method`` ("quantile" or "median"), ``spike_confidence`` (0.9, 0.95, 0.975,
-0.99), ``decomposition`` ("auto", "gram", "svd"): "auto" uses the eigendecomposition of the Gram
+0.99), ``bulk`` ("auto", "mp", "deformed"; "hard" and "optshrink" only: the other shrinkers'
+formulas assume white noise, so their bulk is MP), ``decomposition`` ("auto", "gram", "svd"): "auto" uses the eigendecomposition of the Gram
 matrix of the smaller side for the methods that keep leading components only (about half the cost
 of an SVD; falls back to the SVD when ill-conditioned), the thin SVD for "fraction", and for
 "porter_thomas" the accurate route to every singular vector. :data:`SHRINK_METHOD_OPTIONS` lists

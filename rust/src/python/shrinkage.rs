@@ -178,7 +178,7 @@ fn shrink_one<'py>(
 /// spike-robust estimator (unless ``sigma`` is given), replaces each sᵢ by ηᵢ and returns
 /// U·diag(η)·Vᵀ. The methods (formulas in :mod:`netsieve.shrink`): ``"hard"``,
 /// ``"optimal_hard"``, ``"operator"`` (default), ``"frobenius"``, ``"nuclear"``,
-/// ``"porter_thomas"``, ``"fraction"``; :data:`SHRINK_METHOD_OPTIONS` lists which options each
+/// ``"porter_thomas"``, ``"fraction"``, ``"optshrink"``; :data:`SHRINK_METHOD_OPTIONS` lists which options each
 /// takes. float16/bfloat16 input is computed in float64 and cast back.
 ///
 /// Parameters
@@ -203,6 +203,11 @@ fn shrink_one<'py>(
 ///     "porter_thomas": moving-average half-width (default 15).
 /// alpha : float, optional
 ///     "porter_thomas": test level (default 0.05).
+/// bulk : {"auto", "mp", "deformed"}, optional
+///     "hard" and "optshrink" (default "auto", see :func:`fit_mp`): the noise model whose edge
+///     decides the spikes. The other shrinkers' formulas assume white noise.
+/// rank : int, optional
+///     "optshrink": the number of leading components kept (default: the fitted bulk's outliers).
 ///
 /// Returns
 /// -------
@@ -222,6 +227,7 @@ fn shrink_one<'py>(
 /// - M. Gavish and D. L. Donoho, Optimal shrinkage of singular values, IEEE Trans. Inf. Theory 63, 2137 (2017).
 /// - F. Benaych-Georges and R. R. Nadakuditi, The singular values and vectors of low rank perturbations of large rectangular random matrices, J. Multivariate Anal. 111, 120 (2012).
 /// - M. Staats, M. Thamm and B. Rosenow, Phys. Rev. E 108, L022302 (2023).
+/// - R. R. Nadakuditi, OptShrink: an algorithm for improved low-rank signal matrix denoising by optimal, data-driven singular value shrinkage, IEEE Trans. Inf. Theory 60, 3002 (2014).
 ///
 /// Examples
 /// --------
@@ -271,7 +277,7 @@ fn shrink<'py>(
 ///
 /// Parameters
 /// ----------
-/// W, method, sigma, sigma_method, spike_confidence, decomposition, fraction, derepel, window, alpha
+/// W, method, sigma, sigma_method, spike_confidence, decomposition, fraction, derepel, window, alpha, bulk, rank
 ///     As for :func:`shrink`.
 ///
 /// Returns
@@ -333,7 +339,7 @@ fn shrink_with_record<'py>(
 /// ----------
 /// matrices : mapping of name to matrix, or sequence of matrices
 ///     A mapping gives a dict in the same order, a sequence a list.
-/// method, sigma, sigma_method, spike_confidence, decomposition, fraction, derepel, window, alpha
+/// method, sigma, sigma_method, spike_confidence, decomposition, fraction, derepel, window, alpha, bulk, rank
 ///     As for :func:`shrink`, the same for every matrix.
 /// errors : {"raise", "collect"}, default "raise"
 ///     ``"collect"``: a failing matrix gives (None, exception) instead of raising.

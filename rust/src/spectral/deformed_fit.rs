@@ -83,6 +83,9 @@ fn quantile_match(law: &DeformedLaw, bulk: &[f64], sigma: Option<f64>) -> Option
     Some((sig, res))
 }
 
+/// One population shape's τ scan: (best residual, its index, the shape, the τ grid).
+type Scan = (f64, usize, (f64, f64), Vec<f64>);
+
 /// A candidate law's residual, or ∞ where the solver cannot tabulate it (extreme aspect ratios).
 fn residual(
     shape: MpShape,
@@ -155,7 +158,7 @@ fn best_law(
             best = (white, 0.0, WHITE_SHAPE);
             // (best scan residual, its index, the scan) per shape, the shapes in parallel; the
             // two best are refined, also in parallel.
-            let scan = |kappa: (f64, f64)| -> CoreResult<(f64, usize, (f64, f64), Vec<f64>)> {
+            let scan = |kappa: (f64, f64)| -> CoreResult<Scan> {
                 let top = max_spread(kappa);
                 let taus: Vec<f64> = (0..=SCAN)
                     .map(|i| top * (i as f64 / SCAN as f64).powi(2))
