@@ -148,6 +148,10 @@ def test_analysis_reports_both_fits():
     assert row.spread > 0 and len(row.population_shape) == 2
     (white,) = ns.analyze_layers([w], porter_thomas=False, bulk="mp")
     assert white.bulk == "mp" and white.n_spikes == row.mp_n_spikes
+    _, rec = ns.shrink_with_record(w, "hard")  # filters cut at the fitted bulk's edge
+    assert (rec.bulk, rec.n_spikes, rec.kept_rank) == ("deformed", 2, 2) and rec.spread > 0
+    _, rec = ns.shrink_with_record(w, "hard", bulk="mp")
+    assert (rec.bulk, rec.kept_rank, rec.spread) == ("mp", row.mp_n_spikes, 0.0)
     analysed = ns.analyze_spectra([w], level_statistics=True)[0]
     assert analysed.fit.bulk == "deformed" and analysed.level_statistics.unfolding == "deformed"
 

@@ -313,6 +313,8 @@ class ShrinkRecord:
     bulk_edges: tuple[float, float] | None
     spike_threshold: float | None
     n_spikes: int | None
+    bulk: str | None
+    spread: float | None
     threshold: float | None
     pt_boundary: int | None
     kept_rank: int
@@ -331,6 +333,8 @@ class ShrinkRecord:
         bulk_edges: tuple[float, float] | None,
         spike_threshold: float | None,
         n_spikes: int | None,
+        bulk: str | None,
+        spread: float | None,
         threshold: float | None,
         pt_boundary: int | None,
         kept_rank: int,

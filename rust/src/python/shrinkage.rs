@@ -34,7 +34,8 @@ record! {
     /// What a filter did to one matrix.
     ///
     /// ``sigma`` is the noise level used (fitted or given), ``bulk_edges`` = (s₋, s₊) for it,
-    /// ``spike_threshold`` the edge plus the Tracy–Widom margin, ``threshold`` the cut actually
+    /// ``spike_threshold`` the edge plus the Tracy–Widom margin, ``bulk`` and ``spread`` the noise
+    /// model whose edge that is ("mp", or "deformed" with its spread), ``threshold`` the cut actually
     /// applied (None for "fraction" and "porter_thomas"), ``kept_rank`` the number of non-zero
     /// shrunk values, ``kept_energy`` = ‖W'‖²_F/‖W‖²_F and ``relative_change`` = ‖W' − W‖_F/‖W‖_F
     /// (both exact, from the spectra). For "fraction" without de-repelling the MP fit is optional:
@@ -47,6 +48,8 @@ record! {
         bulk_edges: Option<(f64, f64)>,
         spike_threshold: Option<f64>,
         n_spikes: Option<usize>,
+        bulk: Option<String>,
+        spread: Option<f64>,
         threshold: Option<f64>,
         pt_boundary: Option<usize>,
         kept_rank: usize,
@@ -75,6 +78,8 @@ fn record_of(py: Python<'_>, r: FilterRecord) -> PyResult<ShrinkRecord> {
         bulk_edges: fit.map(|f| f.edges),
         spike_threshold: fit.map(|f| f.spike_threshold),
         n_spikes: fit.map(|f| f.n_spikes),
+        bulk: fit.map(|f| f.bulk().to_string()),
+        spread: fit.map(|f| f.spread()),
         threshold: r.threshold,
         pt_boundary: r.pt_boundary,
         kept_rank: r.kept_rank,
