@@ -22,9 +22,10 @@
 //! ρ(λ) ≈ A·√(λ₊ − λ) with A = |∂m/∂e|·√(2/z'')/π, which sets the Tracy–Widom scale of the largest
 //! of M eigenvalues, (π·A·M)^(−2/3) (for MP this is Johnstone's scale, derived in the tests).
 //!
-//! Numerics. The population is a quadrature: `ATOMS` atoms at equal-probability cell midpoints. The density is computed on `CELLS` Chebyshev-spaced cell midpoints of
-//! [λ₋, λ₊] (λ = λ₋ + (λ₊ − λ₋)(1 − cos θ)/2, so the square-root edges are integrated smoothly) by
-//! Newton's method in e, continued from cell to cell; the CDF is the midpoint rule in θ, normalised.
+//! Numerics. The population is a quadrature: atoms at the equal-probability cell midpoints
+//! (`atoms_for`). The density is computed on `CELLS` Chebyshev-spaced cell midpoints of [λ₋, λ₊]
+//! (λ = λ₋ + (λ₊ − λ₋)(1 − cos θ)/2, so the square-root edges are integrated smoothly) by Newton's
+//! method in e, continued from cell to cell; the CDF is the midpoint rule in θ, normalised.
 
 use faer::c64;
 
@@ -39,7 +40,7 @@ fn no_convergence() -> CoreError {
     }
 }
 
-/// Population atoms per side at β ≥ 1/4; more for flatter shapes (`atoms_for`).
+/// Population atoms per side at β ≥ 1/4; more for smaller β (`atoms_for`).
 pub const ATOMS: usize = 64;
 
 /// The quadrature must be finer than the broadening of each atom, which shrinks like √β: with
@@ -56,7 +57,6 @@ pub struct DeformedLaw {
     shape: MpShape,
     spread: f64,
     population_shape: (f64, f64),
-    atoms: Vec<f64>,
     /// (λ₋, λ₊).
     edges: (f64, f64),
     /// Tracy–Widom scales (π·A·M)^(−2/3) at the lower and upper edge (λ units; 0 at a hard edge).
@@ -299,10 +299,9 @@ fn solve_at(atoms: &[f64], beta: f64, z: c64, start: c64) -> Option<(c64, c64)> 
     let mut e = start;
     for _ in 0..200 {
         let (g, dg) = g_complex(atoms, e);
-        let (mut v, mut dv, mut m) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0), c64::new(0.0, 0.0));
+        let (mut v, mut dv) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0));
         for &a in atoms {
             let inv = (g * a - z).inv();
-            m += inv;
             v += inv * a;
             dv += inv * inv * (a * a);
         }
@@ -327,7 +326,6 @@ fn solve_at(atoms: &[f64], beta: f64, z: c64, start: c64) -> Option<(c64, c64)> 
             let m = m / k;
             return (e.im >= -1e-12 * e.norm() && m.im >= -1e-12 * m.norm()).then_some((e, m));
         }
-        let _ = m;
     }
     None
 }
@@ -472,7 +470,6 @@ impl DeformedLaw {
             shape,
             spread,
             population_shape,
-            atoms,
             edges: (lam_lo, lam_hi),
             tw_scales: (tw_lo, tw_hi),
             cdf,
@@ -488,11 +485,6 @@ impl DeformedLaw {
     /// The population shape (a, b).
     pub fn population_shape(&self) -> (f64, f64) {
         self.population_shape
-    }
-
-    /// The population atoms (mean 1).
-    pub fn atoms(&self) -> &[f64] {
-        &self.atoms
     }
 
     /// (λ₋, λ₊), λ = s²/(σ²N).

@@ -281,7 +281,6 @@ pub fn evaluate(
             population_shape,
         )?)
     };
-    let argument = if f == MpFunction::Quantile { "p" } else { "s" };
     if let Some(i) = xs.iter().position(|x| x.is_nan()) {
         return Err(CoreError::NonFinite {
             what: if f == MpFunction::Quantile {
@@ -293,29 +292,22 @@ pub fn evaluate(
             location: format!("index {i}"),
         });
     }
-    if let Some(law) = &deformed {
-        if f != MpFunction::Quantile {
-            return Ok(match f {
-                MpFunction::Pdf => xs.iter().map(|&v| law.pdf(v, sigma)).collect(),
-                _ => xs.iter().map(|&v| law.cdf(v, sigma)).collect(),
-            });
+    if f == MpFunction::Quantile {
+        if let Some(p) = xs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+            return Err(CoreError::invalid(
+                "p",
+                format!("probabilities must lie in [0, 1], got {p}"),
+            ));
         }
     }
-    Ok(match f {
-        MpFunction::Pdf => xs.iter().map(|&v| shape.pdf(v, sigma)).collect(),
-        MpFunction::Cdf => xs.iter().map(|&v| shape.cdf(v, sigma)).collect(),
-        MpFunction::Quantile => {
-            if let Some(p) = xs.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-                return Err(CoreError::invalid(
-                    argument,
-                    format!("probabilities must lie in [0, 1], got {p}"),
-                ));
-            }
-            match &deformed {
-                Some(law) => xs.iter().map(|&p| law.quantile(p, sigma)).collect(),
-                None => xs.iter().map(|&p| shape.quantile(p, sigma)).collect(),
-            }
-        }
+    let each = |g: &dyn Fn(f64) -> f64| xs.iter().map(|&x| g(x)).collect();
+    Ok(match (&deformed, f) {
+        (None, MpFunction::Pdf) => each(&|s| shape.pdf(s, sigma)),
+        (None, MpFunction::Cdf) => each(&|s| shape.cdf(s, sigma)),
+        (None, MpFunction::Quantile) => each(&|p| shape.quantile(p, sigma)),
+        (Some(law), MpFunction::Pdf) => each(&|s| law.pdf(s, sigma)),
+        (Some(law), MpFunction::Cdf) => each(&|s| law.cdf(s, sigma)),
+        (Some(law), MpFunction::Quantile) => each(&|p| law.quantile(p, sigma)),
     })
 }
 

@@ -38,8 +38,8 @@ pub const DEFORMED_NULL: [(f64, f64); 6] = [
     (0.01, 0.9980),
 ];
 
-/// P(T ≥ n·d) under `null` for a bulk of `n` values; 1 for n = 0 is never asked (an empty bulk is
-/// reported as D = 1, p = 0 by the fits).
+/// P(T ≥ n·d) under `null` for a bulk of `n` values; NaN for n = 0 or a non-finite d (the fits
+/// never ask: they report an empty bulk as D = 1, p = 0).
 pub fn bulk_ks_pvalue(d: f64, n: usize, null: &NullTable) -> f64 {
     if !d.is_finite() || n == 0 {
         return f64::NAN;
