@@ -2,7 +2,8 @@
 
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
 statistics, per-layer reports) is documented in :mod:`netsieve.spectral`, the singular-value
-shrinkage filters in :mod:`netsieve.shrink`, classification margins, their distributions,
+shrinkage filters in :mod:`netsieve.shrink`, the doubling condition of a training set in
+:mod:`netsieve.doubling`, classification margins, their distributions,
 margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in
 :mod:`netsieve.torch`. Every function here is the Rust core's own: names, defaults (``DEFAULTS``),
 checks and result classes are defined there once.
@@ -19,6 +20,7 @@ from ._netsieve import (
     InvalidInputError,
     __version__,
 )
+from .doubling import DIRECTION_SOURCES, DoublingResult, Slab, doubling_condition, slab_counts
 from .margins import (
     MARGIN_KINDS,
     GDVResult,
@@ -103,6 +105,11 @@ __all__ = [
     "shrink",
     "shrink_many",
     "shrink_with_record",
+    "DIRECTION_SOURCES",
+    "DoublingResult",
+    "Slab",
+    "doubling_condition",
+    "slab_counts",
 ]
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "ConvergenceError",
     "DECOMPOSITIONS",
     "DEFAULTS",
+    "DIRECTION_SOURCES",
+    "DoublingResult",
     "ERROR_POLICIES",
     "GDVResult",
     "GOE_MEAN_RATIO",
@@ -36,12 +38,14 @@ __all__ = [
     "SIGMA_METHODS",
     "SPIKE_CONFIDENCES",
     "ShrinkRecord",
+    "Slab",
     "SpectrumAnalysis",
     "TotalVariation",
     "__version__",
     "_rebuild_record",
     "analyze_layers",
     "analyze_spectra",
+    "doubling_condition",
     "fit_mp",
     "gdv",
     "level_statistics",
@@ -57,6 +61,7 @@ __all__ = [
     "shrink_many",
     "shrink_with_record",
     "singular_values",
+    "slab_counts",
 ]
 
 class InvalidInputError(ValueError): ...
@@ -74,6 +79,7 @@ SPIKE_CONFIDENCES: dict[float, float]
 GOE_MEAN_RATIO: float
 POISSON_MEAN_RATIO: float
 DEFAULTS: dict[str, Any]
+DIRECTION_SOURCES: list[str]
 
 _F64 = npt.NDArray[np.float64]
 _ArrayLike = Any  # numpy arrays, torch tensors (any device), nested lists
@@ -546,3 +552,69 @@ def lowest_margins(m: _ArrayLike, k: int | None = None, *, fraction: float | Non
 def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[False] = False) -> float: ...
 @overload
 def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[True]) -> GDVResult: ...
+def slab_counts(X: _ArrayLike, directions: _ArrayLike, offsets: _ArrayLike, deltas: _ArrayLike) -> npt.NDArray[np.int64]: ...
+
+@final
+class Slab:
+    FIELDS: ClassVar[list[str]]
+    direction: _F64
+    offset: float
+    delta: float
+    inner: int
+    outer: int
+    ratio: float
+    source: str
+    def __new__(
+        cls, *, direction: _F64, offset: float, delta: float, inner: int, outer: int, ratio: float, source: str
+    ) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class DoublingResult:
+    FIELDS: ClassVar[list[str]]
+    deltas: _F64
+    constant_by_delta: _F64
+    slabs_by_delta: npt.NDArray[np.int64]
+    mean_ratio_by_delta: _F64
+    constant: float
+    constant_without_search: float
+    worst: Slab
+    ratios: _F64
+    directions: _F64
+    sources: tuple[str, ...]
+    min_points: int
+    n_points: int
+    by_class: MappingProxyType[int, DoublingResult | None] | None
+    def __new__(
+        cls,
+        *,
+        deltas: _F64,
+        constant_by_delta: _F64,
+        slabs_by_delta: npt.NDArray[np.int64],
+        mean_ratio_by_delta: _F64,
+        constant: float,
+        constant_without_search: float,
+        worst: Slab,
+        ratios: _F64,
+        directions: _F64,
+        sources: tuple[str, ...],
+        min_points: int,
+        n_points: int,
+        by_class: Mapping[int, DoublingResult | None] | None,
+    ) -> Self: ...
+    def constant_up_to(self, delta0: float) -> float: ...
+    def plot(self, X: _ArrayLike | None = None, *, path: Any = None) -> Any: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+def doubling_condition(
+    X: _ArrayLike,
+    labels: _ArrayLike | None = None,
+    deltas: _ArrayLike | None = None,
+    min_points: int | None = None,
+    n_directions: int = ...,
+    seed: int = ...,
+    model: Any = None,
+    *,
+    directions: _ArrayLike | None = None,
+    search: bool = True,
+) -> DoublingResult: ...

@@ -9,6 +9,7 @@ use pyo3::types::PyDict;
 mod analysis;
 mod batch;
 mod convert;
+mod doubling;
 mod inputs;
 mod margins;
 mod records;
@@ -53,6 +54,7 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("kind", MarginKind::default().name())?;
     d.set_item("top_k", DEFAULT_TOP_K)?;
     d.set_item("quantiles", DEFAULT_QUANTILES.to_vec())?;
+    doubling::defaults(&d)?;
     Ok(d)
 }
 
@@ -88,5 +90,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     margins::register(m)?;
     analysis::register(m)?;
     shrinkage::register(m)?;
+    doubling::register(m)?;
     Ok(())
 }

@@ -1,0 +1,262 @@
+//! Projections w·x of every point on a few directions, and their sorting.
+//!
+//! One accumulation order everywhere (float64, coordinates ascending, multiply then add, never
+//! fused), so that `slab_counts` and the doubling condition see bit-identical projections, on
+//! every CPU: the AVX2 path only runs eight directions side by side, each with the scalar
+//! operations of the fallback.
+
+use crate::error::{CoreError, CoreResult};
+use crate::matrix::{MatrixView, Scalar};
+
+/// Directions projected together: one point's coordinates are read once for all of them.
+pub const BLOCK: usize = 8;
+
+/// The points as a float64 row-major copy (the input may be float32 and any strides).
+pub struct Points {
+    values: Vec<f64>,
+    n: usize,
+    dim: usize,
+}
+
+impl Points {
+    /// Copies a finite (N, d) matrix; the caller has checked finiteness and size.
+    pub fn from_view<T: Scalar>(x: MatrixView<'_, T>) -> Self {
+        let (n, dim) = (x.nrows(), x.ncols());
+        let mut values = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            match x.row_slice(i) {
+                Some(row) => values.extend(row.iter().map(|v| v.to_f64())),
+                None => values.extend((0..dim).map(|k| x.get(i, k).to_f64())),
+            }
+        }
+        Points { values, n, dim }
+    }
+
+    /// The points whose indices are given, in that order.
+    pub fn subset(&self, rows: &[usize]) -> Self {
+        let mut values = Vec::with_capacity(rows.len() * self.dim);
+        for &i in rows {
+            values.extend_from_slice(self.row(i));
+        }
+        Points {
+            values,
+            n: rows.len(),
+            dim: self.dim,
+        }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Number of coordinates.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Point `i`.
+    #[inline(always)]
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// `w / ‖w‖`, refusing zero and non-finite directions (`what` names the argument, `index` the row).
+pub fn unit(w: &[f64], what: &'static str, index: usize) -> CoreResult<Vec<f64>> {
+    let norm = w.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if !norm.is_finite() || norm == 0.0 {
+        return Err(CoreError::invalid(
+            what,
+            format!("direction {index} has norm {norm}; directions must be non-zero and finite"),
+        ));
+    }
+    Ok(w.iter().map(|v| v / norm).collect())
+}
+
+/// w·x in the one accumulation order (what `project` computes for each direction).
+#[inline(always)]
+pub fn dot(x: &[f64], w: &[f64]) -> f64 {
+    let mut acc = 0.0;
+    for (a, b) in x.iter().zip(w) {
+        acc += a * b;
+    }
+    acc
+}
+
+/// Projects every point on up to [`BLOCK`] unit directions; `out[b][i]` = w_b·x_i.
+pub fn project(points: &Points, directions: &[&[f64]], out: &mut [Vec<f64>]) {
+    assert!(directions.len() <= BLOCK && directions.len() == out.len());
+    let dim = points.dim;
+    // Transposed and zero-padded: the eight lanes of coordinate k sit side by side.
+    let mut wt = vec![0.0; dim * BLOCK];
+    for (b, w) in directions.iter().enumerate() {
+        for k in 0..dim {
+            wt[k * BLOCK + b] = w[k];
+        }
+    }
+    for o in out.iter_mut() {
+        o.resize(points.n, 0.0);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { project_avx2(points, &wt, out) };
+            return;
+        }
+    }
+    project_lanes(points, &wt, out);
+}
+
+#[inline(always)]
+fn project_lanes(points: &Points, wt: &[f64], out: &mut [Vec<f64>]) {
+    let dim = points.dim;
+    for i in 0..points.n {
+        let row = points.row(i);
+        let mut acc = [0.0f64; BLOCK];
+        for k in 0..dim {
+            let v = row[k];
+            let w = &wt[k * BLOCK..(k + 1) * BLOCK];
+            for b in 0..BLOCK {
+                acc[b] += v * w[b];
+            }
+        }
+        for (b, o) in out.iter_mut().enumerate() {
+            o[i] = acc[b];
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn project_avx2(points: &Points, wt: &[f64], out: &mut [Vec<f64>]) {
+    project_lanes(points, wt, out)
+}
+
+/// A u64 whose unsigned order is the order of the finite float (−0 sorts just before +0).
+#[inline(always)]
+fn key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+#[inline(always)]
+fn unkey(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+const DIGIT_BITS: u32 = 11;
+const PASSES: usize = 6; // 6 × 11 ≥ 64 bits
+const BUCKETS: usize = 1 << DIGIT_BITS;
+
+/// Sorts finite values ascending: a least-significant-digit radix sort of their order keys, which
+/// skips the digits that all values share (the exponent bits of data on one scale).
+pub fn sort_values(values: &mut [f64], scratch: &mut Vec<u64>) {
+    let n = values.len();
+    if n < 256 {
+        values.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let mut keys: Vec<u64> = values.iter().map(|&v| key(v)).collect();
+    scratch.resize(n, 0);
+    let mut counts = vec![[0u32; BUCKETS]; PASSES];
+    for &k in &keys {
+        for (p, c) in counts.iter_mut().enumerate() {
+            c[((k >> (p as u32 * DIGIT_BITS)) as usize) & (BUCKETS - 1)] += 1;
+        }
+    }
+    let mut src = &mut keys;
+    let mut dst = scratch;
+    for (p, c) in counts.iter().enumerate() {
+        if c.iter().any(|&x| x as usize == n) {
+            continue; // every key has the same digit here
+        }
+        let mut offsets = [0usize; BUCKETS];
+        let mut total = 0usize;
+        for (o, &x) in offsets.iter_mut().zip(c.iter()) {
+            *o = total;
+            total += x as usize;
+        }
+        let shift = p as u32 * DIGIT_BITS;
+        for &k in src.iter() {
+            let d = ((k >> shift) as usize) & (BUCKETS - 1);
+            dst[offsets[d]] = k;
+            offsets[d] += 1;
+        }
+        std::mem::swap(&mut src, &mut dst);
+    }
+    for (v, &k) in values.iter_mut().zip(src.iter()) {
+        *v = unkey(k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+    #[test]
+    fn radix_sort_matches_the_comparison_sort_with_ties_signs_and_scales() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        for n in [0usize, 1, 5, 255, 256, 1000, 5000] {
+            let mut v: Vec<f64> = (0..n)
+                .map(|i| match i % 5 {
+                    0 => rng.random_range(-1e3..1e3),
+                    1 => (rng.random_range(-5..5)) as f64,
+                    2 => -0.0,
+                    3 => rng.random_range(-1e-300..1e-300),
+                    _ => rng.random_range(-1e300..1e300),
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_by(f64::total_cmp);
+            sort_values(&mut v, &mut Vec::new());
+            let same = v.iter().zip(&want).all(|(a, b)| a == b);
+            assert!(same, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn block_projection_equals_the_scalar_dot_bit_for_bit() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let (n, d) = (37, 13);
+        let data: Vec<f64> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
+        let points = Points::from_view(MatrixView::from_row_major(&data, n, d));
+        let dirs: Vec<Vec<f64>> = (0..5)
+            .map(|i| {
+                unit(
+                    &(0..d)
+                        .map(|_| rng.random_range(-1.0..1.0))
+                        .collect::<Vec<_>>(),
+                    "w",
+                    i,
+                )
+                .unwrap()
+            })
+            .collect();
+        let refs: Vec<&[f64]> = dirs.iter().map(|w| w.as_slice()).collect();
+        let mut out = vec![Vec::new(); 5];
+        project(&points, &refs, &mut out);
+        for (b, w) in dirs.iter().enumerate() {
+            for (i, p) in out[b].iter().enumerate() {
+                assert_eq!(p.to_bits(), dot(points.row(i), w).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn zero_directions_are_refused_by_name() {
+        let e = unit(&[0.0, 0.0], "directions", 3).unwrap_err();
+        assert!(e.to_string().contains("direction 3"));
+    }
+}
