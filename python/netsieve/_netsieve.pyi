@@ -617,4 +617,5 @@ def doubling_condition(
     *,
     directions: _ArrayLike | None = None,
     search: bool = True,
+    progress: Any = None,
 ) -> DoublingResult: ...

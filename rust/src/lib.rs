@@ -12,6 +12,7 @@ pub mod margins;
 pub mod matrix;
 pub mod names;
 pub mod parallel;
+pub mod progress;
 pub mod shrinkage;
 pub mod spectral;
 pub mod stats;

@@ -59,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         p.add_argument(flag, dest=dest, type=typ, default=argparse.SUPPRESS, help=text)
     p.add_argument("--porter-thomas", dest="porter_thomas", action="store_true", default=argparse.SUPPRESS,
                    help="add the Porter–Thomas boundary to the per-epoch spectra")
+    p.add_argument("--doubling", dest="doubling", action="store_true", default=argparse.SUPPRESS,
+                   help="write the doubling constant of the training inputs to doubling.json")
     p.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=argparse.SUPPRESS,
                    help="BatchNorm after each hidden layer of the built model")
     p.add_argument("--no-plots", dest="plots", action="store_false", default=argparse.SUPPRESS)
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             fields = fields["config"]  # a run directory's config.json
         if not isinstance(fields, dict):
             raise ValueError(f"--config {args.config!r} must hold a JSON object of TrainConfig fields")
-    names = {dest for _, dest, _, _ in _OPTIONS} | {"porter_thomas", "batch_norm", "plots", "progress"}
+    names = {dest for _, dest, _, _ in _OPTIONS} | {"porter_thomas", "doubling", "batch_norm", "plots", "progress"}
     fields.update({k: v for k, v in vars(args).items() if k in names})
     cfg = TrainConfig.from_dict(fields)
     run_dir = args.run_dir or f"runs/{cfg.dataset}-{cfg.model}-noise{cfg.noise_rate:g}-seed{cfg.seed}"

@@ -23,10 +23,12 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from .. import DoublingResult, doubling_condition
 from ._modes import eval_mode, model_mode
 
 __all__ = [
     "DEFAULT_DELTAS",
+    "training_doubling",
     "delta_accuracy",
     "susceptibility_probe",
     "geometric_complexity",
@@ -277,3 +279,20 @@ def weight_matrices(model: nn.Module, min_dim: int = 2, **options: Any) -> dict[
 
     chosen, _, get = module_weight_matrices(model, min_dim=min_dim, **options)
     return {w.name: w.extract(get(w.tensor_name)).detach() for w in chosen}
+
+
+def training_doubling(x_train: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> DoublingResult:
+    """The uniform doubling constant (:func:`netsieve.doubling_condition`) of the training inputs,
+    flattened per example, with the constant of each class of ``labels`` (the labels trained on).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from netsieve.torch.diagnostics import training_doubling
+    >>> x = torch.randn(400, 2, 3, generator=torch.Generator().manual_seed(0))
+    >>> r = training_doubling(x, torch.arange(400) % 2)
+    >>> r.n_points, sorted(r.by_class)
+    (400, [0, 1])
+    """
+    x = x_train.reshape(x_train.shape[0], -1).detach().cpu().double().numpy()
+    return doubling_condition(x, labels=labels.detach().cpu().numpy(), seed=seed)

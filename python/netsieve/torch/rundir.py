@@ -7,6 +7,7 @@ Layout::
     checkpoints/last.safetensors + last.json   tensors (model, optimizer buffers, RNG states) + the rest
     model.safetensors      final weights
     margins.npz, spectra.npz, plots/*.png
+    doubling.json          the doubling constant of the training inputs (``TrainConfig.doubling``)
     COMPLETE               written last, atomically, only after a successful run
 
 A directory without ``COMPLETE`` is an unfinished (or failed) run; resuming it continues from the
@@ -36,13 +37,14 @@ import torch
 from .._files import atomic_write_bytes, atomic_write_text
 from .._json import dumps
 
-__all__ = ["prepare_run_dir", "write_config", "write_metrics",
+__all__ = ["prepare_run_dir", "write_config", "write_metrics", "write_doubling", "DOUBLING_FILE",
            "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER"]
 
 COMPLETE_MARKER = "COMPLETE"
+DOUBLING_FILE = "doubling.json"
 CHECKPOINT_FORMAT = 1
 _OWN_ENTRIES = ("config.json", "metrics.jsonl", "metrics.csv", "checkpoints", "model.safetensors",
-                "margins.npz", "spectra.npz", "plots", COMPLETE_MARKER)
+                "margins.npz", "spectra.npz", "plots", DOUBLING_FILE, COMPLETE_MARKER)
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -101,6 +103,11 @@ def _csv_value(v: Any) -> Any:
 
 def write_config(run_dir: Path, record: Mapping[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / "config.json", dumps(record) + "\n")
+
+
+def write_doubling(run_dir: Path, result: Any) -> None:
+    """``doubling.json``: a :class:`netsieve.DoublingResult` with its arrays."""
+    atomic_write_text(Path(run_dir) / DOUBLING_FILE, dumps(result.to_dict(arrays=True)) + "\n")
 
 
 def write_metrics(run_dir: Path, history: Iterable[Mapping[str, Any]]) -> None:

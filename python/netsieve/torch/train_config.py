@@ -127,6 +127,10 @@ class TrainConfig:
     deltas : tuple of float, default DEFAULT_DELTAS
         In [0, 1).
     porter_thomas : bool, default False
+    doubling : bool, default False
+        The uniform doubling constant of the training inputs, per class of the training labels
+        (:func:`netsieve.doubling_condition`), computed once before training and written to
+        ``doubling.json`` in the run directory (``Trainer.doubling`` holds the result).
     zeta_batch_size : int, default 128
         The ζ probe batch.
     gc_samples, gc_probes : int, default 512, 1
@@ -203,6 +207,7 @@ class TrainConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     deltas: tuple[float, ...] = DEFAULT_DELTAS
     porter_thomas: bool = False
+    doubling: bool = False
     zeta_batch_size: int = 128
     gc_samples: int = 512
     gc_probes: int = 1
@@ -238,8 +243,9 @@ class TrainConfig:
             raise ValueError(f"deltas must lie in [0, 1), got {self.deltas!r}")
         self.deltas = tuple(float(d) for d in self.deltas)
         self._check_pruning()
-        if not isinstance(self.batch_norm, bool):
-            raise TypeError(f"batch_norm must be a bool, got {self.batch_norm!r}")
+        for flag in ("batch_norm", "doubling"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string, got {self.device!r}")
         check_device(self.device)

@@ -37,7 +37,7 @@ from . import train_state as _state
 from ._batching import device_of
 from .builtin_data import load_dataset
 from .data import DataSplit
-from .diagnostics import weight_matrices
+from .diagnostics import training_doubling, weight_matrices
 from .metrics import DEFAULT_METRICS, METRICS, EpochContext, accuracy, eval_logits, selected_metrics, train_accuracies
 from .models import build_model, model_options
 from .noise import LabelNoise, corrupt_labels
@@ -255,6 +255,9 @@ class Trainer:
             _state.restore(self, *ckpt)
         if self.run_dir is not None and not (self.run_dir / "config.json").exists():
             _rd.write_config(self.run_dir, self._config_record())
+        self.doubling = training_doubling(self.data.x_train, self.noise.labels, cfg.seed) if cfg.doubling else None
+        if self.doubling is not None and self.run_dir is not None and not (self.run_dir / _rd.DOUBLING_FILE).exists():
+            _rd.write_doubling(self.run_dir, self.doubling)
 
     def _config_record(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "data": {"name": self.data.name, "n_train": self.data.n_train,

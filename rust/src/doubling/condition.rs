@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
+use crate::progress::Progress;
 
 use super::directions::{
     class_mean_differences, covariance, principal_axes, random_directions, DirectionSource,
@@ -68,6 +69,8 @@ pub struct DoublingOptions {
     pub search: bool,
     /// Its budget.
     pub budget: SearchBudget,
+    /// Counts directions evaluated and searched, for a caller's progress bar.
+    pub progress: Progress,
 }
 
 impl Default for DoublingOptions {
@@ -79,6 +82,7 @@ impl Default for DoublingOptions {
             seed: 0,
             search: true,
             budget: SearchBudget::default(),
+            progress: Progress::new(),
         }
     }
 }
@@ -207,7 +211,9 @@ fn evaluate(
     deltas: &[f64],
     m: usize,
     stop: &Stop,
+    progress: &Progress,
 ) -> CoreResult<Vec<Vec<WidthSweep>>> {
+    progress.expect(directions.len());
     let blocks: Vec<Vec<Vec<WidthSweep>>> = directions
         .par_chunks(BLOCK)
         .map(|block| {
@@ -216,13 +222,15 @@ fn evaluate(
             let mut out = vec![Vec::new(); block.len()];
             project(points, &refs, &mut out);
             let mut scratch = Vec::new();
-            Ok(out
+            let sweeps = out
                 .into_iter()
                 .map(|mut p| {
                     sort_values(&mut p, &mut scratch);
                     sweep_widths(&p, deltas, m)
                 })
-                .collect())
+                .collect();
+            progress.advance(block.len());
+            Ok(sweeps)
         })
         .collect::<CoreResult<_>>()?;
     Ok(blocks.into_iter().flatten().collect())
@@ -266,7 +274,14 @@ pub fn doubling_condition(
     cand.directions.extend(extra.directions.iter().cloned());
     cand.sources.extend(extra.sources.iter().copied());
     stop.check()?;
-    let mut sweeps = evaluate(points, &cand.directions, &deltas, m, stop)?;
+    let mut sweeps = evaluate(
+        points,
+        &cand.directions,
+        &deltas,
+        m,
+        stop,
+        &options.progress,
+    )?;
     let n_before = cand.directions.len();
     if options.search {
         let starts = search_starts(points, &cand.directions, &sweeps, &deltas, m, options, stop)?;
@@ -279,6 +294,7 @@ pub fn doubling_condition(
             &deltas,
             m,
             stop,
+            &options.progress,
         )?);
     }
     let Some((wr, wg)) = best_of(&sweeps, 0..sweeps.len()) else {
@@ -381,7 +397,10 @@ fn search_starts(
         .map(|&(r, _)| directions[r].clone())
         .collect();
     starts.extend(local_axes(work, budget.anchors, options.seed));
-    refine(work, &starts, deltas, m_work, budget, options.seed, stop)
+    options.progress.expect(starts.len());
+    let refined = refine(work, &starts, deltas, m_work, budget, options.seed, stop)?;
+    options.progress.advance(starts.len());
+    Ok(refined)
 }
 
 /// Projections of every point on one unit direction (for plots of the worst slab).

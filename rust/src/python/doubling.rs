@@ -18,7 +18,7 @@ use crate::matrix::{check_finite_matrix, AnyMatrix, MatrixView, Scalar};
 use super::convert::{invalid, Count, Real};
 use super::inputs::{LabelArray, Matrix, Vector};
 use super::records::{frozen_array, record, Freeze};
-use super::run::run;
+use super::run::{run, run_ticking};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(slab_counts, m)?)?;
@@ -338,6 +338,10 @@ fn result_record(
 ///     (D, d) further directions to try.
 /// search : bool, default True
 ///     Run the local search.
+/// progress : callable, optional
+///     Called as ``progress(done, total)`` about every 50 ms while the computation runs, with the
+///     directions evaluated or searched so far and the total known so far (it grows when the
+///     search and the classes start); an exception it raises stops the computation.
 ///
 /// Returns
 /// -------
@@ -367,7 +371,7 @@ fn result_record(
 #[pyo3(signature = (
     X, labels = None, deltas = None, min_points = None,
     n_directions = Count(DEFAULT_N_DIRECTIONS), seed = Count(0), model = None,
-    *, directions = None, search = true
+    *, directions = None, search = true, progress = None
 ))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 fn doubling_condition(
@@ -381,6 +385,7 @@ fn doubling_condition(
     model: Option<&Bound<'_, PyAny>>,
     directions: Option<&Bound<'_, PyAny>>,
     search: bool,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<DoublingResult> {
     let x = Matrix::extract(X, "X")?;
     let (n, dim) = x.shape();
@@ -440,20 +445,33 @@ fn doubling_condition(
         ..Default::default()
     };
     let class_info = classes.as_ref().map(|(d, i)| (d.len(), i.clone()));
-    let (whole, per_class) = run(py, move |stop| {
-        let points = points_of(&x)?;
-        if let Some((k, idx)) = &class_info {
-            let means = class_candidates(&points, idx, *k)?;
-            extra.directions.extend(means.directions);
-            extra.sources.extend(means.sources);
+    let counter = options.progress.clone();
+    let report = progress.filter(|p| !p.is_none(py));
+    let tick = move |py: Python<'_>| -> PyResult<()> {
+        if let Some(callback) = &report {
+            let (done, total) = counter.get();
+            callback.call1(py, (done, total))?;
         }
-        let whole = core_doubling(&points, &extra, &options, stop)?;
-        let per_class = match &class_info {
-            Some((k, idx)) => Some(by_class(&points, idx, *k, &extra, &options, stop)?),
-            None => None,
-        };
-        Ok((whole, per_class))
-    })?;
+        Ok(())
+    };
+    let (whole, per_class) = run_ticking(
+        py,
+        move |stop| {
+            let points = points_of(&x)?;
+            if let Some((k, idx)) = &class_info {
+                let means = class_candidates(&points, idx, *k)?;
+                extra.directions.extend(means.directions);
+                extra.sources.extend(means.sources);
+            }
+            let whole = core_doubling(&points, &extra, &options, stop)?;
+            let per_class = match &class_info {
+                Some((k, idx)) => Some(by_class(&points, idx, *k, &extra, &options, stop)?),
+                None => None,
+            };
+            Ok((whole, per_class))
+        },
+        tick,
+    )?;
     let by_class = match (classes, per_class) {
         (Some((labels, _)), Some(results)) => {
             let d = PyDict::new(py);

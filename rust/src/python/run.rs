@@ -35,6 +35,17 @@ where
     R: Send + 'static,
     F: FnOnce(&Stop) -> CoreResult<R> + Send + 'static,
 {
+    run_ticking(py, job, |_| Ok(()))
+}
+
+/// [`run`], calling `tick` with the GIL on every wake (every 50 ms), e.g. to report progress; an
+/// error from `tick` stops the job like Ctrl-C.
+pub fn run_ticking<R, F, T>(py: Python<'_>, job: F, tick: T) -> PyResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Stop) -> CoreResult<R> + Send + 'static,
+    T: Fn(Python<'_>) -> PyResult<()> + Send,
+{
     let pool = parallel::pool()?;
     let stop = Stop::new();
     let job_stop = stop.clone();
@@ -48,7 +59,7 @@ where
         match rx.recv_timeout(POLL) {
             Ok(out) => return Ok(out),
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = Python::attach(|py| py.check_signals()) {
+                if let Err(e) = Python::attach(|py| py.check_signals().and_then(|_| tick(py))) {
                     stop.request();
                     return Err(e);
                 }
