@@ -52,3 +52,22 @@ def test_susceptibility_fast_region1_beats_training_accuracy_alone():
     assert min(r["test_acc"] for r in region1) > best_by_train["test_acc"]
     # The most accurate model on noisy labels memorises: it has the largest ζ.
     assert best_by_train["zeta"] == max(r["zeta"] for r in rows)
+
+
+def test_doubling_stability_fast_separates_the_flat_data():
+    mod = load("doubling_stability")
+    # The instability measures on a hand-made history: high at epoch 2, one flagged epoch, a drop.
+    history = [dict(train_acc=a, accuracy_instability=f) for a, f in
+               [(0.5, False), (0.95, False), (0.9, True), (1.0, False), (0.97, False)]]  # fmt: skip
+    t0, flagged, drop = mod.instability(history)
+    assert (t0, flagged) == (2, 1 / 3) and drop == pytest.approx(5.0)
+    assert mod.spearman([1, 2, 3], [0, 0, 0]) != mod.spearman([1, 2, 3], [0, 0, 0])  # NaN when constant
+    assert mod.spearman([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+    rows, constants, settings = mod.run(fast=True)
+    assert [(r["data"], r["activation"]) for r in rows] == [
+        ("gaussian_mixture", "abs"), ("gaussian_mixture", "leaky_relu"), ("flat_mixture", "abs"), ("flat_mixture", "leaky_relu")
+    ]  # fmt: skip
+    # 30 % of the points on one hyperplane: a much larger constant than the plain mixture's.
+    assert constants["flat_mixture"].constant > 2 * constants["gaussian_mixture"].constant
+    assert all(0 <= r["flagged"] <= 1 and r["drop"] >= 0 and 1 <= r["t0"] <= settings["epochs"] for r in rows)
+    assert "Spearman" in mod.report(rows, constants, settings, 1.0)

@@ -7,6 +7,9 @@
 * ``"digits"`` — scikit-learn's 8×8 digits (1797 images, 10 classes), split by a seeded permutation.
 * ``"teacher"`` — inputs x ~ N(0, I_d), labels argmax of a random two-layer teacher network.
 * ``"gaussian_mixture"`` — one isotropic Gaussian per class around random unit-norm means.
+* ``"flat_mixture"`` — the same, with a fraction (``flat_fraction``, 0.3) of the points of each
+  split moved onto one hyperplane through the origin: a flat portion of the data, the source of
+  accuracy instability in Berlyand, Jabin & Safsten (see :func:`netsieve.doubling_condition`).
 """
 
 from __future__ import annotations
@@ -138,11 +141,27 @@ def _load_gaussian_mixture(
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
+def _load_flat_mixture(
+    seed: int, n_train: int = 4000, n_test: int = 1000, input_dim: int = 40, n_classes: int = 10,
+    separation: float = 3.0, flat_fraction: float = 0.3,
+) -> tuple[np.ndarray, ...]:
+    if not 0.0 <= flat_fraction <= 1.0:
+        raise ValueError(f"flat_fraction must lie in [0, 1], got {flat_fraction}")
+    x, y, x_test, y_test = _load_gaussian_mixture(seed, n_train, n_test, input_dim, n_classes, separation)
+    u = np.random.default_rng(seed + 1).normal(size=input_dim)
+    u /= np.linalg.norm(u)
+    for part in (x, x_test):  # the same fraction of each split on the hyperplane u·x = 0
+        k = int(round(flat_fraction * len(part)))
+        part[:k] -= np.outer(part[:k] @ u, u)
+    return x, y, x_test, y_test
+
+
 DATASETS: dict[str, Callable[..., tuple[np.ndarray, ...]]] = {
     "mnist1d": _load_mnist1d,
     "digits": _load_digits,
     "teacher": _load_teacher,
     "gaussian_mixture": _load_gaussian_mixture,
+    "flat_mixture": _load_flat_mixture,
 }
 
 
@@ -165,7 +184,7 @@ def load_dataset(
 
     Parameters
     ----------
-    name : {"mnist1d", "digits", "teacher", "gaussian_mixture"}
+    name : {"mnist1d", "digits", "teacher", "gaussian_mixture", "flat_mixture"}
         One of :data:`DATASETS`.
     seed : int, default 0
     n_train, n_test : int, optional
