@@ -67,7 +67,8 @@ def test_page_is_self_contained(page):
     text = path.read_text()
     assert text.startswith("<!DOCTYPE html>") and "default-src 'none'" in text
     assert not re.search(r"(src|href)=['\"]?(https?:|//)", text)  # nothing fetched
-    assert text.count("data:image/png;base64,") == len(report.analysed) + 1  # per-depth plot + one ESD per layer
+    # per block and role, per layer, and one ESD per layer
+    assert text.count("data:image/png;base64,") == len(report.analysed) + 2 and "alt='by block and role'" in text
     for r in report:
         block, role = block_and_role(r.name)
         assert f'data-role="{role}"' in text and block in (0, 1)

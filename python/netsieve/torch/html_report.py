@@ -117,6 +117,30 @@ def _layer_figure(report: Any, name: str) -> str:
     return _png(fig)
 
 
+def _depth_figure(report: Any) -> str | None:
+    """Spikes, α (power-law-like tails only) and MP soft rank against the block index, one line per
+    role; None when fewer than two blocks are known."""
+    by_role: dict[str, list] = {}
+    for r in report.analysed:
+        block, role = block_and_role(r.name)
+        if block is not None:
+            by_role.setdefault(role, []).append((block, r))
+    if len({b for items in by_role.values() for b, _ in items}) < 2:
+        return None
+    fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.6))
+    panels = [("spikes", lambda r: r.n_spikes), ("α (power-law-like)", lambda r: r.alpha if r.power_law_like else math.nan),
+              ("MP soft rank λ₊/λmax", lambda r: r.mp_soft_rank)]  # fmt: skip
+    for ax, (label, value) in zip(axes, panels):
+        for role, items in sorted(by_role.items()):
+            items = sorted(items, key=lambda t: t[0])
+            ax.plot([b for b, _ in items], [value(r) for _, r in items], "o-", ms=3, label=role)
+        ax.set_xlabel("block")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _table(report: Any) -> tuple[str, list[str], list[int]]:
     head = "".join(f'<th data-key="{k}" class="{"t" if not spec else ""}">{html.escape(h)}</th>' for k, h, _, spec in _COLUMNS)
     rows, roles, blocks = [], set(), set()
@@ -169,7 +193,9 @@ def render_html(report: Any, title: str | None = None) -> str:
     if skipped:
         parts.append(f"<details><summary>{len(report.skipped)} tensors or files skipped</summary><ul>{skipped}</ul></details>")
     if report.analysed:
-        parts.append(f"<h2>Per depth</h2><img alt='per-layer summary' src='{_png(report.plot_summary())}'>")
+        depth = _depth_figure(report)
+        parts.append("<h2>Per depth</h2>" + (f"<img alt='by block and role' src='{depth}'>" if depth else ""))
+        parts.append(f"<img alt='per-layer summary' src='{_png(report.plot_summary())}'>")
         parts.append("<h2>Spectra</h2><p class=muted>Singular values against the fitted bulk law (spikes in red), "
                      "and the tail of λ = s² with its power law.</p>")
         for r in report.analysed:
