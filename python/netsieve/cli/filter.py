@@ -63,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     report_path = Path(args.report) if args.report else None
     # All outputs are checked before any work: OUTPUT may be the input file (--overwrite filters it
     # in place), the report may be neither the input nor OUTPUT.
-    check_outputs([("OUTPUT", args.output), ("--report", report_path)], [where], overwrite=args.overwrite,
-                  in_place=("OUTPUT",), overwrite_hint="pass --overwrite to replace it")  # fmt: skip
+    inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
+    check_outputs([("OUTPUT", args.output), ("--report", report_path)], inputs, overwrite=args.overwrite,
+                  in_place=("OUTPUT",) if hub is None else (), overwrite_hint="pass --overwrite to replace it")  # fmt: skip
     from ..torch.filtering import filter_checkpoint
 
     options: dict[str, Any] = {k: getattr(args, k) for k in _METHOD_FLAGS if getattr(args, k) is not None}

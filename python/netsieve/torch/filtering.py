@@ -337,7 +337,10 @@ def filter_checkpoint(
 
     src, hub = locate(source, revision, cache_dir=cache_dir)  # a path as it is, or a cached hub model
     dst = Path(destination)
-    check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
+    # A cached hub model is never written: its snapshot folder counts as an input folder, and the
+    # output may not be the input even with overwrite (it would change a blob of the cache).
+    check_outputs([("output", dst)], [src] if hub is None else [src, hub.snapshot], overwrite=overwrite,
+                  in_place=("output",) if hub is None else ())  # fmt: skip
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
     _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options)
     check_min_dim(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
