@@ -27,6 +27,7 @@ FUNCTIONS.update({
     "netsieve.cli.main": main,
     "Monitor.observe": integrations.Monitor.observe,
     "Monitor.measure": integrations.Monitor.measure,
+    "Monitor.check": integrations.Monitor.check,
     "Diagnostics.scalars": integrations.Diagnostics.scalars,
     "Report.to_html": nt.Report.to_html,
 })

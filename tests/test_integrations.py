@@ -155,9 +155,10 @@ def test_transformers_callback_on_a_model_without_weights(tmp_path):
     args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=32,
                                           report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True)  # fmt: skip
     trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=[{"x": x[i], "labels": y[i]} for i in range(64)])
-    NetsieveCallback.attach(trainer, every=1)
+    callback = NetsieveCallback.attach(trainer, every=1)
     with pytest.raises(InvalidInputError, match="Tiny has no weight matrices"):
         trainer.train()
+    assert trainer.state.global_step == 0 and callback.monitor.history == []  # refused before the first step
 
 
 # -- Lightning -----------------------------------------------------------------------------------------
@@ -197,6 +198,10 @@ def test_lightning_fit_logs_to_tensorboard_and_csv(tmp_path):
     assert [s for s, _ in zeta] == [d.step for d in history]
     assert [v for _, v in zeta] == pytest.approx([d.columns["zeta"] for d in history], rel=1e-6)
     assert [v for _, v in logged["netsieve/n_spikes/net.0.weight"]] == [d.columns["n_spikes[net.0.weight]"] for d in history]
+    with pytest.raises(InvalidInputError, match="no weight matrices"):  # refused before the first step
+        pl.Trainer(max_steps=2, logger=False, callbacks=[NetsieveLightningCallback(every=1, layers=["absent.*"])],
+                   accelerator="cpu", enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False).fit(Module(), loader)  # fmt: skip
     rows = list(csv.DictReader(open(next((tmp_path / "csv").rglob("metrics.csv")))))
     alpha = [(int(r["step"]), float(r["netsieve/alpha/net.0.weight"])) for r in rows if r.get("netsieve/alpha/net.0.weight")]
     expected = [(d.step, d.columns["alpha[net.0.weight]"]) for d in history]

@@ -57,6 +57,9 @@ class NetsieveLightningCallback(Callback):
         self.monitor = monitor if monitor is not None else Monitor(**monitor_options)
         self.on = on
 
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self.monitor.check(pl_module)  # a model without weight matrices: refused before the first step
+
     def _observe(self, trainer: Any, pl_module: Any) -> None:
         optimizers = getattr(trainer, "optimizers", None) or [None]
         d = self.monitor.observe(pl_module, step=trainer.global_step, epoch=trainer.current_epoch, optimizer=optimizers[0])

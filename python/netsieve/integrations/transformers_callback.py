@@ -89,6 +89,11 @@ class NetsieveCallback(TrainerCallback):
         handler.callbacks.insert(0, callback)
         return callback
 
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> Any:
+        if model is not None:
+            self.monitor.check(model)  # a model without weight matrices: refused before the first step
+        return control
+
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None, **kwargs: Any) -> Any:
         d = self.monitor.observe(model, step=state.global_step, epoch=state.epoch, optimizer=optimizer)
         if d is not None:

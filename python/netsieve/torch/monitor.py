@@ -35,7 +35,7 @@ from netsieve import InvalidInputError
 
 from ._modes import eval_mode
 from .diagnostic_columns import delta_columns, margin_columns, spectral_columns, zeta_columns
-from .diagnostics import DEFAULT_DELTAS
+from .diagnostics import DEFAULT_DELTAS, weight_matrices
 
 __all__ = ["Monitor", "Diagnostics", "spectral_columns", "margin_columns", "delta_columns", "zeta_columns"]
 
@@ -190,6 +190,41 @@ class Monitor:
         self._step_time: float | None = None  # between calls, measurements excluded (adaptive schedule)
         self._random_labels: torch.Tensor | None = None
 
+    def _no_weights(self, model: nn.Module) -> str:
+        return (f"{type(model).__name__} has no weight matrices to monitor (none with both sides ≥ "
+                f"min_dim={self.min_dim}{'' if self.layers is None else f' matching {self.layers}'})")  # fmt: skip
+
+    def check(self, model: nn.Module) -> None:
+        """Refuses, before training starts, a model that :meth:`measure` would refuse later.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        InvalidInputError
+            ``spectra`` is on and the model has no weight matrices (with both sides ≥ ``min_dim``,
+            matching ``layers``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from netsieve.integrations import Monitor
+        >>> Monitor().check(torch.nn.Linear(8, 8))
+        >>> Monitor(layers=["decoder.*"]).check(torch.nn.Linear(8, 8))
+        Traceback (most recent call last):
+        ...
+        netsieve.InvalidInputError: Linear has no weight matrices to monitor (none with both sides ≥ min_dim=2 matching ['decoder.*'])
+        """
+        options = {} if self.layers is None else {"layers": self.layers}
+        if self.spectra and not weight_matrices(model, min_dim=self.min_dim, **options):
+            raise InvalidInputError(self._no_weights(model))
+
     def observe(self, model: nn.Module, *, step: int | None = None, epoch: float | None = None,
                 optimizer: torch.optim.Optimizer | None = None) -> Diagnostics | None:  # fmt: skip
         """Counts one step (or epoch) and measures when due (class docs).
@@ -275,10 +310,7 @@ class Monitor:
         if self.spectra:
             cols.update(spectral_columns(model, min_dim=self.min_dim, layers=self.layers))
             if not cols:
-                raise InvalidInputError(
-                    f"{type(model).__name__} has no weight matrices to monitor (none with both sides ≥ "
-                    f"min_dim={self.min_dim}{'' if self.layers is None else f' matching {self.layers}'})"
-                )
+                raise InvalidInputError(self._no_weights(model))
         if self.eval_batch is not None:
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
             x, y = _to(self.eval_batch[0], device), torch.as_tensor(self.eval_batch[1])
