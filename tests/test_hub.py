@@ -109,6 +109,18 @@ def test_resolve_prefers_safetensors_and_follows_refs(env):
     assert resolve(REPO, OLD).commit == OLD  # a commit given directly
 
 
+def test_same_answers_as_huggingface_hub(env):
+    """huggingface_hub itself (offline) finds the same files in this cache: the layout is its own."""
+    hf = pytest.importorskip("huggingface_hub")
+    for revision in (None, "v1", "sharded", OLD):
+        ours = resolve(REPO, revision)
+        folder = hf.snapshot_download(REPO, revision=revision, cache_dir=env, local_files_only=True)
+        assert Path(folder) == ours.snapshot
+        for name in ours.files:
+            found = hf.try_to_load_from_cache(REPO, name, cache_dir=env, revision=revision)
+            assert Path(found) == ours.snapshot / name
+
+
 def test_cache_via_hf_home(cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(cache.parent))  # the cache is $HF_HOME/hub

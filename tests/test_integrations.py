@@ -136,6 +136,9 @@ def test_transformers_trainer_logs_to_tensorboard(tmp_path):
     assert [v for _, v in sigma] == pytest.approx(expected, rel=1e-6)
     assert [s for s, _ in logged["train/netsieve/margin_mean"]] == [5, 10, 15, 20]
     assert "train/netsieve/alpha/body.2.weight" in logged and "train/netsieve/acc_delta_0.1" in logged
+    # the Trainer's own record (trainer_state.json's log_history) holds them too
+    history = [(h["step"], h["netsieve/n_spikes/body.0.weight"]) for h in trainer.state.log_history if "netsieve/n_spikes/body.0.weight" in h]
+    assert history == [(d.step, d.columns["n_spikes[body.0.weight]"]) for d in callback.monitor.history]
 
 
 def test_transformers_callback_on_a_model_without_weights(tmp_path):

@@ -103,6 +103,10 @@ class NetsieveCallback(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> Any:
         if self._pending is not None and logs is not None:
-            logs.update(self._pending.scalars())
+            scalars = self._pending.scalars()
+            logs.update(scalars)  # seen by the reporting callbacks that come after this one
+            # Trainer.log recorded its copy of the log before the callbacks ran: add them there too.
+            if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                state.log_history[-1].update(scalars)
             self._pending = None
         return control
