@@ -136,6 +136,7 @@ def _depth_figure(report: Any) -> str | None:
             ax.plot([b for b, _ in items], [value(r) for _, r in items], "o-", ms=3, label=role)
         ax.set_xlabel("block")
         ax.set_ylabel(label)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # blocks are whole numbers
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return _png(fig)
