@@ -12,6 +12,7 @@ checks and result classes are defined there once.
 from typing import Any
 
 from ._netsieve import (
+    CPU_DISPATCH,
     DECOMPOSITIONS,
     DEFAULTS,
     ERROR_POLICIES,
@@ -76,6 +77,7 @@ __all__ = [
     "BULK_TEST_LEVEL",
     "GOE_MEAN_RATIO",
     "POISSON_MEAN_RATIO",
+    "CPU_DISPATCH",
     "LevelStatistics",
     "MPFit",
     "PorterThomasResult",

@@ -25,6 +25,7 @@ __all__ = [
     "ERROR_POLICIES",
     "GDVResult",
     "GOE_MEAN_RATIO",
+    "CPU_DISPATCH",
     "InvalidInputError",
     "LayerReport",
     "LevelStatistics",
@@ -77,6 +78,7 @@ MARGIN_KINDS: list[str]
 ERROR_POLICIES: list[str]
 SPIKE_CONFIDENCES: dict[float, float]
 GOE_MEAN_RATIO: float
+CPU_DISPATCH: str
 POISSON_MEAN_RATIO: float
 DEFAULTS: dict[str, Any]
 DIRECTION_SOURCES: list[str]

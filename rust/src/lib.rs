@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod cpu;
 pub mod doubling;
 pub mod error;
 pub mod interrupt;

@@ -1,20 +1,43 @@
 """The ``netsieve`` command line: one module per subcommand, each with ``add_parser(sub)`` and
 ``run(args)``; the library functions they call take plain arguments. Subcommands import what they
 need when they run, so ``netsieve --help`` stays fast and torch loads only for the commands that
-use it. Defaults come from the core (``netsieve.DEFAULTS``), like the Python API's."""
+use it. Defaults come from the core (``netsieve.DEFAULTS``), like the Python API's.
+
+Every subcommand takes ``-q/--quiet`` (nothing on stdout, no progress bars: only errors on stderr)
+and ``-v/--verbose`` (what was read, and the traceback of a failure). Exit codes (``EXIT_CODES``):
+0 success, 1 failure (one line ``netsieve CMD: error: ...`` on stderr), 2 usage error (a bad
+flag or value, from argparse), 130 interrupted (Ctrl-C). ``python -m netsieve`` is the same
+program."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import traceback
 from typing import Sequence
 
 from . import analyze, demo, doubling, filter, spectrum, train
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "COMMANDS", "EXIT_CODES"]
 
 COMMANDS = (demo, spectrum, filter, analyze, train, doubling)
+
+EXIT_CODES = {0: "success", 1: "failure (one error line on stderr)", 2: "usage error (bad flag or value)",
+              130: "interrupted (Ctrl-C)"}  # fmt: skip
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors; no progress bars")
+    group.add_argument("-v", "--verbose", action="store_true", help="say what is read; tracebacks of failures")
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """A detail printed with ``--verbose`` only (on stderr, so that stdout stays the result)."""
+    if getattr(args, "verbose", False):
+        print(f"netsieve {args.command}: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"netsieve {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(sub).set_defaults(run=command.run)
+        p = command.add_parser(sub)
+        _add_verbosity(p)
+        p.set_defaults(run=command.run)
+    parser.epilog = "exit codes: " + ", ".join(f"{code} {what}" for code, what in EXIT_CODES.items())
     return parser
 
 
@@ -41,8 +67,31 @@ _EXPECTED = (ValueError, TypeError, OSError, ImportError, RuntimeError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one command. Failures print one line ``netsieve CMD: error: ...`` on stderr and return 1
-    (130 when interrupted); ``NETSIEVE_DEBUG=1`` re-raises them with their traceback."""
+    """Runs one command and returns its exit code (module docs, ``EXIT_CODES``).
+
+    Failures print one line ``netsieve CMD: error: ...`` on stderr and return 1 (130 when
+    interrupted); ``--verbose`` adds the traceback, ``NETSIEVE_DEBUG=1`` re-raises them.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    SystemExit
+        From argparse, for ``--help``, ``--version`` and usage errors (code 2).
+
+    Examples
+    --------
+    >>> from netsieve.cli import main
+    >>> main(["spectrum", "/no/such.npy", "--quiet"])  # prints the error line on stderr
+    1
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -50,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     prefix = f"netsieve {args.command}"
     try:
-        return int(args.run(args) or 0)
+        with contextlib.ExitStack() as stack:
+            if args.quiet:  # every print of the command goes nowhere; files named by flags are still written
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print(f"\n{prefix}: interrupted", file=sys.stderr)
         return 130
@@ -63,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("NETSIEVE_DEBUG"):
             raise
+        if args.verbose:
+            traceback.print_exc()
         if isinstance(exc, MemoryError):
             message = "out of memory" + (f" ({_one_line(exc)})" if str(exc) else "")
         elif isinstance(exc, _EXPECTED):

@@ -5,7 +5,6 @@ plots. Layers that fail become rows with their error; exit code 1 when nothing c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
@@ -19,7 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "level statistics, norms, ranks and the power-law tail exponent α. Exit code 1 when nothing "
         "could be analysed.",
     )
-    p.add_argument("path", help="a .safetensors file, a folder of shards, or a torch checkpoint (weights_only)")
+    p.add_argument("path", help="a .safetensors file, a folder of shards, a torch checkpoint (weights_only), "
+                   "or a Hugging Face id org/name already in the local cache (never downloaded)")
+    p.add_argument("--revision", help="hub ids: branch, tag or commit in the cache (default main)")
+    p.add_argument("--cache-dir", metavar="DIR", help="hub ids: the cache folder (default HF_HUB_CACHE, HF_HOME/hub, …)")
     p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
     p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")
     p.add_argument("--embeddings", action="store_true", help="also analyse embedding tables")
@@ -34,19 +36,23 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write plots (needs matplotlib)")
-    p.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    p.add_argument("--html", metavar="FILE", help="write one self-contained HTML report page (needs matplotlib)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from .._files import check_output_folder, check_outputs
+    from ..hub import locate
+    from . import say
 
-    if not os.path.exists(args.path):
-        raise FileNotFoundError(f"no such file or folder: {args.path}")
+    where, hub = locate(args.path, args.revision, cache_dir=args.cache_dir)  # a path, or a cached hub model
+    if hub is not None:
+        say(args, f"reading {hub} from {hub.snapshot}")
     # Every output is checked before the analysis: none may be the input or lie in an input folder.
-    check_outputs([("--csv", args.csv), ("--json", args.json)], [args.path])
-    check_output_folder("--plots", args.plots, [args.path])
-    if args.plots:
+    inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
+    check_outputs([("--csv", args.csv), ("--json", args.json), ("--html", args.html)], inputs)
+    check_output_folder("--plots", args.plots, inputs)
+    if args.plots or args.html:
         from .._plotting import pyplot
 
         pyplot()  # matplotlib missing: say so now, not after the analysis
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
         min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
         bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
+        revision=args.revision, cache_dir=args.cache_dir,
     )  # fmt: skip
     if not args.quiet:
         print(report)
@@ -71,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         report.to_json(args.json)
     if args.plots and report.analysed:
         report.save_plots(args.plots)
+    if args.html:
+        report.to_html(args.html, title=f"netsieve analysis of {hub}" if hub is not None else None)
+        say(args, f"wrote {args.html}")
     if not report.analysed:
         reasons = [f"{r.name}: {r.error}" for r in report.errors] + [f"{s.name}: {s.reason}" for s in report.skipped]
         detail = "; ".join(reasons[:10]) or "no tensors matched"

@@ -19,7 +19,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="seeds per noise rate")
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--fast", action="store_true", help="a small version that runs in seconds")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 

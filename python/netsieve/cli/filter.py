@@ -25,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "checkpoints are loaded with weights_only=True; the output holds all tensors of the input."
         ),
     )
-    p.add_argument("input", help=".safetensors file, folder of .safetensors shards, or torch checkpoint (.pt/.pth/.bin/.ckpt)")
+    p.add_argument("input", help=".safetensors file, folder of .safetensors shards, torch checkpoint (.pt/.pth/.bin/.ckpt), "
+                   "or a Hugging Face id org/name already in the local cache (never downloaded)")
+    p.add_argument("--revision", help="hub ids: branch, tag or commit in the cache (default main)")
+    p.add_argument("--cache-dir", metavar="DIR", help="hub ids: the cache folder (default HF_HUB_CACHE, HF_HOME/hub, …)")
     p.add_argument("output", help="output file: .safetensors by suffix, otherwise a torch checkpoint")
     p.add_argument("--method", default=DEFAULTS["method"], choices=SHRINK_METHODS)
     p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors matching these names/globs")
@@ -51,20 +54,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._files import check_outputs
+    from ..hub import locate
+    from . import say
 
-    if not Path(args.input).exists():
-        raise FileNotFoundError(f"no such file or folder: {args.input}")
+    where, hub = locate(args.input, args.revision, cache_dir=args.cache_dir)  # a path, or a cached hub model
+    if hub is not None:
+        say(args, f"reading {hub} from {hub.snapshot}")
     report_path = Path(args.report) if args.report else None
     # All outputs are checked before any work: OUTPUT may be the input file (--overwrite filters it
     # in place), the report may be neither the input nor OUTPUT.
-    check_outputs([("OUTPUT", args.output), ("--report", report_path)], [args.input], overwrite=args.overwrite,
-                  in_place=("OUTPUT",), overwrite_hint="pass --overwrite to replace it")  # fmt: skip
+    inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
+    check_outputs([("OUTPUT", args.output), ("--report", report_path)], inputs, overwrite=args.overwrite,
+                  in_place=("OUTPUT",) if hub is None else (), overwrite_hint="pass --overwrite to replace it")  # fmt: skip
     from ..torch.filtering import filter_checkpoint
 
     options: dict[str, Any] = {k: getattr(args, k) for k in _METHOD_FLAGS if getattr(args, k) is not None}
     report = filter_checkpoint(
         args.input, args.output, args.method, args.layers, overwrite=args.overwrite, embeddings=args.embeddings,
-        attention=args.attention, conv_slices=args.conv_slices, min_dim=args.min_dim, **options,
+        attention=args.attention, conv_slices=args.conv_slices, min_dim=args.min_dim, revision=args.revision,
+        cache_dir=args.cache_dir, **options,
     )  # fmt: skip
     if report_path is not None:
         if report_path.suffix == ".csv":

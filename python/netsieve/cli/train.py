@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--config {args.config!r} must hold a JSON object of TrainConfig fields")
     names = {dest for _, dest, _, _ in _OPTIONS} | {"porter_thomas", "doubling", "batch_norm", "plots", "progress"}
     fields.update({k: v for k, v in vars(args).items() if k in names})
+    if args.quiet:
+        fields["progress"] = False
     cfg = TrainConfig.from_dict(fields)
     run_dir = args.run_dir or f"runs/{cfg.dataset}-{cfg.model}-noise{cfg.noise_rate:g}-seed{cfg.seed}"
     result = train(cfg, run_dir=run_dir, resume=args.resume, overwrite=args.overwrite)

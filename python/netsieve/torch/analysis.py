@@ -40,9 +40,11 @@ __all__ = ["analyze", "Report", "LayerResult", "DEFAULT_MAX_GROUP_BYTES"]
 DEFAULT_MAX_GROUP_BYTES = 256 * 2**20
 
 
-def _open_input(model_or_path: Any, select: dict) -> tuple[list[WeightMatrix], list[Skipped], Callable, str, Callable]:
+def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[WeightMatrix], list[Skipped], Callable, str, Callable]:
     """(chosen matrices, skipped, getter name→tensor, description, close); the description of a
-    file input is its path."""
+    file input is its path. ``hub``: revision and cache folder, for hub ids only."""
+    if any(v is not None for v in hub.values()) and not isinstance(model_or_path, (str, os.PathLike)):
+        raise InvalidInputError("revision= and cache_dir= apply only to a Hugging Face model id (org/name)")
     if isinstance(model_or_path, torch.nn.Module):
         chosen, skipped, get = module_weight_matrices(model_or_path, **select)
         return chosen, skipped, get, type(model_or_path).__name__, lambda: None
@@ -58,7 +60,7 @@ def _open_input(model_or_path: Any, select: dict) -> tuple[list[WeightMatrix], l
     if isinstance(model_or_path, TensorSource):
         src, close = model_or_path, (lambda: None)
     elif isinstance(model_or_path, (str, os.PathLike)):
-        src = open_weights(model_or_path)
+        src = open_weights(model_or_path, **hub)
         close = src.close
     else:
         raise TypeError(
@@ -106,12 +108,16 @@ def analyze(
     errors: str = DEFAULTS["errors"],
     max_group_bytes: int = DEFAULT_MAX_GROUP_BYTES,
     progress: bool | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> Report:
     """Analyses every weight matrix of a model or checkpoint (see the module docs).
 
     Parameters
     ----------
-    model_or_path : nn.Module, state dict, TensorSource or path
+    model_or_path : nn.Module, state dict, TensorSource, path or hub id
+        A path, or a Hugging Face id ``"org/name"`` read offline from the local cache
+        (:mod:`netsieve.hub`).
     layers : str or sequence of str, optional
         Globs on tensor names (``"encoder.*.attention.*"``).
     conv_slices : bool, default False
@@ -131,6 +137,10 @@ def analyze(
         Tensors are read and analysed in groups of at most this many bytes (module docs).
     progress : bool, optional
         A tqdm bar (default: when stderr is a terminal).
+    revision : str, optional
+        For a hub id: a branch, tag or commit in the cache (default ``"main"``).
+    cache_dir : str or os.PathLike, optional
+        For a hub id: the cache folder (default: ``HF_HUB_CACHE``, ``HF_HOME``, …).
 
     Returns
     -------
@@ -140,6 +150,8 @@ def analyze(
     ------
     InvalidInputError
         Bad options (before anything is read), or a failing layer with ``errors="raise"``.
+    ValueError
+        A hub id or revision that is not in the local cache (naming the folder searched).
 
     Examples
     --------
@@ -160,7 +172,7 @@ def analyze(
     ns.analyze_layers([], **core_options)  # every option checked by the core before any file is read
     start = time.perf_counter()
     select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
-    chosen, skipped, get, source, close = _open_input(model_or_path, select)
+    chosen, skipped, get, source, close = _open_input(model_or_path, select, dict(revision=revision, cache_dir=cache_dir))
     inputs = (source,) if isinstance(model_or_path, (str, os.PathLike, TensorSource)) else ()
     options = dict(select, **{k: v for k, v in core_options.items() if k != "max_working_bytes"})
     by_tensor: dict[str, list[WeightMatrix]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import torch
 
@@ -35,6 +35,8 @@ class TensorSource:
         (any other suffix; loaded with ``weights_only=True``, memory-mapped when it is a zip file),
         or a folder of either. A torch checkpoint holds a state dict, bare or under one of the keys
         ``"state_dict"``, ``"model_state_dict"``, ``"model"``, ``"module"``.
+    files : iterable of str, optional
+        For a folder: read only these files of it (e.g. the shards of a Hub snapshot).
 
     Attributes
     ----------
@@ -64,8 +66,9 @@ class TensorSource:
     ['fc.bias', 'fc.weight'] (4, 3) []
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, files: Iterable[str] | None = None) -> None:
         self.path = Path(path)
+        self._only = None if files is None else [self.path / f for f in files]  # of a folder: these alone
         self._handles: list = []
         self._where: dict[str, object] = {}  # name → safetensors handle, or the loaded tensor
         self._origin: dict[str, Path] = {}  # name → the file holding it
@@ -86,6 +89,10 @@ class TensorSource:
         safetensors = [p for p in entries if p.is_file() and p.suffix == ".safetensors"]
         torch_files = [p for p in entries if p.is_file() and p.suffix in _TORCH_SUFFIXES and not _trainer_state(p)]
         read = safetensors or torch_files
+        if self._only is not None:  # chosen by the caller (a Hub snapshot's weight files)
+            read = self._only
+            safetensors = [p for p in read if p.suffix == ".safetensors"]
+            torch_files = [p for p in read if p.suffix != ".safetensors"]
         if not read:
             held = ", ".join(p.name for p in entries[:8]) + (", …" if len(entries) > 8 else "")
             raise InvalidInputError(
@@ -96,6 +103,8 @@ class TensorSource:
                 continue
             if not p.exists():
                 reason = "broken symbolic link"
+            elif self._only is not None:
+                reason = "not one of the model's weight files" if p.is_file() else "a folder (sub-folders are not read)"
             elif p.is_dir():
                 reason = "a folder (sub-folders are not read)"
             elif _trainer_state(p):
@@ -334,14 +343,19 @@ def replace_state_dict(obj: object, path: tuple[str, ...], tensors: Mapping[str,
     return out
 
 
-def open_weights(path: str | os.PathLike) -> TensorSource:
+def open_weights(
+    path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None
+) -> TensorSource:
     """Opens a weight file or folder for reading, one tensor at a time: ``TensorSource(path)``.
 
     Parameters
     ----------
     path : str or os.PathLike
         A ``.safetensors`` file, a torch checkpoint, or a folder of either (see
-        :class:`TensorSource`).
+        :class:`TensorSource`); or a Hugging Face id ``org/name``, read offline from the local
+        cache (:mod:`netsieve.hub`; an existing path wins).
+    revision, cache_dir : optional
+        For a hub id: the branch, tag or commit (default ``"main"``) and the cache folder.
 
     Returns
     -------
@@ -351,7 +365,9 @@ def open_weights(path: str | os.PathLike) -> TensorSource:
     Raises
     ------
     FileNotFoundError
-        ``path`` does not exist.
+        ``path`` does not exist and is not a hub id.
+    ValueError
+        A hub id or revision that is not in the cache (naming the folder searched).
     InvalidInputError
         Unreadable files, a folder without weight files, duplicate tensor names, no tensors.
 
@@ -367,7 +383,10 @@ def open_weights(path: str | os.PathLike) -> TensorSource:
     ...     print(source.names(), [reason for _, reason in source.skipped_files])
     ['a', 'b'] ['not a weight file']
     """
-    return TensorSource(path)
+    from ..hub import locate
+
+    where, hub = locate(path, revision, cache_dir=cache_dir)
+    return TensorSource(where, files=hub.files if hub is not None and where.is_dir() else None)
 
 
 def save_weights(

@@ -283,6 +283,8 @@ def filter_checkpoint(
     layers: str | Sequence[str] | None = None,
     *,
     overwrite: bool = False,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
     **options: Any,
 ) -> FilterReport:
     """Filters a checkpoint file into another.
@@ -296,11 +298,15 @@ def filter_checkpoint(
     Parameters
     ----------
     source, destination : path
+        ``source`` may also be a Hugging Face id ``org/name``, read offline from the local cache
+        (:mod:`netsieve.hub`).
     method, layers
         As for :func:`filter_model`.
     overwrite : bool, default False
         Replace an existing output (or the input file itself); an input folder of shards is never
         written into.
+    revision, cache_dir : optional
+        For a hub id: the branch, tag or commit (default ``"main"``) and the cache folder.
     **options
         ``sigma``, the selection options and ``errors`` of :func:`filter_state_dict`, and the
         method's options.
@@ -326,12 +332,15 @@ def filter_checkpoint(
     (['w'], True)
     """
     from .._files import atomic_write, check_outputs
-    from .checkpoints import _unwrap_state_dict, load_checkpoint_object, open_weights, replace_state_dict, save_weights
+    from ..hub import locate
+    from .checkpoints import TensorSource, _unwrap_state_dict, load_checkpoint_object, replace_state_dict, save_weights
 
-    src, dst = Path(source), Path(destination)
-    if not src.exists():
-        raise FileNotFoundError(f"no such file or folder: {src}")
-    check_outputs([("output", dst)], [src], overwrite=overwrite, in_place=("output",))
+    src, hub = locate(source, revision, cache_dir=cache_dir)  # a path as it is, or a cached hub model
+    dst = Path(destination)
+    # A cached hub model is never written: its snapshot folder counts as an input folder, and the
+    # output may not be the input even with overwrite (it would change a blob of the cache).
+    check_outputs([("output", dst)], [src] if hub is None else [src, hub.snapshot], overwrite=overwrite,
+                  in_place=("output",) if hub is None else ())  # fmt: skip
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
     _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options)
     check_min_dim(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
@@ -342,7 +351,7 @@ def filter_checkpoint(
         whole = replace_state_dict(obj, path, filtered)
         atomic_write(dst, lambda tmp: torch.save(whole, tmp))
         return dataclasses.replace(report, inputs=(str(src),))
-    with open_weights(src) as weights:
+    with TensorSource(src, files=hub.files if hub is not None and src.is_dir() else None) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
         not_read = weights.skipped
     # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.

@@ -17,7 +17,6 @@ of the training and test sets (eval mode) and the training margins, which prunin
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -26,9 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import analyze_spectra, margin_summary, margins
+from .. import margins
 from ._modes import eval_mode
-from .diagnostics import delta_accuracy, geometric_complexity, susceptibility_probe, weight_matrices
+from .diagnostics import geometric_complexity
+from .diagnostic_columns import delta_columns, margin_columns, spectral_columns, zeta_columns
 from .noise import LabelNoise
 
 if TYPE_CHECKING:
@@ -186,15 +186,15 @@ def _margins(ctx: EpochContext) -> dict[str, Any]:
     m = ctx.train_margins
     ctx.trainer.margin_snapshots.append(m)
     ctx.trainer.margin_epochs.append(ctx.trainer.epoch)
-    return {f"margin_{k}": float(v) for k, v in margin_summary(m).to_dict().items() if _is_number(v)}
+    return margin_columns(m)  # the Monitor's columns (netsieve.torch.diagnostic_columns): one implementation
 
 
 @register_metric("delta_acc", default=True)
 def _delta_acc(ctx: EpochContext) -> dict[str, Any]:
     """acc_δ on the given labels, and the Berlyand–Jabin–Safsten instability: the training loss fell
     while (δ-robust) accuracy dropped."""
-    acc = delta_accuracy(ctx.train_logits, ctx.noise.labels, ctx.config.deltas)
-    cols: dict[str, Any] = {f"acc_delta_{d:g}": a for d, a in acc.items()}
+    cols: dict[str, Any] = delta_columns(ctx.train_logits, ctx.noise.labels, ctx.config.deltas)
+    acc = {d: cols[f"acc_delta_{d:g}"] for d in ctx.config.deltas}
     loss_now = cols["train_loss_eval"] = ctx.train_loss_eval
     prev = ctx.previous or {}
     dropped = []
@@ -210,20 +210,9 @@ def _delta_acc(ctx: EpochContext) -> dict[str, Any]:
 def _spectra(ctx: EpochContext) -> dict[str, Any]:
     """σ and the spike count of the bulk fit of every weight matrix (white noise where its test
     passes, the deformed law of correlated noise where it fails: ``bulk="auto"``), the white-noise
-    spike count and verdict beside them, and the Porter–Thomas boundary."""
-    pt = ctx.config.porter_thomas
-    res = analyze_spectra(weight_matrices(ctx.model), porter_thomas=pt, level_statistics=False, errors="collect")
-    out: dict[str, Any] = {}
-    for name, r in res.items():
-        ok = r.error is None and r.fit is not None
-        out[f"sigma[{name}]"] = r.fit.sigma if ok else math.nan
-        out[f"n_spikes[{name}]"] = r.fit.n_spikes if ok else -1
-        out[f"mp_n_spikes[{name}]"] = r.fit.mp_n_spikes if ok else -1
-        out[f"bulk_is_mp[{name}]"] = bool(r.fit.bulk_is_mp) if ok else False
-        out[f"spread[{name}]"] = r.fit.spread if ok else math.nan
-        if pt:
-            out[f"pt_boundary[{name}]"] = r.porter_thomas.boundary if ok and r.porter_thomas else -1
-    return out
+    spike count and verdict beside them, MP soft rank, the power-law α, and the Porter–Thomas
+    boundary: the Monitor's columns (:func:`netsieve.torch.diagnostic_columns.spectral_columns`)."""
+    return spectral_columns(ctx.model, porter_thomas=ctx.config.porter_thomas)
 
 
 @register_metric("susceptibility", before_step=True)
@@ -231,11 +220,8 @@ def _susceptibility(ctx: EpochContext) -> dict[str, Any]:
     """ζ: one probe step on a batch with fixed random labels, before the epoch's training step."""
     t, c = ctx.trainer, ctx.config
     idx = torch.randperm(t.data.n_train, generator=t.rng.probe)[: c.zeta_batch_size]
-    before, after = susceptibility_probe(t.model, t.optimizer, t.data.x_train[idx].to(c.device),
-                                         t.rng.random_labels[idx].to(c.device))
-    t.zeta_terms.append(before - after)
-    return {"zeta_loss_before": before, "zeta_loss_after": after, "zeta_step": before - after,
-            "zeta": float(np.mean(t.zeta_terms))}
+    return zeta_columns(t.model, t.optimizer, t.data.x_train[idx].to(c.device), t.rng.random_labels[idx].to(c.device),
+                        t.zeta_terms)  # fmt: skip
 
 
 @register_metric("geometric_complexity")

@@ -319,6 +319,43 @@ class Report(LayerTable):
 
         return plot_summary(self, fig)
 
+    def to_html(self, path: str | os.PathLike, title: str | None = None) -> None:
+        """Writes one self-contained HTML page: summary, sortable/filterable table, ESD plots.
+
+        Everything is inline (CSS, script, PNG plots); the page never fetches anything
+        (:mod:`netsieve.torch.html_report`). Written atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; it may not be a folder or an input of the report.
+        title : str, optional
+            Default ``"netsieve analysis of <source>"``.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        InvalidInputError
+            ``path`` is a folder (or another non-file) or an input of the report.
+        ImportError
+            matplotlib is not installed (the ``plot`` extra).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, torch, netsieve.torch as nt
+        >>> report = nt.analyze(torch.nn.Linear(64, 32), porter_thomas=False)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "report.html"
+        >>> report.to_html(path)
+        >>> text = path.read_text(); text.startswith("<!DOCTYPE html>"), 'data-key="alpha"' in text, "://" in text
+        (True, True, False)
+        """
+        from .html_report import write_html
+
+        write_html(self, path, title)
+
     def save_plots(self, folder: str | os.PathLike) -> list[Path]:
         """Writes summary.png and one <layer>.png (ESD and tail) per analysed layer, atomically.
 

@@ -123,8 +123,8 @@ fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par, stop: &Stop) -> Co
 /// essential parts below it.
 fn panel_qr(p: &mut Mat<f64>, tau: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+    if crate::cpu::avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them).
         return unsafe { panel_qr_avx2(p, tau) };
     }
     panel_qr_generic(p, tau)
@@ -292,9 +292,8 @@ impl SymmetricBand {
     /// Stage 2: annihilates each column below its subdiagonal and chases the bulge down the band.
     fn chase_to_tridiagonal(&mut self, b: usize) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        if crate::cpu::avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them).
             return unsafe { self.chase_avx2(b) };
         }
         self.chase_generic(b)

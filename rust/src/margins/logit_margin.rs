@@ -419,8 +419,8 @@ fn rows_block<'r, T: MarginFloat, F: Fn(usize) -> &'r [T]>(
     out: &mut [T],
 ) -> Option<(usize, RowProblem)> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
+    if crate::cpu::avx2() {
+        // SAFETY: the CPU supports AVX2 (crate::cpu detected it).
         return unsafe { rows_block_avx2(row_of, first, labels, kind, kbuf, out) };
     }
     rows_block_generic(row_of, first, labels, kind, kbuf, out)

@@ -85,6 +85,8 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GOE_MEAN_RATIO", GOE_MEAN_RATIO)?;
     m.add("POISSON_MEAN_RATIO", POISSON_MEAN_RATIO)?;
     m.add("DEFAULTS", defaults(py)?)?;
+    // Which SIMD path netsieve's own kernels take in this process (NETSIEVE_FORCE_SCALAR=1: scalar).
+    m.add("CPU_DISPATCH", crate::cpu::dispatch().name())?;
     m.add_function(wrap_pyfunction!(records::_rebuild_record, m)?)?;
     spectral::register(m)?;
     margins::register(m)?;

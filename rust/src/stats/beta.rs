@@ -233,10 +233,9 @@ impl Cdf for SphereCoordinateTable {
         #[cfg(target_arch = "x86_64")]
         if n <= i32::MAX as usize
             && !self.coefficients.is_empty()
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
+            && crate::cpu::avx2_fma()
         {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above; `out` has x's length.
+            // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them); `out` has x's length.
             return unsafe { self.bucket_indices_avx2(x, out) };
         }
         for (o, &xi) in out.iter_mut().zip(x) {
