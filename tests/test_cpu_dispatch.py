@@ -1,7 +1,8 @@
 """The run-time CPU dispatch: NETSIEVE_FORCE_SCALAR=1 puts every kernel with an AVX2 version on its
 portable path (the choice is made once per process, so each side runs in its own child process),
 and both paths give the same answers: singular values through the two-stage tridiagonalisation
-(panel QR and bulge chasing), Porter–Thomas p-values (the Beta-table bucketing) and margins."""
+(panel QR and bulge chasing), Porter–Thomas p-values (the Beta-table bucketing), margins and the
+projections of the doubling condition."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ pt = ns.porter_thomas(V)
 logits = rng.normal(size=(5000, 37)).astype(np.float32)
 labels = rng.integers(0, 37, 5000)
 m = ns.margins(logits, labels)
+X = rng.normal(size=(3000, 13))
+dc = ns.doubling_condition(X, n_directions=24, search=False)
 print(json.dumps({"dispatch": ns.CPU_DISPATCH, "s": s.tolist(), "pt": [float(x) for x in pt.pvalues],
-                  "boundary": pt.boundary, "m": m.astype(float).tolist()}))
+                  "boundary": pt.boundary, "m": m.astype(float).tolist(),
+                  "doubling": [dc.constant, dc.worst.offset, dc.ratios.tolist()]}))
 """
 
 
@@ -49,6 +53,7 @@ def test_forced_scalar_path_gives_the_same_answers(tmp_path):
     np.testing.assert_allclose(scalar["pt"], fast["pt"], rtol=1e-9, atol=1e-12)
     assert scalar["boundary"] == fast["boundary"]
     assert scalar["m"] == fast["m"]  # max and subtract only: bit-identical
+    assert scalar["doubling"] == fast["doubling"]  # projections: the same multiply-then-add lanes
 
 
 def test_dispatch_is_reported():

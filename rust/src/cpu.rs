@@ -42,10 +42,17 @@ fn forced(value: Option<std::ffi::OsString>) -> bool {
 fn detect() -> Dispatch {
     let forced_scalar = forced(std::env::var_os(FORCE_SCALAR_ENV));
     #[cfg(target_arch = "x86_64")]
-    let (avx2, fma) = (std::arch::is_x86_feature_detected!("avx2"), std::arch::is_x86_feature_detected!("fma"));
+    let (avx2, fma) = (
+        std::arch::is_x86_feature_detected!("avx2"),
+        std::arch::is_x86_feature_detected!("fma"),
+    );
     #[cfg(not(target_arch = "x86_64"))]
     let (avx2, fma) = (false, false);
-    Dispatch { avx2: avx2 && !forced_scalar, avx2_fma: avx2 && fma && !forced_scalar, forced_scalar }
+    Dispatch {
+        avx2: avx2 && !forced_scalar,
+        avx2_fma: avx2 && fma && !forced_scalar,
+        forced_scalar,
+    }
 }
 
 /// The dispatch of this process (detected once).

@@ -105,8 +105,8 @@ pub fn project(points: &Points, directions: &[&[f64]], out: &mut [Vec<f64>]) {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if crate::cpu::avx2() {
+            // SAFETY: the CPU supports AVX2 (the dispatch checked it).
             unsafe { project_avx2(points, &wt, out) };
             return;
         }

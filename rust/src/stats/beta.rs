@@ -231,10 +231,7 @@ impl Cdf for SphereCoordinateTable {
         out.clear();
         out.resize(n, 0);
         #[cfg(target_arch = "x86_64")]
-        if n <= i32::MAX as usize
-            && !self.coefficients.is_empty()
-            && crate::cpu::avx2_fma()
-        {
+        if n <= i32::MAX as usize && !self.coefficients.is_empty() && crate::cpu::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them); `out` has x's length.
             return unsafe { self.bucket_indices_avx2(x, out) };
         }
