@@ -3,7 +3,8 @@
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
 statistics, per-layer reports) is documented in :mod:`netsieve.spectral`, the singular-value
 shrinkage filters in :mod:`netsieve.shrink`, classification margins, their distributions,
-margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in
+margin-based data selection and the GDV in :mod:`netsieve.margins`, least-absolute-deviation and quantile regression in
+:mod:`netsieve.l1`; torch-facing tools live in
 :mod:`netsieve.torch`. Every function here is the Rust core's own: names, defaults (``DEFAULTS``),
 checks and result classes are defined there once.
 """
@@ -19,6 +20,7 @@ from ._netsieve import (
     InvalidInputError,
     __version__,
 )
+from .l1 import LAD_STATUSES, LADFit, lad_fit
 from .margins import (
     MARGIN_KINDS,
     GDVResult,
@@ -103,6 +105,9 @@ __all__ = [
     "shrink",
     "shrink_many",
     "shrink_with_record",
+    "LAD_STATUSES",
+    "LADFit",
+    "lad_fit",
 ]
 
 

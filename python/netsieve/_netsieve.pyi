@@ -24,6 +24,8 @@ __all__ = [
     "GDVResult",
     "GOE_MEAN_RATIO",
     "InvalidInputError",
+    "LADFit",
+    "LAD_STATUSES",
     "LayerReport",
     "LevelStatistics",
     "MARGIN_KINDS",
@@ -44,6 +46,7 @@ __all__ = [
     "analyze_spectra",
     "fit_mp",
     "gdv",
+    "lad_fit",
     "level_statistics",
     "lowest_margins",
     "margin_summary",
@@ -70,6 +73,7 @@ BULK_TEST_LEVEL: float
 DECOMPOSITIONS: list[str]
 MARGIN_KINDS: list[str]
 ERROR_POLICIES: list[str]
+LAD_STATUSES: list[str]
 SPIKE_CONFIDENCES: dict[float, float]
 GOE_MEAN_RATIO: float
 POISSON_MEAN_RATIO: float
@@ -407,6 +411,22 @@ class GDVResult:
     def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
 @final
+class LADFit:
+    FIELDS: ClassVar[list[str]]
+    coef: _F64
+    intercept: float
+    loss: float
+    objective: float
+    quantile: float
+    n_pivots: int
+    status: str
+    basis: tuple[int, ...]
+    def __new__(
+        cls, *, coef: _F64, intercept: float, loss: float, objective: float, quantile: float, n_pivots: int,
+        status: str, basis: tuple[int, ...]) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
 class TotalVariation:
     def __init__(self) -> None: ...
     def update(self, batch: _ArrayLike) -> None: ...
@@ -546,3 +566,6 @@ def lowest_margins(m: _ArrayLike, k: int | None = None, *, fraction: float | Non
 def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[False] = False) -> float: ...
 @overload
 def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[True]) -> GDVResult: ...
+def lad_fit(
+    X: _ArrayLike, y: _ArrayLike, fit_intercept: bool = ..., quantile: float = ..., *, max_pivots: int | None = None
+) -> LADFit: ...

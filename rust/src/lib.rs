@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod error;
 pub mod interrupt;
+pub mod l1;
 pub mod linalg;
 pub mod margins;
 pub mod matrix;

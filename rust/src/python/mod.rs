@@ -10,6 +10,7 @@ mod analysis;
 mod batch;
 mod convert;
 mod inputs;
+mod l1;
 mod margins;
 mod records;
 mod run;
@@ -17,6 +18,7 @@ mod shrinkage;
 mod spectral;
 
 use crate::batch::{ErrorPolicy, DEFAULT_MAX_WORKING_BYTES};
+use crate::l1::lad::{LadStatus, DEFAULT_FIT_INTERCEPT, DEFAULT_QUANTILE};
 use crate::linalg::decomposition::Decomposition;
 use crate::margins::logit_margin::{MarginKind, DEFAULT_TOP_K};
 use crate::margins::summary::DEFAULT_QUANTILES;
@@ -53,6 +55,8 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("kind", MarginKind::default().name())?;
     d.set_item("top_k", DEFAULT_TOP_K)?;
     d.set_item("quantiles", DEFAULT_QUANTILES.to_vec())?;
+    d.set_item("fit_intercept", DEFAULT_FIT_INTERCEPT)?;
+    d.set_item("quantile", DEFAULT_QUANTILE)?;
     Ok(d)
 }
 
@@ -75,6 +79,7 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DECOMPOSITIONS", Decomposition::NAMES.to_vec())?;
     m.add("MARGIN_KINDS", MarginKind::NAMES.to_vec())?;
     m.add("ERROR_POLICIES", ErrorPolicy::NAMES.to_vec())?;
+    m.add("LAD_STATUSES", LadStatus::NAMES.to_vec())?;
     let table = PyDict::new(py);
     for (confidence, quantile) in SPIKE_CONFIDENCES {
         table.set_item(confidence, quantile)?;
@@ -88,5 +93,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     margins::register(m)?;
     analysis::register(m)?;
     shrinkage::register(m)?;
+    l1::register(m)?;
     Ok(())
 }
