@@ -20,7 +20,16 @@ from ._netsieve import (
     InvalidInputError,
     __version__,
 )
-from .l1 import LAD_STATUSES, LADFit, lad_fit
+from .l1 import (
+    DESCENT_STATUSES,
+    L1_ACTIVATIONS,
+    LAD_STATUSES,
+    DescentTrace,
+    LADFit,
+    VertexDescentResult,
+    l1_vertex_descent,
+    lad_fit,
+)
 from .margins import (
     MARGIN_KINDS,
     GDVResult,
@@ -108,6 +117,11 @@ __all__ = [
     "LAD_STATUSES",
     "LADFit",
     "lad_fit",
+    "DESCENT_STATUSES",
+    "L1_ACTIVATIONS",
+    "DescentTrace",
+    "VertexDescentResult",
+    "l1_vertex_descent",
 ]
 
 

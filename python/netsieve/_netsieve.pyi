@@ -19,6 +19,8 @@ __all__ = [
     "BULK_TEST_LEVEL",
     "ConvergenceError",
     "DECOMPOSITIONS",
+    "DESCENT_STATUSES",
+    "DescentTrace",
     "DEFAULTS",
     "ERROR_POLICIES",
     "GDVResult",
@@ -26,6 +28,7 @@ __all__ = [
     "InvalidInputError",
     "LADFit",
     "LAD_STATUSES",
+    "L1_ACTIVATIONS",
     "LayerReport",
     "LevelStatistics",
     "MARGIN_KINDS",
@@ -40,12 +43,14 @@ __all__ = [
     "ShrinkRecord",
     "SpectrumAnalysis",
     "TotalVariation",
+    "VertexDescentResult",
     "__version__",
     "_rebuild_record",
     "analyze_layers",
     "analyze_spectra",
     "fit_mp",
     "gdv",
+    "l1_vertex_descent",
     "lad_fit",
     "level_statistics",
     "lowest_margins",
@@ -74,6 +79,8 @@ DECOMPOSITIONS: list[str]
 MARGIN_KINDS: list[str]
 ERROR_POLICIES: list[str]
 LAD_STATUSES: list[str]
+DESCENT_STATUSES: list[str]
+L1_ACTIVATIONS: list[str]
 SPIKE_CONFIDENCES: dict[float, float]
 GOE_MEAN_RATIO: float
 POISSON_MEAN_RATIO: float
@@ -427,6 +434,39 @@ class LADFit:
     def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
 @final
+class DescentTrace:
+    FIELDS: ClassVar[list[str]]
+    loss: _F64
+    step: _F64
+    regions_tried: _F64
+    extrapolated: _F64
+    def __new__(cls, *, loss: _F64, step: _F64, regions_tried: _F64, extrapolated: _F64) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class VertexDescentResult:
+    FIELDS: ClassVar[list[str]]
+    weight: Any
+    bias: _F64
+    loss: float
+    initial_loss: float
+    phase1_loss: float
+    status: str
+    n_vertices: int
+    n_params: int
+    extrapolated_loss: float
+    trace: DescentTrace
+    active: tuple[tuple[int, int, int], ...]
+    max_drift: float
+    degenerate_steps: int
+    seconds: float
+    def __new__(
+        cls, *, weight: Any, bias: _F64, loss: float, initial_loss: float, phase1_loss: float, status: str,
+        n_vertices: int, n_params: int, extrapolated_loss: float, trace: DescentTrace,
+        active: tuple[tuple[int, int, int], ...], max_drift: float, degenerate_steps: int, seconds: float) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
 class TotalVariation:
     def __init__(self) -> None: ...
     def update(self, batch: _ArrayLike) -> None: ...
@@ -569,3 +609,15 @@ def gdv(X: _ArrayLike, labels: _ArrayLike, *, components: Literal[True]) -> GDVR
 def lad_fit(
     X: _ArrayLike, y: _ArrayLike, fit_intercept: bool = ..., quantile: float = ..., *, max_pivots: int | None = None
 ) -> LADFit: ...
+def l1_vertex_descent(
+    weights: Sequence[_ArrayLike],
+    biases: Sequence[_ArrayLike],
+    activations: Sequence[str | tuple[str, float]],
+    X: _ArrayLike,
+    y: _ArrayLike,
+    layer: int = 0,
+    *,
+    max_vertices: int | None = None,
+    time_limit: float | None = None,
+    window: int = ...,
+) -> VertexDescentResult: ...

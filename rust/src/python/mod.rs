@@ -19,6 +19,7 @@ mod spectral;
 
 use crate::batch::{ErrorPolicy, DEFAULT_MAX_WORKING_BYTES};
 use crate::l1::lad::{LadStatus, DEFAULT_FIT_INTERCEPT, DEFAULT_QUANTILE};
+use crate::l1::vertex_descent::{ActivationKind, DescentStatus, DEFAULT_LEAKY_SLOPE};
 use crate::linalg::decomposition::Decomposition;
 use crate::margins::logit_margin::{MarginKind, DEFAULT_TOP_K};
 use crate::margins::summary::DEFAULT_QUANTILES;
@@ -57,6 +58,8 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("quantiles", DEFAULT_QUANTILES.to_vec())?;
     d.set_item("fit_intercept", DEFAULT_FIT_INTERCEPT)?;
     d.set_item("quantile", DEFAULT_QUANTILE)?;
+    d.set_item("l1_window", crate::l1::vertex_descent::DEFAULT_WINDOW)?;
+    d.set_item("leaky_slope", DEFAULT_LEAKY_SLOPE)?;
     Ok(d)
 }
 
@@ -80,6 +83,8 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MARGIN_KINDS", MarginKind::NAMES.to_vec())?;
     m.add("ERROR_POLICIES", ErrorPolicy::NAMES.to_vec())?;
     m.add("LAD_STATUSES", LadStatus::NAMES.to_vec())?;
+    m.add("DESCENT_STATUSES", DescentStatus::NAMES.to_vec())?;
+    m.add("L1_ACTIVATIONS", ActivationKind::NAMES.to_vec())?;
     let table = PyDict::new(py);
     for (confidence, quantile) in SPIKE_CONFIDENCES {
         table.set_item(confidence, quantile)?;
