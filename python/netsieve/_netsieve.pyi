@@ -615,7 +615,7 @@ def l1_vertex_descent(
     activations: Sequence[str | tuple[str, float]],
     X: _ArrayLike,
     y: _ArrayLike,
-    layer: int = 0,
+    layer: int = ...,
     *,
     max_vertices: int | None = None,
     time_limit: float | None = None,
