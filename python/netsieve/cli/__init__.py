@@ -10,11 +10,11 @@ import os
 import sys
 from typing import Sequence
 
-from . import analyze, demo, filter, spectrum, train
+from . import analyze, demo, filter, l1_descent, spectrum, train
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = (demo, spectrum, filter, analyze, train)
+COMMANDS = (demo, spectrum, filter, analyze, train, l1_descent)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -99,7 +99,7 @@ pub fn inverse(m: &[f64], n: usize, rel_tol: f64) -> Option<Vec<f64>> {
             .max_by(|&r, &s| a[r * n + col].abs().total_cmp(&a[s * n + col].abs()))
             .expect("non-empty range");
         let pv = a[piv * n + col];
-        if !(pv.abs() > rel_tol * scale[col].max(f64::MIN_POSITIVE)) {
+        if pv.is_nan() || pv.abs() <= rel_tol * scale[col].max(f64::MIN_POSITIVE) {
             return None;
         }
         if piv != col {

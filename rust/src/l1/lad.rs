@@ -494,8 +494,8 @@ impl Solver<'_> {
         }
         let dk: Vec<f64> = self.edge(k).to_vec();
         for i in (0..q).filter(|&i| i != k && c[i] != 0.0) {
-            for j in 0..q {
-                self.dinv[i * q + j] -= c[i] * dk[j];
+            for (v, d) in self.dinv[i * q..(i + 1) * q].iter_mut().zip(&dk) {
+                *v -= c[i] * d;
             }
         }
         self.rows[k] = Row::Obs(enter);

@@ -302,7 +302,7 @@ pub fn extrapolate(losses: &[f64], window: usize) -> f64 {
         return f64::NAN;
     }
     let lambda = -sxy / sxx;
-    if !(lambda > 0.0) {
+    if lambda.is_nan() || lambda <= 0.0 {
         return f64::NAN;
     }
     let c = my + lambda * mx;
@@ -388,13 +388,13 @@ impl Problem<'_> {
             let prev = self.offsets[block - 1];
             let act = self.act_of_block(block - 1);
             let mut next = vec![0.0; cols];
-            for r in 0..rows {
-                if delta[r] == 0.0 {
+            for (r, &dr) in delta.iter().enumerate().take(rows) {
+                if dr == 0.0 {
                     continue;
                 }
                 let w = &self.net.weights[k][r * cols..(r + 1) * cols];
-                for c in 0..cols {
-                    next[c] += w[c] * delta[r];
+                for (nc, wc) in next.iter_mut().zip(w) {
+                    *nc += wc * dr;
                 }
             }
             for c in 0..cols {
@@ -713,7 +713,7 @@ pub fn vertex_descent(
         ));
     }
     if let Some(t) = options.time_limit {
-        if !(t >= 0.0) {
+        if t.is_nan() || t < 0.0 {
             return Err(CoreError::invalid(
                 "time_limit",
                 format!("must be ≥ 0 seconds, got {t}"),
