@@ -24,6 +24,7 @@ batch, learning rate tuned on a grid, each run given the vertex descent's wall t
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -73,8 +74,7 @@ def analyse(trace, first_loss):
 
 
 def gradient_baseline(model, X, y, layer, seconds, optimizer, lr):
-    m = nt.sequential_layers(model)[0][layer]
-    net = __import__("copy").deepcopy(model)
+    net = copy.deepcopy(model)
     lin = nt.sequential_layers(net)[0][layer]
     for p in net.parameters():
         p.requires_grad_(False)
@@ -87,11 +87,10 @@ def gradient_baseline(model, X, y, layer, seconds, optimizer, lr):
     while time.perf_counter() - start < seconds:
         opt.zero_grad()
         loss = (net(X).reshape(y.shape) - y).abs().sum()
-        best = min(best, float(loss))
+        best = min(best, float(loss.detach()))
         (loss / len(X)).backward()
         opt.step()
         steps += 1
-    del m
     return best, steps
 
 

@@ -57,7 +57,8 @@ class L1DescentResult:
     loss : float
         Σᵢ‖model(xᵢ) − yᵢ‖₁ of the new model, from a fresh forward pass in float64.
     status : str
-        ``"local_minimum"``, ``"unbounded"`` or ``"limit"`` (see :func:`netsieve.l1_vertex_descent`).
+        ``"local_minimum"``, ``"unbounded"``, ``"limit"`` or ``"breakdown"`` (see
+        :func:`netsieve.l1_vertex_descent`).
     trace : netsieve.DescentTrace
         Per vertex: ``loss``, ``step`` (‖θ_{k+1} − θ_k‖), ``regions_tried`` and ``extrapolated``
         (the loss at the minimum estimated from a window of recent vertices).

@@ -337,13 +337,25 @@ impl Solver<'_> {
         a: &mut [f64],
         stop: &Stop,
     ) -> CoreResult<LadStatus> {
-        let mut bland = false;
+        let (mut bland, mut retried) = (false, false);
         while let Some((k, sign, slope)) = self.choose(bland) {
             if *pivots >= cap {
                 return Ok(LadStatus::Limit);
             }
             stop.check()?;
-            let t = self.pivot(k, sign, slope, bland, a)?;
+            let t = match self.pivot(k, sign, slope, bland, a) {
+                Ok(t) => t,
+                // The slope promised more breakpoints than the data hold: the incremental state
+                // drifted. Rebuild it from the basis once and choose again.
+                Err(CoreError::NoConvergence { .. }) if !retried => {
+                    retried = true;
+                    self.refactor()?;
+                    self.resign();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            retried = false;
             *pivots += 1;
             bland = t == 0.0;
             if *pivots % REFACTOR_EVERY == 0 {

@@ -42,8 +42,10 @@
 //! to the lowest unit (Bland's rule), until a step moves again. `max_vertices` and `time_limit`
 //! bound every run (status "limit").
 //!
-//! **Numerics.** N⁻¹ is recomputed from fresh normals every [`REFACTOR_EVERY`] vertices and at the
-//! end; the largest relative change is reported as `max_drift`. Unit values and the loss are
+//! **Numerics.** N⁻¹ is recomputed from fresh normals every [`REFACTOR_EVERY`] vertices; the
+//! largest relative change is reported as `max_drift`. Should the fresh normals be numerically
+//! dependent (status **breakdown**, seen after tens of thousands of vertices on hidden layers
+//! with many degenerate steps), the walk stops and returns the point reached. Unit values and the loss are
 //! recomputed from a fresh forward pass at the same time.
 //!
 //! **Extrapolated loss.** See [`extrapolate`].
@@ -65,6 +67,8 @@ pub const ZERO_TOLERANCE: f64 = 1e-12;
 /// A unit whose derivative along a direction d is below this fraction of its normal's size times
 /// ‖d‖ counts as parallel to d (never hit): it keeps the active normals well conditioned.
 pub const PARALLEL_TOLERANCE: f64 = 1e-9;
+/// A fresh unit value changes the unit's recorded sign only beyond this fraction of its scale.
+pub const SIGN_TOLERANCE: f64 = 1e-9;
 /// Vertices between refactorisations of N⁻¹.
 pub const REFACTOR_EVERY: usize = 50;
 /// Default window of the extrapolation (the last this many loss decreases).
@@ -93,6 +97,9 @@ crate::named_enum! {
         Unbounded = "unbounded",
         /// `max_vertices` or `time_limit` reached.
         Limit = "limit",
+        /// The fresh normals at the point reached are numerically dependent (rounding, or many
+        /// units vanishing together); the point is returned but may not be a vertex.
+        Breakdown = "breakdown",
     }
 }
 
@@ -505,8 +512,10 @@ impl State<'_> {
                 *a = 0.0;
             }
         }
-        for (s, a) in self.sign.iter_mut().zip(&self.alpha) {
-            if *a != 0.0 {
+        // Signs follow fresh values only where these are clearly away from zero: a value within
+        // rounding of zero keeps the side the walk assigned it (the region stays the same).
+        for ((s, a), sc) in self.sign.iter_mut().zip(&self.alpha).zip(&self.scale) {
+            if a.abs() > SIGN_TOLERANCE * sc {
                 *s = if *a > 0.0 { 1 } else { -1 };
             }
         }
@@ -885,8 +894,10 @@ pub fn vertex_descent(
     let mut trace: Vec<TraceEntry> = Vec::new();
     let mut losses = vec![];
     let mut degenerate = 0usize;
+    if status.is_none() && s.refactor().is_err() {
+        status = Some(DescentStatus::Breakdown);
+    }
     if status.is_none() {
-        s.refactor()?;
         losses.push(s.loss);
         let mut regions = 1usize;
         let mut flips = 0usize;
@@ -972,12 +983,16 @@ pub fn vertex_descent(
             s.is_active[id] = true;
             s.active[k] = id;
             let nrm = s.normal_of(id);
-            s.replace_row(k, &nrm)?;
+            if s.replace_row(k, &nrm).is_err() {
+                status = Some(DescentStatus::Breakdown);
+                break;
+            }
             bland = t == 0.0;
             degenerate += bland as usize;
             let vertex = trace.len() + 1;
-            if vertex % REFACTOR_EVERY == 0 {
-                s.refactor()?;
+            if vertex % REFACTOR_EVERY == 0 && s.refactor().is_err() {
+                status = Some(DescentStatus::Breakdown);
+                break;
             }
             losses.push(s.loss);
             trace.push(TraceEntry {

@@ -212,7 +212,8 @@ record! {
     /// Σᵢ‖g(xᵢ) − yᵢ‖₁ at them, from a fresh forward pass; ``initial_loss`` at the start and
     /// ``phase1_loss`` at the first vertex; ``status`` is ``"local_minimum"``, ``"unbounded"`` or
     /// ``"limit"``; ``n_vertices`` counts phase-2 vertices (the length of ``trace``); ``n_params``
-    /// is n0 = n_ℓ·(n_{ℓ−1} + 1); ``active`` lists the n0 units that vanish at the returned vertex
+    /// is n0 = n_ℓ·(n_{ℓ−1} + 1); ``"breakdown"`` means the fresh normals at the point reached
+    /// were numerically dependent: the point is returned, but may not be a vertex; ``active`` lists the n0 units that vanish at the returned vertex
     /// as (data point, unit, sign) with units numbered per data point: the neurons of layers
     /// ℓ..L−2 in order, then the outputs (residuals); ``extrapolated_loss`` is the last trace
     /// entry's estimate; ``max_drift`` the largest relative change of the edge matrix at a
@@ -283,7 +284,7 @@ record! {
 ///     y of the wrong shape, inputs of layer ℓ that do not span n_{ℓ−1} + 1 dimensions (no vertex
 ///     exists, e.g. a unit dead on all data).
 /// ConvergenceError
-///     The active normals became numerically dependent.
+///     Not raised by the walk itself: a numerical breakdown ends it with status ``"breakdown"``.
 ///
 /// References
 /// ----------
