@@ -256,26 +256,31 @@ impl Solver<'_> {
     fn recompute_u(&mut self) {
         let q = self.q;
         let (x, sigma, tau) = (self.x, &self.sigma, self.tau);
-        self.u = (0..x.n)
+        // Fixed chunks summed in order: reproducible whatever the threads do.
+        let partial: Vec<Vec<f64>> = (0..x.n.div_ceil(CHUNK))
             .into_par_iter()
-            .fold(
-                || vec![0.0; q],
-                |mut acc, i| {
+            .map(|c| {
+                let mut acc = vec![0.0; q];
+                for i in c * CHUNK..((c + 1) * CHUNK).min(x.n) {
                     let w = match sigma[i] {
-                        0 => return acc,
+                        0 => continue,
                         s if s > 0 => tau,
                         _ => -(1.0 - tau),
                     };
                     for (a, v) in acc.iter_mut().zip(x.row(i)) {
                         *a += w * v;
                     }
-                    acc
-                },
-            )
-            .reduce(
-                || vec![0.0; q],
-                |a, b| a.iter().zip(&b).map(|(p, q)| p + q).collect(),
-            );
+                }
+                acc
+            })
+            .collect();
+        let mut u = vec![0.0; q];
+        for part in &partial {
+            for (a, v) in u.iter_mut().zip(part) {
+                *a += v;
+            }
+        }
+        self.u = u;
     }
 
     /// Recomputes M⁻¹, β and the residuals from the basis rows.
@@ -586,10 +591,12 @@ pub fn lad_fit<T: Scalar>(
     }
     s.refactor()?;
     let tau = options.quantile;
-    let (loss, objective) =
-        s.r.par_iter()
-            .map(|&r| (r.abs(), if r < 0.0 { (tau - 1.0) * r } else { tau * r }))
-            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (loss, objective) = s.r.iter().fold((0.0, 0.0), |acc, &r| {
+        (
+            acc.0 + r.abs(),
+            acc.1 + if r < 0.0 { (tau - 1.0) * r } else { tau * r },
+        )
+    });
     let p = q - options.fit_intercept as usize;
     let mut basis: Vec<usize> = s
         .rows

@@ -69,6 +69,8 @@ pub const ZERO_TOLERANCE: f64 = 1e-12;
 pub const PARALLEL_TOLERANCE: f64 = 1e-9;
 /// A fresh unit value changes the unit's recorded sign only beyond this fraction of its scale.
 pub const SIGN_TOLERANCE: f64 = 1e-9;
+/// Data points per parallel chunk of the gradient (fixed, so that sums are reproducible).
+const CHUNK_POINTS: usize = 256;
 /// Vertices between refactorisations of N⁻¹.
 pub const REFACTOR_EVERY: usize = 50;
 /// Default window of the extrapolation (the last this many loss decreases).
@@ -520,21 +522,24 @@ impl State<'_> {
             }
         }
         let o = self.p.offsets[self.p.offsets.len() - 1];
-        self.loss = self
+        let per_point: Vec<f64> = self
             .alpha
             .par_chunks(u)
             .map(|a| a[o..].iter().map(|v| v.abs()).sum::<f64>())
-            .sum();
+            .collect();
+        self.loss = per_point.iter().sum();
     }
 
     fn gradient(&mut self) {
         let (p, u, n0) = (&self.p, self.p.u, self.p.n0());
         let sign = &self.sign;
-        self.grad = (0..p.n)
-            .into_par_iter()
-            .fold(
-                || vec![0.0; n0],
-                |mut acc, i| {
+        // Fixed chunks summed in order: the same gradient on every run, whatever the threads do.
+        let chunks: Vec<usize> = (0..p.n).step_by(CHUNK_POINTS).collect();
+        let partial: Vec<Vec<f64>> = chunks
+            .par_iter()
+            .map(|&start| {
+                let mut acc = vec![0.0; n0];
+                for i in start..(start + CHUNK_POINTS).min(p.n) {
                     let c = p.grad_coeff(&sign[i * u..(i + 1) * u]);
                     let h = p.hin(i);
                     for (j, cj) in c.iter().enumerate() {
@@ -544,13 +549,17 @@ impl State<'_> {
                             }
                         }
                     }
-                    acc
-                },
-            )
-            .reduce(
-                || vec![0.0; n0],
-                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-            );
+                }
+                acc
+            })
+            .collect();
+        let mut grad = vec![0.0; n0];
+        for part in &partial {
+            for (g, v) in grad.iter_mut().zip(part) {
+                *g += v;
+            }
+        }
+        self.grad = grad;
     }
 
     fn normal_of(&self, id: usize) -> Vec<f64> {
@@ -647,7 +656,7 @@ impl State<'_> {
         for (k, &id) in self.active.iter().enumerate() {
             m[k * n0..(k + 1) * n0].copy_from_slice(&self.normal_of(id));
         }
-        let inv = inverse(&m, n0, 1e-13).ok_or(CoreError::NoConvergence {
+        let inv = inverse(&m, n0, 1e-15).ok_or(CoreError::NoConvergence {
             algorithm: "vertex descent (the active normals are numerically dependent)",
         })?;
         let mut fresh = vec![0.0; n0 * n0];
