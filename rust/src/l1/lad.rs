@@ -261,8 +261,9 @@ impl Solver<'_> {
             .into_par_iter()
             .map(|c| {
                 let mut acc = vec![0.0; q];
-                for i in c * CHUNK..((c + 1) * CHUNK).min(x.n) {
-                    let w = match sigma[i] {
+                let end = ((c + 1) * CHUNK).min(x.n);
+                for (i, &sg) in sigma.iter().enumerate().take(end).skip(c * CHUNK) {
+                    let w = match sg {
                         0 => continue,
                         s if s > 0 => tau,
                         _ => -(1.0 - tau),
