@@ -3,10 +3,11 @@
 The spectral core (singular values, the Marchenko–Pastur law and fit, Porter–Thomas tests, level
 statistics, per-layer reports) is documented in :mod:`netsieve.spectral`, the singular-value
 shrinkage filters in :mod:`netsieve.shrink`, the doubling condition of a training set in
-:mod:`netsieve.doubling`, classification margins, their distributions,
-margin-based data selection and the GDV in :mod:`netsieve.margins`; torch-facing tools live in
-:mod:`netsieve.torch`. Every function here is the Rust core's own: names, defaults (``DEFAULTS``),
-checks and result classes are defined there once.
+:mod:`netsieve.doubling`, classification margins, their distributions, margin-based data selection
+and the GDV in :mod:`netsieve.margins`, least-absolute-deviation and quantile regression and
+layer-wise L1 vertex descent in :mod:`netsieve.l1`; torch-facing tools live in :mod:`netsieve.torch`.
+Every function here is the Rust core's own: names, defaults (``DEFAULTS``), checks and result
+classes are defined there once.
 """
 
 from typing import Any
@@ -22,6 +23,16 @@ from ._netsieve import (
     __version__,
 )
 from .doubling import DIRECTION_SOURCES, DoublingResult, Slab, doubling_condition, slab_counts
+from .l1 import (
+    DESCENT_STATUSES,
+    L1_ACTIVATIONS,
+    LAD_STATUSES,
+    DescentTrace,
+    LADFit,
+    VertexDescentResult,
+    l1_vertex_descent,
+    lad_fit,
+)
 from .margins import (
     MARGIN_KINDS,
     GDVResult,
@@ -112,6 +123,14 @@ __all__ = [
     "Slab",
     "doubling_condition",
     "slab_counts",
+    "LAD_STATUSES",
+    "LADFit",
+    "lad_fit",
+    "DESCENT_STATUSES",
+    "L1_ACTIVATIONS",
+    "DescentTrace",
+    "VertexDescentResult",
+    "l1_vertex_descent",
 ]
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "BULK_TEST_LEVEL",
     "ConvergenceError",
     "DECOMPOSITIONS",
+    "DESCENT_STATUSES",
+    "DescentTrace",
     "DEFAULTS",
     "DIRECTION_SOURCES",
     "DoublingResult",
@@ -27,6 +29,9 @@ __all__ = [
     "GOE_MEAN_RATIO",
     "CPU_DISPATCH",
     "InvalidInputError",
+    "LADFit",
+    "LAD_STATUSES",
+    "L1_ACTIVATIONS",
     "LayerReport",
     "LevelStatistics",
     "MARGIN_KINDS",
@@ -42,6 +47,7 @@ __all__ = [
     "Slab",
     "SpectrumAnalysis",
     "TotalVariation",
+    "VertexDescentResult",
     "__version__",
     "_rebuild_record",
     "analyze_layers",
@@ -49,6 +55,8 @@ __all__ = [
     "doubling_condition",
     "fit_mp",
     "gdv",
+    "l1_vertex_descent",
+    "lad_fit",
     "level_statistics",
     "lowest_margins",
     "margin_summary",
@@ -76,6 +84,9 @@ BULK_TEST_LEVEL: float
 DECOMPOSITIONS: list[str]
 MARGIN_KINDS: list[str]
 ERROR_POLICIES: list[str]
+LAD_STATUSES: list[str]
+DESCENT_STATUSES: list[str]
+L1_ACTIVATIONS: list[str]
 SPIKE_CONFIDENCES: dict[float, float]
 GOE_MEAN_RATIO: float
 CPU_DISPATCH: str
@@ -415,6 +426,55 @@ class GDVResult:
     def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
 @final
+class LADFit:
+    FIELDS: ClassVar[list[str]]
+    coef: _F64
+    intercept: float
+    loss: float
+    objective: float
+    quantile: float
+    n_pivots: int
+    status: str
+    basis: tuple[int, ...]
+    def __new__(
+        cls, *, coef: _F64, intercept: float, loss: float, objective: float, quantile: float, n_pivots: int,
+        status: str, basis: tuple[int, ...]) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class DescentTrace:
+    FIELDS: ClassVar[list[str]]
+    loss: _F64
+    step: _F64
+    regions_tried: _F64
+    extrapolated: _F64
+    def __new__(cls, *, loss: _F64, step: _F64, regions_tried: _F64, extrapolated: _F64) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class VertexDescentResult:
+    FIELDS: ClassVar[list[str]]
+    weight: Any
+    bias: _F64
+    loss: float
+    initial_loss: float
+    phase1_loss: float
+    status: str
+    n_vertices: int
+    n_params: int
+    extrapolated_loss: float
+    trace: DescentTrace
+    active: tuple[tuple[int, int, int], ...]
+    max_drift: float
+    degenerate_steps: int
+    seconds: float
+    def __new__(
+        cls, *, weight: Any, bias: _F64, loss: float, initial_loss: float, phase1_loss: float, status: str,
+        n_vertices: int, n_params: int, extrapolated_loss: float, trace: DescentTrace,
+        active: tuple[tuple[int, int, int], ...], max_drift: float, degenerate_steps: int, seconds: float) -> Self: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
 class TotalVariation:
     def __init__(self) -> None: ...
     def update(self, batch: _ArrayLike) -> None: ...
@@ -621,3 +681,18 @@ def doubling_condition(
     search: bool = True,
     progress: Any = None,
 ) -> DoublingResult: ...
+def lad_fit(
+    X: _ArrayLike, y: _ArrayLike, fit_intercept: bool = ..., quantile: float = ..., *, max_pivots: int | None = None
+) -> LADFit: ...
+def l1_vertex_descent(
+    weights: Sequence[_ArrayLike],
+    biases: Sequence[_ArrayLike],
+    activations: Sequence[str | tuple[str, float]],
+    X: _ArrayLike,
+    y: _ArrayLike,
+    layer: int = ...,
+    *,
+    max_vertices: int | None = None,
+    time_limit: float | None = None,
+    window: int = ...,
+) -> VertexDescentResult: ...

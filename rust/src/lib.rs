@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod doubling;
 pub mod error;
 pub mod interrupt;
+pub mod l1;
 pub mod linalg;
 pub mod margins;
 pub mod matrix;

@@ -29,7 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-search", action="store_true", help="skip the local search over directions")
     p.add_argument("--plot", metavar="PNG", help="write Ĉ against δ and the worst slab (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot {args.plot} is a directory; give a file name")
     X, labels, what = load_points(args)
     print(what)
-    bar = progress_bar(None, "directions", None if not args.quiet else False)
+    bar = progress_bar(None, "directions", False if getattr(args, "quiet", False) else None)
 
     def report(done: int, total: int) -> None:
         if bar is not None and total:

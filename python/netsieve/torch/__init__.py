@@ -1,4 +1,5 @@
-"""Torch-facing tools: model filtering, whole-model analysis, margins and training.
+"""Torch-facing tools: model filtering, whole-model analysis, margins, training and layer-wise L1
+training by vertex descent.
 
 This subpackage imports torch; the rest of netsieve does not.
 """
@@ -7,6 +8,7 @@ from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .gap import GapPredictor
+from .l1_descent import Abs, L1DescentResult, l1_layer_descent, sequential_layers
 from .margins import LayerMargins, layer_margins, output_margins
 from .builtin_data import DATASETS, cache_dir, load_dataset
 from .data import DataSplit, from_datasets, from_tensors
@@ -19,6 +21,10 @@ from .train_config import OPTIMIZERS, SCHEDULES, TrainConfig
 from .trainer import Trainer, TrainResult, evaluate, train
 
 __all__ = [
+    "Abs",
+    "L1DescentResult",
+    "l1_layer_descent",
+    "sequential_layers",
     "LayerResult", "Report", "analyze",
     "TensorSource", "open_weights", "save_weights",
     "MIN_DIM", "FilterReport", "LayerFilter", "filter_checkpoint", "filter_model", "filter_state_dict",

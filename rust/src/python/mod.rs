@@ -11,6 +11,7 @@ mod batch;
 mod convert;
 mod doubling;
 mod inputs;
+mod l1;
 mod margins;
 mod records;
 mod run;
@@ -18,6 +19,8 @@ mod shrinkage;
 mod spectral;
 
 use crate::batch::{ErrorPolicy, DEFAULT_MAX_WORKING_BYTES};
+use crate::l1::lad::{LadStatus, DEFAULT_FIT_INTERCEPT, DEFAULT_QUANTILE};
+use crate::l1::vertex_descent::{ActivationKind, DescentStatus, DEFAULT_LEAKY_SLOPE};
 use crate::linalg::decomposition::Decomposition;
 use crate::margins::logit_margin::{MarginKind, DEFAULT_TOP_K};
 use crate::margins::summary::DEFAULT_QUANTILES;
@@ -55,6 +58,10 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("top_k", DEFAULT_TOP_K)?;
     d.set_item("quantiles", DEFAULT_QUANTILES.to_vec())?;
     doubling::defaults(&d)?;
+    d.set_item("fit_intercept", DEFAULT_FIT_INTERCEPT)?;
+    d.set_item("quantile", DEFAULT_QUANTILE)?;
+    d.set_item("l1_window", crate::l1::vertex_descent::DEFAULT_WINDOW)?;
+    d.set_item("leaky_slope", DEFAULT_LEAKY_SLOPE)?;
     Ok(d)
 }
 
@@ -77,6 +84,9 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DECOMPOSITIONS", Decomposition::NAMES.to_vec())?;
     m.add("MARGIN_KINDS", MarginKind::NAMES.to_vec())?;
     m.add("ERROR_POLICIES", ErrorPolicy::NAMES.to_vec())?;
+    m.add("LAD_STATUSES", LadStatus::NAMES.to_vec())?;
+    m.add("DESCENT_STATUSES", DescentStatus::NAMES.to_vec())?;
+    m.add("L1_ACTIVATIONS", ActivationKind::NAMES.to_vec())?;
     let table = PyDict::new(py);
     for (confidence, quantile) in SPIKE_CONFIDENCES {
         table.set_item(confidence, quantile)?;
@@ -93,5 +103,6 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analysis::register(m)?;
     shrinkage::register(m)?;
     doubling::register(m)?;
+    l1::register(m)?;
     Ok(())
 }

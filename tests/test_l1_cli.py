@@ -1,0 +1,50 @@
+"""``netsieve l1-descent``: built-in data, a saved network with .npy data, the plot, and one-line
+errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netsieve.cli import main
+
+
+def test_builtin_run_prints_the_trace_with_the_extrapolated_loss(capsys):
+    assert main(["l1-descent", "--max-vertices", "120", "--chunk", "50", "--every", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "random network 4-[5, 4, 2]-1" in out and "extrapolated" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 12
+    losses = [float(r[1]) for r in rows]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert "status limit" in out and "after 120 vertices" in out
+
+
+def test_saved_network_and_data_with_a_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "net.npz", W0=rng.uniform(-1, 1, (4, 3)), b0=rng.uniform(-1, 1, 4),
+             W1=rng.uniform(-1, 1, (2, 4)), b1=rng.uniform(-1, 1, 2))  # fmt: skip
+    np.save(tmp_path / "X.npy", rng.uniform(-3, 3, (80, 3)))
+    np.save(tmp_path / "y.npy", rng.uniform(-3, 3, (80, 2)))
+    png = tmp_path / "trace.png"
+    code = main(["l1-descent", "--weights", str(tmp_path / "net.npz"), "--X", str(tmp_path / "X.npy"),
+                 "--y", str(tmp_path / "y.npy"), "--layer", "1", "--plot", str(png), "--quiet"])  # fmt: skip
+    assert code == 0 and png.stat().st_size > 1000
+    assert "status local_minimum" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--layer", "7"], "invalid `layer`"),
+        (["--n", "0"], "--n must be positive"),
+        (["--weights", "missing.npz"], "--weights needs --X and --y"),
+        (["--chunk", "0"], "--chunk must be positive"),
+        (["--time-limit", "nan"], "--time-limit"),
+    ],
+)
+def test_errors_are_one_line(argv, match, capsys):
+    assert main(["l1-descent", *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("netsieve l1-descent: error:") and match in err and "\n" not in err
