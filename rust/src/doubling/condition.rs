@@ -403,13 +403,6 @@ fn search_starts(
     Ok(refined)
 }
 
-/// Projections of every point on one unit direction (for plots of the worst slab).
-pub fn projections(points: &Points, w: &[f64]) -> Vec<f64> {
-    let mut p = vec![Vec::new()];
-    project(points, &[w], &mut p);
-    p.pop().expect("one projection")
-}
-
 /// The doubling condition of every class separately (classes[i] in 0..n_classes), with the
 /// differences of class means of the whole set among the candidates. A class with fewer than
 /// two points, or none of whose slabs holds its cut, gives `None`.
@@ -468,6 +461,12 @@ mod tests {
     use crate::doubling::slab_counts::count_in_slab;
     use crate::matrix::MatrixView;
     use rand_distr::{Distribution, StandardNormal};
+
+    fn projections(points: &Points, w: &[f64]) -> Vec<f64> {
+        let mut p = vec![Vec::new()];
+        project(points, &[w], &mut p);
+        p.pop().expect("one projection")
+    }
 
     fn gaussian(n: usize, d: usize, seed: u64) -> Points {
         let mut rng = SmallRng::seed_from_u64(seed);
