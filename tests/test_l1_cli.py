@@ -29,9 +29,14 @@ def test_saved_network_and_data_with_a_plot(tmp_path, capsys):
     np.save(tmp_path / "y.npy", rng.uniform(-3, 3, (80, 2)))
     png = tmp_path / "trace.png"
     code = main(["l1-descent", "--weights", str(tmp_path / "net.npz"), "--X", str(tmp_path / "X.npy"),
-                 "--y", str(tmp_path / "y.npy"), "--layer", "1", "--plot", str(png), "--quiet"])  # fmt: skip
+                 "--y", str(tmp_path / "y.npy"), "--layer", "1", "--plot", str(png)])  # fmt: skip
     assert code == 0 and png.stat().st_size > 1000
     assert "status local_minimum" in capsys.readouterr().out
+    # The global -q/--quiet: nothing on stdout, the plot still written.
+    png.unlink()
+    assert main(["l1-descent", "--weights", str(tmp_path / "net.npz"), "--X", str(tmp_path / "X.npy"),
+                 "--y", str(tmp_path / "y.npy"), "--layer", "1", "--plot", str(png), "--quiet"]) == 0  # fmt: skip
+    assert png.exists() and capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=int, default=200, help="vertices per kernel call (progress)")
     p.add_argument("--every", type=int, default=0, help="print every k-th vertex (default: about 20 lines)")
     p.add_argument("--plot", metavar="PNG", help="loss (log scale) and step length against the vertex index")
-    p.add_argument("--quiet", action="store_true", help="no trace, no progress bar")
     return p
 
 
