@@ -39,12 +39,20 @@ impl WidthSweep {
     }
 }
 
-/// Sweeps every width of `deltas` over the slabs centred on the sorted projections `p`.
+/// Sweeps every width of `deltas` over the slabs centred on the sorted projections `p`. Widths are
+/// taken from the largest down, and once no slab of a width holds `min_points`, none of a smaller
+/// width can (each slab only loses points as δ shrinks): the rest are left empty without a pass.
 pub fn sweep_widths(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
-    deltas
-        .iter()
-        .map(|&d| sweep_width(p, d, min_points))
-        .collect()
+    let mut order: Vec<usize> = (0..deltas.len()).collect();
+    order.sort_by(|&a, &b| deltas[b].total_cmp(&deltas[a]));
+    let mut out = vec![WidthSweep::default(); deltas.len()];
+    for g in order {
+        out[g] = sweep_width(p, deltas[g], min_points);
+        if out[g].n_slabs == 0 {
+            break;
+        }
+    }
+    out
 }
 
 /// One width: see the module docs.
@@ -56,21 +64,23 @@ pub fn sweep_width(p: &[f64], delta: f64, min_points: usize) -> WidthSweep {
     let (mut n_slabs, mut ratio_sum) = (0usize, 0.0f64);
     for j in 0..n {
         let c = p[j];
-        while lo2 < n && p[lo2] - c <= -h2 {
-            lo2 += 1;
-        }
         while lo1 < n && p[lo1] - c <= -h1 {
             lo1 += 1;
         }
         while hi1 < n && p[hi1] - c < h1 {
             hi1 += 1;
         }
-        while hi2 < n && p[hi2] - c < h2 {
-            hi2 += 1;
-        }
         let inner = hi1 - lo1;
         if inner < min_points {
             continue;
+        }
+        // The doubled slab's pointers catch up only for centres that qualify (both only move
+        // forward, so the skipped steps are taken here at once).
+        while lo2 < n && p[lo2] - c <= -h2 {
+            lo2 += 1;
+        }
+        while hi2 < n && p[hi2] - c < h2 {
+            hi2 += 1;
         }
         let outer = hi2 - lo2;
         n_slabs += 1;
@@ -130,6 +140,12 @@ mod tests {
                         }
                     }
                     assert_eq!(got.n_slabs, count);
+                    // Several widths at once (in any order, smaller ones skipped once one is empty)
+                    // give each width's own sweep.
+                    let widths = [delta / 4.0, delta, delta / 2.0];
+                    for (w, s) in widths.iter().zip(sweep_widths(&p, &widths, m)) {
+                        assert_eq!(s, sweep_width(&p, *w, m));
+                    }
                     assert!((got.ratio_sum - sum).abs() <= 1e-9 * sum.max(1.0));
                     if count > 0 {
                         assert_eq!(got.ratio(), best);
