@@ -261,7 +261,7 @@ def test_failed_run_is_not_marked_complete(tmp_path):
 
 # ---------------------------------------------------------------- config validation
 @pytest.mark.parametrize("kw,match", [
-    (dict(dataset="cifar11"), "valid names: digits, gaussian_mixture, mnist1d, teacher"),
+    (dict(dataset="cifar11"), "valid names: digits, flat_mixture, gaussian_mixture, mnist1d, teacher"),
     (dict(model="resnet9"), "valid names: cnn1d, cnn2d, mlp"),
     (dict(batch_size=0), "batch_size"),
     (dict(batch_size=-5), "batch_size"),

@@ -216,7 +216,7 @@ def load_dataset(
     ('gaussian_mixture', 200, 50, (8,), 3)
     >>> nt.load_dataset("cifar10")
     Traceback (most recent call last):
-    ValueError: unknown dataset 'cifar10'; valid names: digits, gaussian_mixture, mnist1d, teacher
+    ValueError: unknown dataset 'cifar10'; valid names: digits, flat_mixture, gaussian_mixture, mnist1d, teacher
 
     References
     ----------
