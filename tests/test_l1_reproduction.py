@@ -1,23 +1,12 @@
 """A fast seeded version of examples/reproduce_l1_landscape.py: the author's random-data problem,
 trained to a local minimum; the analysis the script reports is computed from its trace."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from _examples import load
 
 pytest.importorskip("torch")
 import netsieve.torch as nt  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_landscape_run_and_analysis():

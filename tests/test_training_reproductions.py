@@ -1,20 +1,9 @@
 """Fast seeded versions of reproductions 2 (margin-based pruning) and 3 (susceptibility selection)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from _examples import load
 
 pytest.importorskip("torch")
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_pruning_fast_keeps_accuracy_on_5_percent():
