@@ -13,7 +13,7 @@ use super::directions::{
     class_mean_differences, covariance, principal_axes, random_directions, DirectionSource,
 };
 use super::projection::{project, sort_values, unit, Points, BLOCK};
-use super::search::{local_axes, refine, SearchBudget};
+use super::search::{local_axes, refine, score, SearchBudget};
 use super::sweep::{sweep_widths, WidthSweep};
 
 /// Random directions by default.
@@ -378,18 +378,7 @@ fn search_starts(
         (points, m)
     };
     // The candidates with the largest objective J (search.rs), ties to the earlier one.
-    let score = |row: &Vec<WidthSweep>| -> f64 {
-        row.iter()
-            .map(|s| {
-                if s.inner > 0 {
-                    s.ratio().max(1.0).ln()
-                } else {
-                    0.0
-                }
-            })
-            .sum()
-    };
-    let mut order: Vec<(usize, f64)> = sweeps.iter().map(score).enumerate().collect();
+    let mut order: Vec<(usize, f64)> = sweeps.iter().map(|row| score(row)).enumerate().collect();
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut starts: Vec<Vec<f64>> = order
         .iter()

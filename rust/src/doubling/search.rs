@@ -76,7 +76,14 @@ pub fn objective(
     let mut sorted = projections.clone();
     sort_values(&mut sorted, &mut Vec::new());
     let sweeps = sweep_widths(&sorted, deltas, min_points);
-    let j = sweeps
+    let j = score(&sweeps);
+    (sweeps, projections, j)
+}
+
+/// J of a direction from its sweeps: Σ_δ ln max(1, ratio_δ), a width without a qualifying slab
+/// counting 0.
+pub fn score(sweeps: &[WidthSweep]) -> f64 {
+    sweeps
         .iter()
         .map(|s| {
             if s.inner > 0 {
@@ -85,8 +92,7 @@ pub fn objective(
                 0.0
             }
         })
-        .sum();
-    (sweeps, projections, j)
+        .sum()
 }
 
 /// The rows of the `h` points whose projections lie in the shortest window.
