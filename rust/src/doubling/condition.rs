@@ -177,6 +177,15 @@ pub fn check_options(
             format!("the doubling condition needs at least two points, got {n}"),
         ));
     }
+    if n > u32::MAX as usize {
+        return Err(CoreError::invalid(
+            "X",
+            format!(
+                "the doubling condition counts in 32 bits: at most {} points, got {n}",
+                u32::MAX
+            ),
+        ));
+    }
     if let Some(d) = deltas {
         if d.is_empty() {
             return Err(CoreError::invalid("deltas", "the grid of widths is empty"));

@@ -1,5 +1,5 @@
 //! The doubling ratios of all slabs centred on the data, for one direction and every width: one
-//! pass over the sorted projections per width with four monotone pointers.
+//! pass over the sorted projections with two monotone pointers per half-width.
 //!
 //! The slab centred on point j has b = −p_j, so point i is inside when |fl(p_i − p_j)| < δ. For
 //! fixed i that difference falls as p_j rises, so the first index inside and the first index past
@@ -39,67 +39,224 @@ impl WidthSweep {
     }
 }
 
-/// Sweeps every width of `deltas` over the slabs centred on the sorted projections `p`. Widths are
-/// taken from the largest down, and once no slab of a width holds `min_points`, none of a smaller
-/// width can (each slab only loses points as δ shrinks): the rest are left empty without a pass.
+/// Centres whose counts are gathered before the ratios of a block are taken (along the block,
+/// so that the divisions and comparisons run on whole vectors).
+const CENTRES: usize = 256;
+
+/// Sweeps every width of `deltas` over the slabs centred on the sorted, finite projections `p`
+/// (fewer than 2³² of them: counts are kept in 32 bits).
+///
+/// One pass over the centres moves a pair of pointers for every half-width the grid needs (each
+/// δ and each 2δ, shared where 2δ of one width is δ of another, as on a dyadic grid). The pairs
+/// are independent, so the CPU overlaps their steps, and each step tests four values at once
+/// without a branch (a pointer mostly moves 0–3 places per centre). Widths that no slab of m
+/// points fits are left out before the pass (see [`narrowest_span`]).
 pub fn sweep_widths(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
-    let mut order: Vec<usize> = (0..deltas.len()).collect();
-    order.sort_by(|&a, &b| deltas[b].total_cmp(&deltas[a]));
-    let mut out = vec![WidthSweep::default(); deltas.len()];
-    for g in order {
-        out[g] = sweep_width(p, deltas[g], min_points);
-        if out[g].n_slabs == 0 {
-            break;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::cpu::avx2() {
+            // SAFETY: the CPU supports AVX2 (the dispatch checked it).
+            return unsafe { sweep_widths_avx2(p, deltas, min_points) };
         }
+    }
+    sweep_widths_lanes::<ScalarSteps>(p, deltas, min_points)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sweep_widths_avx2(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
+    sweep_widths_lanes::<Avx2Steps>(p, deltas, min_points)
+}
+
+/// How a pointer moves over the sorted projections followed by [`PAD`] infinities: the first
+/// index from `k` on where fl(x − c) < h (`hi`) or fl(x − c) ≤ −h (`lo`) fails. The test holds
+/// on a prefix and never on the infinities, so a pointer stops at n at the latest. Four values
+/// are tested at a time and the ones that pass are counted: a move of 0–3 places takes no branch.
+trait Steps {
+    fn hi(p: &[f64], k: usize, c: f64, h: f64) -> usize;
+    fn lo(p: &[f64], k: usize, c: f64, h: f64) -> usize;
+}
+
+/// Infinities after the projections, so that four values can always be read from a pointer.
+const PAD: usize = 4;
+
+struct ScalarSteps;
+
+impl ScalarSteps {
+    #[inline(always)]
+    fn advance(p: &[f64], mut k: usize, ahead: impl Fn(f64) -> bool) -> usize {
+        loop {
+            let passed: usize = p[k..k + 4].iter().map(|&x| ahead(x) as usize).sum();
+            k += passed;
+            if passed < 4 {
+                return k;
+            }
+        }
+    }
+}
+
+impl Steps for ScalarSteps {
+    #[inline(always)]
+    fn hi(p: &[f64], k: usize, c: f64, h: f64) -> usize {
+        Self::advance(p, k, |x| x - c < h)
+    }
+    #[inline(always)]
+    fn lo(p: &[f64], k: usize, c: f64, h: f64) -> usize {
+        Self::advance(p, k, |x| x - c <= -h)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2Steps;
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2Steps {
+    /// The same subtraction and comparison as the scalar steps, on one 256-bit vector.
+    #[inline(always)]
+    fn advance<const LE: bool>(p: &[f64], mut k: usize, c: f64, bound: f64) -> usize {
+        use std::arch::x86_64::*;
+        loop {
+            let w = &p[k..k + 4];
+            // SAFETY: `w` holds four values, and callers run only where AVX2 is present.
+            let mask = unsafe {
+                let d = _mm256_sub_pd(_mm256_loadu_pd(w.as_ptr()), _mm256_set1_pd(c));
+                let b = _mm256_set1_pd(bound);
+                let m = if LE {
+                    _mm256_cmp_pd::<_CMP_LE_OQ>(d, b)
+                } else {
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(d, b)
+                };
+                _mm256_movemask_pd(m)
+            };
+            let passed = mask.count_ones() as usize;
+            k += passed;
+            if passed < 4 {
+                return k;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Steps for Avx2Steps {
+    #[inline(always)]
+    fn hi(p: &[f64], k: usize, c: f64, h: f64) -> usize {
+        Self::advance::<false>(p, k, c, h)
+    }
+    #[inline(always)]
+    fn lo(p: &[f64], k: usize, c: f64, h: f64) -> usize {
+        Self::advance::<true>(p, k, c, -h)
+    }
+}
+
+#[inline(always)]
+fn sweep_widths_lanes<S: Steps>(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
+    let mut out = vec![WidthSweep::default(); deltas.len()];
+    let m = min_points.max(1);
+    if p.len() < m {
+        return out;
+    }
+    let span = narrowest_span(p, m);
+    // A slab centred on the data holding m points spans less than 2δ (exactly, see
+    // narrowest_span), so a width with 2δ < span has none; ties are kept.
+    let live: Vec<usize> = (0..deltas.len())
+        .filter(|&g| span <= 2.0 * deltas[g])
+        .collect();
+    if live.is_empty() {
+        return out;
+    }
+    let mut halves: Vec<f64> = live
+        .iter()
+        .flat_map(|&g| [deltas[g], 2.0 * deltas[g]])
+        .collect();
+    halves.sort_by(f64::total_cmp);
+    halves.dedup();
+    let at = |h: f64| halves.partition_point(|&x| x < h);
+    let pairs: Vec<(usize, usize)> = live
+        .iter()
+        .map(|&g| (at(deltas[g]), at(2.0 * deltas[g])))
+        .collect();
+    let padded: Vec<f64> = p.iter().copied().chain([f64::INFINITY; PAD]).collect();
+    // (lo, hi, h) of each half-width, and counts[t * CENTRES + i]: the points in the slab of
+    // half-width halves[t] centred on the block's i-th centre.
+    let mut pointers: Vec<(usize, usize, f64)> = halves.iter().map(|&h| (0, 0, h)).collect();
+    let mut counts = vec![0u32; halves.len() * CENTRES];
+    let mut acc = vec![Best::default(); live.len()];
+    for block in p.chunks(CENTRES) {
+        for (i, &c) in block.iter().enumerate() {
+            for (row, (lo, hi, h)) in counts.chunks_exact_mut(CENTRES).zip(&mut pointers) {
+                *lo = S::lo(&padded, *lo, c, *h);
+                *hi = S::hi(&padded, *hi, c, *h);
+                row[i] = (*hi - *lo) as u32;
+            }
+        }
+        let row = |t: usize| &counts[t * CENTRES..t * CENTRES + block.len()];
+        for (a, &(i, o)) in acc.iter_mut().zip(&pairs) {
+            a.add_block(row(o), row(i), m as u32, block);
+        }
+    }
+    for (&g, a) in live.iter().zip(acc) {
+        out[g] = a.sweep;
     }
     out
 }
 
-/// One width: see the module docs.
-pub fn sweep_width(p: &[f64], delta: f64, min_points: usize) -> WidthSweep {
-    let n = p.len();
-    let (h1, h2) = (delta, 2.0 * delta);
-    let (mut lo1, mut hi1, mut lo2, mut hi2) = (0usize, 0usize, 0usize, 0usize);
-    let mut best = WidthSweep::default();
-    let (mut n_slabs, mut ratio_sum) = (0usize, 0.0f64);
-    for j in 0..n {
-        let c = p[j];
-        while lo1 < n && p[lo1] - c <= -h1 {
-            lo1 += 1;
+/// The shortest stretch fl(p[i+m−1] − p[i]) of m consecutive sorted projections. If the slab
+/// centred on c holds p[i] … p[i+m−1], then fl(p[i+m−1] − c) < δ and fl(p[i] − c) > −δ; rounding
+/// is monotone and δ is a float, so p[i+m−1] − p[i] < 2δ exactly and its rounding is ≤ 2δ.
+pub fn narrowest_span(p: &[f64], m: usize) -> f64 {
+    p.iter()
+        .zip(&p[m - 1..])
+        .map(|(a, b)| b - a)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The running best slab of one width and the sums for its mean.
+#[derive(Clone, Copy, Default)]
+struct Best {
+    sweep: WidthSweep,
+    ratio: f64,
+}
+
+impl Best {
+    /// Adds the slabs of one block of centres.
+    #[inline(always)]
+    fn add_block(&mut self, outer: &[u32], inner: &[u32], m: u32, centres: &[f64]) {
+        // Four running sums and maxima, so that the divisions and additions run on vectors.
+        let (mut n_slabs, mut sums, mut tops) = (0usize, [0.0f64; 4], [0.0f64; 4]);
+        let mut lanes = |o: &[u32], i: &[u32]| {
+            for l in 0..o.len() {
+                let ok = i[l] >= m;
+                let q = if ok { o[l] as f64 / i[l] as f64 } else { 0.0 };
+                n_slabs += ok as usize;
+                sums[l] += q;
+                tops[l] = tops[l].max(q);
+            }
+        };
+        let (oc, ic) = (outer.chunks_exact(4), inner.chunks_exact(4));
+        let (o_rest, i_rest) = (oc.remainder(), ic.remainder());
+        for (o, i) in oc.zip(ic) {
+            lanes(o, i);
         }
-        while hi1 < n && p[hi1] - c < h1 {
-            hi1 += 1;
+        lanes(o_rest, i_rest);
+        let sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+        let top = tops.iter().fold(0.0f64, |a, &b| a.max(b));
+        let s = &mut self.sweep;
+        s.n_slabs += n_slabs;
+        s.ratio_sum += sum;
+        // The rounded ratios decide almost always: only a block that reaches the best so far
+        // is walked, and equal ones are settled exactly (the first centre wins a tie).
+        if n_slabs == 0 || top < self.ratio {
+            return;
         }
-        let inner = hi1 - lo1;
-        if inner < min_points {
-            continue;
-        }
-        // The doubled slab's pointers catch up only for centres that qualify (both only move
-        // forward, so the skipped steps are taken here at once).
-        while lo2 < n && p[lo2] - c <= -h2 {
-            lo2 += 1;
-        }
-        while hi2 < n && p[hi2] - c < h2 {
-            hi2 += 1;
-        }
-        let outer = hi2 - lo2;
-        n_slabs += 1;
-        ratio_sum += outer as f64 / inner as f64;
-        if (outer as u128) * (best.inner as u128) > (best.outer as u128) * (inner as u128)
-            || best.inner == 0
-        {
-            best = WidthSweep {
-                n_slabs: 0,
-                ratio_sum: 0.0,
-                outer,
-                inner,
-                centre: c,
-            };
+        for (j, (&o, &i)) in outer.iter().zip(inner).enumerate() {
+            let (o, i) = (o as u64, i as u64);
+            if i >= m as u64 && (s.inner == 0 || o * s.inner as u64 > s.outer as u64 * i) {
+                (s.outer, s.inner, s.centre) = (o as usize, i as usize, centres[j]);
+                self.ratio = o as f64 / i as f64;
+            }
         }
     }
-    best.n_slabs = n_slabs;
-    best.ratio_sum = ratio_sum;
-    best
 }
 
 #[cfg(test)]
@@ -123,10 +280,14 @@ mod tests {
                 })
                 .collect();
             p.sort_by(f64::total_cmp);
-            for delta in [0.25, 0.5, 1.0, 1.7] {
-                for m in [1, 3, 10] {
-                    let got = sweep_width(&p, delta, m);
-                    let (mut best, mut count, mut sum) = (f64::NAN, 0, 0.0);
+            // Widths in any order, a dyadic pair sharing a half-width, and one too thin for m.
+            let widths = [1.7, 0.25, 1.0, 0.5, 0.125, 1e-3];
+            for m in [1, 3, 10] {
+                let sweeps = sweep_widths(&p, &widths, m);
+                // The portable steps give the same as the dispatched ones.
+                assert_eq!(sweeps, sweep_widths_lanes::<ScalarSteps>(&p, &widths, m));
+                for (&delta, got) in widths.iter().zip(&sweeps) {
+                    let (mut best, mut count, mut sum, mut at) = (f64::NAN, 0, 0.0, f64::NAN);
                     for &c in &p {
                         let inner = count_in_slab(&p, -c, delta);
                         let outer = count_in_slab(&p, -c, 2.0 * delta);
@@ -135,24 +296,20 @@ mod tests {
                             let r = outer as f64 / inner as f64;
                             sum += r;
                             if best.is_nan() || r > best {
-                                best = r;
+                                (best, at) = (r, c); // the first centre attaining it
                             }
                         }
                     }
                     assert_eq!(got.n_slabs, count);
-                    // Several widths at once (in any order, smaller ones skipped once one is empty)
-                    // give each width's own sweep.
-                    let widths = [delta / 4.0, delta, delta / 2.0];
-                    for (w, s) in widths.iter().zip(sweep_widths(&p, &widths, m)) {
-                        assert_eq!(s, sweep_width(&p, *w, m));
-                    }
                     assert!((got.ratio_sum - sum).abs() <= 1e-9 * sum.max(1.0));
                     if count > 0 {
                         assert_eq!(got.ratio(), best);
+                        assert_eq!(got.centre, at);
                         assert_eq!(count_in_slab(&p, -got.centre, delta), got.inner);
                         assert_eq!(count_in_slab(&p, -got.centre, 2.0 * delta), got.outer);
                     } else {
                         assert!(got.ratio().is_nan());
+                        assert_eq!(*got, WidthSweep::default());
                     }
                 }
             }
