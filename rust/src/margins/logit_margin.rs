@@ -84,8 +84,8 @@ fn sweep<T: MarginFloat>(c: &[T], max: &mut [T; LANES], probe: &mut [T; LANES]) 
 }
 
 /// max_{j≠y} row[j] and a NaN probe (the sum of the competitors, NaN whenever one of them is NaN),
-/// in one sweep the compiler turns into packed max/add: the chunk holding y, and the short tail,
-/// are patched on the stack instead of branching on every element.
+/// in one sweep the compiler turns into packed max/add: the chunk holding y is patched on the
+/// stack instead of branching on every element.
 #[inline(always)]
 fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
     // Rows shorter than a chunk (few classes): the length is a constant in each arm, so the whole
@@ -119,17 +119,19 @@ fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
     for c in after.chunks_exact(LANES) {
         sweep(c, &mut max, &mut probe);
     }
-    if !rest.is_empty() {
-        // −∞ pads the tail (and masks y when it lies there): neutral for the max, and for the
-        // probe's NaN test (−∞ + x is NaN only for x = NaN or +∞, which the rescan decides).
-        let mut padded = [T::NEG_INFINITY; LANES];
-        padded[..rest.len()].copy_from_slice(rest);
-        if yc == nfull {
-            padded[y % LANES] = T::NEG_INFINITY;
-        }
-        sweep(&padded, &mut max, &mut probe);
+    let mut m = T::NEG_INFINITY;
+    let mut p = T::ZERO;
+    for l in 0..LANES {
+        m = if max[l] > m { max[l] } else { m };
+        p = p + probe[l];
     }
-    reduce_lanes(max, probe)
+    for (j, &x) in rest.iter().enumerate() {
+        if nfull * LANES + j != y {
+            m = if x > m { x } else { m };
+            p = p + x;
+        }
+    }
+    (m, p)
 }
 
 /// [`competitor_max`] of a row of exactly C < LANES classes.
@@ -581,7 +583,7 @@ mod tests {
 
     #[test]
     fn every_short_and_tailed_row_length_matches_the_reference() {
-        // Rows of 2..=40 classes cover the constant-length kernels, one chunk and the padded tail;
+        // Rows of 2..=40 classes cover the constant-length kernels, one chunk and the scalar tail;
         // every label position, masked (−Inf) competitors, and a NaN or +Inf that must be found.
         for c in 2..=40usize {
             let n = 3 * c;
