@@ -103,6 +103,13 @@ pub struct Plan {
 /// | Vectors             | Gram; SVD if λ_min/λ_max < 1e-10       | as auto         | SVD |
 /// | LeadingComponents   | Gram; SVD if (s₁₀%/s_max)² < 1e-10     | Gram            | SVD |
 /// | TrailingComponents  | SVD                                    | Gram            | SVD |
+///
+/// The λ_min rule is decided before any eigenvalue is computed ([`gram_condition_passes`]: one
+/// Cholesky factorisation of G − 1e-10·λ̂_max·I, a quarter of the tridiagonalisation's flops), so
+/// an ill-conditioned matrix costs the Gram product and that factorisation on top of the SVD, not
+/// a whole Gram decomposition. The eigenvalues are still checked after (λ̂_max is a lower bound, so
+/// a matrix within a few per cent of the limit may pass the first test). The 10 % quantile rule of
+/// the leading components is checked on the eigenvalues only.
 pub fn plan(need: Need, route: Decomposition) -> Plan {
     match (route, need) {
         (Decomposition::Svd, _) | (Decomposition::Auto, Need::TrailingComponents) => Plan {
@@ -247,24 +254,41 @@ struct TallResult {
 /// The decomposition of the tall f64 matrix `a` (which may be overwritten; for `Factors::Gram` the
 /// caller reattaches it).
 fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> CoreResult<TallResult> {
+    let par = parallelism(a.nrows(), a.ncols());
     if plan.first == Route::Gram {
         match need {
             Need::Values => {
-                let mut g = gram_lower(a.as_ref());
+                let mut g = gram_lower(a.as_ref(), par);
                 stop.check()?;
-                let lambda = symmetric_eigenvalues(&mut g, Par::rayon(0), stop)?;
-                if !plan.fall_back || gram_is_accurate(need, &lambda) {
-                    return Ok(TallResult {
-                        s: descending_roots(&lambda),
-                        factors: Factors::None,
-                        route: Route::Gram,
-                    });
+                if !plan.fall_back || gram_condition_passes(g.as_ref(), par) {
+                    stop.check()?;
+                    let lambda = symmetric_eigenvalues(&mut g, par, stop)?;
+                    if !plan.fall_back || gram_is_accurate(need, &lambda) {
+                        return Ok(TallResult {
+                            s: descending_roots(&lambda),
+                            factors: Factors::None,
+                            route: Route::Gram,
+                        });
+                    }
                 }
             }
             _ => {
-                let (lambda, v) = gram_eigen(a.as_ref())?;
+                let g = gram_lower(a.as_ref(), par);
                 stop.check()?;
-                if !plan.fall_back || gram_is_accurate(need, &lambda) {
+                // The 10 % quantile rule of the leading components is checked on the eigenvalues;
+                // the smallest-value rule is decided before them.
+                let decided = !plan.fall_back
+                    || need == Need::LeadingComponents
+                    || gram_condition_passes(g.as_ref(), par);
+                let eigen = if decided {
+                    stop.check()?;
+                    Some(gram_eigen(g)?)
+                } else {
+                    None
+                };
+                if let Some((lambda, v)) =
+                    eigen.filter(|(lambda, _)| !plan.fall_back || gram_is_accurate(need, lambda))
+                {
                     let s = descending_roots(&lambda);
                     if need == Need::Vectors {
                         // U = A·V·diag(1/s), over A's own storage.
@@ -374,28 +398,147 @@ fn descending_roots(lambda_ascending: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The lower triangle of AᵀA for a tall A, in half the flops of a full product.
-fn gram_lower(a: MatRef<'_, f64>) -> Mat<f64> {
-    let mut g = Mat::<f64>::zeros(a.ncols(), a.ncols());
-    tri_matmul(
-        g.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        a.transpose(),
-        BlockStructure::Rectangular,
-        a,
-        BlockStructure::Rectangular,
-        1.0,
-        Par::rayon(0),
-    );
+/// Below this many multiply–adds in the Gram product a matrix is decomposed on one thread: forking
+/// costs more than it saves there, and batches already run one small matrix per thread.
+const PARALLEL_MIN_WORK: usize = 1 << 25;
+
+fn parallelism(n: usize, m: usize) -> Par {
+    if n.saturating_mul(m).saturating_mul(m) < PARALLEL_MIN_WORK {
+        Par::Seq
+    } else {
+        Par::rayon(0)
+    }
+}
+
+/// Width of the column panels of the parallel Gram product.
+const GRAM_PANEL: usize = 128;
+
+/// The lower triangle of AᵀA for a tall A, in about half the flops of a full product. With several
+/// threads, each column panel G[j.., j..j+w] = A[:, j..]ᵀ·A[:, j..j+w] is one sequential product
+/// and rayon balances the panels: faer's own parallel split of a triangular product kept the
+/// second core mostly idle (1024²: no gain from 2 threads).
+pub fn gram_lower(a: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    let m = a.ncols();
+    let mut g = Mat::<f64>::zeros(m, m);
+    if par.degree() <= 1 || m < 2 * GRAM_PANEL {
+        tri_matmul(
+            g.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            a.transpose(),
+            BlockStructure::Rectangular,
+            a,
+            BlockStructure::Rectangular,
+            1.0,
+            par,
+        );
+        return g;
+    }
+    g.as_mut()
+        .par_col_chunks_mut(GRAM_PANEL)
+        .enumerate()
+        .for_each(|(k, panel)| {
+            let j = k * GRAM_PANEL;
+            let w = panel.ncols();
+            matmul(
+                panel.subrows_mut(j, m - j),
+                Accum::Replace,
+                a.subcols(j, m - j).transpose(),
+                a.subcols(j, w),
+                1.0,
+                Par::Seq,
+            );
+        });
     g
 }
 
-/// Eigenvalues (ascending) and eigenvectors of AᵀA; column i of the returned V pairs with the
+/// Whether λ_min(G) ≥ [`GRAM_CONDITION_LIMIT`]·λ_max(G) for the symmetric G whose lower triangle
+/// is in `g`, decided before any eigenvalue: a Cholesky factorisation of G − τ·I with
+/// τ = limit·λ̂_max succeeds exactly when G − τ·I is positive definite (rounding blurs only
+/// eigenvalues within about ε·λ_max of τ, 10⁶ times smaller). λ̂_max is a power-iteration lower
+/// bound, so a matrix just below the limit may pass; the eigenvalues are checked again after.
+/// The factorisation works on a copy (freed before the eigensolver's workspace exists, so the
+/// peak memory does not grow); `g` is not modified.
+pub fn gram_condition_passes(g: MatRef<'_, f64>, par: Par) -> bool {
+    let m = g.nrows();
+    let lmax = largest_eigenvalue_estimate(g);
+    if !(lmax > 0.0 && lmax.is_finite()) {
+        return false;
+    }
+    let tau = GRAM_CONDITION_LIMIT * lmax;
+    let mut shifted = Mat::<f64>::zeros(m, m);
+    for j in 0..m {
+        shifted.col_as_slice_mut(j)[j..].copy_from_slice(
+            &g.col(j)
+                .try_as_col_major()
+                .expect("column-major Gram matrix")
+                .as_slice()[j..],
+        );
+        shifted[(j, j)] -= tau;
+    }
+    let scratch = faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<f64>(
+        m,
+        par,
+        Default::default(),
+    );
+    let mut buf = faer::dyn_stack::MemBuffer::new(scratch);
+    faer::linalg::cholesky::llt::factor::cholesky_in_place(
+        shifted.as_mut(),
+        Default::default(),
+        par,
+        faer::dyn_stack::MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .is_ok()
+}
+
+/// A lower bound on the largest eigenvalue of the symmetric positive semi-definite G (lower
+/// triangle in `g`): the Rayleigh quotient after a few power iterations from a fixed positive
+/// start, one pass over the lower triangle each.
+fn largest_eigenvalue_estimate(g: MatRef<'_, f64>) -> f64 {
+    const STEPS: usize = 8;
+    let m = g.nrows();
+    let mut x: Vec<f64> = (0..m)
+        .map(|i| 1.0 + ((i * 7919) % 61) as f64 / 61.0)
+        .collect();
+    let mut y = vec![0.0; m];
+    let mut rayleigh = 0.0;
+    for _ in 0..STEPS {
+        let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if !(norm > 0.0 && norm.is_finite()) {
+            return 0.0;
+        }
+        x.iter_mut().for_each(|v| *v /= norm);
+        y.fill(0.0);
+        for j in 0..m {
+            let col = &g
+                .col(j)
+                .try_as_col_major()
+                .expect("column-major Gram matrix")
+                .as_slice()[j..];
+            // y[j..] += G[j.., j]·x[j] (lower part), y[j] += G[j+1.., j]·x[j+1..] (its mirror).
+            let xj = x[j];
+            let (yj, below) = y[j..].split_first_mut().expect("j < m");
+            *yj += col[0] * xj;
+            // Four partial sums, so the mirror's dot product is not one serial chain of adds.
+            let mut mirror = [0.0; 4];
+            let (gs, xs) = (&col[1..], &x[j + 1..]);
+            for (k, ((yi, &gij), &xi)) in below.iter_mut().zip(gs).zip(xs).enumerate() {
+                *yi += gij * xj;
+                mirror[k % 4] += gij * xi;
+            }
+            *yj += mirror.iter().sum::<f64>();
+        }
+        rayleigh = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+        std::mem::swap(&mut x, &mut y);
+    }
+    rayleigh
+}
+
+/// Eigenvalues (ascending) and eigenvectors of the Gram matrix (lower triangle in `g`); column i of the returned V pairs with the
 /// i-th *largest* eigenvalue (descending order, like the singular values).
-fn gram_eigen(a: MatRef<'_, f64>) -> CoreResult<(Vec<f64>, Mat<f64>)> {
-    let m = a.ncols();
-    let g = gram_lower(a);
+fn gram_eigen(g: Mat<f64>) -> CoreResult<(Vec<f64>, Mat<f64>)> {
+    let m = g.ncols();
     let eig = g
         .self_adjoint_eigen(Side::Lower)
         .map_err(|_| CoreError::NoConvergence {
@@ -556,6 +699,80 @@ mod tests {
         assert!(d.s[1] < 1e-10 * d.s[0]);
         let t = thin_svd(v, Decomposition::Gram, &Stop::never()).unwrap();
         assert!(t.u.col_as_slice(5).iter().all(|x| x.is_finite()));
+    }
+
+    /// Q·diag(λ)·Qᵀ for a random orthogonal Q (from a QR of a Gaussian matrix), lower triangle.
+    fn with_eigenvalues(lambda: &[f64], seed: u64) -> Mat<f64> {
+        let m = lambda.len();
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let x = Mat::<f64>::from_fn(m, m, |_, _| rng.sample(rand_distr::StandardNormal));
+        let q = x.qr().compute_Q();
+        Mat::from_fn(m, m, |i, j| {
+            if i < j {
+                0.0
+            } else {
+                (0..m).map(|k| q[(i, k)] * lambda[k] * q[(j, k)]).sum()
+            }
+        })
+    }
+
+    #[test]
+    fn the_condition_check_splits_at_the_limit_and_keeps_the_lower_triangle() {
+        let m = 60;
+        for (ratio, passes) in [(1e-3, true), (3e-10, true), (3e-11, false), (0.0, false)] {
+            let lambda: Vec<f64> = (0..m)
+                .map(|k| {
+                    if k == 0 {
+                        5.0 * ratio
+                    } else {
+                        1.0 + k as f64 / 12.0
+                    }
+                })
+                .collect();
+            let g0 = with_eigenvalues(&lambda, 3);
+            let g = g0.clone();
+            assert_eq!(
+                gram_condition_passes(g.as_ref(), Par::Seq),
+                passes,
+                "{ratio:e}"
+            );
+            for j in 0..m {
+                for i in j..m {
+                    assert_eq!(g[(i, j)], g0[(i, j)]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_parallel_gram_product_matches_the_triangular_one() {
+        let (n, m) = (300, 2 * GRAM_PANEL + 37);
+        let data = random(n, m, 9);
+        let a = Mat::<f64>::from_fn(n, m, |i, j| data[i * m + j]);
+        let seq = gram_lower(a.as_ref(), Par::Seq);
+        let par = crate::parallel::install(|| gram_lower(a.as_ref(), Par::rayon(2))).unwrap();
+        for j in 0..m {
+            for i in j..m {
+                assert!((seq[(i, j)] - par[(i, j)]).abs() <= 1e-12 * seq[(j, j)].max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn ill_conditioned_input_goes_to_the_svd_for_values_and_vectors() {
+        // Full rank, but λ_min/λ_max ≈ 1e-14: the check sends it to the SVD before eigenvalues.
+        let (n, m) = (80, 40);
+        let mut data = random(n, m, 21);
+        for i in 0..n {
+            data[i * m + 3] = data[i * m + 2] * (1.0 + 1e-7) + 1e-9 * data[i * m + 5];
+        }
+        let v = MatrixView::from_row_major(&data, n, m);
+        for need in [Need::Values, Need::Vectors] {
+            let d = decompose(v, need, Decomposition::Auto, &Stop::never()).unwrap();
+            assert_eq!(d.route, Route::Svd, "{need:?}");
+        }
+        let s = values(v, Decomposition::Auto);
+        assert_eq!(s, values(v, Decomposition::Svd));
     }
 
     #[test]

@@ -88,6 +88,17 @@ fn sweep<T: MarginFloat>(c: &[T], max: &mut [T; LANES], probe: &mut [T; LANES]) 
 /// stack instead of branching on every element.
 #[inline(always)]
 fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
+    // Rows shorter than a chunk (few classes): the length is a constant in each arm, so the whole
+    // row becomes a few packed selects and a tree reduction, without a loop.
+    macro_rules! short_rows {
+        ($($c:literal)*) => {
+            match row.len() {
+                $($c => return competitor_max_short::<T, $c>(row, y),)*
+                _ => {}
+            }
+        };
+    }
+    short_rows!(2 3 4 5 6 7 8 9 10 11 12 13 14 15);
     let mut max = [T::NEG_INFINITY; LANES];
     let mut probe = [T::ZERO; LANES];
     let nfull = row.len() / LANES;
@@ -121,6 +132,35 @@ fn competitor_max<T: MarginFloat>(row: &[T], y: usize) -> (T, T) {
         }
     }
     (m, p)
+}
+
+/// [`competitor_max`] of a row of exactly C < LANES classes.
+#[inline(always)]
+fn competitor_max_short<T: MarginFloat, const C: usize>(row: &[T], y: usize) -> (T, T) {
+    let row: &[T; C] = row.try_into().expect("a row of C classes");
+    let mut max = [T::NEG_INFINITY; LANES];
+    let mut probe = [T::ZERO; LANES];
+    for j in 0..C {
+        let keep = j != y;
+        max[j] = if keep { row[j] } else { T::NEG_INFINITY };
+        probe[j] = if keep { row[j] } else { T::ZERO };
+    }
+    reduce_lanes(max, probe)
+}
+
+/// The largest lane of `max` and the sum of `probe`, pairwise (a tree of packed operations).
+#[inline(always)]
+fn reduce_lanes<T: MarginFloat>(mut max: [T; LANES], mut probe: [T; LANES]) -> (T, T) {
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            let other = max[l + width];
+            max[l] = if other > max[l] { other } else { max[l] };
+            probe[l] = probe[l] + probe[l + width];
+        }
+        width /= 2;
+    }
+    (max[0], probe[0])
 }
 
 /// Below this k the insertion buffer is used alone: at most k·C shifts, and fast in practice.
@@ -537,6 +577,41 @@ mod tests {
             for i in 0..n {
                 let want = reference(&data[i * c..(i + 1) * c], labels[i] as usize, k);
                 assert_eq!(m[i], want, "row {i} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_short_and_tailed_row_length_matches_the_reference() {
+        // Rows of 2..=40 classes cover the constant-length kernels, one chunk and the scalar tail;
+        // every label position, masked (−Inf) competitors, and a NaN or +Inf that must be found.
+        for c in 2..=40usize {
+            let n = 3 * c;
+            let mut data: Vec<f32> = (0..n * c)
+                .map(|t| ((t * 7919) % 23) as f32 - 11.0)
+                .collect();
+            for i in (0..n).step_by(4) {
+                data[i * c + (i * 5) % c] = f32::NEG_INFINITY;
+            }
+            let labels: Vec<i32> = (0..n).map(|i| (i % c) as i32).collect();
+            let view = MatrixView::from_row_major(&data, n, c);
+            let m = margins(view, Labels::I32(&labels), MarginKind::Logit, 1).unwrap();
+            for i in 0..n {
+                let row: Vec<f64> = data[i * c..(i + 1) * c].iter().map(|&x| x as f64).collect();
+                let want = reference(&row, labels[i] as usize, 1) as f32;
+                assert_eq!(m[i], want, "c {c} row {i}");
+            }
+            for bad in [f32::NAN, f32::INFINITY] {
+                let mut broken = data.clone();
+                let (row, col) = (n - 2, (c * 7 + 3) % c);
+                broken[row * c + col] = bad;
+                let view = MatrixView::from_row_major(&broken, n, c);
+                let err = margins(view, Labels::I32(&labels), MarginKind::Logit, 1).unwrap_err();
+                assert!(
+                    err.to_string()
+                        .contains(&format!("row {row}, column {col}")),
+                    "{err}"
+                );
             }
         }
     }

@@ -1,0 +1,89 @@
+"""netsieve.margins across class counts (issue #16), side by side in one run with one read pass of
+the logits (`logits.sum()`) and the torch expressions a user would write. Prints a markdown table.
+
+    python benches/bench_margins_classes.py [--rows 1000000] [--classes 2,10,100,1000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+import netsieve
+
+
+def best(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def torch_peers(torch, t, y):
+    """The usual torch spellings of f_y − max_{c≠y} f_c; each is checked against netsieve."""
+    rows = torch.arange(t.shape[0])
+
+    def masked_fill():
+        fy = t.gather(1, y[:, None])[:, 0]
+        return fy - t.masked_fill(torch.nn.functional.one_hot(y, t.shape[1]).bool(), -torch.inf).amax(1)
+
+    def scatter():
+        fy = t[rows, y]
+        return fy - t.scatter(1, y[:, None], -torch.inf).amax(1)
+
+    def topk2():
+        top = t.topk(2, dim=1)
+        fy = t.gather(1, y[:, None])[:, 0]
+        first_is_y = top.indices[:, 0] == y
+        return fy - torch.where(first_is_y, top.values[:, 1], top.values[:, 0])
+
+    return {"masked_fill + amax": masked_fill, "scatter(−inf) + amax": scatter, "topk(2)": topk2}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--classes", default="2,3,10,16,17,100,1000,100000")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    print(f"# margins across class counts ({os.cpu_count()} CPUs, shared; RAYON_NUM_THREADS="
+          f"{os.environ.get('RAYON_NUM_THREADS', 'all')}; torch threads "
+          f"{torch.get_num_threads() if torch else '-'}; load {os.getloadavg()[0]:.1f} before)\n")
+    print("| classes | rows | `margins` | `logits.sum()` | margins / read | best torch | torch / margins |")
+    print("|---:|---:|---:|---:|---:|---|---:|")
+    for c in (int(x) for x in args.classes.split(",")):
+        n = max(1000, min(args.rows, 400_000_000 // (4 * c)))  # at most 400 MB of logits
+        logits = rng.standard_normal((n, c), dtype=np.float32)
+        labels = rng.integers(0, c, size=n)
+        t_ns = best(lambda: netsieve.margins(logits, labels), args.repeats)
+        t_read = best(lambda: logits.sum(), args.repeats)
+        peer = "-"
+        ratio = float("nan")
+        if torch is not None:
+            t, y = torch.from_numpy(logits), torch.from_numpy(labels)
+            want = netsieve.margins(logits, labels)
+            times = {}
+            for name, fn in torch_peers(torch, t, y).items():
+                assert np.array_equal(fn().numpy(), want), name
+                times[name] = best(fn, max(1, args.repeats // 2))
+            name = min(times, key=times.get)
+            peer = f"{name}: {times[name] * 1e3:.1f} ms"
+            ratio = times[name] / t_ns
+        print(f"| {c:,} | {n:,} | {t_ns * 1e3:.1f} ms | {t_read * 1e3:.1f} ms | {t_ns / t_read:.2f}× | "
+              f"{peer} | {ratio:.1f}× |", flush=True)
+    print(f"\nLoad average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
