@@ -25,15 +25,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 RUN = """
-import json, time, netsieve.torch as nt
+import json, time, netsieve as ns, netsieve.torch as nt
 {setup}
+ns.singular_values(nt.open_weights({path!r}).get("model.layers.0.self_attn.k_proj.weight").float())  # pool, mmap
+with open("/proc/self/status") as fh:
+    base = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmRSS"))
 t = time.perf_counter()
 report = nt.analyze({path!r}, porter_thomas={pt}, progress=False{client})
 elapsed = time.perf_counter() - t
 {teardown}
 with open("/proc/self/status") as fh:
     hwm = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmHWM"))
-print(json.dumps({{"elapsed": elapsed, "hwm": hwm, "rows": len(report.rows), "spikes": [r.n_spikes for r in report]}}))
+print(json.dumps({{"elapsed": elapsed, "hwm": hwm, "base": base, "rows": len(report.rows), "spikes": [r.n_spikes for r in report]}}))
 """
 
 PER_ROLE = """
@@ -85,8 +88,9 @@ def main() -> None:
           f"{largest * 8 / 2**20:.0f} MiB as float64; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     pt = bool(args.porter_thomas)
     res = _run(RUN.format(path=str(folder), pt=pt, setup="", teardown="", client=""))
-    print(f"in-process: {res['elapsed']:.1f} s, peak RSS {res['hwm'] / 2**30:.2f} GiB "
-          f"({res['hwm'] / (largest * 8):.2f}× the largest tensor in float64), {res['rows']} rows, "
+    above = res["hwm"] - res["base"]
+    print(f"in-process: {res['elapsed']:.1f} s, peak RSS {res['hwm'] / 2**30:.2f} GiB, {above / 2**30:.2f} GiB above the "
+          f"{res['base'] / 2**30:.2f} GiB before the call ({above / (largest * 8):.2f}× the largest tensor in float64), {res['rows']} rows, "
           f"spikes {sorted(set(res['spikes']))}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     if args.workers:
         setup = f"from netsieve.torch import cluster\nc = cluster.local_client({args.workers})"

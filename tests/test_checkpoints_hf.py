@@ -111,6 +111,8 @@ def test_tied_embeddings_are_analysed_once(tmp_path):
     report = analyze(tmp_path, porter_thomas=False, embeddings=True)
     assert [r.name for r in report] == ["model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight"]
     assert any("tied to model.embed_tokens.weight" in s.reason for s in report.skipped)
+    without = analyze(tmp_path, porter_thomas=False)  # embeddings not asked for: the tied matrix as the head
+    assert [r.name for r in without] == ["model.layers.0.mlp.up_proj.weight", "lm_head.weight"]
     (tmp_path / "config.json").write_text(json.dumps({"tie_word_embeddings": False}))
     assert [r.name for r in analyze(tmp_path, porter_thomas=False, embeddings=True)][-1] == "lm_head.weight"
 

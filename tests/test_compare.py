@@ -87,6 +87,19 @@ def test_one_sided_layers_and_shape_mismatch_are_rows_not_failures():
     assert "only in A" in str(c)
 
 
+def test_identical_and_exactly_low_rank_updates():
+    a, _ = _pair()
+    same = compare(a, a)
+    assert all(r.ok and r.relative_update == 0.0 and r.update_spikes == 0 and r.update is None for r in same)
+    assert all(r.overlap_left == pytest.approx(1.0) for r in same)
+    key = "model.layers.0.mlp.up_proj.weight"
+    g = torch.Generator().manual_seed(5)
+    merged = dict(a)
+    merged[key] = a[key] + torch.randn(160, 2, generator=g) @ torch.randn(2, 64, generator=g) * 0.1  # a rank-2 merge
+    row = compare(a, merged)[key]  # float32 rounding of the sum is the update's bulk: its rank is found
+    assert row.ok and row.update_spikes == 2
+
+
 def test_unrelated_models_are_an_error():
     with pytest.raises(InvalidInputError, match="no weight matrix name in common"):
         compare({"x.weight": torch.randn(30, 20)}, {"y.weight": torch.randn(30, 20)})

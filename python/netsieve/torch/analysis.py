@@ -72,7 +72,9 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
     try:
         layout = src.layout
         names = src.names()
-        tied = layout.tied_heads(names)  # stored twice, analysed once: the embedding's copy is kept
+        # A tied head stored beside its embedding is one matrix: analysed once, as the embedding when
+        # embeddings are asked for, else as the head.
+        tied = layout.tied_heads(names) if select["embeddings"] else {}
         chosen, skipped = select_weight_matrices(
             ((n, src.shape(n)) for n in names if n not in tied), heads=layout.heads, **select
         )

@@ -7,8 +7,10 @@ fit; its spikes, the effective rank of the update above its own noise; its norms
 Matrices are matched by name (as :func:`netsieve.torch.analyze` names them) and read one pair at a
 time; Δ is formed in float64. Layers in one side only are rows with status ``only_a``/``only_b``,
 shape mismatches rows with status ``shape_mismatch``, a tensor that cannot be read or analysed a
-row with status ``error``: none of these stops the comparison. Two checkpoints without a single
-matrix name in common are an error (unrelated models).
+row with status ``error``: none of these stops the comparison. An unchanged matrix (Δ = 0) has every
+update quantity 0; an update without a noise bulk to fit (exactly low-rank, e.g. a merged LoRA
+adapter) keeps its status ``compared`` and A/B fields, with the reason in ``error``. Two
+checkpoints without a single matrix name in common are an error (unrelated models).
 """
 
 from __future__ import annotations
@@ -213,19 +215,29 @@ def compare_pair(e: Any, a: torch.Tensor, b: torch.Tensor, core: dict, overlap_k
     if sa != sb:
         return _empty(e.name, "shape_mismatch", e, sa, sb, f"shapes differ: {sa[0]}×{sa[1]} in A, {sb[0]}×{sb[1]} in B")
     a64, b64 = a.detach().to(torch.float64), b.detach().to(torch.float64)
-    rows = ns.analyze_layers({"A": a64, "B": b64, "Δ": b64 - a64}, errors="collect", **core)
-    ra, rb, rd = rows["A"], rows["B"], rows["Δ"]
-    failed = [f"{side}: {r.error}" for side, r in (("A", ra), ("B", rb), ("Δ", rd)) if not r.ok]
+    delta = b64 - a64
+    unchanged = not bool(torch.any(delta))
+    rows = ns.analyze_layers({"A": a64, "B": b64} if unchanged else {"A": a64, "B": b64, "Δ": delta}, errors="collect", **core)
+    ra, rb, rd = rows["A"], rows["B"], rows.get("Δ")
+    failed = [f"{side}: {r.error}" for side, r in (("A", ra), ("B", rb)) if not r.ok]
     if failed:
         return _empty(e.name, "error", e, sa, sb, "; ".join(failed))
     left, right, k = ns.subspace_overlap(a64, b64, k=overlap_k)
     block, role = block_role(e)
+    if unchanged:  # no update: nothing to fit, every update quantity is zero
+        update = dict(update_spikes=0, update_sigma=0.0, update_spectral_norm=0.0, update_frobenius=0.0, relative_update=0.0,
+                      error=None, update=None)  # fmt: skip
+    elif not rd.ok:  # e.g. an exactly low-rank update (a merged LoRA adapter): no bulk to fit
+        update = dict(update_spikes=None, update_sigma=None, update_spectral_norm=None, update_frobenius=None,
+                      relative_update=None, error=f"update: {rd.error}", update=rd)  # fmt: skip
+    else:
+        rel = rd.frobenius_norm / ra.frobenius_norm if ra.frobenius_norm else math.inf
+        update = dict(update_spikes=rd.n_spikes, update_sigma=rd.sigma, update_spectral_norm=rd.spectral_norm,
+                      update_frobenius=rd.frobenius_norm, relative_update=rel, error=None, update=rd)  # fmt: skip
     return LayerComparison(
         name=e.name, block=block, role=role, status="compared", shape_a=sa, shape_b=sb, sigma_a=ra.sigma,
         sigma_b=rb.sigma, alpha_a=ra.alpha, alpha_b=rb.alpha, n_spikes_a=ra.n_spikes, n_spikes_b=rb.n_spikes,
-        update_spikes=rd.n_spikes, update_sigma=rd.sigma, update_spectral_norm=rd.spectral_norm,
-        update_frobenius=rd.frobenius_norm, relative_update=rd.frobenius_norm / ra.frobenius_norm if ra.frobenius_norm else math.inf,
-        overlap_left=left, overlap_right=right, overlap_k=k, error=None, update=rd,
+        overlap_left=left, overlap_right=right, overlap_k=k, **update,
     )  # fmt: skip
 
 
