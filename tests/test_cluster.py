@@ -102,3 +102,25 @@ def test_cli_workers(llama, tmp_path):
     out = tmp_path / "rows.csv"
     assert cli_main(["analyze", str(llama), "--workers", "2", "--no-porter-thomas", "--csv", str(out), "-q"]) == 0
     assert len(out.read_text().splitlines()) == 11 * 7 + 1 + 1
+
+
+def test_compare_on_the_cluster_equals_in_process(client, llama, tmp_path):
+    from netsieve.torch import compare, open_weights, save_weights
+
+    with open_weights(llama) as src:
+        tensors = {n: src.get(n).float() for n in src.names() if ".layers.1." in n or ".layers.10." in n}
+    g = torch.Generator().manual_seed(3)
+    tuned = {n: t + 0.002 * torch.randn(t.shape, generator=g) for n, t in tensors.items()}
+    tuned.pop("model.layers.10.mlp.down_proj.weight")
+    save_weights(tensors, tmp_path / "a.safetensors")
+    save_weights(tuned, tmp_path / "b.safetensors")
+    local = compare(tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    remote = compare(tmp_path / "a.safetensors", tmp_path / "b.safetensors", client=client)
+    assert local.summary["n_only_a"] == 1 and local.summary["n_compared"] == 13
+    # Identical but for the overlaps: the thin SVD's parallel sums depend on the thread count (1 per worker).
+    assert [r.name for r in remote] == [r.name for r in local]
+    for x, y in zip(remote, local):
+        dx, dy = x.to_dict(), y.to_dict()
+        for field in ("overlap_left", "overlap_right"):
+            assert (dx.pop(field) is None) == (dy[field] is None) and abs((x.to_dict()[field] or 0) - (dy.pop(field) or 0)) < 1e-12
+        assert dx == dy

@@ -1,7 +1,8 @@
 """The analysis of a checkpoint on a Dask cluster (``analyze(..., client=...)``, ``netsieve analyze
 PATH --workers N`` or ``--scheduler tcp://HOST:PORT``): one task per tensor, each worker reading
 its own tensor from its ``.safetensors`` shard (a path every worker can read), results gathered in
-checkpoint order, a progress bar over completed tasks.
+checkpoint order, a progress bar over completed tasks. ``compare(..., client=...)`` runs one task
+per matching pair of matrices the same way.
 
 A tensor that cannot be read or analysed comes back as rows with ``error`` set while the others
 complete; a worker that dies mid-run has its tasks rerun elsewhere by the scheduler (Dask's own
@@ -20,7 +21,7 @@ from typing import Any
 import netsieve as ns
 from netsieve import InvalidInputError, LayerReport
 
-__all__ = ["local_client", "connect", "analyze_tensors"]
+__all__ = ["local_client", "connect", "analyze_tensors", "compare_layers"]
 
 _EXTRA = "pip install 'netsieve[cluster]' (dask[distributed])"
 
@@ -105,12 +106,7 @@ def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, cor
     """Runs one task per tensor of ``by_tensor`` (tensor name → its matrices) on ``client``; returns
     matrix name → row. ``source``: the TensorSource, whose shards must be ``.safetensors`` files."""
     distributed = _distributed()
-    files = {}
-    for name in by_tensor:
-        file = source.file_of(name)
-        if Path(file).suffix != ".safetensors":
-            raise InvalidInputError(f"client= reads tensors from .safetensors shards on the workers; {file} is not one")
-        files[name] = str(Path(file).resolve())
+    files = {name: _shard(source, name) for name in by_tensor}
     futures = {}
     for name, entries in by_tensor.items():
         futures[client.submit(_task, files[name], name, entries, [labels[e.name] for e in entries], core_options,
@@ -122,3 +118,43 @@ def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, cor
         if bar is not None:
             bar.update(len(by_tensor[futures[future]]))
     return results
+
+
+def _shard(source: Any, name: str) -> str:
+    file = source.file_of(name)
+    if Path(file).suffix != ".safetensors":
+        raise InvalidInputError(f"client= reads tensors from .safetensors shards on the workers; {file} is not one")
+    return str(Path(file).resolve())
+
+
+def _compare_task(file_a: str, ea: Any, file_b: str, eb: Any, core: dict, overlap_k: int) -> Any:
+    """On a worker: reads one matrix from each checkpoint and compares them (a failure as the row)."""
+    from safetensors import safe_open
+
+    from .compare import _empty, compare_pair
+
+    try:
+        tensors = []
+        for file, e in ((file_a, ea), (file_b, eb)):
+            with safe_open(file, framework="pt", device="cpu") as handle:
+                tensors.append(e.extract(handle.get_tensor(e.tensor_name)))
+    except Exception as exc:
+        return _empty(ea.name, "error", ea, ea.shape, eb.shape, f"cannot read tensor: {exc}")
+    return compare_pair(ea, tensors[0], tensors[1], core, overlap_k)
+
+
+def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap_k: int, bar: Any) -> dict[str, Any]:
+    """Runs one task per (matrix of A, matrix of B) in ``pairs`` on ``client``; returns name → row."""
+    distributed = _distributed()
+    src_a, src_b = sources
+    futures = {
+        client.submit(_compare_task, _shard(src_a, ea.tensor_name), ea, _shard(src_b, eb.tensor_name), eb, core, overlap_k,
+                      key=f"netsieve-compare-{ea.name}-{id(pairs)}", pure=False): ea.name
+        for ea, eb in pairs
+    }  # fmt: skip
+    rows = {}
+    for future in distributed.as_completed(list(futures)):
+        rows[futures[future]] = future.result()
+        if bar is not None:
+            bar.update(1)
+    return rows

@@ -254,6 +254,7 @@ def compare(
     bulk: str = DEFAULTS["bulk"],
     decomposition: str = DEFAULTS["decomposition"],
     progress: bool | None = None,
+    client: Any = None,
 ) -> Comparison:
     """Compares every weight matrix of two checkpoints of one model (see the module docs).
 
@@ -271,6 +272,9 @@ def compare(
         As for :func:`netsieve.analyze_layers` (the Porter–Thomas test and level statistics are off).
     progress : bool, optional
         A tqdm bar (default: when stderr is a terminal).
+    client : dask.distributed.Client, optional
+        One task per matching pair on this Dask cluster, each worker reading both matrices from
+        their ``.safetensors`` shards (:mod:`netsieve.torch.cluster`; both inputs must be paths).
 
     Returns
     -------
@@ -317,8 +321,19 @@ def compare(
         names = sorted(dict.fromkeys([*by_a, *by_b]), key=lambda n: order_key((by_a.get(n) or by_b[n]).tensor_name))
         rows = []
         bar = progress_bar(len(names), "netsieve compare", progress, unit="layer")
+        remote: dict = {}
+        if client is not None:
+            if opened[0][5] is None or opened[1][5] is None:
+                raise InvalidInputError("client= needs paths to .safetensors files for both checkpoints")
+            from .cluster import compare_layers
+
+            pairs = [(by_a[n], by_b[n]) for n in names if n in by_a and n in by_b]
+            remote = compare_layers(client, (opened[0][5], opened[1][5]), pairs, core, overlap_k, bar)
         try:
             for name in names:
+                if name in remote:
+                    rows.append(remote[name])
+                    continue
                 ea, eb = by_a.get(name), by_b.get(name)
                 if ea is None or eb is None:
                     e = ea or eb
