@@ -2,8 +2,10 @@
 fit, spikes, Porter–Thomas boundary, level statistics, norms, ranks and the power-law tail
 exponent α), collected into a :class:`~netsieve.torch.report.Report`.
 
-Inputs: an ``nn.Module``, a state dict, a ``.safetensors`` file or folder of shards, or a torch
-checkpoint (loaded with ``weights_only=True``). Files are read one tensor at a time; tensors are
+Inputs: an ``nn.Module``, a state dict, a ``.safetensors`` file or folder of shards (a Hugging Face
+model folder with its index and config: :mod:`netsieve.torch.hf_layout`; rows of files come in
+checkpoint order, block 10 after block 9), or a torch checkpoint (loaded with ``weights_only=True``).
+Every row carries its ``block`` and ``role``. Files are read one tensor at a time; tensors are
 gathered into groups of at most ``max_group_bytes`` (as the float32/float64 arrays the core reads;
 a larger tensor forms a group of its own), and each group is one :func:`netsieve.analyze_layers`
 call whose matrices run in parallel with their estimated working sets (float64 copy, Gram matrix,
