@@ -251,7 +251,7 @@ def test_folder_files_not_read_are_listed_with_their_reason(tmp_path, capsys):
     assert set(files) == {".cache", "config.json", "pytorch_model.bin", "training_args.bin", "model-00002.safetensors"}
     assert files["model-00002.safetensors"] == "file not read: broken symbolic link"
     assert "only the .safetensors files are read" in files["pytorch_model.bin"]
-    assert "not a weight file" in files["config.json"] and "trainer state" in files["training_args.bin"]
+    assert "model config (read for the layout)" in files["config.json"] and "trainer state" in files["training_args.bin"]
     assert "folder" in files[".cache"]
     as_json = report.to_dict()["skipped"]
     assert {"kind": "file", "reason": files["config.json"]}.items() <= next(

@@ -13,6 +13,7 @@ classes are defined there once.
 from typing import Any
 
 from ._netsieve import (
+    COMPARISON_STATUSES,
     CPU_DISPATCH,
     DECOMPOSITIONS,
     DEFAULTS,
@@ -20,7 +21,10 @@ from ._netsieve import (
     SIGMA_METHODS,
     ConvergenceError,
     InvalidInputError,
+    LayerComparison,
+    ROLES,
     __version__,
+    subspace_overlap,
 )
 from .doubling import DIRECTION_SOURCES, DoublingResult, Slab, doubling_condition, slab_counts
 from .l1 import (
@@ -89,6 +93,10 @@ __all__ = [
     "GOE_MEAN_RATIO",
     "POISSON_MEAN_RATIO",
     "CPU_DISPATCH",
+    "ROLES",
+    "COMPARISON_STATUSES",
+    "LayerComparison",
+    "subspace_overlap",
     "LevelStatistics",
     "MPFit",
     "PorterThomasResult",

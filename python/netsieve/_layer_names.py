@@ -1,13 +1,15 @@
 """Where a weight matrix sits in a model, read from its name: the block (the index of the repeated
 unit, ``encoder.layer.3`` → 3) and its role (attention query/key/value/output, MLP up/gate/down,
-embedding, head, …). The one place these are derived: the HTML report's table groups and filters
-by them, and any later per-block view should call :func:`block_and_role` rather than parse names
-again. Reports carry no such fields; names are all there is, so the result is a best guess for the
-naming schemes of common model families (BERT, GPT-2, LLaMA/Mistral, T5, ViT, torch.nn)."""
+embedding, head, …). The one place these are derived: :func:`netsieve.torch.analyze` labels each
+report row's ``block`` and ``role`` with it (the role names are the core's :data:`netsieve.ROLES`).
+Names are all there is, so the result is a best guess for the naming schemes of common model
+families (BERT, GPT-2, LLaMA/Mistral, T5, ViT, torch.nn)."""
 
 from __future__ import annotations
 
 import re
+
+from ._netsieve import ROLES as _CORE_ROLES
 
 __all__ = ["block_and_role", "ROLES"]
 
@@ -74,4 +76,5 @@ def block_and_role(name: str) -> tuple[int | None, str]:
     return block, role
 
 
-ROLES = tuple(role for role, _ in _RULES) + ("other",)
+ROLES = tuple(_CORE_ROLES)
+assert set(r for r, _ in _RULES) | {"other"} == set(ROLES), "the rules must use the core's role names"

@@ -16,6 +16,7 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "BULK_MODELS",
+    "COMPARISON_STATUSES",
     "BULK_TEST_LEVEL",
     "ConvergenceError",
     "DECOMPOSITIONS",
@@ -32,12 +33,14 @@ __all__ = [
     "LADFit",
     "LAD_STATUSES",
     "L1_ACTIVATIONS",
+    "LayerComparison",
     "LayerReport",
     "LevelStatistics",
     "MARGIN_KINDS",
     "MPFit",
     "MarginSummary",
     "POISSON_MEAN_RATIO",
+    "ROLES",
     "PorterThomasResult",
     "SHRINK_METHODS",
     "SHRINK_METHOD_OPTIONS",
@@ -71,6 +74,7 @@ __all__ = [
     "shrink_with_record",
     "singular_values",
     "slab_counts",
+    "subspace_overlap",
 ]
 
 class InvalidInputError(ValueError): ...
@@ -80,6 +84,8 @@ SHRINK_METHODS: list[str]
 SHRINK_METHOD_OPTIONS: dict[str, list[str]]
 SIGMA_METHODS: list[str]
 BULK_MODELS: list[str]
+ROLES: list[str]
+COMPARISON_STATUSES: list[str]
 BULK_TEST_LEVEL: float
 DECOMPOSITIONS: list[str]
 MARGIN_KINDS: list[str]
@@ -229,6 +235,8 @@ class LayerReport:
     name: str
     tensor_name: str
     layer_type: str
+    block: int | None
+    role: str
     rows: int
     cols: int
     N: int
@@ -274,6 +282,8 @@ class LayerReport:
         name: str,
         tensor_name: str,
         layer_type: str,
+        block: int | None,
+        role: str,
         rows: int,
         cols: int,
         N: int,
@@ -319,7 +329,66 @@ class LayerReport:
     @property
     def spikes(self) -> _F64: ...
     @staticmethod
-    def failed(name: str, tensor_name: str, layer_type: str, rows: int, cols: int, error: str) -> LayerReport: ...
+    def failed(
+        name: str, tensor_name: str, layer_type: str, rows: int, cols: int, error: str, *, block: int | None = None,
+        role: str = ...,
+    ) -> LayerReport: ...
+    def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
+
+@final
+class LayerComparison:
+    FIELDS: ClassVar[list[str]]
+    SCALAR_FIELDS: ClassVar[list[str]]
+    name: str
+    block: int | None
+    role: str
+    status: str
+    shape_a: tuple[int, int] | None
+    shape_b: tuple[int, int] | None
+    sigma_a: float | None
+    sigma_b: float | None
+    alpha_a: float | None
+    alpha_b: float | None
+    n_spikes_a: int | None
+    n_spikes_b: int | None
+    update_spikes: int | None
+    update_sigma: float | None
+    update_spectral_norm: float | None
+    update_frobenius: float | None
+    relative_update: float | None
+    overlap_left: float | None
+    overlap_right: float | None
+    overlap_k: int | None
+    error: str | None
+    update: LayerReport | None
+    def __new__(
+        cls,
+        *,
+        name: str,
+        block: int | None,
+        role: str,
+        status: str,
+        shape_a: tuple[int, int] | None,
+        shape_b: tuple[int, int] | None,
+        sigma_a: float | None,
+        sigma_b: float | None,
+        alpha_a: float | None,
+        alpha_b: float | None,
+        n_spikes_a: int | None,
+        n_spikes_b: int | None,
+        update_spikes: int | None,
+        update_sigma: float | None,
+        update_spectral_norm: float | None,
+        update_frobenius: float | None,
+        relative_update: float | None,
+        overlap_left: float | None,
+        overlap_right: float | None,
+        overlap_k: int | None,
+        error: str | None,
+        update: LayerReport | None,
+    ) -> Self: ...
+    @property
+    def ok(self) -> bool: ...
     def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
 @final
@@ -542,6 +611,8 @@ def analyze_layers(
     *,
     tensor_names: Sequence[str] | None = None,
     layer_types: Sequence[str] | None = None,
+    blocks: Sequence[int | None] | None = None,
+    roles: Sequence[str] | None = None,
     spike_confidence: float = ...,
     bulk: str = ...,
     decomposition: str = ...,
@@ -554,6 +625,7 @@ def analyze_layers(
     errors: str = ...,
     max_working_bytes: int = ...,
 ) -> Any: ...
+def subspace_overlap(A: _ArrayLike, B: _ArrayLike, *, k: int = ...) -> tuple[float, float, int]: ...
 def shrink(
     W: _ArrayLike,
     method: str = ...,

@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", metavar="DIR", help="hub ids: the cache folder (default HF_HUB_CACHE, HF_HOME/hub, …)")
     p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
     p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")
+    p.add_argument("--split-fused", action="store_true", help="split fused q/k/v projections (c_attn, query_key_value)")
     p.add_argument("--embeddings", action="store_true", help="also analyse embedding tables")
     p.add_argument("--no-embeddings", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
     p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
@@ -37,6 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write plots (needs matplotlib)")
     p.add_argument("--html", metavar="FILE", help="write one self-contained HTML report page (needs matplotlib)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run one task per tensor on a local Dask cluster of N processes (needs netsieve[cluster])")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on the Dask scheduler at ADDRESS (tcp://HOST:PORT); PATH must be readable by every worker")
     return p
 
 
@@ -58,14 +64,26 @@ def run(args: argparse.Namespace) -> int:
         pyplot()  # matplotlib missing: say so now, not after the analysis
     if args.no_embeddings:
         print("netsieve analyze: --no-embeddings is the default now and will be removed", file=sys.stderr)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     from ..torch import analysis
 
-    report = analysis.analyze(
-        args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
-        min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
-        bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
-        revision=args.revision, cache_dir=args.cache_dir,
-    )  # fmt: skip
+    client = None
+    if args.workers is not None or args.scheduler:
+        from ..torch import cluster
+
+        client = cluster.local_client(args.workers) if args.workers is not None else cluster.connect(args.scheduler)
+        say(args, f"running on {client}")
+    try:
+        report = analysis.analyze(
+            args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
+            min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
+            bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
+            revision=args.revision, cache_dir=args.cache_dir, split_fused=args.split_fused, client=client,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            cluster.close_client(client)
     if not args.quiet:
         print(report)
     else:  # files of the folder that were not read are worth a line even when quiet

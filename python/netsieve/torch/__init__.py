@@ -6,6 +6,8 @@ This subpackage imports torch; the rest of netsieve does not.
 
 from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
+from .compare import Comparison, compare
+from .lora import adapter_updates, merge_adapter
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .gap import GapPredictor
 from .l1_descent import Abs, L1DescentResult, l1_layer_descent, sequential_layers
@@ -26,6 +28,7 @@ __all__ = [
     "l1_layer_descent",
     "sequential_layers",
     "LayerResult", "Report", "analyze",
+    "Comparison", "compare", "adapter_updates", "merge_adapter",
     "TensorSource", "open_weights", "save_weights",
     "MIN_DIM", "FilterReport", "LayerFilter", "filter_checkpoint", "filter_model", "filter_state_dict",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",

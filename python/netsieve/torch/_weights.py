@@ -11,6 +11,10 @@ Conventions (documented once, used everywhere):
   looked up, not multiplied, so its spectrum answers a different question.
 - Fused attention projections ``in_proj_weight`` (3E × E): split into the query, key and value
   blocks, named ``name[q]``, ``name[k]``, ``name[v]`` (weightwatcher skips them silently).
+- With ``split_fused=True``, GPT-2's ``Conv1D`` ``c_attn`` (in × 3·E, stored transposed) splits into
+  its contiguous column thirds and GPT-NeoX's ``query_key_value`` (3·E × E, rows interleaved per
+  head; needs the head count of ``config.json``) into its per-head q/k/v rows, named like
+  ``in_proj_weight``'s parts.
 - Tensors with fewer than 2 dimensions (biases, norm scales, scalars) and matrices whose smaller side
   is below ``min_dim`` are skipped, each with its reason.
 """
@@ -57,6 +61,14 @@ class WeightMatrix:
             e = tensor.shape[0] // 3
             i = "qkv".index(self.part[0])
             return tensor[i * e : (i + 1) * e]
+        if self.kind == "fused_columns":
+            e = tensor.shape[1] // 3
+            i = "qkv".index(self.part[0])
+            return tensor[:, i * e : (i + 1) * e]
+        if self.kind == "fused_heads":  # rows ordered (head, q|k|v, head_dim)
+            heads = self.part[1]
+            i = "qkv".index(self.part[0])
+            return tensor.reshape(heads, 3, -1, tensor.shape[1])[:, i].reshape(-1, tensor.shape[1])
         raise AssertionError(self.kind)
 
     def insert(self, tensor: torch.Tensor, matrix: torch.Tensor) -> None:
@@ -116,9 +128,25 @@ def _matrix_shape(w: WeightMatrix) -> tuple[int, int]:
         return (s[0], math.prod(s[1:]))
     if w.kind == "conv_slice":
         return (s[0], s[1])
-    if w.kind == "attention_in_proj":
+    if w.kind in ("attention_in_proj", "fused_heads"):
         return (s[0] // 3, s[1])
+    if w.kind == "fused_columns":
+        return (s[0], s[1] // 3)
     raise AssertionError(w.kind)
+
+
+SPLIT_KINDS = ("attention_in_proj", "fused_columns", "fused_heads")
+
+
+def _fused(name: str, shape: tuple[int, ...], heads: int | None) -> tuple[str, tuple] | None:
+    """(kind, part suffix) of a fused projection that ``split_fused`` splits, else None."""
+    if len(shape) != 2:
+        return None
+    if name.endswith("c_attn.weight") and shape[1] == 3 * shape[0]:
+        return "fused_columns", ()
+    if name.endswith("query_key_value.weight") and heads and shape[0] == 3 * shape[1] and shape[0] % (3 * heads) == 0:
+        return "fused_heads", (heads,)
+    return None
 
 
 def matches(name: str, patterns: str | Sequence[str] | None) -> bool:
@@ -157,11 +185,14 @@ def select_weight_matrices(
     embeddings: bool = False,
     conv_slices: bool = False,
     min_dim: int = 2,
+    split_fused: bool = False,
+    heads: int | None = None,
 ) -> tuple[list[WeightMatrix], list[Skipped]]:
     """Classifies named tensor shapes into weight matrices and skipped tensors.
 
     ``tensors`` yields (name, shape); ``model``, when given, supplies the module types (otherwise
-    they are inferred from names and shapes). ``layers`` selects by glob on the tensor name.
+    they are inferred from names and shapes). ``layers`` selects by glob on the tensor name;
+    ``split_fused`` splits fused projections (``heads``: attention heads, for ``query_key_value``).
     """
     min_dim = check_min_dim(min_dim)
     types = _module_types(model)
@@ -172,7 +203,12 @@ def select_weight_matrices(
         if not matches(name, layers):
             continue
         layer_type = types.get(name) or _guess_type(name, shape)
-        entries, reason = _classify(name, shape, layer_type, embeddings, conv_slices)
+        fused = _fused(name, shape, heads) if split_fused else None
+        if fused is not None:
+            entries = [WeightMatrix(f"{name}[{p}]", name, layer_type, shape, fused[0], (p, *fused[1])) for p in "qkv"]
+            reason = None
+        else:
+            entries, reason = _classify(name, shape, layer_type, embeddings, conv_slices)
         if reason:
             skipped.append(Skipped(name, shape, reason))
             continue

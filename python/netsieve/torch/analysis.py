@@ -2,8 +2,10 @@
 fit, spikes, Porter–Thomas boundary, level statistics, norms, ranks and the power-law tail
 exponent α), collected into a :class:`~netsieve.torch.report.Report`.
 
-Inputs: an ``nn.Module``, a state dict, a ``.safetensors`` file or folder of shards, or a torch
-checkpoint (loaded with ``weights_only=True``). Files are read one tensor at a time; tensors are
+Inputs: an ``nn.Module``, a state dict, a ``.safetensors`` file or folder of shards (a Hugging Face
+model folder with its index and config: :mod:`netsieve.torch.hf_layout`; rows of files come in
+checkpoint order, block 10 after block 9), or a torch checkpoint (loaded with ``weights_only=True``).
+Every row carries its ``block`` and ``role``. Files are read one tensor at a time; tensors are
 gathered into groups of at most ``max_group_bytes`` (as the float32/float64 arrays the core reads;
 a larger tensor forms a group of its own), and each group is one :func:`netsieve.analyze_layers`
 call whose matrices run in parallel with their estimated working sets (float64 copy, Gram matrix,
@@ -31,8 +33,10 @@ from netsieve import DEFAULTS, InvalidInputError, LayerReport
 
 from .._coerce import positive_integer
 from .._progress import progress_bar
-from ._weights import Skipped, WeightMatrix, check_min_dim, module_weight_matrices, select_weight_matrices
+from .._layer_names import block_and_role
+from ._weights import SPLIT_KINDS, Skipped, WeightMatrix, check_min_dim, module_weight_matrices, select_weight_matrices
 from .checkpoints import TensorSource, open_weights
+from .hf_layout import order_key
 from .report import LayerResult, Report
 
 __all__ = ["analyze", "Report", "LayerResult", "DEFAULT_MAX_GROUP_BYTES"]
@@ -40,14 +44,14 @@ __all__ = ["analyze", "Report", "LayerResult", "DEFAULT_MAX_GROUP_BYTES"]
 DEFAULT_MAX_GROUP_BYTES = 256 * 2**20
 
 
-def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[WeightMatrix], list[Skipped], Callable, str, Callable]:
-    """(chosen matrices, skipped, getter name→tensor, description, close); the description of a
-    file input is its path. ``hub``: revision and cache folder, for hub ids only."""
+def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[WeightMatrix], list[Skipped], Callable, str, Callable, Any]:
+    """(chosen matrices, skipped, getter name→tensor, description, close, the TensorSource or None);
+    the description of a file input is its path. ``hub``: revision and cache folder, for hub ids only."""
     if any(v is not None for v in hub.values()) and not isinstance(model_or_path, (str, os.PathLike)):
         raise InvalidInputError("revision= and cache_dir= apply only to a Hugging Face model id (org/name)")
     if isinstance(model_or_path, torch.nn.Module):
         chosen, skipped, get = module_weight_matrices(model_or_path, **select)
-        return chosen, skipped, get, type(model_or_path).__name__, lambda: None
+        return chosen, skipped, get, type(model_or_path).__name__, lambda: None, None
     if isinstance(model_or_path, Mapping):
         tensors = {str(k): v for k, v in model_or_path.items() if isinstance(v, torch.Tensor)}
         skipped = [
@@ -56,7 +60,7 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
             if not isinstance(v, torch.Tensor)
         ]
         chosen, more = select_weight_matrices(((n, tuple(t.shape)) for n, t in tensors.items()), **select)
-        return chosen, skipped + more, tensors.__getitem__, "state dict", lambda: None
+        return chosen, skipped + more, tensors.__getitem__, "state dict", lambda: None, None
     if isinstance(model_or_path, TensorSource):
         src, close = model_or_path, (lambda: None)
     elif isinstance(model_or_path, (str, os.PathLike)):
@@ -68,11 +72,31 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
             f"a folder of shards / a torch checkpoint, got {type(model_or_path).__name__}"
         )
     try:
-        chosen, skipped = select_weight_matrices(((n, src.shape(n)) for n in src.names()), **select)
+        layout = src.layout
+        names = src.names()
+        # A tied head stored beside its embedding is one matrix: analysed once, as the embedding when
+        # embeddings are asked for, else as the head.
+        tied = layout.tied_heads(names) if select["embeddings"] else {}
+        chosen, skipped = select_weight_matrices(
+            ((n, src.shape(n)) for n in names if n not in tied), heads=layout.heads, **select
+        )
     except BaseException:
         close()
         raise
-    return chosen, src.skipped + skipped, src.get, str(src.path), close
+    chosen.sort(key=lambda e: order_key(e.tensor_name))  # stable: the parts of a tensor keep their order
+    tied_skips = [Skipped(h, src.shape(h), f"tied to {e} (tie_word_embeddings): the same matrix, analysed once") for h, e in tied.items()]
+    return chosen, src.skipped + tied_skips + skipped, src.get, str(src.path), close, src
+
+
+_PART_ROLES = {"q": "attention.query", "k": "attention.key", "v": "attention.value"}
+
+
+def block_role(e: WeightMatrix) -> tuple[int | None, str]:
+    """The block and role of a matrix (a part of a split projection has its part's role)."""
+    block, role = block_and_role(e.tensor_name)
+    if e.kind in SPLIT_KINDS:
+        role = _PART_ROLES[e.part[0]]
+    return block, role
 
 
 def _unusable(matrix: torch.Tensor) -> str | None:
@@ -94,6 +118,7 @@ def analyze(
     layers: str | Sequence[str] | None = None,
     *,
     conv_slices: bool = False,
+    split_fused: bool = False,
     embeddings: bool = DEFAULTS["embeddings"],
     min_dim: int = DEFAULTS["min_dim"],
     porter_thomas: bool = True,
@@ -110,6 +135,7 @@ def analyze(
     progress: bool | None = None,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    client: Any = None,
 ) -> Report:
     """Analyses every weight matrix of a model or checkpoint (see the module docs).
 
@@ -122,6 +148,9 @@ def analyze(
         Globs on tensor names (``"encoder.*.attention.*"``).
     conv_slices : bool, default False
         One matrix per kernel position instead of the out × (in·k) reshape.
+    split_fused : bool, default False
+        Split fused q/k/v projections (GPT-2 ``c_attn``, GPT-NeoX ``query_key_value`` with the
+        head count of ``config.json``) into one matrix each (:mod:`netsieve.torch._weights`).
     embeddings : bool, default False
         Include embedding tables (their rows are looked up, not multiplied).
     min_dim : int, default 16
@@ -141,6 +170,10 @@ def analyze(
         For a hub id: a branch, tag or commit in the cache (default ``"main"``).
     cache_dir : str or os.PathLike, optional
         For a hub id: the cache folder (default: ``HF_HUB_CACHE``, ``HF_HOME``, …).
+    client : dask.distributed.Client, optional
+        Run one task per tensor on this Dask cluster, each worker reading its tensor from the
+        ``.safetensors`` shard (:mod:`netsieve.torch.cluster`; needs the ``cluster`` extra and a
+        path every worker can read). The rows are those of the in-process run, in the same order.
 
     Returns
     -------
@@ -171,8 +204,9 @@ def analyze(
     )  # fmt: skip
     ns.analyze_layers([], **core_options)  # every option checked by the core before any file is read
     start = time.perf_counter()
-    select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
-    chosen, skipped, get, source, close = _open_input(model_or_path, select, dict(revision=revision, cache_dir=cache_dir))
+    select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim,
+                  split_fused=bool(split_fused))
+    chosen, skipped, get, source, close, src = _open_input(model_or_path, select, dict(revision=revision, cache_dir=cache_dir))
     inputs = (source,) if isinstance(model_or_path, (str, os.PathLike, TensorSource)) else ()
     options = dict(select, **{k: v for k, v in core_options.items() if k != "max_working_bytes"})
     by_tensor: dict[str, list[WeightMatrix]] = {}
@@ -187,7 +221,8 @@ def analyze(
         if errors == "raise":
             raise InvalidInputError(f"layer {e.name!r}: {reason}")
         rows, cols = e.shape
-        results[e.name] = LayerReport.failed(e.name, e.tensor_name, e.layer_type, rows, cols, reason)
+        block, role = block_role(e)
+        results[e.name] = LayerReport.failed(e.name, e.tensor_name, e.layer_type, rows, cols, reason, block=block, role=role)
         if bar is not None:
             bar.update(1)
 
@@ -195,9 +230,11 @@ def analyze(
         nonlocal group, group_bytes
         if not group:
             return
+        labels = [block_role(e) for e, _ in group]
         out = ns.analyze_layers(
             {e.name: m for e, m in group}, tensor_names=[e.tensor_name for e, _ in group],
-            layer_types=[e.layer_type for e, _ in group], **core_options,
+            layer_types=[e.layer_type for e, _ in group], blocks=[b for b, _ in labels], roles=[r for _, r in labels],
+            **core_options,
         )  # fmt: skip
         results.update(out)
         if bar is not None:
@@ -205,6 +242,17 @@ def analyze(
         group, group_bytes = [], 0
 
     try:
+        if client is not None:
+            if src is None:
+                raise InvalidInputError("client= needs a path to .safetensors files (workers read their own tensors)")
+            from .cluster import analyze_tensors
+
+            labels = {e.name: block_role(e) for e in chosen}
+            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar)
+            failed = [r for r in results.values() if not r.ok]
+            if failed and errors == "raise":
+                raise InvalidInputError(f"layer {failed[0].name!r}: {failed[0].error}")
+            by_tensor = {}  # done on the cluster
         for tensor_name, entries in by_tensor.items():
             try:
                 tensor = get(tensor_name)

@@ -10,15 +10,13 @@ from typing import Iterable, Iterator, Mapping
 import torch
 
 from .._files import atomic_write
+from ._state_dicts import _is_zip, _trainer_state, _unwrap_state_dict, load_checkpoint_object, replace_state_dict  # noqa: F401
+from .hf_layout import INDEX_FILE, read_layout
 from netsieve import InvalidInputError
 
 __all__ = ["TensorSource", "open_weights", "save_weights"]
 
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
-
-
-# Files of a Hugging Face / trainer checkpoint folder that hold no model weights.
-_TRAINER_STATE = ("training_args.bin", "optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "rng_state*.pth")
 
 
 class TensorSource:
@@ -46,13 +44,17 @@ class TensorSource:
         Files of a folder that were not read, and why (trainer state, an index, other files).
     skipped : list of Skipped
         ``skipped_files`` as report entries (``kind="file"``).
+    layout : Layout
+        A model folder's ``config.json`` and shard index (:mod:`netsieve.torch.hf_layout`): with an
+        index only the shards it names are read, and each must hold the tensors it lists.
 
     Raises
     ------
     FileNotFoundError
         ``path`` does not exist.
     InvalidInputError
-        A file that cannot be read (a corrupt safetensors header; a truncated torch file, or one that
+        A missing shard or a tensor absent from its shard (as the index names them); a file that
+        cannot be read (a corrupt safetensors header; a truncated torch file, or one that
         holds arbitrary pickled objects, which are never executed), a torch file with no state dict,
         a folder without weight files, a tensor name in two files, or no tensors at all.
 
@@ -73,6 +75,7 @@ class TensorSource:
         self._where: dict[str, object] = {}  # name → safetensors handle, or the loaded tensor
         self._origin: dict[str, Path] = {}  # name → the file holding it
         self.skipped_files: list[tuple[Path, str]] = []
+        self.layout = read_layout(None)
         if not self.path.exists():
             raise FileNotFoundError(f"no such file or folder: {self.path}")
         if self.path.is_dir():
@@ -89,7 +92,10 @@ class TensorSource:
         safetensors = [p for p in entries if p.is_file() and p.suffix == ".safetensors"]
         torch_files = [p for p in entries if p.is_file() and p.suffix in _TORCH_SUFFIXES and not _trainer_state(p)]
         read = safetensors or torch_files
-        if self._only is not None:  # chosen by the caller (a Hub snapshot's weight files)
+        self.layout = read_layout(self.path)  # config.json and the shard index, when present
+        if self._only is None and self.layout.shards is not None:  # the index says which shards
+            self._only = [self.path / f for f in self.layout.shards]
+        if self._only is not None:  # chosen by the caller (a Hub snapshot's weight files) or the index
             read = self._only
             safetensors = [p for p in read if p.suffix == ".safetensors"]
             torch_files = [p for p in read if p.suffix != ".safetensors"]
@@ -103,6 +109,8 @@ class TensorSource:
                 continue
             if not p.exists():
                 reason = "broken symbolic link"
+            elif p.name in (INDEX_FILE, "config.json"):
+                reason = "shard index (the shards it names are read)" if p.name == INDEX_FILE else "model config (read for the layout)"
             elif self._only is not None:
                 reason = "not one of the model's weight files" if p.is_file() else "a folder (sub-folders are not read)"
             elif p.is_dir():
@@ -121,6 +129,7 @@ class TensorSource:
         if not safetensors:
             for f in torch_files:
                 self._load_torch(f, in_folder=True)
+        self.layout.check_index(self._origin)
 
     def _add(self, names, file: Path, where) -> None:
         for n in names:
@@ -262,6 +271,10 @@ class TensorSource:
         except Exception as exc:
             raise InvalidInputError(f"cannot read tensor {name!r} from {self.path}: {exc}") from exc
 
+    def file_of(self, name: str) -> Path:
+        """The file holding tensor ``name`` (raises KeyError when there is none)."""
+        return self._origin[name]
+
     def items(self) -> Iterator[tuple[str, torch.Tensor]]:
         """(name, tensor) pairs, each tensor read when it is reached (see :meth:`get`)."""
         for n in self._where:
@@ -278,69 +291,6 @@ class TensorSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _trainer_state(file: Path) -> bool:
-    import fnmatch
-
-    return any(fnmatch.fnmatchcase(file.name, pattern) for pattern in _TRAINER_STATE)
-
-
-def _is_zip(file: Path) -> bool:
-    with open(file, "rb") as fh:
-        return fh.read(4) == b"PK\x03\x04"
-
-
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module")
-
-
-def _state_dict_path(obj: object) -> tuple[str, ...] | None:
-    """Keys leading to the state dict inside a checkpoint: () for a bare state dict, ("state_dict",)
-    for the usual wrappers {"state_dict": ...} / {"model": ...}; None when there is none."""
-    if isinstance(obj, Mapping):
-        if any(isinstance(v, torch.Tensor) for v in obj.values()):
-            return ()
-        for key in _WRAPPER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, Mapping):
-                rest = _state_dict_path(inner)
-                if rest is not None:
-                    return (key, *rest)
-    return None
-
-
-def _unwrap_state_dict(obj: object) -> dict[str, torch.Tensor] | None:
-    """The tensors of a state dict, or of a wrapped one (see `_state_dict_path`)."""
-    path = _state_dict_path(obj)
-    if path is None:
-        return None
-    for key in path:
-        obj = obj[key]  # type: ignore[index]
-    return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}  # type: ignore[union-attr]
-
-
-def load_checkpoint_object(file: str | os.PathLike) -> tuple[object, tuple[str, ...]]:
-    """A whole torch checkpoint (loaded with ``weights_only=True``) and the key path of its state dict."""
-    try:
-        obj = torch.load(str(file), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InvalidInputError(f"cannot load {file} with weights_only=True: {exc}") from exc
-    path = _state_dict_path(obj)
-    if path is None:
-        raise InvalidInputError(f"{file} does not hold a state dict of tensors")
-    return obj, path
-
-
-def replace_state_dict(obj: object, path: tuple[str, ...], tensors: Mapping[str, torch.Tensor]) -> object:
-    """A copy of checkpoint ``obj`` whose state dict (at ``path``) has ``tensors`` in place of its own;
-    every other entry (epoch, optimizer state, metadata) is kept."""
-    if not path:
-        out = dict(obj)  # type: ignore[arg-type]
-        out.update(tensors)
-        return out
-    out = dict(obj)  # type: ignore[arg-type]
-    out[path[0]] = replace_state_dict(out[path[0]], path[1:], tensors)
-    return out
 
 
 def open_weights(

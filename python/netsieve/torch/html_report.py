@@ -21,7 +21,6 @@ import os
 from typing import Any
 
 from .._files import atomic_write_text
-from .._layer_names import block_and_role
 from .._plotting import pyplot
 
 __all__ = ["write_html", "render_html"]
@@ -118,35 +117,20 @@ def _layer_figure(report: Any, name: str) -> str:
 
 
 def _depth_figure(report: Any) -> str | None:
-    """Spikes, α (power-law-like tails only) and MP soft rank against the block index, one line per
-    role; None when fewer than two blocks are known."""
-    by_role: dict[str, list] = {}
-    for r in report.analysed:
-        block, role = block_and_role(r.name)
-        if block is not None:
-            by_role.setdefault(role, []).append((block, r))
-    if len({b for items in by_role.values() for b, _ in items}) < 2:
+    """σ, α, spikes and MP soft rank against the block index, one line per role
+    (:func:`netsieve.torch.depth.plot_depth`); None when fewer than two blocks are known."""
+    from .depth import by_block, plot_depth
+
+    if len({s.block for s in by_block(report)}) < 2:
         return None
-    fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.6))
-    panels = [("spikes", lambda r: r.n_spikes), ("α (power-law-like)", lambda r: r.alpha if r.power_law_like else math.nan),
-              ("MP soft rank λ₊/λmax", lambda r: r.mp_soft_rank)]  # fmt: skip
-    for ax, (label, value) in zip(axes, panels):
-        for role, items in sorted(by_role.items()):
-            items = sorted(items, key=lambda t: t[0])
-            ax.plot([b for b, _ in items], [value(r) for _, r in items], "o-", ms=3, label=role)
-        ax.set_xlabel("block")
-        ax.set_ylabel(label)
-        ax.xaxis.get_major_locator().set_params(integer=True)  # blocks are whole numbers
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return _png(fig)
+    return _png(plot_depth(report))
 
 
 def _table(report: Any) -> tuple[str, list[str], list[int]]:
     head = "".join(f'<th data-key="{k}" class="{"t" if not spec else ""}">{html.escape(h)}</th>' for k, h, _, spec in _COLUMNS)
     rows, roles, blocks = [], set(), set()
     for r in report.rows:
-        block, role = block_and_role(r.name)
+        block, role = r.block, r.role
         roles.add(role)
         if block is not None:
             blocks.add(block)

@@ -80,8 +80,10 @@ class Report(LayerTable):
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "report.json"
     >>> json.loads(report.to_json(path))["summary"]["n_layers"], path.exists()
     (1, True)
-    >>> report.to_csv().splitlines()[0].split(",")[:4], report.to_dataframe().shape[0]
-    (['name', 'tensor_name', 'layer_type', 'rows'], 1)
+    >>> report.to_csv().splitlines()[0].split(",")[:5], report.to_dataframe().shape[0]
+    (['name', 'tensor_name', 'layer_type', 'block', 'role'], 1)
+    >>> report["0.weight"].block, report["0.weight"].role  # from the name: block 0 of a Sequential
+    (0, 'other')
     """
 
     def __init__(self, rows: list[LayerReport], skipped: list[Skipped], source: str, elapsed_s: float, options: dict,
@@ -154,7 +156,21 @@ class Report(LayerTable):
         return [plain(r.to_dict(arrays)) for r in self.rows]
 
     def summary_dict(self) -> dict[str, Any]:
-        return self.summary
+        return {**self.summary, "by_block": [s.to_dict() for s in self.by_block()]}
+
+    def by_block(self) -> list:
+        """One :class:`~netsieve.torch.depth.BlockRoleSummary` per (block, role) of the analysed rows
+        (mean σ, spikes, MP soft rank; median α), by block then role; in the JSON summary too."""
+        from .depth import by_block
+
+        return by_block(self)
+
+    def plot_depth(self, fig: Any = None) -> Any:
+        """σ, α, spikes and MP soft rank against the block index, one line per role
+        (:func:`netsieve.torch.depth.plot_depth`; ``save_plots`` writes it as depth.png)."""
+        from .depth import plot_depth
+
+        return plot_depth(self, fig)
 
     # -- text -----------------------------------------------------------------------------------
     def __str__(self) -> str:
@@ -357,7 +373,8 @@ class Report(LayerTable):
         write_html(self, path, title)
 
     def save_plots(self, folder: str | os.PathLike) -> list[Path]:
-        """Writes summary.png and one <layer>.png (ESD and tail) per analysed layer, atomically.
+        """Writes summary.png, depth.png (with two blocks or more) and one <layer>.png (ESD and tail)
+        per analysed layer, atomically.
 
         Parameters
         ----------

@@ -107,6 +107,10 @@ def save_plots(report: Any, folder: str | os.PathLike) -> list[Path]:
         written.append(path)
 
     save(plot_summary(report), "summary.png")
+    if len({s.block for s in report.by_block()}) >= 2:
+        from .depth import plot_depth
+
+        save(plot_depth(report), "depth.png")
     for r in report.analysed:
         stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in r.name)
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use crate::batch::{ErrorPolicy, DEFAULT_MAX_WORKING_BYTES};
 use crate::linalg::decomposition::Decomposition;
 use crate::spectral::analysis::DEFAULT_LEVEL_STATISTICS;
+use crate::spectral::comparison::Role;
 use crate::spectral::layer_report::{
     LayerOptions, LayerReport as CoreLayerReport, DEFAULT_PORTER_THOMAS,
 };
@@ -42,12 +43,16 @@ record! {
     /// λ = s² (Clauset–Shalizi–Newman MLE, xmin by KS) and ``power_law_like`` the verdict of the
     /// tail test (at least ``min_tail`` levels spanning at least ``min_span`` in λ, and Vuong's
     /// likelihood ratio against an exponential tail above −1.645); ``alpha_note`` says why a tail
-    /// is not power-law-like or could not be fitted.
+    /// is not power-law-like or could not be fitted. ``block`` is the index of the repeated unit the
+    /// matrix sits in (None outside the blocks) and ``role`` what it does there (one of
+    /// :data:`ROLES`), as the caller labelled it.
     #[allow(non_snake_case)]
     pub struct LayerReport as "LayerReport" {
         name: String,
         tensor_name: String,
         layer_type: String,
+        block: Option<usize>,
+        role: String,
         rows: usize,
         cols: usize,
         N: usize,
@@ -115,8 +120,14 @@ record! {
 
         /// A row for a layer that could not be analysed.
         #[staticmethod]
-        fn failed(py: Python<'_>, name: String, tensor_name: String, layer_type: String, rows: usize, cols: usize, error: String) -> PyResult<Self> {
-            LayerReport::empty(py, name, tensor_name, layer_type, (rows, cols), Some(error))
+        #[pyo3(signature = (name, tensor_name, layer_type, rows, cols, error, *, block = None, role = Role::Other.name().to_string()))]
+        #[allow(clippy::too_many_arguments)]
+        fn failed(py: Python<'_>, name: String, tensor_name: String, layer_type: String, rows: usize, cols: usize, error: String, block: Option<usize>, role: String) -> PyResult<Self> {
+            Role::parse(&role)?;
+            let mut row = LayerReport::empty(py, name, tensor_name, layer_type, (rows, cols), Some(error))?;
+            row.block = block;
+            row.role = role;
+            Ok(row)
         }
     }
 }
@@ -135,6 +146,8 @@ impl LayerReport {
             name,
             tensor_name,
             layer_type,
+            block: None,
+            role: Role::Other.name().to_string(),
             rows,
             cols,
             N: n,
@@ -269,6 +282,10 @@ fn labels(
 /// matrices : mapping of name to matrix, or sequence of matrices
 /// tensor_names, layer_types : sequence of str, optional
 ///     Per-matrix labels for the rows (default: the name, and "matrix").
+/// blocks : sequence of int or None, optional
+///     Per-matrix block index (default None).
+/// roles : sequence of str, optional
+///     Per-matrix role, each one of :data:`ROLES` (default "other").
 /// spike_confidence : {0.9, 0.95, 0.975, 0.99}, default 0.99
 /// decomposition : {"auto", "gram", "svd"}, default "auto"
 /// level_statistics : bool, default True
@@ -304,13 +321,15 @@ fn labels(
 /// >>> r.n_spikes, r.power_law_like, r.ok
 /// (0, False, True)
 #[pyfunction]
-#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
+#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, blocks = None, roles = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
 #[allow(clippy::too_many_arguments)]
 fn analyze_layers<'py>(
     py: Python<'py>,
     matrices: &Bound<'py, PyAny>,
     tensor_names: Option<&Bound<'py, PyAny>>,
     layer_types: Option<&Bound<'py, PyAny>>,
+    blocks: Option<Vec<Option<usize>>>,
+    roles: Option<&Bound<'py, PyAny>>,
     spike_confidence: Real,
     bulk: &str,
     decomposition: &str,
@@ -351,6 +370,23 @@ fn analyze_layers<'py>(
     let types = labels(layer_types, &inputs.names, "layer_types", |_| {
         "matrix".to_string()
     })?;
+    let roles = labels(roles, &inputs.names, "roles", |_| {
+        Role::Other.name().to_string()
+    })?;
+    for r in &roles {
+        Role::parse(r)?;
+    }
+    let blocks = blocks.unwrap_or_else(|| vec![None; inputs.names.len()]);
+    if blocks.len() != inputs.names.len() {
+        return Err(invalid(
+            "blocks",
+            format!(
+                "has {} entries for {} matrices",
+                blocks.len(),
+                inputs.names.len()
+            ),
+        ));
+    }
     let shapes: Vec<(usize, usize)> = inputs.items.iter().map(|m| m.shape()).collect();
     run_batch_call(
         py,
@@ -360,13 +396,15 @@ fn analyze_layers<'py>(
         policy,
         |py, name, i, out| {
             let ids = (name, tensors[i].clone(), types[i].clone());
-            let row = match out {
+            let mut row = match out {
                 Ok(r) => LayerReport::from_core(py, ids, r)?,
                 Err(e) => {
                     let msg = e.value(py).str()?.to_string();
                     LayerReport::empty(py, ids.0, ids.1, ids.2, shapes[i], Some(msg))?
                 }
             };
+            row.block = blocks[i];
+            row.role = roles[i].clone();
             Ok(Py::new(py, row)?.into_any())
         },
     )

@@ -8,6 +8,7 @@ use pyo3::types::PyDict;
 
 mod analysis;
 mod batch;
+mod comparison;
 mod convert;
 mod doubling;
 mod inputs;
@@ -26,6 +27,7 @@ use crate::margins::logit_margin::{MarginKind, DEFAULT_TOP_K};
 use crate::margins::summary::DEFAULT_QUANTILES;
 use crate::shrinkage::methods::ShrinkMethod;
 use crate::spectral::analysis::DEFAULT_LEVEL_STATISTICS;
+use crate::spectral::comparison::{ComparisonStatus, Role, DEFAULT_OVERLAP_K};
 use crate::spectral::level_spacing::{
     DEFAULT_UNFOLDING_WINDOW, GOE_MEAN_RATIO, POISSON_MEAN_RATIO,
 };
@@ -53,6 +55,7 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("embeddings", false)?;
     d.set_item("errors", ErrorPolicy::default().name())?;
     d.set_item("max_working_bytes", DEFAULT_MAX_WORKING_BYTES)?;
+    d.set_item("overlap_k", DEFAULT_OVERLAP_K)?;
     d.set_item("method", ShrinkMethod::default().name())?;
     d.set_item("kind", MarginKind::default().name())?;
     d.set_item("top_k", DEFAULT_TOP_K)?;
@@ -82,6 +85,8 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BULK_MODELS", BulkModel::NAMES.to_vec())?;
     m.add("BULK_TEST_LEVEL", BULK_TEST_LEVEL)?;
     m.add("DECOMPOSITIONS", Decomposition::NAMES.to_vec())?;
+    m.add("ROLES", Role::NAMES.to_vec())?;
+    m.add("COMPARISON_STATUSES", ComparisonStatus::NAMES.to_vec())?;
     m.add("MARGIN_KINDS", MarginKind::NAMES.to_vec())?;
     m.add("ERROR_POLICIES", ErrorPolicy::NAMES.to_vec())?;
     m.add("LAD_STATUSES", LadStatus::NAMES.to_vec())?;
@@ -101,6 +106,7 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     spectral::register(m)?;
     margins::register(m)?;
     analysis::register(m)?;
+    comparison::register(m)?;
     shrinkage::register(m)?;
     doubling::register(m)?;
     l1::register(m)?;

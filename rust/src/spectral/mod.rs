@@ -1,6 +1,7 @@
 //! Random-matrix spectra of weight matrices.
 
 pub mod analysis;
+pub mod comparison;
 pub mod deformed_fit;
 pub mod deformed_law;
 pub mod layer_report;

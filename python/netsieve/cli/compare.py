@@ -1,0 +1,86 @@
+"""``netsieve compare A B``: two checkpoints of one model compared layer by layer
+(:func:`netsieve.torch.compare`): the spectrum of the update Δ = W_B − W_A, the change of σ, α and
+spikes, the overlap of the leading singular subspaces; a table by block and role, CSV, JSON and a
+plot. Layers in one side only and shape mismatches are rows, not failures; exit code 1 when no
+layer could be compared."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "compare",
+        help="compare two checkpoints of one model layer by layer (the spectrum of the update W_B − W_A)",
+        description="Compare every weight matrix of checkpoint B with the same matrix of A: MP fit and spikes "
+        "of the update Δ = W_B − W_A (its effective rank), ‖Δ‖/‖W_A‖, the change of σ, α and spike count, and "
+        "the overlap of the leading singular subspaces. Exit code 1 when no layer could be compared.",
+    )
+    p.add_argument("a", help="checkpoint A (.safetensors, folder of shards, torch checkpoint, or a cached hub id)")
+    p.add_argument("b", help="checkpoint B, of the same model")
+    p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
+    p.add_argument("--embeddings", action="store_true", help="also compare embedding tables")
+    p.add_argument("--split-fused", action="store_true", help="split fused q/k/v projections (c_attn, query_key_value)")
+    p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
+                   help=f"skip matrices with a side below this (default {DEFAULTS['min_dim']})")
+    p.add_argument("--overlap-k", type=int, default=DEFAULTS["overlap_k"],
+                   help=f"leading singular directions compared (default {DEFAULTS['overlap_k']})")
+    p.add_argument("--spike-confidence", type=float, choices=sorted(SPIKE_CONFIDENCES), default=DEFAULTS["spike_confidence"])
+    p.add_argument("--bulk", choices=BULK_MODELS, default=DEFAULTS["bulk"])
+    p.add_argument("--decomposition", choices=DECOMPOSITIONS, default=DEFAULTS["decomposition"])
+    p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    p.add_argument("--plots", metavar="DIR", help="write comparison.png (needs matplotlib)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", help="one task per layer on a local Dask cluster of N processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask scheduler at ADDRESS (tcp://HOST:PORT)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._files import check_output_folder, check_outputs
+    from ..hub import locate
+
+    inputs = []
+    for arg in (args.a, args.b):
+        where, hub = locate(arg)
+        inputs += [where] if hub is None else [where, hub.snapshot]
+    check_outputs([("--csv", args.csv), ("--json", args.json)], inputs)  # before anything is read
+    check_output_folder("--plots", args.plots, inputs)
+    if args.plots:
+        from .._plotting import pyplot
+
+        pyplot()
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    from ..torch.compare import compare
+
+    client = None
+    if args.workers is not None or args.scheduler:
+        from ..torch import cluster
+
+        client = cluster.local_client(args.workers) if args.workers is not None else cluster.connect(args.scheduler)
+    try:
+        result = compare(
+            args.a, args.b, layers=args.layers or None, embeddings=args.embeddings, split_fused=args.split_fused,
+            min_dim=args.min_dim, overlap_k=args.overlap_k, spike_confidence=args.spike_confidence, bulk=args.bulk,
+            decomposition=args.decomposition, progress=None if not args.quiet else False, client=client,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            cluster.close_client(client)
+    print(result)
+    if args.csv:
+        result.to_csv(args.csv)
+    if args.json:
+        result.to_json(args.json)
+    if args.plots and result.compared:
+        result.save_plots(args.plots)
+    if not result.compared:
+        print(f"netsieve compare: error: no layer could be compared ({len(result.rows)} rows: see the table)", file=sys.stderr)
+        return 1
+    return 0

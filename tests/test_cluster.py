@@ -1,0 +1,126 @@
+"""Analyses on a Dask LocalCluster of 2 worker processes (the ``cluster`` extra): the rows are those
+of the in-process path, in checkpoint order; a failing tensor is reported in its row while the
+others complete; a worker killed mid-run does not change the result; an unreachable scheduler is
+an error naming it. ``import netsieve`` never imports dask."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("distributed")
+from safetensors.torch import save_file  # noqa: E402
+
+from netsieve.cli import main as cli_main  # noqa: E402
+from netsieve.torch import analyze  # noqa: E402
+from netsieve.torch import cluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_llama_checkpoint", ROOT / "benches" / "make_llama_checkpoint.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = cluster.local_client(2)
+    yield c
+    cluster.close_client(c)
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("llama") / "tiny"
+    _generator().write_llama_checkpoint(out, blocks=11, rank=2, shard_bytes=120_000, hidden=128, intermediate=256,
+                                        vocab=200, heads=4, kv_heads=2)  # fmt: skip
+    return out
+
+
+def test_import_netsieve_does_not_import_dask():
+    code = "import sys, netsieve, netsieve.torch; print('distributed' in sys.modules or 'dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cluster_rows_equal_the_in_process_rows(client, llama):
+    local = analyze(llama, porter_thomas=True)
+    remote = analyze(llama, porter_thomas=True, client=client)
+    assert [r.name for r in remote] == [r.name for r in local]
+    assert remote.rows == local.rows  # every field, the singular values included
+    assert [r.block for r in remote][-2] == 10
+
+
+def test_a_failing_tensor_is_its_row_and_the_others_complete(client, tmp_path):
+    good = torch.randn(80, 40)
+    bad = torch.randn(80, 40)
+    bad[3, 4] = float("nan")
+    save_file({"model.layers.0.mlp.up_proj.weight": good, "model.layers.1.mlp.up_proj.weight": bad,
+               "model.layers.2.mlp.up_proj.weight": good.clone()}, str(tmp_path / "model.safetensors"))  # fmt: skip
+    report = analyze(tmp_path, porter_thomas=False, errors="collect", client=client)
+    assert [r.ok for r in report] == [True, False, True]
+    assert "NaN" in report[1].error or "finite" in report[1].error
+    with pytest.raises(Exception, match="model.layers.1.mlp.up_proj.weight"):
+        analyze(tmp_path, porter_thomas=False, client=client)
+
+
+def test_a_worker_killed_mid_run_still_completes(llama):
+    c = cluster.local_client(2)
+    try:
+        expected = analyze(llama, porter_thomas=True)
+        pids = list(c.run(os.getpid).values())
+        done: dict = {}
+        t = threading.Thread(target=lambda: done.setdefault("report", analyze(llama, porter_thomas=True, client=c)))
+        t.start()
+        time.sleep(1.0)
+        os.kill(pids[0], signal.SIGKILL)  # the nanny restarts it; its tasks rerun elsewhere
+        t.join(timeout=300)
+        assert done["report"].rows == expected.rows
+    finally:
+        cluster.close_client(c)
+
+
+def test_unreachable_scheduler_is_named(capsys, llama):
+    assert cli_main(["analyze", str(llama), "--scheduler", "tcp://127.0.0.1:9", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_cli_workers(llama, tmp_path):
+    out = tmp_path / "rows.csv"
+    assert cli_main(["analyze", str(llama), "--workers", "2", "--no-porter-thomas", "--csv", str(out), "-q"]) == 0
+    assert len(out.read_text().splitlines()) == 11 * 7 + 1 + 1
+
+
+def test_compare_on_the_cluster_equals_in_process(client, llama, tmp_path):
+    from netsieve.torch import compare, open_weights, save_weights
+
+    with open_weights(llama) as src:
+        tensors = {n: src.get(n).float() for n in src.names() if ".layers.1." in n or ".layers.10." in n}
+    g = torch.Generator().manual_seed(3)
+    tuned = {n: t + 0.002 * torch.randn(t.shape, generator=g) for n, t in tensors.items()}
+    tuned.pop("model.layers.10.mlp.down_proj.weight")
+    save_weights(tensors, tmp_path / "a.safetensors")
+    save_weights(tuned, tmp_path / "b.safetensors")
+    local = compare(tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    remote = compare(tmp_path / "a.safetensors", tmp_path / "b.safetensors", client=client)
+    assert local.summary["n_only_a"] == 1 and local.summary["n_compared"] == 13
+    # Identical but for the overlaps: the thin SVD's parallel sums depend on the thread count (1 per worker).
+    assert [r.name for r in remote] == [r.name for r in local]
+    for x, y in zip(remote, local):
+        dx, dy = x.to_dict(), y.to_dict()
+        for field in ("overlap_left", "overlap_right"):
+            assert (dx.pop(field) is None) == (dy[field] is None) and abs((x.to_dict()[field] or 0) - (dy.pop(field) or 0)) < 1e-12
+        assert dx == dy
