@@ -67,6 +67,9 @@ pub const ZERO_TOLERANCE: f64 = 1e-12;
 /// A unit whose derivative along a direction d is below this fraction of its normal's size times
 /// ‖d‖ counts as parallel to d (never hit): it keeps the active normals well conditioned.
 pub const PARALLEL_TOLERANCE: f64 = 1e-9;
+/// A normal whose part orthogonal to the active normals is below this fraction of its length is
+/// dependent on them (phase 1).
+pub const DEPENDENT_TOLERANCE: f64 = 1e-10;
 /// Relative tolerance of the lexicographic rule: perturbation coefficients and their comparisons.
 pub const LEX_TOLERANCE: f64 = 1e-9;
 /// Passes of the sign settlement at most (see `settle_zero_signs`).
@@ -1106,11 +1109,16 @@ pub fn vertex_descent(
             status = Some(DescentStatus::Interrupted);
             break;
         }
+        // Gram–Schmidt twice ("twice is enough"): one pass lost orthogonality at n0 = 1000, so
+        // d was not orthogonal to the active normals and phase 1 took units whose normals were
+        // dependent on them (condition 10¹⁸, drift 0.65–5 at the refactorisations).
         let project = |v: &mut Vec<f64>| {
-            for q in &basis {
-                let c = dot(q, v);
-                for (a, b) in v.iter_mut().zip(q) {
-                    *a -= c * b;
+            for _ in 0..2 {
+                for q in &basis {
+                    let c = dot(q, v);
+                    for (a, b) in v.iter_mut().zip(q) {
+                        *a -= c * b;
+                    }
                 }
             }
         };
@@ -1149,8 +1157,13 @@ pub fn vertex_descent(
         s.is_active[id] = true;
         s.active.push(id);
         let mut q = s.normal_of(id);
+        let full = norm(&q);
         project(&mut q);
         let len = norm(&q);
+        if len <= DEPENDENT_TOLERANCE * full {
+            status = Some(DescentStatus::Breakdown);
+            break;
+        }
         q.iter_mut().for_each(|v| *v /= len);
         basis.push(q);
     }
