@@ -678,6 +678,11 @@ impl State<'_> {
         self.ratio_test(d, PARALLEL_RETRY)
     }
 
+    /// ‖a_k‖ for every edge.
+    fn edge_norms(&self) -> Vec<f64> {
+        (0..self.active.len()).map(|k| norm(self.edge(k))).collect()
+    }
+
     /// Coefficients of the symbolic perturbation of inactive unit `id`'s value at the current
     /// vertex, as (unit, coefficient) sorted by unit. The perturbed problem adds δ_v = ε^(v+1) (ε
     /// infinitesimal, lower units dominate) to every unit v: to each pre-activation before its
@@ -685,7 +690,7 @@ impl State<'_> {
     /// units upstream of it at its data point. The active units stay at 0, which moves the vertex
     /// by −Σ_k a_k·E_{C_k}, so the value becomes α + E_id − Σ_k (n·a_k)·E_{C_k}. Coefficients
     /// below [`LEX_TOLERANCE`] (n·a_k relative to ‖n‖‖a_k‖, sums relative to the largest) count as 0.
-    fn perturbation(&self, id: usize) -> Vec<(usize, f64)> {
+    fn perturbation(&self, id: usize, edge_norms: &[f64]) -> Vec<(usize, f64)> {
         let u = self.p.u;
         let shifts = |unit: usize| {
             let i = unit / u;
@@ -698,9 +703,8 @@ impl State<'_> {
         let nn = norm(&nrm);
         let mut out: Vec<(usize, f64)> = shifts(id).collect();
         for (k, &unit) in self.active.iter().enumerate() {
-            let a = self.edge(k);
-            let c = dot(&nrm, a);
-            if c.abs() > LEX_TOLERANCE * nn * norm(a) {
+            let c = dot(&nrm, self.edge(k));
+            if c.abs() > LEX_TOLERANCE * nn * edge_norms[k] {
                 out.extend(shifts(unit).map(|(v, e)| (v, -c * e)));
             }
         }
@@ -719,8 +723,12 @@ impl State<'_> {
 
     /// The sign of inactive unit `id` in the perturbed problem when its value is 0: the sign of
     /// its perturbation's leading (lowest-unit) coefficient.
-    fn lex_sign(&self, id: usize) -> i8 {
-        if self.perturbation(id).first().is_none_or(|e| e.1 > 0.0) {
+    fn lex_sign(&self, id: usize, edge_norms: &[f64]) -> i8 {
+        if self
+            .perturbation(id, edge_norms)
+            .first()
+            .is_none_or(|e| e.1 > 0.0)
+        {
             1
         } else {
             -1
@@ -733,10 +741,11 @@ impl State<'_> {
     /// perturbed loss falls at every pivot, which rules out cycling (the lexicographic rule of
     /// Dantzig, Orden and Wolfe).
     fn lex_ratio(&self, ties: &[usize], beta: &[f64]) -> Option<usize> {
+        let norms = self.edge_norms();
         let mut best: Option<(usize, Vec<(usize, f64)>)> = None;
         for &k in ties {
             let r: Vec<(usize, f64)> = self
-                .perturbation(k)
+                .perturbation(k, &norms)
                 .into_iter()
                 .map(|(j, c)| (j, -c / beta[k]))
                 .collect();
@@ -805,18 +814,28 @@ impl State<'_> {
         let before_sign = self.sign[i * uu..(i + 1) * uu].to_vec();
         self.sign[id] = new;
         let block = self.p.block_of(id % uu).0;
-        let saved = self.ainv.clone();
         // Phase 1 has no N⁻¹ yet (its end refactorises from fresh normals).
-        let rows = if self.ainv.is_empty() { 0 } else { n0 };
-        for r in 0..rows {
-            let other = self.active[r];
-            if other / uu == i && self.p.block_of(other % uu).0 > block {
-                let nrm = self.normal_of(other);
-                if self.replace_row(r, &nrm).is_err() {
-                    self.sign[id] = before_sign[id % uu];
-                    self.ainv = saved;
-                    return false;
-                }
+        let rows: Vec<usize> = if self.ainv.is_empty() {
+            Vec::new()
+        } else {
+            (0..n0)
+                .filter(|&r| {
+                    let other = self.active[r];
+                    other / uu == i && self.p.block_of(other % uu).0 > block
+                })
+                .collect()
+        };
+        let saved = if rows.is_empty() {
+            Vec::new()
+        } else {
+            self.ainv.clone()
+        };
+        for r in rows {
+            let nrm = self.normal_of(self.active[r]);
+            if self.replace_row(r, &nrm).is_err() {
+                self.sign[id] = before_sign[id % uu];
+                self.ainv = saved;
+                return false;
             }
         }
         let old = self.p.grad_coeff(&before_sign);
@@ -844,8 +863,14 @@ impl State<'_> {
         let mut changed = 0;
         for _ in 0..SETTLE_PASSES {
             let before = changed;
-            for &id in zeros {
-                let want = self.lex_sign(id);
+            // The signs wanted under this pass's N⁻¹, in parallel; then the changes in order.
+            let norms = self.edge_norms();
+            let this = &*self;
+            let wanted: Vec<i8> = zeros
+                .par_iter()
+                .map(|&id| this.lex_sign(id, &norms))
+                .collect();
+            for (&id, &want) in zeros.iter().zip(&wanted) {
                 if want != self.sign[id] && self.switch_sign(id, want) {
                     changed += 1;
                 }
