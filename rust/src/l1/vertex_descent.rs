@@ -36,11 +36,13 @@
 //! descends (not all 2^n0 regions around the vertex are checked). A step without any unit ahead
 //! while F decreases is **unbounded** (cannot happen for F ≥ 0 except by rounding, but reported).
 //!
-//! **Degeneracy.** Units within [`ZERO_TOLERANCE`] of zero after a step are set to zero. A step of
-//! length 0 (an inactive unit already at zero on the wrong side) changes the basis without moving;
-//! after one, the next edge is the descending one of the lowest-numbered unit and ratio-test ties go
-//! to the lowest unit (Bland's rule), until a step moves again. `max_vertices` and `time_limit`
-//! bound every run (status "limit").
+//! **Degeneracy.** Units within [`ZERO_TOLERANCE`] of zero after a step are set to zero. The walk
+//! follows a symbolically perturbed problem: δ_v = ε^(v+1) added to every unit v (before its
+//! activation), so that no two hyperplanes coincide. Units at 0 take the sign of their leading
+//! perturbation coefficient (`settle_zero_signs`), and ties in the ratio test go to the
+//! lexicographically first unit (`lex_ratio`); every pivot lowers the perturbed loss, so
+//! the walk cannot cycle. `max_vertices` and `time_limit` bound every run (status "limit"), and a
+//! stop request ends it with status "interrupted" and the point reached.
 //!
 //! **Numerics.** N⁻¹ is recomputed from fresh normals every [`REFACTOR_EVERY`] vertices; the
 //! largest relative change is reported as `max_drift`. Should the fresh normals be numerically
@@ -106,7 +108,8 @@ crate::named_enum! {
     pub enum DescentStatus for "status" as "status" / "statuses" {
         /// No edge of the regions explored descends.
         LocalMinimum = "local_minimum",
-        /// An edge descends without reaching another unit.
+        /// An edge descends without reaching another unit, after a second ratio test and a
+        /// refactorisation (impossible for F ≥ 0 in exact arithmetic).
         Unbounded = "unbounded",
         /// `max_vertices` or `time_limit` reached.
         Limit = "limit",
