@@ -58,8 +58,8 @@ class L1DescentResult:
     loss : float
         Σᵢ‖model(xᵢ) − yᵢ‖₁ of the new model, from a fresh forward pass in float64.
     status : str
-        ``"local_minimum"``, ``"unbounded"``, ``"limit"`` or ``"breakdown"`` (see
-        :func:`netsieve.l1_vertex_descent`).
+        ``"local_minimum"``, ``"unbounded"``, ``"limit"``, ``"interrupted"`` (Ctrl-C: the model
+        of the point reached) or ``"breakdown"`` (see :func:`netsieve.l1_vertex_descent`).
     trace : netsieve.DescentTrace
         Per vertex: ``loss``, ``step`` (‖θ_{k+1} − θ_k‖), ``regions_tried`` and ``extrapolated``
         (the loss at the minimum estimated from a window of recent vertices).
@@ -292,7 +292,8 @@ def l1_layer_descent(
     max_vertices : int, optional
         Vertices to visit at most after the first (status ``"limit"``).
     time_limit : float, optional
-        Seconds (status ``"limit"``).
+        Seconds (status ``"limit"``). Ctrl-C also ends the walk and returns the result so far
+        (status ``"interrupted"``).
     window : int, optional
         Loss decreases used by the extrapolation; default ``netsieve.DEFAULTS["l1_window"]``.
 
