@@ -72,6 +72,8 @@ pub const PARALLEL_TOLERANCE: f64 = 1e-9;
 /// A normal whose part orthogonal to the active normals is below this fraction of its length is
 /// dependent on them (phase 1).
 pub const DEPENDENT_TOLERANCE: f64 = 1e-10;
+/// Smallest relative pivot of a rank-one update of N⁻¹.
+pub const PIVOT_TOLERANCE: f64 = 1e-10;
 /// Relative tolerance of the lexicographic rule: perturbation coefficients and their comparisons.
 pub const LEX_TOLERANCE: f64 = 1e-9;
 /// Passes of the sign settlement at most (see `settle_zero_signs`).
@@ -546,6 +548,8 @@ struct State<'a> {
     grad: Vec<f64>,
     loss: f64,
     max_drift: f64,
+    /// A sign changed without its rank-one updates: refactorise before the next step.
+    stale: bool,
 }
 
 impl State<'_> {
@@ -802,7 +806,9 @@ impl State<'_> {
         for k in crossed {
             let new = if self.alpha[k] > 0.0 { 1 } else { -1 };
             if !self.switch_sign(k, new) {
+                // N⁻¹ cannot follow by a stable update: recomputed after the step.
                 self.sign[k] = new;
+                self.stale = true;
             }
         }
         zeroed
@@ -894,7 +900,9 @@ impl State<'_> {
     fn replace_row(&mut self, k: usize, nrm: &[f64]) -> CoreResult<()> {
         let n0 = self.n0();
         let c: Vec<f64> = (0..n0).map(|j| dot(nrm, self.edge(j))).collect();
-        if c[k].abs() < 1e-14 * norm(nrm) * norm(self.edge(k)) {
+        // The ratio test only lets in pivots above 10⁻⁹ of this bound; a sign switch may propose
+        // smaller ones, which would amplify rounding (the drift seen at 10⁻¹⁴): refused.
+        if c[k].abs() < PIVOT_TOLERANCE * norm(nrm) * norm(self.edge(k)) {
             return Err(CoreError::NoConvergence {
                 algorithm: "vertex descent (the active normals became dependent)",
             });
@@ -912,11 +920,10 @@ impl State<'_> {
         Ok(())
     }
 
-    fn refactor(&mut self) -> CoreResult<()> {
+    /// N⁻¹ of the fresh normals of the active units under the current signs (transposed: edge
+    /// k at [k·n0, (k+1)·n0)).
+    fn fresh_inverse(&self) -> CoreResult<Vec<f64>> {
         let n0 = self.n0();
-        // Fresh values (and the signs of units clearly away from 0) first, so that the fresh
-        // normals are those of the region the walk continues in.
-        self.forward_all();
         let mut m = vec![0.0; n0 * n0];
         for (k, &id) in self.active.iter().enumerate() {
             m[k * n0..(k + 1) * n0].copy_from_slice(&self.normal_of(id));
@@ -930,7 +937,14 @@ impl State<'_> {
                 fresh[k * n0 + j] = inv[j * n0 + k];
             }
         }
-        if self.ainv.len() == fresh.len() {
+        Ok(fresh)
+    }
+
+    fn refactor(&mut self) -> CoreResult<()> {
+        // The drift compares like with like: fresh normals under the walk's own signs (not
+        // measured when a forced sign change left N⁻¹ stale on purpose).
+        let fresh = self.fresh_inverse()?;
+        if self.ainv.len() == fresh.len() && !std::mem::take(&mut self.stale) {
             let big = fresh
                 .iter()
                 .fold(0.0f64, |a, v| a.max(v.abs()))
@@ -942,6 +956,13 @@ impl State<'_> {
             self.max_drift = self.max_drift.max(diff / big);
         }
         self.ainv = fresh;
+        // Fresh values; where a sign changes (a value clearly away from 0 on the other side) the
+        // normals are those of the new region.
+        let before = self.sign.clone();
+        self.forward_all();
+        if self.sign != before {
+            self.ainv = self.fresh_inverse()?;
+        }
         self.gradient();
         Ok(())
     }
@@ -1118,6 +1139,7 @@ pub fn vertex_descent(
         grad: vec![0.0; n0],
         loss: 0.0,
         max_drift: 0.0,
+        stale: false,
     };
     s.forward_all();
     s.gradient();
@@ -1290,7 +1312,7 @@ pub fn vertex_descent(
             }
             degenerate += (t == 0.0) as usize;
             let vertex = trace.len() + 1;
-            if vertex % REFACTOR_EVERY == 0 {
+            if vertex % REFACTOR_EVERY == 0 || s.stale {
                 if s.refactor().is_err() {
                     status = Some(DescentStatus::Breakdown);
                     break;
