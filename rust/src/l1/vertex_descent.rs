@@ -533,6 +533,14 @@ impl Problem<'_> {
     }
 }
 
+/// The parts of the symbolic perturbation shared by every unit at one N⁻¹ and one set of signs.
+struct LexContext {
+    /// ‖a_k‖ for every edge.
+    edge_norms: Vec<f64>,
+    /// E_{C_k}: the shifts of active unit k as (unit, coefficient), from `Problem::upstream`.
+    shifts: Vec<Vec<(usize, f64)>>,
+}
+
 struct State<'a> {
     p: Problem<'a>,
     theta: Vec<f64>,
@@ -697,22 +705,31 @@ impl State<'_> {
     /// units upstream of it at its data point. The active units stay at 0, which moves the vertex
     /// by −Σ_k a_k·E_{C_k}, so the value becomes α + E_id − Σ_k (n·a_k)·E_{C_k}. Coefficients
     /// below [`LEX_TOLERANCE`] (n·a_k relative to ‖n‖‖a_k‖, sums relative to the largest) count as 0.
-    fn perturbation(&self, id: usize, edge_norms: &[f64]) -> Vec<(usize, f64)> {
+    fn perturbation(&self, id: usize, lex: &LexContext) -> Vec<(usize, f64)> {
         let u = self.p.u;
-        let shifts = |unit: usize| {
-            let i = unit / u;
-            self.p
-                .upstream(&self.sign[i * u..(i + 1) * u], unit % u)
-                .into_iter()
-                .map(move |(v, c)| (i * u + v, c))
-        };
+        let i = id / u;
         let nrm = self.normal_of(id);
         let nn = norm(&nrm);
-        let mut out: Vec<(usize, f64)> = shifts(id).collect();
-        for (k, &unit) in self.active.iter().enumerate() {
-            let c = dot(&nrm, self.edge(k));
-            if c.abs() > LEX_TOLERANCE * nn * edge_norms[k] {
-                out.extend(shifts(unit).map(|(v, e)| (v, -c * e)));
+        // A normal is zero outside the weight rows its unit depends on (a unit of the trained
+        // layer: one neuron's row), so n·a_k is summed over its nonzero entries only, in the same
+        // order: the dense dot's value at a fraction of the cost.
+        let nz: Vec<usize> = (0..nrm.len()).filter(|&j| nrm[j] != 0.0).collect();
+        let sparse = 2 * nz.len() < nrm.len();
+        let mut out: Vec<(usize, f64)> = self
+            .p
+            .upstream(&self.sign[i * u..(i + 1) * u], id % u)
+            .into_iter()
+            .map(|(v, c)| (i * u + v, c))
+            .collect();
+        for k in 0..self.active.len() {
+            let edge = self.edge(k);
+            let c = if sparse {
+                nz.iter().map(|&j| nrm[j] * edge[j]).sum::<f64>()
+            } else {
+                dot(&nrm, edge)
+            };
+            if c.abs() > LEX_TOLERANCE * nn * lex.edge_norms[k] {
+                out.extend(lex.shifts[k].iter().map(|&(v, e)| (v, -c * e)));
             }
         }
         out.sort_unstable_by_key(|e| e.0);
@@ -728,14 +745,32 @@ impl State<'_> {
         merged
     }
 
+    /// What every perturbation under the current N⁻¹ and signs shares: ‖a_k‖ and the shifts
+    /// E_{C_k} of the active units (computed once per pass, not once per unit).
+    fn lex_context(&self) -> LexContext {
+        let u = self.p.u;
+        let shifts = self
+            .active
+            .par_iter()
+            .map(|&unit| {
+                let i = unit / u;
+                self.p
+                    .upstream(&self.sign[i * u..(i + 1) * u], unit % u)
+                    .into_iter()
+                    .map(|(v, c)| (i * u + v, c))
+                    .collect()
+            })
+            .collect();
+        LexContext {
+            edge_norms: self.edge_norms(),
+            shifts,
+        }
+    }
+
     /// The sign of inactive unit `id` in the perturbed problem when its value is 0: the sign of
     /// its perturbation's leading (lowest-unit) coefficient.
-    fn lex_sign(&self, id: usize, edge_norms: &[f64]) -> i8 {
-        if self
-            .perturbation(id, edge_norms)
-            .first()
-            .is_none_or(|e| e.1 > 0.0)
-        {
+    fn lex_sign(&self, id: usize, lex: &LexContext) -> i8 {
+        if self.perturbation(id, lex).first().is_none_or(|e| e.1 > 0.0) {
             1
         } else {
             -1
@@ -748,11 +783,11 @@ impl State<'_> {
     /// perturbed loss falls at every pivot, which rules out cycling (the lexicographic rule of
     /// Dantzig, Orden and Wolfe).
     fn lex_ratio(&self, ties: &[usize], beta: &[f64]) -> Option<usize> {
-        let norms = self.edge_norms();
+        let lex = self.lex_context();
         let mut best: Option<(usize, Vec<(usize, f64)>)> = None;
         for &k in ties {
             let r: Vec<(usize, f64)> = self
-                .perturbation(k, &norms)
+                .perturbation(k, &lex)
                 .into_iter()
                 .map(|(j, c)| (j, -c / beta[k]))
                 .collect();
@@ -873,11 +908,11 @@ impl State<'_> {
         for _ in 0..SETTLE_PASSES {
             let before = changed;
             // The signs wanted under this pass's N⁻¹, in parallel; then the changes in order.
-            let norms = self.edge_norms();
+            let lex = self.lex_context();
             let this = &*self;
             let wanted: Vec<i8> = zeros
                 .par_iter()
-                .map(|&id| this.lex_sign(id, &norms))
+                .map(|&id| this.lex_sign(id, &lex))
                 .collect();
             for (&id, &want) in zeros.iter().zip(&wanted) {
                 if want != self.sign[id] && self.switch_sign(id, want) {
