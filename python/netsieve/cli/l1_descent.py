@@ -1,7 +1,10 @@
 """``netsieve l1-descent``: train one layer of a ReLU network for the L1 loss by vertex descent
 (:func:`netsieve.l1_vertex_descent`), on built-in random data (input 4, hidden widths [5, 4, 2],
 N = 500, X and y uniform on [−3, 3], weights U(−1, 1): the author's example) or on a saved network
-(``.npz`` with arrays W0, b0, W1, b1, …) and ``.npy`` data. Prints the trace with the extrapolated
+and ``.npy`` data: ``--weights`` an ``.npz`` with arrays W0, b0, W1, b1, … (activations from
+``--activation``), or ``--model`` a torch file holding an ``nn.Sequential`` saved whole or its
+state dict (read by :func:`netsieve.torch.load_sequential` with ``weights_only=True``: a saved model
+brings its own activations, a state dict takes ``--activation``). Prints the trace with the extrapolated
 loss, shows a progress bar, and with ``--plot`` draws the loss and the step length against the
 vertex index.
 
@@ -24,12 +27,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "l1-descent",
         help="train one layer of a ReLU network for the L1 loss by vertex descent (Deep ReLU Programming)",
         description="Layer-wise L1 training by vertex descent, on built-in random data or on a saved "
-        "network (.npz: W0, b0, W1, b1, ...) with .npy data.",
+        "network (.npz: W0, b0, W1, b1, ...; or a torch file: an nn.Sequential saved whole, or its state dict) "
+        "with .npy data.",
     )
     p.add_argument("--weights", metavar="NPZ", help="a network saved as W0, b0, W1, b1, ... (default: random)")
-    p.add_argument("--X", metavar="NPY", help="inputs (N, d) (with --weights)")
-    p.add_argument("--y", metavar="NPY", help="targets (N,) or (N, outputs) (with --weights)")
-    p.add_argument("--activation", choices=L1_ACTIVATIONS, default="relu", help="activation of every hidden layer")
+    p.add_argument("--model", metavar="PT", help="a torch file: an nn.Sequential of Linear and ReLU/LeakyReLU/Abs "
+                   "saved by torch.save(model, path), or its state dict (loaded with weights_only=True)")
+    p.add_argument("--X", metavar="NPY", help="inputs (N, d) (with --weights or --model)")
+    p.add_argument("--y", metavar="NPY", help="targets (N,) or (N, outputs) (with --weights or --model)")
+    p.add_argument("--activation", choices=L1_ACTIVATIONS, default="relu",
+                   help="activation of every hidden layer (built-in data, --weights, a state dict)")
     p.add_argument("--layer", type=int, default=0, help="the trained layer (default 0)")
     p.add_argument("--n", type=int, default=500, help="data points of the built-in data")
     p.add_argument("--seed", type=int, default=0)
@@ -44,6 +51,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _network(args):
     import numpy as np
 
+    if args.weights and args.model:
+        raise ValueError("give --weights or --model, not both")
+    if args.model:
+        if not (args.X and args.y):
+            raise ValueError("--model needs --X and --y")
+        import torch
+
+        from ..torch import load_sequential, sequential_layers
+
+        linears, acts = sequential_layers(load_sequential(args.model, args.activation))
+        Ws = [lin.weight.detach().to(torch.float64).numpy() for lin in linears]
+        bs = [np.zeros(lin.out_features) if lin.bias is None else lin.bias.detach().to(torch.float64).numpy()
+              for lin in linears]  # fmt: skip
+        X = np.load(args.X, allow_pickle=False)
+        y = np.load(args.y, allow_pickle=False)
+        return Ws, bs, acts, X, y, f"{args.model} on {args.X}"
     if args.weights:
         if not (args.X and args.y):
             raise ValueError("--weights needs --X and --y")
@@ -59,7 +82,7 @@ def _network(args):
             raise ValueError(f"{args.weights} holds no W0")
         X = np.load(args.X, allow_pickle=False)
         y = np.load(args.y, allow_pickle=False)
-        return Ws, bs, X, y, f"{args.weights} on {args.X}"
+        return Ws, bs, [args.activation] * (len(Ws) - 1), X, y, f"{args.weights} on {args.X}"
     if args.n < 1 or args.seed < 0:
         raise ValueError(f"--n must be positive and --seed non-negative, got {args.n} and {args.seed}")
     rng = np.random.default_rng(args.seed)
@@ -68,7 +91,7 @@ def _network(args):
     bs = [rng.uniform(-1, 1, widths[k + 1]) for k in range(4)]
     X = rng.uniform(-3, 3, (args.n, 4))
     y = rng.uniform(-3, 3, args.n)
-    return Ws, bs, X, y, f"random network 4-[5, 4, 2]-1 on {args.n} random points (seed {args.seed})"
+    return Ws, bs, [args.activation] * 3, X, y, f"random network 4-[5, 4, 2]-1 on {args.n} random points (seed {args.seed})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--chunk must be positive, got {args.chunk}")
     if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit >= 0):
         raise ValueError(f"--time-limit must be a non-negative number of seconds, got {args.time_limit}")
-    Ws, bs, X, y, source = _network(args)
-    acts = [args.activation] * (len(Ws) - 1)
+    Ws, bs, acts, X, y, source = _network(args)
     started = time.perf_counter()
     bar = progress_bar(args.max_vertices, "vertices", None if not args.quiet else False)
     losses, steps, extra, regions = [], [], [], []
@@ -111,9 +133,13 @@ def run(args: argparse.Namespace) -> int:
             status = res.status
             if status != "limit" or res.n_vertices < args.chunk:
                 break
+    except KeyboardInterrupt:  # between two kernel calls; within one, the kernel returns its point
+        status = "interrupted"
     finally:
         if bar is not None:
             bar.close()
+    if first is None:  # interrupted before the first call returned: nothing to show
+        raise KeyboardInterrupt
     seconds = time.perf_counter() - started
     if not args.quiet:
         print(source)
@@ -142,4 +168,5 @@ def run(args: argparse.Namespace) -> int:
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
         print(f"plot written to {args.plot}")
-    return 0
+    # Ctrl-C: the trace so far is printed (and plotted), then the usual exit code of an interruption.
+    return 130 if status == "interrupted" else 0

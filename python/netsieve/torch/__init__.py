@@ -10,7 +10,7 @@ from .compare import Comparison, compare
 from .lora import adapter_updates, merge_adapter
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .gap import GapPredictor
-from .l1_descent import Abs, L1DescentResult, l1_layer_descent, sequential_layers
+from .l1_descent import Abs, L1DescentResult, l1_layer_descent, load_sequential, sequential_layers
 from .margins import LayerMargins, layer_margins, output_margins
 from .builtin_data import DATASETS, cache_dir, load_dataset
 from .data import DataSplit, from_datasets, from_tensors
@@ -26,6 +26,7 @@ __all__ = [
     "Abs",
     "L1DescentResult",
     "l1_layer_descent",
+    "load_sequential",
     "sequential_layers",
     "LayerResult", "Report", "analyze",
     "Comparison", "compare", "adapter_updates", "merge_adapter",

@@ -10,6 +10,7 @@ The L1 loss is Σᵢ‖model(xᵢ) − yᵢ‖₁, summed, not averaged.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import netsieve as ns
 
 from .. import InvalidInputError
 
-__all__ = ["Abs", "L1DescentResult", "l1_layer_descent", "sequential_layers"]
+__all__ = ["Abs", "L1DescentResult", "l1_layer_descent", "load_sequential", "sequential_layers"]
 
 
 class Abs(nn.Module):
@@ -57,8 +58,8 @@ class L1DescentResult:
     loss : float
         Σᵢ‖model(xᵢ) − yᵢ‖₁ of the new model, from a fresh forward pass in float64.
     status : str
-        ``"local_minimum"``, ``"unbounded"``, ``"limit"`` or ``"breakdown"`` (see
-        :func:`netsieve.l1_vertex_descent`).
+        ``"local_minimum"``, ``"unbounded"``, ``"limit"``, ``"interrupted"`` (Ctrl-C: the model
+        of the point reached) or ``"breakdown"`` (see :func:`netsieve.l1_vertex_descent`).
     trace : netsieve.DescentTrace
         Per vertex: ``loss``, ``step`` (‖θ_{k+1} − θ_k‖), ``regions_tried`` and ``extrapolated``
         (the loss at the minimum estimated from a window of recent vertices).
@@ -159,6 +160,99 @@ def sequential_layers(model: nn.Module) -> tuple[list[nn.Linear], list[Any]]:
     return linears, acts
 
 
+_ACTIVATION_MODULES = {"relu": nn.ReLU, "abs": Abs, "leaky_relu": nn.LeakyReLU}
+
+
+def load_sequential(path: str | os.PathLike, activation: str = "relu") -> nn.Sequential:
+    """A model for :func:`l1_layer_descent` from a torch file, loaded with ``weights_only=True``.
+
+    The file holds either a whole ``nn.Sequential`` saved by ``torch.save(model, path)`` (of the
+    modules :func:`sequential_layers` accepts: only these classes may be unpickled, so no other code
+    runs), or a state dict (``torch.save(model.state_dict(), path)``, bare or under ``"state_dict"``,
+    ``"model_state_dict"``, ``"model"`` or ``"module"``). A state dict does not record activations:
+    its ``<name>.weight`` (2-D) and ``<name>.bias`` pairs, in file order, become ``Linear`` layers
+    with ``activation`` between them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    activation : {"relu", "leaky_relu", "abs"}, default "relu"
+        The activation between the layers of a state dict (``LeakyReLU`` with its default slope
+        0.01); ignored for a saved model.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        float64, in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    InvalidInputError
+        A file that cannot be loaded safely (a pickle of other classes, a truncated file), a state
+        dict without 2-D weights, layers whose shapes do not chain, a weight without its bias,
+        an unknown ``activation``; a model that :func:`sequential_layers` refuses.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, torch, netsieve.torch as nt
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> torch.save(model, folder / "model.pt"); torch.save(model.state_dict(), folder / "state.pt")
+    >>> nt.load_sequential(folder / "model.pt")
+    Sequential(
+      (0): Linear(in_features=3, out_features=4, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=4, out_features=1, bias=True)
+    )
+    >>> nt.sequential_layers(nt.load_sequential(folder / "state.pt", "abs"))[1]
+    ['abs']
+    """
+    from .checkpoints import _unwrap_state_dict
+
+    if activation not in _ACTIVATION_MODULES:
+        raise InvalidInputError(f"invalid `activation`: expected one of {sorted(_ACTIVATION_MODULES)}, got {activation!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    safe = [nn.Sequential, nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Dropout, Abs]
+    try:
+        with torch.serialization.safe_globals(safe):
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InvalidInputError(
+            f"cannot load {path} with weights_only=True (an nn.Sequential of Linear, ReLU, LeakyReLU "
+            f"and netsieve.torch.Abs, or a state dict; other pickled objects are never executed): {exc}"
+        ) from exc
+    if isinstance(obj, nn.Module):
+        sequential_layers(obj)  # a clear error for anything unsupported
+        return obj.double().eval()
+    state = _unwrap_state_dict(obj)
+    if not state:
+        raise InvalidInputError(f"{path} holds neither an nn.Sequential nor a state dict of tensors")
+    layers: list[nn.Module] = []
+    for name, w in state.items():
+        if not name.endswith(".weight") or w.ndim != 2:
+            continue
+        bias = state.get(name[: -len("weight")] + "bias")
+        if bias is None or tuple(bias.shape) != (w.shape[0],):
+            raise InvalidInputError(f"{path}: {name} of shape {tuple(w.shape)} has no bias of {w.shape[0]} values")
+        if layers and layers[-1].out_features != w.shape[1]:  # type: ignore[union-attr]
+            raise InvalidInputError(f"{path}: {name} takes {w.shape[1]} inputs but the layer before has {layers[-1].out_features} outputs")  # type: ignore[union-attr]
+        lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(bias)
+        layers.append(lin)
+    if not layers:
+        raise InvalidInputError(f"{path}: no 2-D weight tensor (named <layer>.weight) in the state dict")
+    modules: list[nn.Module] = [layers[0]]
+    for lin in layers[1:]:
+        modules += [_ACTIVATION_MODULES[activation](), lin]
+    return nn.Sequential(*modules).eval()
+
+
 def _numpy(x: Any, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
@@ -198,7 +292,8 @@ def l1_layer_descent(
     max_vertices : int, optional
         Vertices to visit at most after the first (status ``"limit"``).
     time_limit : float, optional
-        Seconds (status ``"limit"``).
+        Seconds (status ``"limit"``). Ctrl-C also ends the walk and returns the result so far
+        (status ``"interrupted"``).
     window : int, optional
         Loss decreases used by the extrapolation; default ``netsieve.DEFAULTS["l1_window"]``.
 

@@ -16,7 +16,7 @@ use crate::matrix::AnyMatrix;
 use super::convert::{invalid, Count, Real};
 use super::inputs::{Matrix, Vector};
 use super::records::{frozen_array, record, Freeze};
-use super::run::run;
+use super::run::{run, run_partial};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lad_fit, m)?)?;
@@ -210,10 +210,12 @@ record! {
     ///
     /// ``weight`` (n_ℓ × n_{ℓ−1}, read-only) and ``bias`` are the trained layer; ``loss`` is
     /// Σᵢ‖g(xᵢ) − yᵢ‖₁ at them, from a fresh forward pass; ``initial_loss`` at the start and
-    /// ``phase1_loss`` at the first vertex; ``status`` is ``"local_minimum"``, ``"unbounded"`` or
-    /// ``"limit"``; ``n_vertices`` counts phase-2 vertices (the length of ``trace``); ``n_params``
-    /// is n0 = n_ℓ·(n_{ℓ−1} + 1); ``"breakdown"`` means the fresh normals at the point reached
-    /// were numerically dependent: the point is returned, but may not be a vertex; ``active`` lists the n0 units that vanish at the returned vertex
+    /// ``phase1_loss`` at the first vertex; ``status`` is ``"local_minimum"``, ``"unbounded"``,
+    /// ``"limit"``, ``"interrupted"`` (Ctrl-C: the point reached, a vertex unless phase 1 was cut
+    /// short) or ``"breakdown"`` (the fresh normals at the point reached were numerically
+    /// dependent: the point is returned, but may not be a vertex); ``n_vertices`` counts phase-2
+    /// vertices (the length of ``trace``); ``n_params`` is n0 = n_ℓ·(n_{ℓ−1} + 1); ``active`` lists
+    /// the units that vanish at the returned vertex
     /// as (data point, unit, sign) with units numbered per data point: the neurons of layers
     /// ℓ..L−2 in order, then the outputs (residuals); ``extrapolated_loss`` is the last trace
     /// entry's estimate; ``max_drift`` the largest relative change of the edge matrix at a
@@ -269,7 +271,9 @@ record! {
 /// max_vertices : int, optional
 ///     Phase-2 vertices to visit at most (status ``"limit"``).
 /// time_limit : float, optional
-///     Seconds (status ``"limit"``; checked once per vertex).
+///     Seconds (status ``"limit"``; checked once per vertex). Ctrl-C also ends the walk at the
+///     next vertex and returns the result so far with status ``"interrupted"`` (a second Ctrl-C
+///     raises ``KeyboardInterrupt`` at once).
 /// window : int, default 20
 ///     Loss decreases used by the extrapolation (≥ 3).
 ///
@@ -411,7 +415,8 @@ fn l1_vertex_descent(
         time_limit: time_limit.map(|t| t.0),
         window: window.0,
     };
-    let res = run(py, move |stop| {
+    // Ctrl-C ends the walk with status "interrupted" and returns the point reached.
+    let res = run_partial(py, move |stop| {
         vertex_descent(&net, &x, &yv, &options, stop)
     })?;
     let cols = res.weight.len() / res.bias.len();

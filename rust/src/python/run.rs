@@ -6,13 +6,14 @@
 //! requested and the call returns that exception at once. The job owns everything it reads (input
 //! holders keep their arrays alive), so it may finish in the background: it stops at its next
 //! check, or, inside a third-party kernel that cannot be interrupted (faer's SVD), when that
-//! returns; its result is dropped.
+//! returns; its result is dropped. Kernels that return a partial result when stopped (vertex
+//! descent) go through [`run_partial`], which waits for that result on the first Ctrl-C instead.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::time::Duration;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 
 use crate::error::CoreResult;
@@ -46,6 +47,27 @@ where
     F: FnOnce(&Stop) -> CoreResult<R> + Send + 'static,
     T: Fn(Python<'_>) -> PyResult<()> + Send,
 {
+    run_inner(py, job, tick, false)
+}
+
+/// [`run`] for a kernel that returns what it has when its [`Stop`] is requested (a partial result
+/// with its own status): on Ctrl-C the stop is requested and the call waits for that result (one
+/// check interval of the kernel) and returns it instead of raising. A second Ctrl-C while waiting,
+/// or any other exception from a signal handler, is raised at once as in [`run`].
+pub fn run_partial<R, F>(py: Python<'_>, job: F) -> PyResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Stop) -> CoreResult<R> + Send + 'static,
+{
+    run_inner(py, job, |_| Ok(()), true)
+}
+
+fn run_inner<R, F, T>(py: Python<'_>, job: F, tick: T, partial: bool) -> PyResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Stop) -> CoreResult<R> + Send + 'static,
+    T: Fn(Python<'_>) -> PyResult<()> + Send,
+{
     let pool = parallel::pool()?;
     let stop = Stop::new();
     let job_stop = stop.clone();
@@ -55,19 +77,28 @@ where
         // The receiver is gone when the caller was interrupted: the result is dropped.
         let _ = tx.send(out);
     });
-    let outcome = py.detach(move || loop {
-        match rx.recv_timeout(POLL) {
-            Ok(out) => return Ok(out),
-            Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = Python::attach(|py| py.check_signals().and_then(|_| tick(py))) {
-                    stop.request();
-                    return Err(e);
+    let outcome = py.detach(move || {
+        let mut stopping = false;
+        loop {
+            match rx.recv_timeout(POLL) {
+                Ok(out) => return Ok(out),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = Python::attach(|py| py.check_signals().and_then(|_| tick(py))) {
+                        stop.request();
+                        let first_ctrl_c = partial
+                            && !stopping
+                            && Python::attach(|py| e.is_instance_of::<PyKeyboardInterrupt>(py));
+                        if !first_ctrl_c {
+                            return Err(e);
+                        }
+                        stopping = true;
+                    }
                 }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                return Ok(Err(
-                    Box::new("the worker thread vanished") as Box<dyn std::any::Any + Send>
-                ))
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Ok(Err(
+                        Box::new("the worker thread vanished") as Box<dyn std::any::Any + Send>
+                    ))
+                }
             }
         }
     })?;
