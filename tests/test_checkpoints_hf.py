@@ -23,14 +23,11 @@ from netsieve import InvalidInputError  # noqa: E402
 from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.torch import analyze, open_weights  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from _examples import load  # noqa: E402
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_llama_checkpoint", ROOT / "benches" / "make_llama_checkpoint.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("make_llama_checkpoint", "benches")
 
 
 TINY = dict(hidden=128, intermediate=320, vocab=300, heads=4, kv_heads=2)

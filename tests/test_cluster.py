@@ -5,7 +5,6 @@ an error naming it. ``import netsieve`` never imports dask."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -24,14 +23,11 @@ from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.torch import analyze  # noqa: E402
 from netsieve.torch import cluster  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from _examples import load  # noqa: E402
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_llama_checkpoint", ROOT / "benches" / "make_llama_checkpoint.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("make_llama_checkpoint", "benches")
 
 
 @pytest.fixture(scope="module")
