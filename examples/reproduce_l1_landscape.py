@@ -122,8 +122,8 @@ def main():
 
     out.append("## 1. Extrapolation error against the fraction of the run (random data, 4-[5,4,2]-1, N = 500, layer 0)\n")
     out.append("error = |estimate − final| / (first-vertex loss − final); naive estimate = the current loss L_k\n")
-    out.append("| seed | vertices | " + " | ".join(f"k = {int(f * 100)} %: extrap. / naive" for f in FRACTIONS) + " |")
-    out.append("|---:|---:|" + "---:|" * len(FRACTIONS))
+    out.append("| seed | status | vertices | " + " | ".join(f"k = {int(f * 100)} %: extrap. / naive" for f in FRACTIONS) + " |")
+    out.append("|---:|---|---:|" + "---:|" * len(FRACTIONS))
     density = []
     traces = []
     for seed in range(args.seeds):
@@ -131,11 +131,11 @@ def main():
         try:
             res = nt.l1_layer_descent(model, X, y, layer=0)
         except ValueError as e:  # a dead unit leaves no vertex: reported, not hidden
-            out.append(f"| {seed} | error: {e} |")
+            out.append(f"| {seed} | error: {e} | |")
             continue
         rows, steps, remaining = analyse(res.trace, res.result.phase1_loss)
         traces.append((seed, res, steps, remaining))
-        out.append(f"| {seed} | {res.result.n_vertices} | " + " | ".join(f"{e:.3g} / {n:.3g}" for _, _, e, n in rows) + " |")
+        out.append(f"| {seed} | {res.status} | {res.result.n_vertices} | " + " | ".join(f"{e:.3g} / {n:.3g}" for _, _, e, n in rows) + " |")
         density.append((steps, remaining))
 
     out.append("\n## 2. Vertex density against the remaining path length (all seeds pooled)\n")
