@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
+from ._cluster import add_cluster_arguments, check_cluster_arguments, cluster_client
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -38,11 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write plots (needs matplotlib)")
     p.add_argument("--html", metavar="FILE", help="write one self-contained HTML report page (needs matplotlib)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N",
-                       help="run one task per tensor on a local Dask cluster of N processes (needs netsieve[cluster])")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on the Dask scheduler at ADDRESS (tcp://HOST:PORT); PATH must be readable by every worker")
+    add_cluster_arguments(p, "run one task per tensor on a local Dask cluster of N processes (needs netsieve[cluster])",
+                          "run on the Dask scheduler at ADDRESS (tcp://HOST:PORT); PATH must be readable by every worker")
     return p
 
 
@@ -64,26 +62,18 @@ def run(args: argparse.Namespace) -> int:
         pyplot()  # matplotlib missing: say so now, not after the analysis
     if args.no_embeddings:
         print("netsieve analyze: --no-embeddings is the default now and will be removed", file=sys.stderr)
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    check_cluster_arguments(args)
     from ..torch import analysis
 
-    client = None
-    if args.workers is not None or args.scheduler:
-        from ..torch import cluster
-
-        client = cluster.local_client(args.workers) if args.workers is not None else cluster.connect(args.scheduler)
-        say(args, f"running on {client}")
-    try:
+    with cluster_client(args) as client:
+        if client is not None:
+            say(args, f"running on {client}")
         report = analysis.analyze(
             args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
             min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
             bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
             revision=args.revision, cache_dir=args.cache_dir, split_fused=args.split_fused, client=client,
         )  # fmt: skip
-    finally:
-        if client is not None:
-            cluster.close_client(client)
     if not args.quiet:
         print(report)
     else:  # files of the folder that were not read are worth a line even when quiet

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SPIKE_CONFIDENCES
+from ._cluster import add_cluster_arguments, check_cluster_arguments, cluster_client
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,9 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     p.add_argument("--plots", metavar="DIR", help="write comparison.png (needs matplotlib)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N", help="one task per layer on a local Dask cluster of N processes")
-    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask scheduler at ADDRESS (tcp://HOST:PORT)")
+    add_cluster_arguments(p, "one task per layer on a local Dask cluster of N processes",
+                          "run on the Dask scheduler at ADDRESS (tcp://HOST:PORT)")
     return p
 
 
@@ -55,24 +55,15 @@ def run(args: argparse.Namespace) -> int:
         from .._plotting import pyplot
 
         pyplot()
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    check_cluster_arguments(args)
     from ..torch.compare import compare
 
-    client = None
-    if args.workers is not None or args.scheduler:
-        from ..torch import cluster
-
-        client = cluster.local_client(args.workers) if args.workers is not None else cluster.connect(args.scheduler)
-    try:
+    with cluster_client(args) as client:
         result = compare(
             args.a, args.b, layers=args.layers or None, embeddings=args.embeddings, split_fused=args.split_fused,
             min_dim=args.min_dim, overlap_k=args.overlap_k, spike_confidence=args.spike_confidence, bulk=args.bulk,
             decomposition=args.decomposition, progress=None if not args.quiet else False, client=client,
         )  # fmt: skip
-    finally:
-        if client is not None:
-            cluster.close_client(client)
     print(result)
     if args.csv:
         result.to_csv(args.csv)
