@@ -14,7 +14,7 @@ use super::directions::{
 };
 use super::projection::{project, sort_values, unit, Points, BLOCK};
 use super::search::{local_axes, refine, score, SearchBudget};
-use super::sweep::{sweep_widths, WidthSweep};
+use super::sweep::{sweep_widths_in_place, WidthSweep};
 
 /// Random directions by default.
 pub const DEFAULT_N_DIRECTIONS: usize = 256;
@@ -177,12 +177,12 @@ pub fn check_options(
             format!("the doubling condition needs at least two points, got {n}"),
         ));
     }
-    if n > u32::MAX as usize {
+    if n > i32::MAX as usize {
         return Err(CoreError::invalid(
             "X",
             format!(
-                "the doubling condition counts in 32 bits: at most {} points, got {n}",
-                u32::MAX
+                "the doubling condition counts in 31 bits: at most {} points, got {n}",
+                i32::MAX
             ),
         ));
     }
@@ -223,24 +223,28 @@ fn evaluate(
     progress: &Progress,
 ) -> CoreResult<Vec<Vec<WidthSweep>>> {
     progress.expect(directions.len());
+    // Each worker keeps its projection buffers from block to block (with room for the sweep's
+    // padding): fresh ones would cost a page fault per page of every block.
     let blocks: Vec<Vec<Vec<WidthSweep>>> = directions
         .par_chunks(BLOCK)
-        .map(|block| {
-            stop.check()?;
-            let refs: Vec<&[f64]> = block.iter().map(|w| w.as_slice()).collect();
-            let mut out = vec![Vec::new(); block.len()];
-            project(points, &refs, &mut out);
-            let mut scratch = Vec::new();
-            let sweeps = out
-                .into_iter()
-                .map(|mut p| {
-                    sort_values(&mut p, &mut scratch);
-                    sweep_widths(&p, deltas, m)
-                })
-                .collect();
-            progress.advance(block.len());
-            Ok(sweeps)
-        })
+        .map_init(
+            || (vec![Vec::new(); BLOCK], Vec::new()),
+            |(buffers, scratch), block| {
+                stop.check()?;
+                let refs: Vec<&[f64]> = block.iter().map(|w| w.as_slice()).collect();
+                let out = &mut buffers[..block.len()];
+                project(points, &refs, out);
+                let sweeps = out
+                    .iter_mut()
+                    .map(|p| {
+                        sort_values(p, scratch);
+                        sweep_widths_in_place(p, deltas, m)
+                    })
+                    .collect();
+                progress.advance(block.len());
+                Ok(sweeps)
+            },
+        )
         .collect::<CoreResult<_>>()?;
     Ok(blocks.into_iter().flatten().collect())
 }

@@ -9,7 +9,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::matrix::{MatrixView, Scalar};
 
 /// Directions projected together: one point's coordinates are read once for all of them.
-pub const BLOCK: usize = 8;
+pub const BLOCK: usize = 16;
 
 /// The points as a float64 row-major copy (the input may be float32 and any strides).
 pub struct Points {
@@ -90,53 +90,70 @@ pub fn dot(x: &[f64], w: &[f64]) -> f64 {
 }
 
 /// Projects every point on up to [`BLOCK`] unit directions; `out[b][i]` = w_b·x_i.
+///
+/// The points are read once for all the directions: at N·d far beyond the caches the pass is
+/// bound by memory, so more directions per pass cost little more. A single direction takes the
+/// plain dot product, a few take eight lanes, more take sixteen.
 pub fn project(points: &Points, directions: &[&[f64]], out: &mut [Vec<f64>]) {
     assert!(directions.len() <= BLOCK && directions.len() == out.len());
-    let dim = points.dim;
-    // Transposed and zero-padded: the eight lanes of coordinate k sit side by side.
-    let mut wt = vec![0.0; dim * BLOCK];
-    for (b, w) in directions.iter().enumerate() {
-        for k in 0..dim {
-            wt[k * BLOCK + b] = w[k];
-        }
-    }
     for o in out.iter_mut() {
         o.resize(points.n, 0.0);
+    }
+    match directions.len() {
+        0 => {}
+        1 => {
+            for (o, x) in out[0]
+                .iter_mut()
+                .zip(points.values.chunks_exact(points.dim))
+            {
+                *o = dot(x, directions[0]);
+            }
+        }
+        2..=8 => project_with::<8>(points, directions, out),
+        _ => project_with::<BLOCK>(points, directions, out),
+    }
+}
+
+fn project_with<const L: usize>(points: &Points, directions: &[&[f64]], out: &mut [Vec<f64>]) {
+    let dim = points.dim;
+    // Transposed and zero-padded: the L lanes of coordinate k sit side by side.
+    let mut wt = vec![0.0; dim * L];
+    for (b, w) in directions.iter().enumerate() {
+        for k in 0..dim {
+            wt[k * L + b] = w[k];
+        }
     }
     #[cfg(target_arch = "x86_64")]
     {
         if crate::cpu::avx2() {
             // SAFETY: the CPU supports AVX2 (the dispatch checked it).
-            unsafe { project_avx2(points, &wt, out) };
+            unsafe { project_avx2::<L>(points, &wt, out) };
             return;
         }
     }
-    project_lanes(points, &wt, out);
+    project_lanes::<L>(points, &wt, out);
 }
 
 #[inline(always)]
-fn project_lanes(points: &Points, wt: &[f64], out: &mut [Vec<f64>]) {
+fn project_lanes<const L: usize>(points: &Points, wt: &[f64], out: &mut [Vec<f64>]) {
     let dim = points.dim;
-    for i in 0..points.n {
-        let row = points.row(i);
-        let mut acc = [0.0f64; BLOCK];
-        for k in 0..dim {
-            let v = row[k];
-            let w = &wt[k * BLOCK..(k + 1) * BLOCK];
-            for b in 0..BLOCK {
+    for (i, row) in points.values.chunks_exact(dim).enumerate() {
+        let mut acc = [0.0f64; L];
+        for (&v, w) in row.iter().zip(wt.chunks_exact(L)) {
+            for b in 0..L {
                 acc[b] += v * w[b];
             }
         }
-        for (b, o) in out.iter_mut().enumerate() {
-            o[i] = acc[b];
+        for (o, a) in out.iter_mut().zip(acc) {
+            o[i] = a;
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn project_avx2(points: &Points, wt: &[f64], out: &mut [Vec<f64>]) {
-    project_lanes(points, wt, out)
+unsafe fn project_avx2<const L: usize>(points: &Points, wt: &[f64], out: &mut [Vec<f64>]) {
+    project_lanes::<L>(points, wt, out)
 }
 
 /// A u64 whose unsigned order is the order of the finite float (−0 sorts just before +0).
@@ -254,24 +271,31 @@ mod tests {
         let (n, d) = (37, 13);
         let data: Vec<f64> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
         let points = Points::from_view(MatrixView::from_row_major(&data, n, d));
-        let dirs: Vec<Vec<f64>> = (0..5)
-            .map(|i| {
-                unit(
-                    &(0..d)
-                        .map(|_| rng.random_range(-1.0..1.0))
-                        .collect::<Vec<_>>(),
-                    "w",
-                    i,
-                )
-                .unwrap()
-            })
-            .collect();
-        let refs: Vec<&[f64]> = dirs.iter().map(|w| w.as_slice()).collect();
-        let mut out = vec![Vec::new(); 5];
-        project(&points, &refs, &mut out);
-        for (b, w) in dirs.iter().enumerate() {
-            for (i, p) in out[b].iter().enumerate() {
-                assert_eq!(p.to_bits(), dot(points.row(i), w).to_bits());
+        // One direction (the plain dot), eight lanes, and sixteen (full and partly padded).
+        for count in [1, 5, 8, 11, BLOCK] {
+            let dirs: Vec<Vec<f64>> = (0..count)
+                .map(|i| {
+                    unit(
+                        &(0..d)
+                            .map(|_| rng.random_range(-1.0..1.0))
+                            .collect::<Vec<_>>(),
+                        "w",
+                        i,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let refs: Vec<&[f64]> = dirs.iter().map(|w| w.as_slice()).collect();
+            let mut out = vec![Vec::new(); count];
+            project(&points, &refs, &mut out);
+            for (b, w) in dirs.iter().enumerate() {
+                for (i, p) in out[b].iter().enumerate() {
+                    assert_eq!(
+                        p.to_bits(),
+                        dot(points.row(i), w).to_bits(),
+                        "{count} lanes"
+                    );
+                }
             }
         }
     }

@@ -43,42 +43,88 @@ impl WidthSweep {
 /// so that the divisions and comparisons run on whole vectors).
 const CENTRES: usize = 256;
 
+/// Half-widths whose pointers walk one block of centres together: their 2·GROUP pointers and
+/// bounds stay in registers, and their independent steps overlap in the CPU.
+const GROUP: usize = 4;
+
 /// Sweeps every width of `deltas` over the slabs centred on the sorted, finite projections `p`
-/// (fewer than 2³² of them: counts are kept in 32 bits).
+/// (fewer than 2³¹ of them: counts are kept in 32 bits and converted as signed integers).
 ///
 /// One pass over the centres moves a pair of pointers for every half-width the grid needs (each
-/// δ and each 2δ, shared where 2δ of one width is δ of another, as on a dyadic grid). The pairs
-/// are independent, so the CPU overlaps their steps, and each step tests four values at once
-/// without a branch (a pointer mostly moves 0–3 places per centre). Widths that no slab of m
-/// points fits are left out before the pass (see [`narrowest_span`]).
+/// δ and each 2δ, shared where 2δ of one width is δ of another, as on a dyadic grid), block by
+/// block of [`CENTRES`] centres, [`GROUP`] half-widths at a time. Each step tests four values at
+/// once without a branch (a pointer mostly moves 0–3 places per centre). Widths that no slab of
+/// m points fits are left out before the pass (see [`narrowest_span`]).
 pub fn sweep_widths(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
+    let mut padded = Vec::with_capacity(p.len() + PAD);
+    padded.extend_from_slice(p);
+    sweep_widths_in_place(&mut padded, deltas, min_points)
+}
+
+/// [`sweep_widths`] of the values in `p`, which it borrows to append the pointers' padding (and
+/// gives back as they were), so that a caller's buffer is not copied.
+pub fn sweep_widths_in_place(
+    p: &mut Vec<f64>,
+    deltas: &[f64],
+    min_points: usize,
+) -> Vec<WidthSweep> {
+    let n = p.len();
+    p.extend([f64::INFINITY; PAD]);
+    let out = sweep_padded(p, n, deltas, min_points);
+    p.truncate(n);
+    out
+}
+
+fn sweep_padded(padded: &[f64], n: usize, deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
     #[cfg(target_arch = "x86_64")]
     {
-        if crate::cpu::avx2() {
-            // SAFETY: the CPU supports AVX2 (the dispatch checked it).
-            return unsafe { sweep_widths_avx2(p, deltas, min_points) };
+        if crate::cpu::avx2() && std::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports AVX2 and POPCNT (checked just above).
+            return unsafe { sweep_widths_avx2(padded, n, deltas, min_points) };
         }
     }
-    sweep_widths_lanes::<ScalarSteps>(p, deltas, min_points)
+    sweep_widths_lanes::<ScalarSteps>(padded, n, deltas, min_points)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn sweep_widths_avx2(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
-    sweep_widths_lanes::<Avx2Steps>(p, deltas, min_points)
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn sweep_widths_avx2(
+    padded: &[f64],
+    n: usize,
+    deltas: &[f64],
+    min_points: usize,
+) -> Vec<WidthSweep> {
+    sweep_widths_lanes::<Avx2Steps>(padded, n, deltas, min_points)
 }
 
 /// How a pointer moves over the sorted projections followed by [`PAD`] infinities: the first
-/// index from `k` on where fl(x − c) < h (`hi`) or fl(x − c) ≤ −h (`lo`) fails. The test holds
-/// on a prefix and never on the infinities, so a pointer stops at n at the latest. Four values
-/// are tested at a time and the ones that pass are counted: a move of 0–3 places takes no branch.
+/// index from `k` on where fl(x − c) < h (`hi`) or fl(x − c) ≤ −h (`lo`, given −h) fails. The
+/// test holds on a prefix and never on the infinities, so a pointer stops at n at the latest and
+/// four values can always be read from it. Four values are tested at a time and the ones that
+/// pass are counted: a move of 0–3 places takes no branch.
 trait Steps {
     fn hi(p: &[f64], k: usize, c: f64, h: f64) -> usize;
-    fn lo(p: &[f64], k: usize, c: f64, h: f64) -> usize;
+    fn lo(p: &[f64], k: usize, c: f64, minus_h: f64) -> usize;
 }
 
-/// Infinities after the projections, so that four values can always be read from a pointer.
-const PAD: usize = 4;
+/// Infinities after the projections, so that eight values can always be read from a pointer.
+const PAD: usize = 8;
+
+/// The four values from `k` on. Pointers never pass n (see [`Steps`]), so `k + 4` is within the
+/// padded slice: checked in debug builds, and left unchecked in the hot loop.
+#[inline(always)]
+fn eight(p: &[f64], k: usize) -> &[f64; 8] {
+    debug_assert!(k + 8 <= p.len());
+    // SAFETY: k + 8 ≤ p.len() (above), and [f64; 8] has the alignment of f64.
+    unsafe { &*(p.as_ptr().add(k) as *const [f64; 8]) }
+}
+
+#[inline(always)]
+fn four(p: &[f64], k: usize) -> &[f64; 4] {
+    debug_assert!(k + 4 <= p.len());
+    // SAFETY: k + 4 ≤ p.len() (above), and [f64; 4] has the alignment of f64.
+    unsafe { &*(p.as_ptr().add(k) as *const [f64; 4]) }
+}
 
 struct ScalarSteps;
 
@@ -86,7 +132,7 @@ impl ScalarSteps {
     #[inline(always)]
     fn advance(p: &[f64], mut k: usize, ahead: impl Fn(f64) -> bool) -> usize {
         loop {
-            let passed: usize = p[k..k + 4].iter().map(|&x| ahead(x) as usize).sum();
+            let passed: usize = four(p, k).iter().map(|&x| ahead(x) as usize).sum();
             k += passed;
             if passed < 4 {
                 return k;
@@ -101,8 +147,8 @@ impl Steps for ScalarSteps {
         Self::advance(p, k, |x| x - c < h)
     }
     #[inline(always)]
-    fn lo(p: &[f64], k: usize, c: f64, h: f64) -> usize {
-        Self::advance(p, k, |x| x - c <= -h)
+    fn lo(p: &[f64], k: usize, c: f64, minus_h: f64) -> usize {
+        Self::advance(p, k, |x| x - c <= minus_h)
     }
 }
 
@@ -116,21 +162,30 @@ impl Avx2Steps {
     fn advance<const LE: bool>(p: &[f64], mut k: usize, c: f64, bound: f64) -> usize {
         use std::arch::x86_64::*;
         loop {
-            let w = &p[k..k + 4];
-            // SAFETY: `w` holds four values, and callers run only where AVX2 is present.
+            // SAFETY: `eight` gives eight readable values, and callers run only where AVX2 is
+            // present.
             let mask = unsafe {
-                let d = _mm256_sub_pd(_mm256_loadu_pd(w.as_ptr()), _mm256_set1_pd(c));
+                let w = eight(p, k).as_ptr();
+                let c = _mm256_set1_pd(c);
                 let b = _mm256_set1_pd(bound);
-                let m = if LE {
-                    _mm256_cmp_pd::<_CMP_LE_OQ>(d, b)
+                let d0 = _mm256_sub_pd(_mm256_loadu_pd(w), c);
+                let d1 = _mm256_sub_pd(_mm256_loadu_pd(w.add(4)), c);
+                let (m0, m1) = if LE {
+                    (
+                        _mm256_cmp_pd::<_CMP_LE_OQ>(d0, b),
+                        _mm256_cmp_pd::<_CMP_LE_OQ>(d1, b),
+                    )
                 } else {
-                    _mm256_cmp_pd::<_CMP_LT_OQ>(d, b)
+                    (
+                        _mm256_cmp_pd::<_CMP_LT_OQ>(d0, b),
+                        _mm256_cmp_pd::<_CMP_LT_OQ>(d1, b),
+                    )
                 };
-                _mm256_movemask_pd(m)
+                _mm256_movemask_pd(m0) | (_mm256_movemask_pd(m1) << 4)
             };
             let passed = mask.count_ones() as usize;
             k += passed;
-            if passed < 4 {
+            if passed < 8 {
                 return k;
             }
         }
@@ -144,13 +199,50 @@ impl Steps for Avx2Steps {
         Self::advance::<false>(p, k, c, h)
     }
     #[inline(always)]
-    fn lo(p: &[f64], k: usize, c: f64, h: f64) -> usize {
-        Self::advance::<true>(p, k, c, -h)
+    fn lo(p: &[f64], k: usize, c: f64, minus_h: f64) -> usize {
+        Self::advance::<true>(p, k, c, minus_h)
+    }
+}
+
+/// The pointers of K half-widths, walked over one block of centres; `rows[t][i]` gets the count
+/// of half-width t at centre i.
+#[inline(always)]
+fn walk<S: Steps, const K: usize>(
+    padded: &[f64],
+    block: &[f64],
+    halves: &[f64],
+    pointers: &mut [(usize, usize)],
+    rows: &mut [u32],
+) {
+    let mut h = [0.0; K];
+    let mut minus_h = [0.0; K];
+    let mut lo = [0usize; K];
+    let mut hi = [0usize; K];
+    for t in 0..K {
+        (h[t], minus_h[t]) = (halves[t], -halves[t]);
+        (lo[t], hi[t]) = pointers[t];
+    }
+    let rows = &mut rows[..K * CENTRES];
+    for (i, &c) in block.iter().enumerate() {
+        for t in 0..K {
+            lo[t] = S::lo(padded, lo[t], c, minus_h[t]);
+            hi[t] = S::hi(padded, hi[t], c, h[t]);
+            rows[t * CENTRES + i] = (hi[t] - lo[t]) as u32;
+        }
+    }
+    for t in 0..K {
+        pointers[t] = (lo[t], hi[t]);
     }
 }
 
 #[inline(always)]
-fn sweep_widths_lanes<S: Steps>(p: &[f64], deltas: &[f64], min_points: usize) -> Vec<WidthSweep> {
+fn sweep_widths_lanes<S: Steps>(
+    padded: &[f64],
+    n: usize,
+    deltas: &[f64],
+    min_points: usize,
+) -> Vec<WidthSweep> {
+    let p = &padded[..n];
     let mut out = vec![WidthSweep::default(); deltas.len()];
     let m = min_points.max(1);
     if p.len() < m {
@@ -176,19 +268,23 @@ fn sweep_widths_lanes<S: Steps>(p: &[f64], deltas: &[f64], min_points: usize) ->
         .iter()
         .map(|&g| (at(deltas[g]), at(2.0 * deltas[g])))
         .collect();
-    let padded: Vec<f64> = p.iter().copied().chain([f64::INFINITY; PAD]).collect();
-    // (lo, hi, h) of each half-width, and counts[t * CENTRES + i]: the points in the slab of
+    // (lo, hi) of each half-width, and counts[t * CENTRES + i]: the points in the slab of
     // half-width halves[t] centred on the block's i-th centre.
-    let mut pointers: Vec<(usize, usize, f64)> = halves.iter().map(|&h| (0, 0, h)).collect();
+    let mut pointers = vec![(0usize, 0usize); halves.len()];
     let mut counts = vec![0u32; halves.len() * CENTRES];
     let mut acc = vec![Best::default(); live.len()];
     for block in p.chunks(CENTRES) {
-        for (i, &c) in block.iter().enumerate() {
-            for (row, (lo, hi, h)) in counts.chunks_exact_mut(CENTRES).zip(&mut pointers) {
-                *lo = S::lo(&padded, *lo, c, *h);
-                *hi = S::hi(&padded, *hi, c, *h);
-                row[i] = (*hi - *lo) as u32;
+        let mut t = 0;
+        while t < halves.len() {
+            let k = (halves.len() - t).min(GROUP);
+            let (h, ptr, rows) = (&halves[t..], &mut pointers[t..], &mut counts[t * CENTRES..]);
+            match k {
+                1 => walk::<S, 1>(padded, block, h, ptr, rows),
+                2 => walk::<S, 2>(padded, block, h, ptr, rows),
+                3 => walk::<S, 3>(padded, block, h, ptr, rows),
+                _ => walk::<S, GROUP>(padded, block, h, ptr, rows),
             }
+            t += k;
         }
         let row = |t: usize| &counts[t * CENTRES..t * CENTRES + block.len()];
         for (a, &(i, o)) in acc.iter_mut().zip(&pairs) {
@@ -223,22 +319,29 @@ impl Best {
     #[inline(always)]
     fn add_block(&mut self, outer: &[u32], inner: &[u32], m: u32, centres: &[f64]) {
         // Four running sums and maxima, so that the divisions and additions run on vectors.
-        let (mut n_slabs, mut sums, mut tops) = (0usize, [0.0f64; 4], [0.0f64; 4]);
-        let mut lanes = |o: &[u32], i: &[u32]| {
-            for l in 0..o.len() {
+        // Counts are below 2³¹ (checked with the options), so they convert as signed integers.
+        let (mut counted, mut sums, mut tops) = ([0u32; 4], [0.0f64; 4], [0.0f64; 4]);
+        let mut lanes = |o: &[u32; 4], i: &[u32; 4]| {
+            for l in 0..4 {
                 let ok = i[l] >= m;
-                let q = if ok { o[l] as f64 / i[l] as f64 } else { 0.0 };
-                n_slabs += ok as usize;
+                let q = o[l] as i32 as f64 / i[l].max(1) as i32 as f64;
+                let q = if ok { q } else { 0.0 };
+                counted[l] += ok as u32;
                 sums[l] += q;
-                tops[l] = tops[l].max(q);
+                tops[l] = if q > tops[l] { q } else { tops[l] };
             }
         };
         let (oc, ic) = (outer.chunks_exact(4), inner.chunks_exact(4));
         let (o_rest, i_rest) = (oc.remainder(), ic.remainder());
         for (o, i) in oc.zip(ic) {
-            lanes(o, i);
+            lanes(o.try_into().unwrap(), i.try_into().unwrap());
         }
-        lanes(o_rest, i_rest);
+        // The last few centres, padded with empty slabs (which do not qualify).
+        let (mut o4, mut i4) = ([0u32; 4], [0u32; 4]);
+        o4[..o_rest.len()].copy_from_slice(o_rest);
+        i4[..i_rest.len()].copy_from_slice(i_rest);
+        lanes(&o4, &i4);
+        let n_slabs = counted.iter().map(|&c| c as usize).sum::<usize>();
         let sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
         let top = tops.iter().fold(0.0f64, |a, &b| a.max(b));
         let s = &mut self.sweep;
@@ -284,8 +387,14 @@ mod tests {
             let widths = [1.7, 0.25, 1.0, 0.5, 0.125, 1e-3];
             for m in [1, 3, 10] {
                 let sweeps = sweep_widths(&p, &widths, m);
+                // In place: the same sweeps, and the buffer given back as it was.
+                let mut buffer = p.clone();
+                assert_eq!(sweep_widths_in_place(&mut buffer, &widths, m), sweeps);
+                assert_eq!(buffer, p);
                 // The portable steps give the same as the dispatched ones.
-                assert_eq!(sweeps, sweep_widths_lanes::<ScalarSteps>(&p, &widths, m));
+                let padded: Vec<f64> = p.iter().copied().chain([f64::INFINITY; PAD]).collect();
+                let portable = sweep_widths_lanes::<ScalarSteps>(&padded, p.len(), &widths, m);
+                assert_eq!(sweeps, portable);
                 for (&delta, got) in widths.iter().zip(&sweeps) {
                     let (mut best, mut count, mut sum, mut at) = (f64::NAN, 0, 0.0, f64::NAN);
                     for &c in &p {
