@@ -3,7 +3,8 @@ and scikit-learn digits (issue 19, part 3; Jiang, Krishnan, Mobahi & Bengio, ICL
 
 Each grid point draws width, depth, learning rate, batch size, weight decay, dropout, label noise and
 training-set size from fixed levels (a seeded draw, not a search). Every model is trained with the
-project's trainer (seeded; the per-epoch metrics are the loss and the susceptibility ζ only), then
+project's trainer for a fixed number of optimizer steps (Adam; demogen also fixed the steps; seeded;
+the per-epoch metrics are the loss and the susceptibility ζ only), then
 :func:`netsieve.torch.gap_features` measures on the training set, with the labels it was trained on,
 the normalized margin distributions at the input and at the first three hidden layers (pre-ReLU, as
 the demogen code hooks them), the output-margin AUC, norms and spectra. The gap is train accuracy
@@ -21,7 +22,6 @@ resumes where it was; ``--from-cache`` rebuilds the table without training::
     python examples/gap_grid.py --from-cache          # the table from examples/results/gap_grid.json
 """
 
-from __future__ import annotations
 
 import argparse
 import json
@@ -46,13 +46,14 @@ CACHE = RESULTS / "gap_grid.json"
 LEVELS = {
     "width": (32, 64, 128),
     "depth": (3, 4),
-    "lr": (0.01, 0.03, 0.08),
+    "lr": (1e-3, 3e-3, 1e-2),
     "batch_size": (64, 256),
     "weight_decay": (0.0, 1e-4, 1e-3),
     "dropout": (0.0, 0.1, 0.3),
     "noise_rate": (0.0, 0.1, 0.25),
 }
-N_TRAIN = {"mnist1d": (1000, 2000, 4000), "digits": (400, 800, 1347)}
+N_TRAIN = {"mnist1d": (500, 1000, 2000), "digits": (300, 600, 1200)}
+STEPS = 1000  # optimizer steps per model, whatever the batch size and training-set size
 
 
 @dataclass(frozen=True)
@@ -69,23 +70,27 @@ class GridPoint:
     dropout: float
     noise_rate: float
     seed: int
-    epochs: int
+    steps: int
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of about ``steps`` optimizer steps."""
+        return max(1, round(self.steps / math.ceil(self.n_train / self.batch_size)))
 
     @property
     def key(self) -> str:
         return "-".join(f"{v}" for v in asdict(self).values())
 
 
-def grid_points(n_mnist1d: int = 48, n_digits: int = 32, epochs: dict | None = None, seed: int = 2019) -> list[GridPoint]:
+def grid_points(n_mnist1d: int = 48, n_digits: int = 32, steps: int = STEPS, seed: int = 2019) -> list[GridPoint]:
     """The grid: each factor drawn uniformly from its levels (seeded); MNIST-1D and digits points
     interleaved so that a stopped run covers both."""
-    epochs = epochs or {"mnist1d": 30, "digits": 100}
     rng = np.random.default_rng(seed)
     per = {"mnist1d": [], "digits": []}
     for ds, n in (("mnist1d", n_mnist1d), ("digits", n_digits)):
         for i in range(n):
             draw = {k: v[int(rng.integers(len(v)))] for k, v in LEVELS.items()}
-            per[ds].append(GridPoint(ds, N_TRAIN[ds][int(rng.integers(3))], seed=i, epochs=epochs[ds], **draw))
+            per[ds].append(GridPoint(ds, N_TRAIN[ds][int(rng.integers(3))], seed=i, steps=steps, **draw))
     out = []
     for i in range(max(n_mnist1d, n_digits)):
         out += [p[i] for p in per.values() if i < len(p)]
@@ -108,7 +113,7 @@ def run_point(p: GridPoint, data_cache: dict) -> dict:
     if (p.dataset, p.n_train) not in data_cache:
         data_cache[(p.dataset, p.n_train)] = nt.load_dataset(p.dataset, n_train=p.n_train)
     data = data_cache[(p.dataset, p.n_train)]
-    cfg = nt.TrainConfig(dataset="custom", model="custom", n_train=p.n_train, lr=p.lr, batch_size=p.batch_size,
+    cfg = nt.TrainConfig(dataset="custom", model="custom", n_train=p.n_train, optimizer="adam", lr=p.lr, batch_size=p.batch_size,
                          weight_decay=p.weight_decay, noise_rate=p.noise_rate, seed=p.seed, epochs=p.epochs,
                          metrics=("loss", "susceptibility"), progress=False, plots=False, num_threads=1)
     torch.manual_seed(p.seed)
