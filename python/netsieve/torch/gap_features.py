@@ -164,7 +164,27 @@ def gap_features(model: nn.Module, data: Any, layers: Sequence[Any] = ("input",)
 @dataclass(frozen=True)
 class GapPredictorSpec:
     """A predictor of the gap: its name, the columns it takes from a :class:`GapFeatures`, and the
-    transform φ of :class:`GapPredictor` applied to them."""
+    transform φ of :class:`GapPredictor` applied to them.
+
+    Parameters
+    ----------
+    name : str
+    columns : callable
+        ``GapFeatures -> sequence of float``.
+    transform : {"none", "log_abs", "log"}, default "none"
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assigning a field.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> spec = nt.GapPredictorSpec("ζ and AUC", lambda f: [f.zeta, f.margin_auc])
+    >>> spec.transform, [p.name for p in nt.GAP_PREDICTORS][:2]
+    ('none', ['margin signature (Jiang)', 'margin moments'])
+    """
 
     name: str
     columns: Callable[[GapFeatures], Sequence[float]]
@@ -204,6 +224,18 @@ class PredictorScore:
         Of the fit on every model.
     error : str, optional
         Why the predictor could not be fitted (then the scores are NaN).
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assigning a field.
+
+    Examples
+    --------
+    >>> import netsieve.torch as nt
+    >>> s = nt.PredictorScore("ζ (susceptibility)", 1, 40, 0.31, 0.02, 0.35, 0.33)
+    >>> s.cv_r2_mean, s.error
+    (0.31, None)
     """
 
     name: str
