@@ -201,14 +201,14 @@ def format_report(cache: dict, folds: int = 10) -> str:
         lines.append(f"failed runs (left out): {len(cache['failed'])}")
     scores = scores_by_subset(cache, folds)
     names = [s.name for s in next(iter(scores.values()))] if scores else []
-    head = f"{'predictor':46s} {'p':>3s}" + "".join(f" {k + ' k-fold R²':>22s}" for k in scores)
+    head = f"{'predictor':46s} {'p':>3s}" + "".join(f" {k + ' k-fold R²':>23s}" for k in scores)
     lines += ["", f"k-fold R² ({folds} folds, mean ± std over fold seeds 0-4; n models in brackets; "
               "adjusted R² of the full fit after /)", head]
     for i, name in enumerate(names):
         row = f"{name:46s} {scores[next(iter(scores))][i].n_features:3d}"
         for sub in scores.values():
             s = sub[i]
-            row += f" {'n/a (' + s.error[:14] + ')':>22s}" if s.error else \
+            row += f" {'n/a: ' + s.error[:17]:>23s}" if s.error else \
                 f" {s.cv_r2_mean:6.2f}±{s.cv_r2_std:4.2f} /{s.adjusted_r2:5.2f} [{s.n_models}]".rjust(23)
         lines.append(row)
     secs = [r["seconds"] for r in recs]
