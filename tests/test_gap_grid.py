@@ -128,6 +128,15 @@ def test_gap_grid_point_is_reproducible(small_grid):
     assert rerun["gap"] == first["gap"] and rerun["features"] == first["features"]
 
 
+def test_fitted_grid_draws_from_its_own_levels():
+    mod = load("gap_grid")
+    pts = mod.grid_points(40, 0, mod.STEPS_FITTED, seed=2020, levels=mod.LEVELS_FITTED)
+    assert len(pts) == 40 and {p.dataset for p in pts} == {"mnist1d"} and {p.steps for p in pts} == {3000}
+    for field, levels in mod.LEVELS_FITTED.items():
+        assert {getattr(p, field) for p in pts} <= set(levels)
+    assert len({p.key for p in pts}) == 40
+
+
 def test_gap_grid_table_rebuilds_from_cache(small_grid, tmp_path):
     mod, _, cache, _ = small_grid
     data = json.loads(cache.read_text())
