@@ -10,6 +10,8 @@ from .compare import Comparison, compare
 from .lora import adapter_updates, merge_adapter
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .gap import GapPredictor
+from .gdv_layers import GDVCurve, gdv_curve
+from .gap_features import GAP_PREDICTORS, GapFeatures, GapPredictorSpec, PredictorScore, compare_gap_predictors, gap_features
 from .l1_descent import Abs, L1DescentResult, l1_layer_descent, load_sequential, sequential_layers
 from .margins import LayerMargins, layer_margins, output_margins
 from .builtin_data import DATASETS, cache_dir, load_dataset
@@ -34,7 +36,8 @@ __all__ = [
     "MIN_DIM", "FilterReport", "LayerFilter", "filter_checkpoint", "filter_model", "filter_state_dict",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",
     "DEFAULT_DELTAS", "delta_accuracy", "geometric_complexity", "susceptibility_probe", "weight_matrices",
-    "GapPredictor", "LayerMargins", "layer_margins", "output_margins",
+    "GapPredictor", "GAP_PREDICTORS", "GapFeatures", "GapPredictorSpec", "PredictorScore", "compare_gap_predictors",
+    "gap_features", "GDVCurve", "gdv_curve", "LayerMargins", "layer_margins", "output_margins",
     "MODELS", "build_model",
     "NOISE_KINDS", "LabelNoise", "corrupt_labels",
     "DEFAULT_METRICS", "METRICS", "OPTIMIZERS", "SCHEDULES", "SweepRecord", "SweepResult", "TrainConfig",
