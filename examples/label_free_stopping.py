@@ -360,6 +360,11 @@ def report(runs: list[dict]) -> str:
     out += ["", "selected (README Results 6; netsieve.torch.stopping.RULES):"]
     out += [f"  {k}: {v}" for k, v in select_rules(dev).items()]
     rules = shipped_rules()
+    # The label-free null: the share of the planned epochs that did best on the development runs.
+    candidates = candidate_rules()
+    fixed = [k for k in candidates if k.startswith("fixed ")]
+    null = max(fixed, key=lambda k: score(dev, candidates[k], "a").mean())
+    rules[f"null: {null} (best share on development)"] = candidates[null]
     if fresh:
         out += ["", "## Fresh seeds: clean test accuracy (%) at the chosen epoch (test half B; median epoch)", "",
                 stopping_table(fresh, rules, "b"), "", regret_summary(fresh, rules, "b"), "",

@@ -87,9 +87,10 @@ def test_a_callback_stops_the_run_and_restores_the_kept_weights():
         assert torch.equal(v, stopper.best_state[k])
 
 
-def test_trainer_option_agrees_with_the_replayed_rule(tmp_path):
-    name = next(iter(RULES))
-    res = nt.train(_small_config(early_stop=name), run_dir=tmp_path / "run")
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_trainer_option_agrees_with_the_replayed_rule(tmp_path, name):
+    res = nt.train(_small_config(early_stop=name, metrics=("loss", "spectra", "churn")), run_dir=tmp_path / "run")
+    assert all(math.isnan(r["churn"]) == (r["epoch"] == 1) for r in res.history)
     kept = choose_epoch(res.history, name)
     if res.kept_epoch is None:  # no onset: the run went to the end with its last weights
         assert len(res.history) == 12 and kept == 12
