@@ -269,8 +269,8 @@ def develop(runs: list[dict], top: int = 15) -> list[tuple[str, float, float]]:
 def stopping_table(runs: list[dict], rules: dict, half: str = "b") -> str:
     """Clean test accuracy (%) at the chosen epoch, mean over the runs of each regime (and the chosen epochs)."""
     names = ["last epoch", *rules, "early stopping on noisy validation", "oracle (clean test)"]
-    head = "| model | n train | noise | " + " | ".join(names) + " |"
-    lines = [head, "|" + "---|" * 3 + "---:|" * len(names)]
+    head = "| model | n train | noise | seeds | " + " | ".join(names) + " |"
+    lines = [head, "|" + "---|" * 4 + "---:|" * len(names)]
     regimes = sorted({(r["arch"], r["n"], r["noise"]) for r in runs})
     totals = {k: [] for k in names}
     for arch, n, noise in regimes:
@@ -285,8 +285,8 @@ def stopping_table(runs: list[dict], rules: dict, half: str = "b") -> str:
                 epochs.append(t + 1)
             totals[name].append(np.mean(accs))
             cells.append(f"{np.mean(accs):.1f} (ep {np.median(epochs):.0f})")
-        lines.append(f"| {arch} | {n} | {noise:.0%} | " + " | ".join(cells) + " |")
-    lines.append("| **mean over regimes** | | | " + " | ".join(f"**{np.mean(totals[k]):.1f}**" for k in names) + " |")
+        lines.append(f"| {arch} | {n} | {noise:.0%} | {len(group)} | " + " | ".join(cells) + " |")
+    lines.append("| **mean over regimes** | | | | " + " | ".join(f"**{np.mean(totals[k]):.1f}**" for k in names) + " |")
     return "\n".join(lines)
 
 
@@ -303,10 +303,28 @@ def regret_summary(runs: list[dict], rules: dict, half: str = "b") -> str:
     return "\n".join(out)
 
 
+def size_table(runs: list[dict], rules: dict, half: str = "b") -> str:
+    """Per rule and training-set size: mean clean test accuracy change (points) against training to
+    the end, and against early stopping on the noisy validation split."""
+    sizes = sorted({r["n"] for r in runs})
+    lines = ["| rule | " + " | ".join(f"n = {n}: vs last / vs noisy-val stop" for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for name, rule in rules.items():
+        cells = []
+        for n in sizes:
+            group = [r for r in runs if r["n"] == n]
+            reg = score(group, rule, half)
+            last = score(group, lambda run: len(run["rows"]) - 1, half)
+            es = score(group, lambda run: baselines(run, half)["early stopping on noisy validation"], half)
+            cells.append(f"{np.mean(reg - last):+.1f} / {np.mean(reg - es):+.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def filter_table(runs: list[dict], half: str = "b") -> str:
     """Part 2: clean test accuracy (%) of the final network, filtered, per size × noise (both models, all seeds)."""
     methods = list(runs[0]["filters"])
-    lines = ["| n train | noise | " + " | ".join(methods) + " |", "|---|---|" + "---:|" * len(methods)]
+    lines = ["| n train | noise | runs | " + " | ".join(methods) + " |", "|---|---|---|" + "---:|" * len(methods)]
     for n, noise in sorted({(r["n"], r["noise"]) for r in runs}):
         group = [r for r in runs if (r["n"], r["noise"]) == (n, noise)]
         base = np.array([100 * r["filters"]["unfiltered"][half] for r in group])
@@ -315,7 +333,7 @@ def filter_table(runs: list[dict], half: str = "b") -> str:
             vals = np.array([100 * r["filters"][m][half] if half in r["filters"][m] else np.nan for r in group])
             d = vals - base
             cells.append(f"{np.nanmean(vals):.1f}" if m == "unfiltered" else f"{np.nanmean(vals):.1f} ({np.nanmean(d):+.1f} ± {np.nanstd(d):.1f})")
-        lines.append(f"| {n} | {noise:.0%} | " + " | ".join(cells) + " |")
+        lines.append(f"| {n} | {noise:.0%} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -368,6 +386,7 @@ def report(runs: list[dict]) -> str:
     if fresh:
         out += ["", "## Fresh seeds: clean test accuracy (%) at the chosen epoch (test half B; median epoch)", "",
                 stopping_table(fresh, rules, "b"), "", regret_summary(fresh, rules, "b"), "",
+                "## Fresh seeds by training-set size (points)", "", size_table(fresh, rules, "b"), "",
                 "## Part 2: filters of the final network, fresh seeds (test half B; change vs unfiltered, mean ± std)", "",
                 filter_table(fresh, "b")]
     return "\n".join(out)

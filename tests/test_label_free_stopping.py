@@ -119,7 +119,7 @@ def test_example_records_label_free_features_and_reports(tmp_path):
     again = m.load_cache(tmp_path / "cache.json.gz")
     assert json.dumps(again) == json.dumps(runs)  # NaN (the first epoch's churn) included
     text = m.report(again)
-    assert "oracle (clean test)" in text and "| mlp128x3 | 300 | 40% |" in text
+    assert "oracle (clean test)" in text and "| mlp128x3 | 300 | 40% | 1 |" in text
     oracle = 100 * max(r["test_acc_b"] for r in runs[1]["rows"])
     assert f"{oracle:.1f} (ep" in text  # the oracle column is the best clean accuracy of the fresh run
     assert np.isfinite(runs[1]["rows"][-1]["sigma[1]"])

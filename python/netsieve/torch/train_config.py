@@ -142,10 +142,12 @@ class TrainConfig:
     separated_lr_factor : float, default 1.0
         Positive; values other than 1 need ``prune_fraction``.
     early_stop : str, optional
-        A label-free stopping rule of :data:`netsieve.torch.stopping.RULES` (``"spectral"``): the
-        run stops at the onset of memorisation the rule sees in the weights' spectra (needs the
-        ``"spectra"`` metric) and the model is given back with the weights of the epoch the rule
-        keeps. Its measured accuracy and failure cases: README, Results 6.
+        A label-free stopping rule of :data:`netsieve.torch.stopping.RULES` (``"spectral"``,
+        ``"spectral_small_n"``, ``"churn"``): the run stops at the onset of memorisation the rule
+        sees (it needs the rule's metric in ``metrics``: ``"spectra"``, or ``"churn"``) and the model
+        is given back with the weights of the epoch the rule keeps. Measured on fresh seeds they
+        help only on small training sets at high noise and stay below early stopping on a noisy
+        validation split: README, Results 6.
     checkpoint_every : int, default 1
         Epochs between checkpoints of a run with a run directory (the last epoch is always saved).
     eval_batch_size : int, default 2000
