@@ -20,6 +20,7 @@ from .diagnostics import DEFAULT_DELTAS, delta_accuracy, geometric_complexity, s
 from .models import MODELS, build_model
 from .noise import NOISE_KINDS, LabelNoise, corrupt_labels
 from .metrics import DEFAULT_METRICS, METRICS
+from .stopping import RULES as STOPPING_RULES, LabelFreeStopping, StoppingRule, choose_epoch
 from .sweeps import SweepRecord, SweepResult, sweep
 from .train_config import OPTIMIZERS, SCHEDULES, TrainConfig
 from .trainer import Trainer, TrainResult, evaluate, train
@@ -42,4 +43,5 @@ __all__ = [
     "NOISE_KINDS", "LabelNoise", "corrupt_labels",
     "DEFAULT_METRICS", "METRICS", "OPTIMIZERS", "SCHEDULES", "SweepRecord", "SweepResult", "TrainConfig",
     "Trainer", "TrainResult", "evaluate", "sweep", "train",
+    "STOPPING_RULES", "LabelFreeStopping", "StoppingRule", "choose_epoch",
 ]

@@ -206,6 +206,15 @@ def _delta_acc(ctx: EpochContext) -> dict[str, Any]:
     return cols
 
 
+@register_metric("churn")
+def _churn(ctx: EpochContext) -> dict[str, Any]:
+    """The share of the test inputs whose predicted class changed since the previous epoch: read
+    without their labels (the label-free stop ``early_stop="churn"``); NaN at the first epoch."""
+    pred = ctx.test_logits.argmax(1)
+    previous, ctx.trainer.churn_predictions = getattr(ctx.trainer, "churn_predictions", None), pred
+    return {"churn": float((pred != previous).double().mean()) if previous is not None and pred.numel() else float("nan")}
+
+
 @register_metric("spectra", default=True)
 def _spectra(ctx: EpochContext) -> dict[str, Any]:
     """σ and the spike count of the bulk fit of every weight matrix (white noise where its test

@@ -10,7 +10,8 @@ The columns, named as in the trainer's ``metrics.csv``:
   ``mp_soft_rank[name]`` (λ₊/λ_max), ``alpha[name]`` and ``power_law_like[name]`` (the power-law
   tail, as :func:`netsieve.analyze_layers` fits it), ``pt_boundary[name]`` with Porter–Thomas;
 - of a batch's margins, logits and labels (:func:`margin_columns`, :func:`delta_columns`): the
-  ``margin_*`` summary (:func:`netsieve.margin_summary`) and ``acc_delta_<δ>``;
+  ``margin_*`` summary (:func:`netsieve.margin_summary`) and ``acc_delta_<δ>``; ``churn``, the share
+  of the batch whose predicted class changed since the last measurement (read without labels);
 - ζ (:func:`zeta_columns`): one probe step on fixed random labels, its running mean ``zeta``.
 
 A :class:`Monitor` is called once per step (or epoch) and measures when due: every ``every``
@@ -189,6 +190,7 @@ class Monitor:
         self._last_call: float | None = None
         self._step_time: float | None = None  # between calls, measurements excluded (adaptive schedule)
         self._random_labels: torch.Tensor | None = None
+        self._predictions: torch.Tensor | None = None  # of the evaluation batch at the last measurement (churn)
 
     def _no_weights(self, model: nn.Module) -> str:
         return (f"{type(model).__name__} has no weight matrices to monitor (none with both sides ≥ "
@@ -316,6 +318,8 @@ class Monitor:
             x, y = _to(self.eval_batch[0], device), torch.as_tensor(self.eval_batch[1])
             logits = _logits(model, x)
             cols.update(margin_columns(ns.margins(logits.numpy(), y.cpu().numpy())))
+            pred, previous, self._predictions = logits.argmax(1), self._predictions, logits.argmax(1)
+            cols["churn"] = float((pred != previous).double().mean()) if previous is not None else math.nan
             cols.update(delta_columns(logits, y.cpu(), self.deltas))
             if self.susceptibility:
                 if optimizer is None:

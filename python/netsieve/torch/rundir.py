@@ -38,7 +38,8 @@ from .._files import atomic_write_bytes, atomic_write_text
 from .._json import dumps
 
 __all__ = ["prepare_run_dir", "write_config", "write_metrics", "write_doubling", "DOUBLING_FILE",
-           "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER"]
+           "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER",
+           "write_final_spectra"]
 
 COMPLETE_MARKER = "COMPLETE"
 DOUBLING_FILE = "doubling.json"
@@ -159,3 +160,23 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 
 def mark_complete(run_dir: Path, summary: Mapping[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / COMPLETE_MARKER, dumps(summary, indent=None) + "\n")
+
+
+def write_final_spectra(run_dir: Path, weights: Mapping[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+    """Singular values and bulk fits of the final weights (for the plots); the values go to spectra.npz."""
+    import numpy as np
+
+    from .. import analyze_spectra
+
+    res = analyze_spectra(weights, level_statistics=False, errors="collect")
+    out, arrays = {}, {}
+    for name, r in res.items():
+        if r.error is None and r.fit is not None:
+            out[name] = {"s": r.singular_values, "shape": r.shape, "sigma": r.fit.sigma, "n_spikes": r.fit.n_spikes,
+                         "spike_threshold": r.fit.spike_threshold, "spread": r.fit.spread,
+                         "population_shape": r.fit.population_shape}
+            arrays[name] = r.singular_values
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(run_dir / "spectra.npz", buf.getvalue())
+    return out

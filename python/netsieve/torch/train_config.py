@@ -141,6 +141,13 @@ class TrainConfig:
     prune_selection : {"lowest", "random"}, default "lowest"
     separated_lr_factor : float, default 1.0
         Positive; values other than 1 need ``prune_fraction``.
+    early_stop : str, optional
+        A label-free stopping rule of :data:`netsieve.torch.stopping.RULES` (``"spectral"``,
+        ``"spectral_small_n"``, ``"churn"``): the run stops at the onset of memorisation the rule
+        sees (it needs the rule's metric in ``metrics``: ``"spectra"``, or ``"churn"``) and the model
+        is given back with the weights of the epoch the rule keeps. Measured on fresh seeds they
+        help only on small training sets at high noise and stay below early stopping on a noisy
+        validation split: README, Results 6.
     checkpoint_every : int, default 1
         Epochs between checkpoints of a run with a run directory (the last epoch is always saved).
     eval_batch_size : int, default 2000
@@ -215,6 +222,7 @@ class TrainConfig:
     prune_every: int = 1
     prune_selection: str = "lowest"
     separated_lr_factor: float = 1.0
+    early_stop: str | None = None
     checkpoint_every: int = 1
     eval_batch_size: int = 2000
     plots: bool = True
@@ -243,6 +251,7 @@ class TrainConfig:
             raise ValueError(f"deltas must lie in [0, 1), got {self.deltas!r}")
         self.deltas = tuple(float(d) for d in self.deltas)
         self._check_pruning()
+        self._check_early_stop()
         for flag in ("batch_norm", "doubling"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
@@ -285,6 +294,16 @@ class TrainConfig:
                              "use prune_fraction=1 to keep every sample)")
         if self.prune_selection not in PRUNE_SELECTIONS:
             raise ValueError(f"prune_selection must be 'lowest' or 'random', got {self.prune_selection!r}")
+
+    def _check_early_stop(self) -> None:
+        if self.early_stop is None:
+            return
+        from .stopping import RULES
+
+        _one_of("early_stop rule", self.early_stop, RULES)
+        needed = RULES[self.early_stop].metric
+        if needed not in self.metrics:
+            raise ValueError(f"early_stop={self.early_stop!r} reads the {needed!r} metric; add it to metrics")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, tuples as lists (JSON-ready): what ``config.json`` and checkpoints store.

@@ -19,7 +19,6 @@ the duration of a run (and restored after).
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import time
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import analyze_spectra
 from .._progress import progress_bar
 from . import rundir as _rd
 from . import train_state as _state
@@ -44,6 +42,7 @@ from .noise import LabelNoise, corrupt_labels
 from .pruning import prune_step
 from .sweeps import SweepRecord, SweepResult, sweep
 from .train_config import OPTIMIZERS, SCHEDULES, TrainConfig, make_optimizer, scheduled_lr
+from .stopping import LabelFreeStopping
 from .train_config import check_device  # noqa: F401  (defined here before the split; still importable)
 from .train_state import RunRandomness
 
@@ -61,6 +60,8 @@ class TrainResult:
         The run's TrainConfig, trained model, DataSplit, LabelNoise, rows and folder (or None).
     active_indices : torch.Tensor, optional
         With pruning: the training samples in use at the end.
+    kept_epoch : int, optional
+        With ``early_stop``: the epoch the label-free rule kept (the model holds its weights).
 
     Raises
     ------
@@ -84,6 +85,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     run_dir: Path | None
     active_indices: torch.Tensor | None = None
+    kept_epoch: int | None = None  # with early_stop: the epoch whose weights the model holds
 
     def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
         """Test and train accuracies of ``model`` (default: the trained one) on this run's data."""
@@ -253,6 +255,10 @@ class Trainer:
         self.margin_epochs: list[int] = []
         if ckpt is not None:
             _state.restore(self, *ckpt)
+        self.stop_requested = False  # set by a callback (the label-free stop) to end the run after this epoch
+        self.stopper = LabelFreeStopping(cfg.early_stop) if cfg.early_stop else None
+        for row in self.history if self.stopper is not None else ():  # a resumed run replays its epochs
+            self.stopper.update(int(row["epoch"]), row)
         if self.run_dir is not None and not (self.run_dir / "config.json").exists():
             _rd.write_config(self.run_dir, self._config_record())
         self.doubling = training_doubling(self.data.x_train, self.noise.labels, cfg.seed) if cfg.doubling else None
@@ -350,10 +356,8 @@ class Trainer:
         >>> [row["epoch"] for row in nt.Trainer(cfg).run().history]
         [1, 2]
         """
-        c = self.config
-        bar = None
-        if self.run_dir is not None:
-            # A resumed run is not complete until it finishes again.
+        c, bar = self.config, None
+        if self.run_dir is not None:  # a resumed run is not complete until it finishes again
             (self.run_dir / _rd.COMPLETE_MARKER).unlink(missing_ok=True)
         with _run_environment(c):
             if c.progress and self.epoch < c.epochs:
@@ -369,52 +373,40 @@ class Trainer:
                         _rd.write_metrics(self.run_dir, self.history)
                         if self.epoch % c.checkpoint_every == 0 or self.epoch == c.epochs:
                             self.save_checkpoint()
-                    for cb in self.callbacks:
+                    for cb in self.callbacks + ([self.stopper] if self.stopper is not None else []):
                         cb(self, row)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "train_acc", "test_acc", "zeta") if k in row})
+                    if self.stop_requested:
+                        break
             finally:
                 if bar is not None:
                     bar.close()
+        if self.run_dir is not None and self.epoch % c.checkpoint_every != 0:
+            self.save_checkpoint()  # the last epoch's state, before a label-free stop restores the kept weights
+        kept = self.stopper.keep(self.model) if self.stopper is not None else None
         if self.run_dir is not None:
             self._finish()
         return TrainResult(c, self.model, self.data, self.noise, self.history, self.run_dir,
-                           self.active if c.prune_fraction is not None else None)
+                           self.active if c.prune_fraction is not None else None, kept)
 
     def _finish(self) -> None:
         from safetensors.torch import save
 
         d = self.run_dir
-        if self.epoch % self.config.checkpoint_every != 0:
-            self.save_checkpoint()
         _rd.write_metrics(d, self.history)
         _rd.atomic_write_bytes(d / "model.safetensors", save({k: v.detach().cpu().contiguous().clone()
                                                               for k, v in self.model.state_dict().items()}))
         if self.margin_snapshots:
             _state.save_margins(self)
-        spectra = self._final_spectra()
+        spectra = _rd.write_final_spectra(d, weight_matrices(self.model))
         if self.config.plots:
             from .plots import plot_run
 
             plot_run(d, self.history, self.margin_epochs, self.margin_snapshots, self.noise.mask.numpy(), spectra)
         final = self.history[-1] if self.history else {}
         _rd.mark_complete(d, {"epochs": self.epoch, "final": final})
-
-    def _final_spectra(self) -> dict[str, dict[str, Any]]:
-        """Singular values and bulk fits of the final weights; the values also go to spectra.npz."""
-        res = analyze_spectra(weight_matrices(self.model), level_statistics=False, errors="collect")
-        out, arrays = {}, {}
-        for name, r in res.items():
-            if r.error is None and r.fit is not None:
-                out[name] = {"s": r.singular_values, "shape": r.shape, "sigma": r.fit.sigma, "n_spikes": r.fit.n_spikes,
-                             "spike_threshold": r.fit.spike_threshold, "spread": r.fit.spread,
-                             "population_shape": r.fit.population_shape}
-                arrays[name] = r.singular_values
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        _rd.atomic_write_bytes(self.run_dir / "spectra.npz", buf.getvalue())
-        return out
 
 
 def train(config: TrainConfig | Mapping[str, Any] | None = None, **kwargs: Any) -> TrainResult:
