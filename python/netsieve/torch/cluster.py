@@ -2,7 +2,8 @@
 PATH --workers N`` or ``--scheduler tcp://HOST:PORT``): one task per tensor, each worker reading
 its own tensor from its ``.safetensors`` shard (a path every worker can read), results gathered in
 checkpoint order, a progress bar over completed tasks. ``compare(..., client=...)`` runs one task
-per matching pair of matrices the same way.
+per matching pair of matrices the same way, and ``filter_checkpoint(FOLDER, OUT, client=...)`` one
+task per filtered tensor, then one per output shard (:mod:`netsieve.torch.sharded_filter`).
 
 A tensor that cannot be read or analysed comes back as rows with ``error`` set while the others
 complete; a worker that dies mid-run has its tasks rerun elsewhere by the scheduler (Dask's own
@@ -21,7 +22,7 @@ from typing import Any
 import netsieve as ns
 from netsieve import InvalidInputError, LayerReport
 
-__all__ = ["local_client", "connect", "analyze_tensors", "compare_layers"]
+__all__ = ["local_client", "connect", "analyze_tensors", "compare_layers", "filter_on_cluster"]
 
 _EXTRA = "pip install 'netsieve[cluster]' (dask[distributed])"
 
@@ -158,3 +159,49 @@ def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap
         if bar is not None:
             bar.update(1)
     return rows
+
+
+def filter_on_cluster(client: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
+                      errors: str, tensor_task: Any, shard_task: Any) -> dict[str, tuple]:  # fmt: skip
+    """One task per tensor of ``by_tensor`` writing its filtered tensor to a part file in ``tmp``,
+    then one task per shard of ``shards`` (input file → its tensor names) assembling the output
+    shard in ``tmp``; returns tensor name → (records, failed). A failing task is raised after every
+    task has ended, so that nothing writes into ``tmp`` once the caller removes it."""
+    distributed = _distributed()
+    parts = tmp / ".parts"
+    parts.mkdir()
+    part_of: dict[str, str] = {}
+    futures = {}
+    for shard, names in shards.items():
+        for n in names:
+            if n not in by_tensor:
+                continue
+            part_of[n] = str(parts / f"{len(part_of):07d}.safetensors")
+            futures[client.submit(tensor_task, str(Path(shard).resolve()), n, by_tensor[n], method, sigma, options, errors,
+                                  part_of[n], key=f"netsieve-filter-{n}-{id(futures)}", pure=False)] = n  # fmt: skip
+    results = _gather_all(distributed, futures)
+    assemble = {
+        client.submit(shard_task, str(Path(shard).resolve()), str(tmp / Path(shard).name), names,
+                      {n: part_of[n] for n in names if n in part_of}, method,
+                      key=f"netsieve-shard-{Path(shard).name}-{id(futures)}", pure=False): str(shard)
+        for shard, names in shards.items()
+    }  # fmt: skip
+    _gather_all(distributed, assemble)
+    parts.rmdir()
+    return results
+
+
+def _gather_all(distributed: Any, futures: dict) -> dict:
+    """name → result of every future; the first failure is raised once all have ended."""
+    distributed.wait(list(futures))
+    out, failure = {}, None
+    for future, name in futures.items():
+        if future.status == "error" and failure is None:
+            failure = future.exception()
+        elif future.status == "finished":
+            out[name] = future.result()
+        elif failure is None:
+            failure = RuntimeError(f"the task of {name} ended as {future.status}")
+    if failure is not None:
+        raise failure
+    return out
