@@ -77,7 +77,7 @@ def _task(file: str, tensor_name: str, entries: list, labels: list, core_options
     from .analysis import _unusable
 
     def failed(e: Any, reason: str, label: tuple) -> LayerReport:
-        return LayerReport.failed(e.name, e.tensor_name, e.layer_type, *e.shape, reason, block=label[0], role=label[1])
+        return LayerReport.failed(e.name, e.tensor_name, e.layer_type, *e.shape, reason, block=label[0], role=label[1], head=e.head)
 
     try:
         with safe_open(file, framework="pt", device="cpu") as handle:
@@ -97,7 +97,7 @@ def _task(file: str, tensor_name: str, entries: list, labels: list, core_options
         rows = ns.analyze_layers(
             group, tensor_names=[e.tensor_name for e, _ in group_labels], layer_types=[e.layer_type for e, _ in group_labels],
             blocks=[lab[0] for _, lab in group_labels], roles=[lab[1] for _, lab in group_labels],
-            **dict(core_options, errors="collect"),
+            heads=[e.head for e, _ in group_labels], **dict(core_options, errors="collect"),
         )  # fmt: skip
         out += list(rows.values())
     return out

@@ -7,7 +7,7 @@ use crate::error::CoreResult;
 use crate::interrupt::Stop;
 use crate::matrix::{MatrixView, Scalar};
 
-use super::analysis::{analyze_matrix, AnalysisOptions, MatrixAnalysis};
+use super::analysis::{analyze_decomposed, analyze_matrix, AnalysisOptions, MatrixAnalysis};
 use super::norms::{matrix_norms, mp_soft_rank, MatrixNorms};
 use super::porter_thomas::PorterThomasOptions;
 use super::power_law::{fit_power_law_of_singular_values, PowerLawFit, PowerLawOptions};
@@ -65,17 +65,35 @@ pub fn report_matrix<T: Scalar>(
 ) -> CoreResult<LayerReport> {
     options.validate()?;
     let analysis = analyze_matrix(w, &options.analysis, stop)?;
+    Ok(finish(analysis, options))
+}
+
+/// Reports on a matrix decomposed elsewhere (see [`analyze_decomposed`]): every field as
+/// [`report_matrix`] computes it from the same singular values (and vectors).
+pub fn report_decomposed(
+    shape: (usize, usize),
+    singular_values: Vec<f64>,
+    vectors: Option<(&faer::Mat<f64>, &faer::Mat<f64>)>,
+    options: &LayerOptions,
+    stop: &Stop,
+) -> CoreResult<LayerReport> {
+    options.validate()?;
+    let analysis = analyze_decomposed(shape, singular_values, vectors, &options.analysis, stop)?;
+    Ok(finish(analysis, options))
+}
+
+fn finish(analysis: MatrixAnalysis, options: &LayerOptions) -> LayerReport {
     let s = &analysis.singular_values;
     let norms = matrix_norms(s);
     let soft_rank = mp_soft_rank(analysis.fit.edges.1, norms.spectral_norm);
     let power_law =
         fit_power_law_of_singular_values(s, options.power_law).map_err(|e| e.to_string());
-    Ok(LayerReport {
+    LayerReport {
         analysis,
         norms,
         mp_soft_rank: soft_rank,
         power_law,
-    })
+    }
 }
 
 impl MatrixTask for LayerOptions {
