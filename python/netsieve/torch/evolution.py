@@ -76,6 +76,19 @@ class LayerEvolution:
         As in :class:`netsieve.LayerReport`.
     epochs : tuple of int
     rows : tuple of LayerReport or None
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assigning a field.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> w = torch.randn(100, 50, generator=torch.Generator().manual_seed(0))
+    >>> layer = nt.evolution([{"fc.weight": w}, {"fc.weight": w + torch.ones(100, 50)}])["fc.weight"]
+    >>> layer.epochs, layer.n_spikes.tolist(), layer.singular_values(2).shape
+    ((0, 1), [0.0, 1.0], (2, 2))
     """
 
     name: str
@@ -119,6 +132,22 @@ class Evolution(LayerTable):
     checkpoints : tuple of str
     reports : tuple of Report
         One per checkpoint, in epoch order.
+    layers : list of LayerEvolution
+        Every layer found, in checkpoint order; ``evolution[name]`` picks one.
+
+    Raises
+    ------
+    KeyError
+        ``evolution[name]`` of a layer in no checkpoint.
+
+    Examples
+    --------
+    >>> import torch, netsieve.torch as nt
+    >>> g = torch.Generator().manual_seed(3)
+    >>> sd = {"model.layers.0.mlp.up_proj.weight": torch.randn(80, 40, generator=g)}
+    >>> evo = nt.evolution([sd, sd], epochs=[0, 4])
+    >>> evo.epochs, list(evo.groups()), evo.to_csv().splitlines()[0].split(",")[:3]
+    ((0, 4), ['mlp.up'], ['epoch', 'checkpoint', 'name'])
     """
 
     def __init__(self, epochs: Sequence[int], checkpoints: Sequence[str], reports: Sequence[Any], elapsed_s: float,

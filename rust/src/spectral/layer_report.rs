@@ -107,3 +107,64 @@ impl MatrixTask for LayerOptions {
         report_matrix(w, self, stop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::decomposition::{thin_svd, Decomposition};
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    #[test]
+    fn a_decomposition_from_elsewhere_gives_the_same_report() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let (rows, cols) = (90, 40);
+        let mut data: Vec<f64> = (0..rows * cols)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        for (i, x) in data.iter_mut().enumerate() {
+            *x += if i % cols < 2 { 3.0 } else { 0.0 }; // a planted direction
+        }
+        let w = MatrixView::from_row_major(&data, rows, cols);
+        let options = LayerOptions::default();
+        let stop = Stop::never();
+        let direct = report_matrix(w, &options, &stop).unwrap();
+        let svd = thin_svd(w, Decomposition::default(), &stop).unwrap();
+        let given = report_decomposed(
+            (rows, cols),
+            svd.s.clone(),
+            Some((&svd.u, &svd.v)),
+            &options,
+            &stop,
+        )
+        .unwrap();
+        assert_eq!(
+            given.analysis.singular_values,
+            direct.analysis.singular_values
+        );
+        assert_eq!(given.analysis.fit.n_spikes, direct.analysis.fit.n_spikes);
+        assert_eq!(given.analysis.fit.sigma, direct.analysis.fit.sigma);
+        assert_eq!(
+            given.analysis.porter_thomas.map(|p| p.boundary),
+            direct.analysis.porter_thomas.map(|p| p.boundary)
+        );
+        assert!(given.analysis.fit.n_spikes >= 1);
+        // The test needs the vectors; a wrong count of values is refused.
+        assert!(report_decomposed((rows, cols), svd.s.clone(), None, &options, &stop).is_err());
+        assert!(report_decomposed(
+            (rows, cols),
+            svd.s[..10].to_vec(),
+            None,
+            &LayerOptions {
+                analysis: AnalysisOptions {
+                    porter_thomas: None,
+                    ..options.analysis
+                },
+                ..options
+            },
+            &stop
+        )
+        .is_err());
+    }
+}
