@@ -168,3 +168,13 @@ def test_cli_filter_workers(llama, tmp_path):
     assert cli_main(args[:2] + [str(tmp_path / "ref")] + args[3:]) == 0
     a, b = _tensors(tmp_path / "out"), _tensors(tmp_path / "ref")
     assert all(torch.equal(a[n], b[n]) for n in a) and len(a) == len(b)
+
+
+def test_workers_read_shards_through_an_fsspec_url(client, llama):
+    pytest.importorskip("fsspec")
+    local = analyze(llama, porter_thomas=False, layers="model.layers.1*")
+    remote = analyze(llama, porter_thomas=False, layers="model.layers.1*", client=client, worker_root=f"file://{llama}")
+    assert remote.rows == local.rows and len(local) == 2 * 7  # blocks 1 and 10
+    gone = analyze(llama, porter_thomas=False, layers="model.layers.1.*", client=client, errors="collect",
+                   worker_root=f"file://{llama}-missing")  # fmt: skip
+    assert all(not r.ok and "cannot read tensor" in r.error for r in gone)

@@ -155,6 +155,7 @@ def analyze(
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     client: Any = None,
+    worker_root: str | None = None,
     device: str | None = None,
 ) -> Report:
     """Analyses every weight matrix of a model or checkpoint (see the module docs).
@@ -199,6 +200,10 @@ def analyze(
         Run one task per tensor on this Dask cluster, each worker reading its tensor from the
         ``.safetensors`` shard (:mod:`netsieve.torch.cluster`; needs the ``cluster`` extra and a
         path every worker can read). The rows are those of the in-process run, in the same order.
+    worker_root : str, optional
+        With ``client``: the model folder as the workers reach it, a path or an fsspec URL
+        (``s3://bucket/model``; needs fsspec and its file system's package on the workers), each
+        worker reading only the header and its tensor's bytes of the shard. Default: the local path.
     device : str, optional
         ``"cuda"``: the decompositions with ``torch.linalg`` on the GPU, batched by shape, the rows
         computed by the core from them (:mod:`netsieve.torch.device_route`: the same fields, equal
@@ -238,6 +243,8 @@ def analyze(
     torch_device = check_device(device)
     if torch_device is not None and client is not None:
         raise InvalidInputError("device= and client= cannot be combined yet: the workers use the core's route")
+    if worker_root is not None and client is None:
+        raise InvalidInputError("worker_root= says where the workers of client= read the shards; pass client= too")
     start = time.perf_counter()
     select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim,
                   split_fused=bool(split_fused), per_head=bool(per_head))
@@ -292,7 +299,7 @@ def analyze(
             from .cluster import analyze_tensors
 
             labels = {e.name: block_role(e) for e in chosen}
-            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar)
+            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar, worker_root)
             failed = [r for r in results.values() if not r.ok]
             if failed and errors == "raise":
                 raise InvalidInputError(f"layer {failed[0].name!r}: {failed[0].error}")

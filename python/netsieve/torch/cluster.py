@@ -70,18 +70,44 @@ def close_client(client: Any) -> None:
         cluster.close()
 
 
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                       "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}  # fmt: skip
+
+
+def read_tensor(location: str, name: str) -> Any:
+    """Tensor ``name`` of the safetensors file at ``location``: a path (memory-mapped), or an fsspec
+    URL (``s3://…``, ``file://…``), of which only the header and the tensor's bytes are read."""
+    import torch
+
+    if "://" not in location:
+        from safetensors import safe_open
+
+        with safe_open(location, framework="pt", device="cpu") as handle:
+            return handle.get_tensor(name)
+    import fsspec  # the URL form needs fsspec (and the file system's own package, e.g. s3fs)
+    import json
+    import struct
+
+    with fsspec.open(location, "rb") as fh:
+        size = struct.unpack("<Q", fh.read(8))[0]
+        info = json.loads(fh.read(size))[name]
+        start, end = info["data_offsets"]
+        fh.seek(8 + size + start)
+        data = bytearray(fh.read(end - start))
+    dtype = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
+    flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+    return flat.reshape(info["shape"])
+
+
 def _task(file: str, tensor_name: str, entries: list, labels: list, core_options: dict) -> list[LayerReport]:
     """On a worker: reads one tensor from its shard and analyses its matrices (failures as rows)."""
-    from safetensors import safe_open
-
     from .analysis import _unusable
 
     def failed(e: Any, reason: str, label: tuple) -> LayerReport:
         return LayerReport.failed(e.name, e.tensor_name, e.layer_type, *e.shape, reason, block=label[0], role=label[1], head=e.head)
 
     try:
-        with safe_open(file, framework="pt", device="cpu") as handle:
-            tensor = handle.get_tensor(tensor_name)
+        tensor = read_tensor(file, tensor_name)
     except Exception as exc:  # a corrupt or vanished shard: this tensor's rows say so
         return [failed(e, f"cannot read tensor from {file}: {exc}", lab) for e, lab in zip(entries, labels)]
     out, group, group_labels = [], {}, []
@@ -103,11 +129,15 @@ def _task(file: str, tensor_name: str, entries: list, labels: list, core_options
     return out
 
 
-def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, core_options: dict, bar: Any) -> dict[str, LayerReport]:
+def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, core_options: dict, bar: Any,
+                    worker_root: str | None = None) -> dict[str, LayerReport]:  # fmt: skip
     """Runs one task per tensor of ``by_tensor`` (tensor name → its matrices) on ``client``; returns
-    matrix name → row. ``source``: the TensorSource, whose shards must be ``.safetensors`` files."""
+    matrix name → row. ``source``: the TensorSource, whose shards must be ``.safetensors`` files;
+    ``worker_root``: the folder as the workers reach it (a path or an fsspec URL), default its path."""
     distributed = _distributed()
     files = {name: _shard(source, name) for name in by_tensor}
+    if worker_root is not None:
+        files = {name: f"{worker_root.rstrip('/')}/{Path(f).name}" for name, f in files.items()}
     futures = {}
     for name, entries in by_tensor.items():
         futures[client.submit(_task, files[name], name, entries, [labels[e.name] for e in entries], core_options,
@@ -130,15 +160,12 @@ def _shard(source: Any, name: str) -> str:
 
 def _compare_task(file_a: str, ea: Any, file_b: str, eb: Any, core: dict, overlap_k: int) -> Any:
     """On a worker: reads one matrix from each checkpoint and compares them (a failure as the row)."""
-    from safetensors import safe_open
-
     from .compare import _empty, compare_pair
 
     try:
         tensors = []
         for file, e in ((file_a, ea), (file_b, eb)):
-            with safe_open(file, framework="pt", device="cpu") as handle:
-                tensors.append(e.extract(handle.get_tensor(e.tensor_name)))
+            tensors.append(e.extract(read_tensor(file, e.tensor_name)))
     except Exception as exc:
         return _empty(ea.name, "error", ea, ea.shape, eb.shape, f"cannot read tensor: {exc}")
     return compare_pair(ea, tensors[0], tensors[1], core, overlap_k)
