@@ -53,6 +53,7 @@ def test_folder_to_folder_keeps_the_layout_and_equals_the_file_filter(llama, tmp
     assert len(report) == 3 * 7 + 1  # every projection and the head (embeddings are not selected)
     assert set(changed) == {layer.tensor_name for layer in report}
     assert {layer.record.kept_rank for layer in report} == {2}  # the planted rank, in every matrix
+    assert {layer.dtype for layer in report} == {"bfloat16"}  # read from the headers
     assert [s.name for s in report.skipped if s.kind == "file"] == [str(llama / "config.json"), str(llama / "model.safetensors.index.json")]
 
 

@@ -135,7 +135,7 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
     shards: dict[Path, list[str]] = {}
     for n in names:
         shards.setdefault(shard_of[n], []).append(n)
-    dtypes = {n: str(src.get(n).dtype).replace("torch.", "") for n in by_tensor}
+    dtypes = {n: _stored_dtype(src, n) for n in by_tensor}
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name[:80]}.netsieve-", dir=Path(os.path.realpath(dst)).parent))
     try:
         if client is None:
@@ -162,6 +162,17 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
              "attention": bool(attention), "conv_slices": bool(conv_slices), "min_dim": min_dim}  # fmt: skip
     return FilterReport(method, shown, tuple(layers_done), tuple(list(src.skipped) + list(skipped)), tuple(failed),
                         inputs=(str(folder),))  # fmt: skip
+
+
+def _stored_dtype(src: Any, name: str) -> str:
+    """The dtype of a tensor as its safetensors header says it (without reading its values)."""
+    from safetensors import safe_open
+
+    from .cluster import _SAFETENSORS_DTYPES
+
+    with safe_open(str(src.file_of(name)), framework="pt", device="cpu") as handle:
+        code = handle.get_slice(name).get_dtype()
+    return _SAFETENSORS_DTYPES.get(code, code.lower())
 
 
 def _run_in_process(src: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
