@@ -120,3 +120,61 @@ def test_compare_on_the_cluster_equals_in_process(client, llama, tmp_path):
         for field in ("overlap_left", "overlap_right"):
             assert (dx.pop(field) is None) == (dy[field] is None) and abs((x.to_dict()[field] or 0) - (dy.pop(field) or 0)) < 1e-12
         assert dx == dy
+
+
+def _tensors(folder: Path) -> dict:
+    from netsieve.torch import open_weights
+
+    with open_weights(folder) as src:
+        return {n: src.get(n) for n in src.names()}
+
+
+def test_filter_of_a_folder_on_the_cluster_equals_in_process(client, llama, tmp_path):
+    from netsieve.torch import filter_checkpoint
+
+    before = {p.name: p.read_bytes() for p in llama.iterdir()}
+    local = filter_checkpoint(llama, tmp_path / "local", "hard", layers="model.layers.[0-3].*")
+    remote = filter_checkpoint(llama, tmp_path / "remote", "hard", layers="model.layers.[0-3].*", client=client)
+    assert {p.name: p.read_bytes() for p in llama.iterdir()} == before  # inputs untouched
+    assert sorted(p.name for p in (tmp_path / "remote").iterdir()) == sorted(before)  # no part files left
+    assert [x.name for x in remote] == [x.name for x in local] and len(local) == 4 * 7
+    assert [x.record.kept_rank for x in remote] == [x.record.kept_rank for x in local]
+    a, b = _tensors(tmp_path / "local"), _tensors(tmp_path / "remote")
+    assert list(a) == list(b) and all(torch.equal(a[n], b[n]) for n in a)
+    assert (tmp_path / "remote" / "model.safetensors.index.json").read_text() == (tmp_path / "local" / "model.safetensors.index.json").read_text()
+
+
+def test_a_failing_tensor_on_the_cluster_leaves_no_output(client, tmp_path):
+    from netsieve import InvalidInputError
+    from netsieve.torch import filter_checkpoint
+
+    src = tmp_path / "model"
+    src.mkdir()
+    bad = torch.randn(80, 40)
+    bad[3, 4] = float("nan")
+    save_file({"model.layers.0.mlp.up_proj.weight": torch.randn(80, 40)}, str(src / "a.safetensors"))
+    save_file({"model.layers.1.mlp.up_proj.weight": bad}, str(src / "b.safetensors"))
+    with pytest.raises(InvalidInputError, match="finite|NaN"):
+        filter_checkpoint(src, tmp_path / "out", "hard", client=client)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # neither OUT nor its temporary folder
+    report = filter_checkpoint(src, tmp_path / "out", "hard", client=client, errors="collect")
+    assert [x.name for x in report] == ["model.layers.0.mlp.up_proj.weight"] and len(report.failed) == 1
+    assert torch.isnan(_tensors(tmp_path / "out")["model.layers.1.mlp.up_proj.weight"]).sum() == 1  # left as it was
+
+
+def test_cli_filter_workers(llama, tmp_path):
+    args = ["filter", str(llama), str(tmp_path / "out"), "--method", "hard", "--layers", "model.layers.10.*", "-q"]
+    assert cli_main(args + ["--workers", "2"]) == 0
+    assert cli_main(args[:2] + [str(tmp_path / "ref")] + args[3:]) == 0
+    a, b = _tensors(tmp_path / "out"), _tensors(tmp_path / "ref")
+    assert all(torch.equal(a[n], b[n]) for n in a) and len(a) == len(b)
+
+
+def test_workers_read_shards_through_an_fsspec_url(client, llama):
+    pytest.importorskip("fsspec")
+    local = analyze(llama, porter_thomas=False, layers="model.layers.1*")
+    remote = analyze(llama, porter_thomas=False, layers="model.layers.1*", client=client, worker_root=f"file://{llama}")
+    assert remote.rows == local.rows and len(local) == 2 * 7  # blocks 1 and 10
+    gone = analyze(llama, porter_thomas=False, layers="model.layers.1.*", client=client, errors="collect",
+                   worker_root=f"file://{llama}-missing")  # fmt: skip
+    assert all(not r.ok and "cannot read tensor" in r.error for r in gone)

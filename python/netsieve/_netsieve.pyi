@@ -54,6 +54,7 @@ __all__ = [
     "__version__",
     "_rebuild_record",
     "analyze_layers",
+    "analyze_decomposed_layers",
     "analyze_spectra",
     "doubling_condition",
     "fit_mp",
@@ -237,6 +238,7 @@ class LayerReport:
     layer_type: str
     block: int | None
     role: str
+    head: int | None
     rows: int
     cols: int
     N: int
@@ -284,6 +286,7 @@ class LayerReport:
         layer_type: str,
         block: int | None,
         role: str,
+        head: int | None,
         rows: int,
         cols: int,
         N: int,
@@ -331,7 +334,7 @@ class LayerReport:
     @staticmethod
     def failed(
         name: str, tensor_name: str, layer_type: str, rows: int, cols: int, error: str, *, block: int | None = None,
-        role: str = ...,
+        role: str = ..., head: int | None = None,
     ) -> LayerReport: ...
     def to_dict(self, arrays: bool = True, **legacy: bool) -> dict[str, Any]: ...
 
@@ -613,6 +616,7 @@ def analyze_layers(
     layer_types: Sequence[str] | None = None,
     blocks: Sequence[int | None] | None = None,
     roles: Sequence[str] | None = None,
+    heads: Sequence[int | None] | None = None,
     spike_confidence: float = ...,
     bulk: str = ...,
     decomposition: str = ...,
@@ -625,6 +629,26 @@ def analyze_layers(
     errors: str = ...,
     max_working_bytes: int = ...,
 ) -> Any: ...
+def analyze_decomposed_layers(
+    singular_values: Mapping[Any, _ArrayLike],
+    shapes: Sequence[tuple[int, int]],
+    *,
+    vectors: Sequence[tuple[_ArrayLike, _ArrayLike]] | None = None,
+    tensor_names: Sequence[str] | None = None,
+    layer_types: Sequence[str] | None = None,
+    blocks: Sequence[int | None] | None = None,
+    roles: Sequence[str] | None = None,
+    heads: Sequence[int | None] | None = None,
+    spike_confidence: float = ...,
+    bulk: str = ...,
+    level_statistics: bool = ...,
+    porter_thomas: bool = False,
+    window: int = ...,
+    alpha: float = ...,
+    min_tail: int = ...,
+    min_span: float = ...,
+    errors: str = ...,
+) -> dict[str, LayerReport]: ...
 def subspace_overlap(A: _ArrayLike, B: _ArrayLike, *, k: int = ...) -> tuple[float, float, int]: ...
 def shrink(
     W: _ArrayLike,

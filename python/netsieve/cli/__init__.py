@@ -18,11 +18,11 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import analyze, compare, demo, doubling, filter, l1_descent, spectrum, train
+from . import analyze, compare, demo, doubling, evolution, filter, l1_descent, spectrum, train
 
 __all__ = ["main", "build_parser", "COMMANDS", "EXIT_CODES"]
 
-COMMANDS = (demo, spectrum, filter, analyze, compare, train, doubling, l1_descent)
+COMMANDS = (demo, spectrum, filter, analyze, compare, evolution, train, doubling, l1_descent)
 
 EXIT_CODES = {0: "success", 1: "failure (one error line on stderr)", 2: "usage error (bad flag or value)",
               130: "interrupted (Ctrl-C)"}  # fmt: skip

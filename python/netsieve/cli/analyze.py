@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
     p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")
     p.add_argument("--split-fused", action="store_true", help="split fused q/k/v projections (c_attn, query_key_value)")
+    p.add_argument("--per-head", action="store_true",
+                   help="analyse each attention head's block of the q/k/v/o projections (head counts from config.json)")
     p.add_argument("--embeddings", action="store_true", help="also analyse embedding tables")
     p.add_argument("--no-embeddings", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
     p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
             min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
             bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
-            revision=args.revision, cache_dir=args.cache_dir, split_fused=args.split_fused, client=client,
+            revision=args.revision, cache_dir=args.cache_dir, split_fused=args.split_fused, per_head=args.per_head,
+            client=client,
         )  # fmt: skip
     if not args.quiet:
         print(report)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SHRINK_METHODS, SIGMA_METHODS, SPIKE_CONFIDENCES
+from ._cluster import add_cluster_arguments, check_cluster_arguments, cluster_client
 
 # flag → option of netsieve.shrink (None: not given, the method's default applies)
 _METHOD_FLAGS = ("sigma", "fraction", "derepel", "sigma_method", "spike_confidence", "decomposition", "window", "alpha",
@@ -22,14 +23,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=(
             "Shrink the singular values of every weight matrix of a checkpoint (see netsieve.shrink "
             "for the methods) and write the result atomically (temporary file + rename). Torch "
-            "checkpoints are loaded with weights_only=True; the output holds all tensors of the input."
+            "checkpoints are loaded with weights_only=True; the output holds all tensors of the input. "
+            "A folder of .safetensors shards filtered to OUTPUT without a suffix becomes a folder of the "
+            "same shards and index, renamed into place only when every tensor succeeded."
         ),
     )
     p.add_argument("input", help=".safetensors file, folder of .safetensors shards, torch checkpoint (.pt/.pth/.bin/.ckpt), "
                    "or a Hugging Face id org/name already in the local cache (never downloaded)")
     p.add_argument("--revision", help="hub ids: branch, tag or commit in the cache (default main)")
     p.add_argument("--cache-dir", metavar="DIR", help="hub ids: the cache folder (default HF_HUB_CACHE, HF_HOME/hub, …)")
-    p.add_argument("output", help="output file: .safetensors by suffix, otherwise a torch checkpoint")
+    p.add_argument("output", help="output file: .safetensors by suffix, otherwise a torch checkpoint; "
+                   "for a folder of shards, a name without a suffix writes a folder of shards")
     p.add_argument("--method", default=DEFAULTS["method"], choices=SHRINK_METHODS)
     p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors matching these names/globs")
     p.add_argument("--sigma", type=float, help="known noise level per entry (default: fitted per matrix)")
@@ -49,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"skip matrices with a side below this (default {DEFAULTS['min_dim']})")
     p.add_argument("--report", help="also write the per-layer report (.json or .csv)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (or the input itself)")
+    add_cluster_arguments(p, "folder to folder: one task per tensor on a local Dask cluster of N processes (needs netsieve[cluster])",
+                          "folder to folder: run on the Dask scheduler at ADDRESS; both folders must be reachable by every worker")
     return p
 
 
@@ -64,16 +70,21 @@ def run(args: argparse.Namespace) -> int:
     # All outputs are checked before any work: OUTPUT may be the input file (--overwrite filters it
     # in place), the report may be neither the input nor OUTPUT.
     inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
-    check_outputs([("OUTPUT", args.output), ("--report", report_path)], inputs, overwrite=args.overwrite,
+    from ..torch.sharded_filter import is_folder_output
+
+    folder_out = is_folder_output(where, Path(args.output))  # checked by the folder filter itself
+    check_outputs([("OUTPUT", None if folder_out else args.output), ("--report", report_path)], inputs, overwrite=args.overwrite,
                   in_place=("OUTPUT",) if hub is None else (), overwrite_hint="pass --overwrite to replace it")  # fmt: skip
+    check_cluster_arguments(args)
     from ..torch.filtering import filter_checkpoint
 
     options: dict[str, Any] = {k: getattr(args, k) for k in _METHOD_FLAGS if getattr(args, k) is not None}
-    report = filter_checkpoint(
-        args.input, args.output, args.method, args.layers, overwrite=args.overwrite, embeddings=args.embeddings,
-        attention=args.attention, conv_slices=args.conv_slices, min_dim=args.min_dim, revision=args.revision,
-        cache_dir=args.cache_dir, **options,
-    )  # fmt: skip
+    with cluster_client(args) as client:
+        report = filter_checkpoint(
+            args.input, args.output, args.method, args.layers, overwrite=args.overwrite, embeddings=args.embeddings,
+            attention=args.attention, conv_slices=args.conv_slices, min_dim=args.min_dim, revision=args.revision,
+            cache_dir=args.cache_dir, client=client, **options,
+        )  # fmt: skip
     if report_path is not None:
         if report_path.suffix == ".csv":
             report.to_csv(report_path)

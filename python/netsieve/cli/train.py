@@ -39,6 +39,7 @@ _OPTIONS = [
     ("--separated-lr-factor", "separated_lr_factor", float,
      "multiply the learning rate by this once the training set is separated (needs --prune-fraction)"),
     ("--checkpoint-every", "checkpoint_every", int, "checkpoint every k epochs (default 1)"),
+    ("--keep-checkpoints", "keep_checkpoints", int, "keep the weights every k epochs as checkpoints/epoch-NNNN.safetensors (default 0: none)"),
     ("--threads", "num_threads", int, "torch threads during the run"),
     ("--device", "device", str, "torch device (default cpu)"),
 ]

@@ -7,6 +7,7 @@ This subpackage imports torch; the rest of netsieve does not.
 from .analysis import LayerResult, Report, analyze
 from .checkpoints import TensorSource, open_weights, save_weights
 from .compare import Comparison, compare
+from .evolution import Evolution, LayerEvolution, evolution
 from .lora import adapter_updates, merge_adapter
 from .filtering import MIN_DIM, FilterReport, LayerFilter, filter_checkpoint, filter_model, filter_state_dict
 from .gap import GapPredictor
@@ -32,7 +33,7 @@ __all__ = [
     "load_sequential",
     "sequential_layers",
     "LayerResult", "Report", "analyze",
-    "Comparison", "compare", "adapter_updates", "merge_adapter",
+    "Comparison", "compare", "adapter_updates", "merge_adapter", "Evolution", "LayerEvolution", "evolution",
     "TensorSource", "open_weights", "save_weights",
     "MIN_DIM", "FilterReport", "LayerFilter", "filter_checkpoint", "filter_model", "filter_state_dict",
     "DATASETS", "DataSplit", "cache_dir", "from_datasets", "from_tensors", "load_dataset",

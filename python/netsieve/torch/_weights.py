@@ -15,6 +15,9 @@ Conventions (documented once, used everywhere):
   its contiguous column thirds and GPT-NeoX's ``query_key_value`` (3·E × E, rows interleaved per
   head; needs the head count of ``config.json``) into its per-head q/k/v rows, named like
   ``in_proj_weight``'s parts.
+- With ``per_head=True``, attention projections split into one block per head (the head counts of
+  ``config.json``): query rows per attention head, key/value rows per key/value head (grouped-query
+  shapes), output columns per attention head; named ``name[head=h]``.
 - Tensors with fewer than 2 dimensions (biases, norm scales, scalars) and matrices whose smaller side
   is below ``min_dim`` are skipped, each with its reason.
 """
@@ -69,7 +72,16 @@ class WeightMatrix:
             heads = self.part[1]
             i = "qkv".index(self.part[0])
             return tensor.reshape(heads, 3, -1, tensor.shape[1])[:, i].reshape(-1, tensor.shape[1])
+        if self.kind == "head":  # part = (head, heads, axis)
+            h, heads, axis = self.part
+            size = tensor.shape[axis] // heads
+            return tensor[h * size : (h + 1) * size] if axis == 0 else tensor[:, h * size : (h + 1) * size]
         raise AssertionError(self.kind)
+
+    @property
+    def head(self) -> int | None:
+        """The attention head of a per-head block (None for whole matrices)."""
+        return self.part[0] if self.kind == "head" else None
 
     def insert(self, tensor: torch.Tensor, matrix: torch.Tensor) -> None:
         """Writes ``matrix`` into its place in ``tensor`` (in place, cast to its dtype) through the
@@ -132,6 +144,9 @@ def _matrix_shape(w: WeightMatrix) -> tuple[int, int]:
         return (s[0] // 3, s[1])
     if w.kind == "fused_columns":
         return (s[0], s[1] // 3)
+    if w.kind == "head":
+        _, heads, axis = w.part
+        return (s[0] // heads, s[1]) if axis == 0 else (s[0], s[1] // heads)
     raise AssertionError(w.kind)
 
 
@@ -147,6 +162,24 @@ def _fused(name: str, shape: tuple[int, ...], heads: int | None) -> tuple[str, t
     if name.endswith("query_key_value.weight") and heads and shape[0] == 3 * shape[1] and shape[0] % (3 * heads) == 0:
         return "fused_heads", (heads,)
     return None
+
+
+_HEAD_ROLES = {"attention.query": (0, False), "attention.key": (0, True), "attention.value": (0, True),
+               "attention.output": (1, False)}  # role → (axis of the heads, key/value heads)
+
+
+def _per_head(name: str, shape: tuple[int, ...], heads: int | None, kv_heads: int | None) -> tuple[int, int] | None:
+    """(heads, axis) of an attention projection split per head, else None."""
+    from .._layer_names import block_and_role
+
+    spec = _HEAD_ROLES.get(block_and_role(name)[1])
+    if spec is None or len(shape) != 2:
+        return None
+    axis, kv = spec
+    count = kv_heads if kv else heads
+    if not count or count < 2 or shape[axis] % count:
+        return None
+    return count, axis
 
 
 def matches(name: str, patterns: str | Sequence[str] | None) -> bool:
@@ -187,12 +220,15 @@ def select_weight_matrices(
     min_dim: int = 2,
     split_fused: bool = False,
     heads: int | None = None,
+    per_head: bool = False,
+    kv_heads: int | None = None,
 ) -> tuple[list[WeightMatrix], list[Skipped]]:
     """Classifies named tensor shapes into weight matrices and skipped tensors.
 
     ``tensors`` yields (name, shape); ``model``, when given, supplies the module types (otherwise
     they are inferred from names and shapes). ``layers`` selects by glob on the tensor name;
-    ``split_fused`` splits fused projections (``heads``: attention heads, for ``query_key_value``).
+    ``split_fused`` splits fused projections (``heads``: attention heads, for ``query_key_value``);
+    ``per_head`` splits attention projections per head (``heads``, ``kv_heads``).
     """
     min_dim = check_min_dim(min_dim)
     types = _module_types(model)
@@ -204,8 +240,12 @@ def select_weight_matrices(
             continue
         layer_type = types.get(name) or _guess_type(name, shape)
         fused = _fused(name, shape, heads) if split_fused else None
+        split = _per_head(name, shape, heads, kv_heads or heads) if per_head else None
         if fused is not None:
             entries = [WeightMatrix(f"{name}[{p}]", name, layer_type, shape, fused[0], (p, *fused[1])) for p in "qkv"]
+            reason = None
+        elif split is not None:
+            entries = [WeightMatrix(f"{name}[head={h}]", name, layer_type, shape, "head", (h, *split)) for h in range(split[0])]
             reason = None
         else:
             entries, reason = _classify(name, shape, layer_type, embeddings, conv_slices)

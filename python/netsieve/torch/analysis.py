@@ -49,8 +49,12 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
     the description of a file input is its path. ``hub``: revision and cache folder, for hub ids only."""
     if any(v is not None for v in hub.values()) and not isinstance(model_or_path, (str, os.PathLike)):
         raise InvalidInputError("revision= and cache_dir= apply only to a Hugging Face model id (org/name)")
+    select = dict(select)
+    per_head = select.pop("per_head", False)
     if isinstance(model_or_path, torch.nn.Module):
-        chosen, skipped, get = module_weight_matrices(model_or_path, **select)
+        config = getattr(model_or_path, "config", None)  # a transformers model's config: its head counts
+        heads = _head_counts(getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None), per_head)
+        chosen, skipped, get = module_weight_matrices(model_or_path, **select, **heads)
         return chosen, skipped, get, type(model_or_path).__name__, lambda: None, None
     if isinstance(model_or_path, Mapping):
         tensors = {str(k): v for k, v in model_or_path.items() if isinstance(v, torch.Tensor)}
@@ -59,6 +63,7 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
             for k, v in model_or_path.items()
             if not isinstance(v, torch.Tensor)
         ]
+        _head_counts(None, None, per_head)
         chosen, more = select_weight_matrices(((n, tuple(t.shape)) for n, t in tensors.items()), **select)
         return chosen, skipped + more, tensors.__getitem__, "state dict", lambda: None, None
     if isinstance(model_or_path, TensorSource):
@@ -77,8 +82,9 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
         # A tied head stored beside its embedding is one matrix: analysed once, as the embedding when
         # embeddings are asked for, else as the head.
         tied = layout.tied_heads(names) if select["embeddings"] else {}
+        counts = _head_counts(layout.heads, layout.kv_heads, per_head)
         chosen, skipped = select_weight_matrices(
-            ((n, src.shape(n)) for n in names if n not in tied), heads=layout.heads, **select
+            ((n, src.shape(n)) for n in names if n not in tied), **{"heads": layout.heads, **counts}, **select
         )
     except BaseException:
         close()
@@ -86,6 +92,18 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
     chosen.sort(key=lambda e: order_key(e.tensor_name))  # stable: the parts of a tensor keep their order
     tied_skips = [Skipped(h, src.shape(h), f"tied to {e} (tie_word_embeddings): the same matrix, analysed once") for h, e in tied.items()]
     return chosen, src.skipped + tied_skips + skipped, src.get, str(src.path), close, src
+
+
+def _head_counts(heads: Any, kv_heads: Any, per_head: bool) -> dict[str, Any]:
+    """The selection options of ``per_head`` (an error when the head count is unknown)."""
+    if not per_head:
+        return {}
+    if not isinstance(heads, int) or heads < 1:
+        raise InvalidInputError(
+            "per_head=True needs the number of attention heads: num_attention_heads in the model folder's "
+            "config.json (or a transformers model's config)"
+        )
+    return dict(per_head=True, heads=heads, kv_heads=kv_heads if isinstance(kv_heads, int) and kv_heads > 0 else heads)
 
 
 _PART_ROLES = {"q": "attention.query", "k": "attention.key", "v": "attention.value"}
@@ -119,6 +137,7 @@ def analyze(
     *,
     conv_slices: bool = False,
     split_fused: bool = False,
+    per_head: bool = False,
     embeddings: bool = DEFAULTS["embeddings"],
     min_dim: int = DEFAULTS["min_dim"],
     porter_thomas: bool = True,
@@ -136,6 +155,8 @@ def analyze(
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     client: Any = None,
+    worker_root: str | None = None,
+    device: str | None = None,
 ) -> Report:
     """Analyses every weight matrix of a model or checkpoint (see the module docs).
 
@@ -151,6 +172,11 @@ def analyze(
     split_fused : bool, default False
         Split fused q/k/v projections (GPT-2 ``c_attn``, GPT-NeoX ``query_key_value`` with the
         head count of ``config.json``) into one matrix each (:mod:`netsieve.torch._weights`).
+    per_head : bool, default False
+        Analyse each attention head's block of the q/k/v/o projections as its own matrix (rows
+        ``name[head=h]`` with ``head`` set): query and output by ``num_attention_heads``, key and
+        value by ``num_key_value_heads`` (grouped-query shapes), from ``config.json`` (or a
+        transformers model's ``config``). Other matrices are analysed whole.
     embeddings : bool, default False
         Include embedding tables (their rows are looked up, not multiplied).
     min_dim : int, default 16
@@ -174,6 +200,15 @@ def analyze(
         Run one task per tensor on this Dask cluster, each worker reading its tensor from the
         ``.safetensors`` shard (:mod:`netsieve.torch.cluster`; needs the ``cluster`` extra and a
         path every worker can read). The rows are those of the in-process run, in the same order.
+    worker_root : str, optional
+        With ``client``: the model folder as the workers reach it, a path or an fsspec URL
+        (``s3://bucket/model``; needs fsspec and its file system's package on the workers), each
+        worker reading only the header and its tensor's bytes of the shard. Default: the local path.
+    device : str, optional
+        ``"cuda"``: the decompositions with ``torch.linalg`` on the GPU, batched by shape, the rows
+        computed by the core from them (:mod:`netsieve.torch.device_route`: the same fields, equal
+        to a documented tolerance); ``"cpu"`` runs that route on the CPU. Default: the core's own
+        decompositions on the CPU.
 
     Returns
     -------
@@ -203,12 +238,21 @@ def analyze(
         errors=errors, max_working_bytes=max_group_bytes,
     )  # fmt: skip
     ns.analyze_layers([], **core_options)  # every option checked by the core before any file is read
+    from .device_route import analyze_group, check_device
+
+    torch_device = check_device(device)
+    if torch_device is not None and client is not None:
+        raise InvalidInputError("device= and client= cannot be combined yet: the workers use the core's route")
+    if worker_root is not None and client is None:
+        raise InvalidInputError("worker_root= says where the workers of client= read the shards; pass client= too")
     start = time.perf_counter()
     select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim,
-                  split_fused=bool(split_fused))
+                  split_fused=bool(split_fused), per_head=bool(per_head))
     chosen, skipped, get, source, close, src = _open_input(model_or_path, select, dict(revision=revision, cache_dir=cache_dir))
     inputs = (source,) if isinstance(model_or_path, (str, os.PathLike, TensorSource)) else ()
     options = dict(select, **{k: v for k, v in core_options.items() if k != "max_working_bytes"})
+    if torch_device is not None:
+        options["device"] = str(torch_device)
     by_tensor: dict[str, list[WeightMatrix]] = {}
     for e in chosen:
         by_tensor.setdefault(e.tensor_name, []).append(e)
@@ -222,7 +266,8 @@ def analyze(
             raise InvalidInputError(f"layer {e.name!r}: {reason}")
         rows, cols = e.shape
         block, role = block_role(e)
-        results[e.name] = LayerReport.failed(e.name, e.tensor_name, e.layer_type, rows, cols, reason, block=block, role=role)
+        results[e.name] = LayerReport.failed(e.name, e.tensor_name, e.layer_type, rows, cols, reason, block=block, role=role,
+                                             head=e.head)  # fmt: skip
         if bar is not None:
             bar.update(1)
 
@@ -231,10 +276,16 @@ def analyze(
         if not group:
             return
         labels = [block_role(e) for e, _ in group]
+        if torch_device is not None:
+            results.update(analyze_group(group, labels, torch_device, core_options))
+            if bar is not None:
+                bar.update(len(group))
+            group, group_bytes = [], 0
+            return
         out = ns.analyze_layers(
             {e.name: m for e, m in group}, tensor_names=[e.tensor_name for e, _ in group],
             layer_types=[e.layer_type for e, _ in group], blocks=[b for b, _ in labels], roles=[r for _, r in labels],
-            **core_options,
+            heads=[e.head for e, _ in group], **core_options,
         )  # fmt: skip
         results.update(out)
         if bar is not None:
@@ -248,7 +299,7 @@ def analyze(
             from .cluster import analyze_tensors
 
             labels = {e.name: block_role(e) for e in chosen}
-            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar)
+            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar, worker_root)
             failed = [r for r in results.values() if not r.ok]
             if failed and errors == "raise":
                 raise InvalidInputError(f"layer {failed[0].name!r}: {failed[0].error}")

@@ -2,7 +2,8 @@
 PATH --workers N`` or ``--scheduler tcp://HOST:PORT``): one task per tensor, each worker reading
 its own tensor from its ``.safetensors`` shard (a path every worker can read), results gathered in
 checkpoint order, a progress bar over completed tasks. ``compare(..., client=...)`` runs one task
-per matching pair of matrices the same way.
+per matching pair of matrices the same way, and ``filter_checkpoint(FOLDER, OUT, client=...)`` one
+task per filtered tensor, then one per output shard (:mod:`netsieve.torch.sharded_filter`).
 
 A tensor that cannot be read or analysed comes back as rows with ``error`` set while the others
 complete; a worker that dies mid-run has its tasks rerun elsewhere by the scheduler (Dask's own
@@ -21,7 +22,7 @@ from typing import Any
 import netsieve as ns
 from netsieve import InvalidInputError, LayerReport
 
-__all__ = ["local_client", "connect", "analyze_tensors", "compare_layers"]
+__all__ = ["local_client", "connect", "analyze_tensors", "compare_layers", "filter_on_cluster"]
 
 _EXTRA = "pip install 'netsieve[cluster]' (dask[distributed])"
 
@@ -69,18 +70,44 @@ def close_client(client: Any) -> None:
         cluster.close()
 
 
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                       "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}  # fmt: skip
+
+
+def read_tensor(location: str, name: str) -> Any:
+    """Tensor ``name`` of the safetensors file at ``location``: a path (memory-mapped), or an fsspec
+    URL (``s3://…``, ``file://…``), of which only the header and the tensor's bytes are read."""
+    import torch
+
+    if "://" not in location:
+        from safetensors import safe_open
+
+        with safe_open(location, framework="pt", device="cpu") as handle:
+            return handle.get_tensor(name)
+    import fsspec  # the URL form needs fsspec (and the file system's own package, e.g. s3fs)
+    import json
+    import struct
+
+    with fsspec.open(location, "rb") as fh:
+        size = struct.unpack("<Q", fh.read(8))[0]
+        info = json.loads(fh.read(size))[name]
+        start, end = info["data_offsets"]
+        fh.seek(8 + size + start)
+        data = bytearray(fh.read(end - start))
+    dtype = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
+    flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+    return flat.reshape(info["shape"])
+
+
 def _task(file: str, tensor_name: str, entries: list, labels: list, core_options: dict) -> list[LayerReport]:
     """On a worker: reads one tensor from its shard and analyses its matrices (failures as rows)."""
-    from safetensors import safe_open
-
     from .analysis import _unusable
 
     def failed(e: Any, reason: str, label: tuple) -> LayerReport:
-        return LayerReport.failed(e.name, e.tensor_name, e.layer_type, *e.shape, reason, block=label[0], role=label[1])
+        return LayerReport.failed(e.name, e.tensor_name, e.layer_type, *e.shape, reason, block=label[0], role=label[1], head=e.head)
 
     try:
-        with safe_open(file, framework="pt", device="cpu") as handle:
-            tensor = handle.get_tensor(tensor_name)
+        tensor = read_tensor(file, tensor_name)
     except Exception as exc:  # a corrupt or vanished shard: this tensor's rows say so
         return [failed(e, f"cannot read tensor from {file}: {exc}", lab) for e, lab in zip(entries, labels)]
     out, group, group_labels = [], {}, []
@@ -96,17 +123,21 @@ def _task(file: str, tensor_name: str, entries: list, labels: list, core_options
         rows = ns.analyze_layers(
             group, tensor_names=[e.tensor_name for e, _ in group_labels], layer_types=[e.layer_type for e, _ in group_labels],
             blocks=[lab[0] for _, lab in group_labels], roles=[lab[1] for _, lab in group_labels],
-            **dict(core_options, errors="collect"),
+            heads=[e.head for e, _ in group_labels], **dict(core_options, errors="collect"),
         )  # fmt: skip
         out += list(rows.values())
     return out
 
 
-def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, core_options: dict, bar: Any) -> dict[str, LayerReport]:
+def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, core_options: dict, bar: Any,
+                    worker_root: str | None = None) -> dict[str, LayerReport]:  # fmt: skip
     """Runs one task per tensor of ``by_tensor`` (tensor name → its matrices) on ``client``; returns
-    matrix name → row. ``source``: the TensorSource, whose shards must be ``.safetensors`` files."""
+    matrix name → row. ``source``: the TensorSource, whose shards must be ``.safetensors`` files;
+    ``worker_root``: the folder as the workers reach it (a path or an fsspec URL), default its path."""
     distributed = _distributed()
     files = {name: _shard(source, name) for name in by_tensor}
+    if worker_root is not None:
+        files = {name: f"{worker_root.rstrip('/')}/{Path(f).name}" for name, f in files.items()}
     futures = {}
     for name, entries in by_tensor.items():
         futures[client.submit(_task, files[name], name, entries, [labels[e.name] for e in entries], core_options,
@@ -129,15 +160,12 @@ def _shard(source: Any, name: str) -> str:
 
 def _compare_task(file_a: str, ea: Any, file_b: str, eb: Any, core: dict, overlap_k: int) -> Any:
     """On a worker: reads one matrix from each checkpoint and compares them (a failure as the row)."""
-    from safetensors import safe_open
-
     from .compare import _empty, compare_pair
 
     try:
         tensors = []
         for file, e in ((file_a, ea), (file_b, eb)):
-            with safe_open(file, framework="pt", device="cpu") as handle:
-                tensors.append(e.extract(handle.get_tensor(e.tensor_name)))
+            tensors.append(e.extract(read_tensor(file, e.tensor_name)))
     except Exception as exc:
         return _empty(ea.name, "error", ea, ea.shape, eb.shape, f"cannot read tensor: {exc}")
     return compare_pair(ea, tensors[0], tensors[1], core, overlap_k)
@@ -158,3 +186,49 @@ def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap
         if bar is not None:
             bar.update(1)
     return rows
+
+
+def filter_on_cluster(client: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
+                      errors: str, tensor_task: Any, shard_task: Any) -> dict[str, tuple]:  # fmt: skip
+    """One task per tensor of ``by_tensor`` writing its filtered tensor to a part file in ``tmp``,
+    then one task per shard of ``shards`` (input file → its tensor names) assembling the output
+    shard in ``tmp``; returns tensor name → (records, failed). A failing task is raised after every
+    task has ended, so that nothing writes into ``tmp`` once the caller removes it."""
+    distributed = _distributed()
+    parts = tmp / ".parts"
+    parts.mkdir()
+    part_of: dict[str, str] = {}
+    futures = {}
+    for shard, names in shards.items():
+        for n in names:
+            if n not in by_tensor:
+                continue
+            part_of[n] = str(parts / f"{len(part_of):07d}.safetensors")
+            futures[client.submit(tensor_task, str(Path(shard).resolve()), n, by_tensor[n], method, sigma, options, errors,
+                                  part_of[n], key=f"netsieve-filter-{n}-{id(futures)}", pure=False)] = n  # fmt: skip
+    results = _gather_all(distributed, futures)
+    assemble = {
+        client.submit(shard_task, str(Path(shard).resolve()), str(tmp / Path(shard).name), names,
+                      {n: part_of[n] for n in names if n in part_of}, method,
+                      key=f"netsieve-shard-{Path(shard).name}-{id(futures)}", pure=False): str(shard)
+        for shard, names in shards.items()
+    }  # fmt: skip
+    _gather_all(distributed, assemble)
+    parts.rmdir()
+    return results
+
+
+def _gather_all(distributed: Any, futures: dict) -> dict:
+    """name → result of every future; the first failure is raised once all have ended."""
+    distributed.wait(list(futures))
+    out, failure = {}, None
+    for future, name in futures.items():
+        if future.status == "error" and failure is None:
+            failure = future.exception()
+        elif future.status == "finished":
+            out[name] = future.result()
+        elif failure is None:
+            failure = RuntimeError(f"the task of {name} ended as {future.status}")
+    if failure is not None:
+        raise failure
+    return out

@@ -41,6 +41,7 @@ from ._weights import (
     state_dict_weight_matrices,
 )
 from .filter_report import FilterReport, LayerFilter
+from .sharded_filter import filter_folder, is_folder_output
 
 __all__ = ["MIN_DIM", "FilterReport", "LayerFilter", "filter_model", "filter_state_dict", "filter_checkpoint"]
 
@@ -285,15 +286,21 @@ def filter_checkpoint(
     overwrite: bool = False,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    client: Any = None,
     **options: Any,
 ) -> FilterReport:
-    """Filters a checkpoint file into another.
+    """Filters a checkpoint file into another, or a folder of shards into another folder.
 
     Reads a ``.safetensors`` file (or folder of shards) or a torch checkpoint
     (``weights_only=True``), filters it like :func:`filter_state_dict` and writes all its tensors
     to ``destination`` atomically (temporary file + rename): ``.safetensors`` by suffix, otherwise
     ``torch.save``. A torch checkpoint written as a torch checkpoint keeps its other entries
     (epoch, optimizer state); only the state dict's tensors are replaced.
+
+    A folder of ``.safetensors`` shards (a Hugging Face model folder) filtered to a ``destination``
+    without a suffix (or an existing folder, with ``overwrite``) becomes a folder of the same
+    shards, index and other files, read and written one shard at a time and renamed into place
+    only when every tensor succeeded (:mod:`netsieve.torch.sharded_filter`).
 
     Parameters
     ----------
@@ -307,6 +314,10 @@ def filter_checkpoint(
         written into.
     revision, cache_dir : optional
         For a hub id: the branch, tag or commit (default ``"main"``) and the cache folder.
+    client : dask.distributed.Client, optional
+        For a folder written as a folder: one task per tensor on this Dask cluster, each worker
+        reading its tensor from its shard and writing the filtered one (:mod:`netsieve.torch.cluster`;
+        the folders must be readable and writable by every worker). The output is the in-process one.
     **options
         ``sigma``, the selection options and ``errors`` of :func:`filter_state_dict`, and the
         method's options.
@@ -337,6 +348,10 @@ def filter_checkpoint(
 
     src, hub = locate(source, revision, cache_dir=cache_dir)  # a path as it is, or a cached hub model
     dst = Path(destination)
+    if is_folder_output(src, dst):
+        return _filter_folder(src, dst, hub, method, layers, overwrite, client, options)
+    if client is not None:
+        raise InvalidInputError("client= filters a folder of .safetensors shards into a folder (a destination without a suffix)")
     # A cached hub model is never written: its snapshot folder counts as an input folder, and the
     # output may not be the input even with overwrite (it would change a blob of the cache).
     check_outputs([("output", dst)], [src] if hub is None else [src, hub.snapshot], overwrite=overwrite,
@@ -358,3 +373,16 @@ def filter_checkpoint(
     filtered, report = filter_state_dict(tensors, method, layers, **options)
     save_weights(filtered, dst, metadata={"netsieve_filter": method})
     return dataclasses.replace(report, skipped=tuple(not_read) + report.skipped, inputs=(str(src),))
+
+
+def _filter_folder(src: Path, dst: Path, hub: Any, method: str, layers: Any, overwrite: bool, client: Any,
+                   options: dict[str, Any]) -> FilterReport:  # fmt: skip
+    from .checkpoints import TensorSource
+
+    selection = {k: options.get(k, v) for k, v in _SELECTION.items()}
+    method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
+    _check_request(method, options.get("sigma"), selection["errors"], method_options)
+    check_min_dim(selection["min_dim"])
+    with TensorSource(src, files=hub.files if hub is not None else None) as weights:
+        return filter_folder(weights, dst, method, layers, options.get("sigma"), method_options, overwrite=overwrite,
+                             client=client, **selection)  # fmt: skip

@@ -5,6 +5,8 @@ Layout::
     config.json            the TrainConfig (written first)
     metrics.jsonl/.csv     one row per epoch, rewritten atomically after every epoch
     checkpoints/last.safetensors + last.json   tensors (model, optimizer buffers, RNG states) + the rest
+    checkpoints/epoch-NNNN.safetensors         the model's weights after epoch NNNN (0: initial), every
+                                               ``TrainConfig.keep_checkpoints`` epochs
     model.safetensors      final weights
     margins.npz, spectra.npz, plots/*.png
     doubling.json          the doubling constant of the training inputs (``TrainConfig.doubling``)
@@ -39,7 +41,7 @@ from .._json import dumps
 
 __all__ = ["prepare_run_dir", "write_config", "write_metrics", "write_doubling", "DOUBLING_FILE",
            "save_checkpoint", "load_checkpoint", "mark_complete", "is_complete", "COMPLETE_MARKER",
-           "write_final_spectra"]
+           "write_final_spectra", "keep_weights", "epoch_checkpoints"]
 
 COMPLETE_MARKER = "COMPLETE"
 DOUBLING_FILE = "doubling.json"
@@ -156,6 +158,24 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     if hashlib.sha256(blob).hexdigest() != meta.get("tensors_sha256"):
         raise ValueError(f"checkpoint {str(stem)!r}: {tpath.name} does not match {jpath.name} (different save)")
     return load(blob), meta
+
+
+def keep_weights(run_dir: Path, epoch: int, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Writes the weights after ``epoch`` as ``checkpoints/epoch-NNNN.safetensors`` (atomically)."""
+    from safetensors.torch import save
+
+    blob = save({k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}, metadata={"epoch": str(epoch)})
+    atomic_write_bytes(Path(run_dir) / "checkpoints" / f"epoch-{epoch:04d}.safetensors", blob)
+
+
+def epoch_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(epoch, file) of the kept weights of a run directory, by epoch."""
+    found = []
+    for p in (Path(run_dir) / "checkpoints").glob("epoch-*.safetensors"):
+        digits = p.stem[len("epoch-"):]
+        if digits.isdigit():
+            found.append((int(digits), p))
+    return sorted(found)
 
 
 def mark_complete(run_dir: Path, summary: Mapping[str, Any]) -> None:

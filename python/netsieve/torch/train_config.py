@@ -150,6 +150,10 @@ class TrainConfig:
         validation split: README, Results 6.
     checkpoint_every : int, default 1
         Epochs between checkpoints of a run with a run directory (the last epoch is always saved).
+    keep_checkpoints : int, default 0
+        Every this many epochs, also keep the model's weights as
+        ``checkpoints/epoch-NNNN.safetensors`` (with epoch 0, the initial weights), what
+        :func:`netsieve.torch.evolution` reads; 0 keeps none.
     eval_batch_size : int, default 2000
     plots : bool, default True
         PNG plots in the run directory at the end.
@@ -224,6 +228,7 @@ class TrainConfig:
     separated_lr_factor: float = 1.0
     early_stop: str | None = None
     checkpoint_every: int = 1
+    keep_checkpoints: int = 0
     eval_batch_size: int = 2000
     plots: bool = True
     progress: bool = True
@@ -265,6 +270,9 @@ class TrainConfig:
             _pos_int(name, getattr(self, name))
         for name in ("n_train", "n_test", "num_threads"):
             _pos_int(name, getattr(self, name), allow_none=True)
+        k = self.keep_checkpoints
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"keep_checkpoints must be a non-negative integer (0: keep none), got {k!r}")
         for name in ("seed", "data_seed") + (("noise_seed",) if self.noise_seed is not None else ()):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:

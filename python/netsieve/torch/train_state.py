@@ -33,7 +33,7 @@ __all__ = ["RunRandomness", "check_resume", "state_tensors", "state_meta", "rest
 
 # Fields that may differ between a checkpoint and the config that resumes it: they do not change
 # what the run computed so far.
-RESUMABLE_CHANGES = frozenset({"epochs", "progress", "plots", "num_threads", "checkpoint_every"})
+RESUMABLE_CHANGES = frozenset({"epochs", "progress", "plots", "num_threads", "checkpoint_every", "keep_checkpoints"})
 
 # Generators that advance during a run (saved in checkpoints) and their seed offsets; offsets 2 and 4
 # seed the one-off draws of the ζ random labels and the geometric-complexity samples.

@@ -366,6 +366,8 @@ class Trainer:
                     bar.initial = bar.n = self.epoch
                     bar.refresh()
             try:
+                if self.run_dir is not None and c.keep_checkpoints and self.epoch == 0:
+                    _rd.keep_weights(self.run_dir, 0, self.model.state_dict())
                 while self.epoch < c.epochs:
                     row = self._step_epoch()
                     self.history.append(row)
@@ -373,6 +375,8 @@ class Trainer:
                         _rd.write_metrics(self.run_dir, self.history)
                         if self.epoch % c.checkpoint_every == 0 or self.epoch == c.epochs:
                             self.save_checkpoint()
+                        if c.keep_checkpoints and self.epoch % c.keep_checkpoints == 0:
+                            _rd.keep_weights(self.run_dir, self.epoch, self.model.state_dict())
                     for cb in self.callbacks + ([self.stopper] if self.stopper is not None else []):
                         cb(self, row)
                     if bar is not None:

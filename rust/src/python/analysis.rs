@@ -17,12 +17,17 @@ use crate::spectral::power_law::{PowerLawOptions, DEFAULT_MIN_SPAN, DEFAULT_MIN_
 use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
 
 use super::batch::{run_batch_call, Matrices};
-use super::convert::{invalid, Count, Real};
+use super::convert::{for_matrix, invalid, quoted, Count, Real};
+use super::inputs::{Matrix, Vector};
 use super::records::{frozen_array, record};
+use super::run::run;
 use super::spectral::analysis_options;
+use crate::matrix::to_f64_mat;
+use crate::spectral::layer_report::report_decomposed;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_layers, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze_decomposed_layers, m)?)?;
     m.add_class::<LayerReport>()?;
     Ok(())
 }
@@ -44,8 +49,9 @@ record! {
     /// tail test (at least ``min_tail`` levels spanning at least ``min_span`` in λ, and Vuong's
     /// likelihood ratio against an exponential tail above −1.645); ``alpha_note`` says why a tail
     /// is not power-law-like or could not be fitted. ``block`` is the index of the repeated unit the
-    /// matrix sits in (None outside the blocks) and ``role`` what it does there (one of
-    /// :data:`ROLES`), as the caller labelled it.
+    /// matrix sits in (None outside the blocks), ``head`` the attention head of a per-head block
+    /// (None for whole matrices) and ``role`` what it does there (one of :data:`ROLES`), as the
+    /// caller labelled it.
     #[allow(non_snake_case)]
     pub struct LayerReport as "LayerReport" {
         name: String,
@@ -53,6 +59,7 @@ record! {
         layer_type: String,
         block: Option<usize>,
         role: String,
+        head: Option<usize>,
         rows: usize,
         cols: usize,
         N: usize,
@@ -120,12 +127,13 @@ record! {
 
         /// A row for a layer that could not be analysed.
         #[staticmethod]
-        #[pyo3(signature = (name, tensor_name, layer_type, rows, cols, error, *, block = None, role = Role::Other.name().to_string()))]
+        #[pyo3(signature = (name, tensor_name, layer_type, rows, cols, error, *, block = None, role = Role::Other.name().to_string(), head = None))]
         #[allow(clippy::too_many_arguments)]
-        fn failed(py: Python<'_>, name: String, tensor_name: String, layer_type: String, rows: usize, cols: usize, error: String, block: Option<usize>, role: String) -> PyResult<Self> {
+        fn failed(py: Python<'_>, name: String, tensor_name: String, layer_type: String, rows: usize, cols: usize, error: String, block: Option<usize>, role: String, head: Option<usize>) -> PyResult<Self> {
             Role::parse(&role)?;
             let mut row = LayerReport::empty(py, name, tensor_name, layer_type, (rows, cols), Some(error))?;
             row.block = block;
+            row.head = head;
             row.role = role;
             Ok(row)
         }
@@ -148,6 +156,7 @@ impl LayerReport {
             layer_type,
             block: None,
             role: Role::Other.name().to_string(),
+            head: None,
             rows,
             cols,
             N: n,
@@ -284,6 +293,8 @@ fn labels(
 ///     Per-matrix labels for the rows (default: the name, and "matrix").
 /// blocks : sequence of int or None, optional
 ///     Per-matrix block index (default None).
+/// heads : sequence of int or None, optional
+///     Per-matrix attention head of a per-head block (default None).
 /// roles : sequence of str, optional
 ///     Per-matrix role, each one of :data:`ROLES` (default "other").
 /// spike_confidence : {0.9, 0.95, 0.975, 0.99}, default 0.99
@@ -321,7 +332,7 @@ fn labels(
 /// >>> r.n_spikes, r.power_law_like, r.ok
 /// (0, False, True)
 #[pyfunction]
-#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, blocks = None, roles = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
+#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, blocks = None, roles = None, heads = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
 #[allow(clippy::too_many_arguments)]
 fn analyze_layers<'py>(
     py: Python<'py>,
@@ -330,6 +341,7 @@ fn analyze_layers<'py>(
     layer_types: Option<&Bound<'py, PyAny>>,
     blocks: Option<Vec<Option<usize>>>,
     roles: Option<&Bound<'py, PyAny>>,
+    heads: Option<Vec<Option<usize>>>,
     spike_confidence: Real,
     bulk: &str,
     decomposition: &str,
@@ -370,23 +382,7 @@ fn analyze_layers<'py>(
     let types = labels(layer_types, &inputs.names, "layer_types", |_| {
         "matrix".to_string()
     })?;
-    let roles = labels(roles, &inputs.names, "roles", |_| {
-        Role::Other.name().to_string()
-    })?;
-    for r in &roles {
-        Role::parse(r)?;
-    }
-    let blocks = blocks.unwrap_or_else(|| vec![None; inputs.names.len()]);
-    if blocks.len() != inputs.names.len() {
-        return Err(invalid(
-            "blocks",
-            format!(
-                "has {} entries for {} matrices",
-                blocks.len(),
-                inputs.names.len()
-            ),
-        ));
-    }
+    let (roles, blocks, heads) = positions(roles, blocks, heads, &inputs.names)?;
     let shapes: Vec<(usize, usize)> = inputs.items.iter().map(|m| m.shape()).collect();
     run_batch_call(
         py,
@@ -404,8 +400,196 @@ fn analyze_layers<'py>(
                 }
             };
             row.block = blocks[i];
+            row.head = heads[i];
             row.role = roles[i].clone();
             Ok(Py::new(py, row)?.into_any())
         },
     )
+}
+
+type Positions = (Vec<String>, Vec<Option<usize>>, Vec<Option<usize>>);
+
+/// The checked roles, blocks and heads of the rows (defaults: "other", None, None).
+fn positions(
+    roles: Option<&Bound<'_, PyAny>>,
+    blocks: Option<Vec<Option<usize>>>,
+    heads: Option<Vec<Option<usize>>>,
+    names: &[String],
+) -> PyResult<Positions> {
+    let roles = labels(roles, names, "roles", |_| Role::Other.name().to_string())?;
+    for r in &roles {
+        Role::parse(r)?;
+    }
+    let mut out = Vec::new();
+    for (what, given) in [("blocks", blocks), ("heads", heads)] {
+        let v = given.unwrap_or_else(|| vec![None; names.len()]);
+        if v.len() != names.len() {
+            return Err(invalid(
+                what,
+                format!("has {} entries for {} matrices", v.len(), names.len()),
+            ));
+        }
+        out.push(v);
+    }
+    let heads = out.pop().unwrap_or_default();
+    let blocks = out.pop().unwrap_or_default();
+    Ok((roles, blocks, heads))
+}
+
+/// The per-layer report of matrices decomposed elsewhere (e.g. by ``torch.linalg`` on a GPU):
+/// every field as :func:`analyze_layers` computes it, from the given singular values and, for the
+/// Porter–Thomas test, singular vectors. Nothing is decomposed here.
+///
+/// Parameters
+/// ----------
+/// singular_values : mapping of name to 1-D array
+///     Each matrix's min(rows, cols) singular values, descending.
+/// shapes : sequence of (int, int)
+///     Each matrix's (rows, cols), in the mapping's order.
+/// vectors : sequence of (array, array), optional
+///     Each matrix's U (rows × k) and V (cols × k), k = min(rows, cols); needed when
+///     ``porter_thomas`` is True.
+/// tensor_names, layer_types, blocks, roles, heads
+///     As for :func:`analyze_layers`.
+/// spike_confidence, bulk, level_statistics, porter_thomas, window, alpha, min_tail, min_span, errors
+///     As for :func:`analyze_layers` (``porter_thomas`` defaults to False here).
+///
+/// Returns
+/// -------
+/// dict of LayerReport
+///
+/// Raises
+/// ------
+/// InvalidInputError
+///     Bad options, a count of values that does not fit its shape, values not descending or not
+///     finite, vectors missing or of the wrong shape (with ``errors="raise"``; collected as the
+///     row's ``error`` otherwise).
+///
+/// Examples
+/// --------
+/// >>> import numpy as np, netsieve as ns
+/// >>> W = np.random.default_rng(7).normal(size=(300, 100))
+/// >>> row = ns.analyze_decomposed_layers({"fc": np.linalg.svd(W, compute_uv=False)}, [W.shape])["fc"]
+/// >>> row.n_spikes == ns.analyze_layers({"fc": W}, porter_thomas=False)["fc"].n_spikes
+/// True
+#[pyfunction]
+#[pyo3(signature = (singular_values, shapes, *, vectors = None, tensor_names = None, layer_types = None, blocks = None, roles = None, heads = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = false, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name()))]
+#[allow(clippy::too_many_arguments)]
+fn analyze_decomposed_layers<'py>(
+    py: Python<'py>,
+    singular_values: &Bound<'py, PyAny>,
+    shapes: Vec<(usize, usize)>,
+    vectors: Option<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>>,
+    tensor_names: Option<&Bound<'py, PyAny>>,
+    layer_types: Option<&Bound<'py, PyAny>>,
+    blocks: Option<Vec<Option<usize>>>,
+    roles: Option<&Bound<'py, PyAny>>,
+    heads: Option<Vec<Option<usize>>>,
+    spike_confidence: Real,
+    bulk: &str,
+    level_statistics: bool,
+    porter_thomas: bool,
+    window: Count,
+    alpha: Real,
+    min_tail: Count,
+    min_span: Real,
+    errors: &str,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let fit = FitOptions {
+        spike_confidence: spike_confidence.0,
+        bulk: BulkModel::parse(bulk)?,
+        ..FitOptions::default()
+    };
+    let options = LayerOptions {
+        analysis: analysis_options(
+            fit,
+            Decomposition::default().name(),
+            level_statistics,
+            porter_thomas,
+            window,
+            alpha,
+        )?,
+        power_law: PowerLawOptions {
+            min_tail: min_tail.0,
+            min_span: min_span.0,
+        },
+    };
+    options.validate()?;
+    let policy = ErrorPolicy::parse(errors)?;
+    let mut names = Vec::new();
+    let mut spectra = Vec::new();
+    for item in singular_values.call_method0("items")?.try_iter()? {
+        let (key, values): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+        let name = key.str()?.to_string();
+        spectra.push(
+            Vector::extract(
+                &values,
+                &format!("singular values of {}", quoted(py, &name)),
+            )?
+            .to_f64(),
+        );
+        names.push(name);
+    }
+    if shapes.len() != names.len() {
+        return Err(invalid(
+            "shapes",
+            format!("has {} entries for {} matrices", shapes.len(), names.len()),
+        ));
+    }
+    let mut factors = Vec::new();
+    if let Some(pairs) = vectors {
+        if pairs.len() != names.len() {
+            return Err(invalid(
+                "vectors",
+                format!("has {} entries for {} matrices", pairs.len(), names.len()),
+            ));
+        }
+        for ((u, v), name) in pairs.iter().zip(&names) {
+            let u = Matrix::extract(u, &format!("U of {}", quoted(py, name)))?;
+            let v = Matrix::extract(v, &format!("V of {}", quoted(py, name)))?;
+            factors.push((to_mat(&u), to_mat(&v)));
+        }
+    }
+    let tensors = labels(tensor_names, &names, "tensor_names", |n| n.to_string())?;
+    let types = labels(layer_types, &names, "layer_types", |_| "matrix".to_string())?;
+    let (roles, blocks, heads) = positions(roles, blocks, heads, &names)?;
+    let jobs: Vec<(usize, Vec<f64>)> = spectra.into_iter().enumerate().collect();
+    let shapes_job = shapes.clone();
+    let outcomes = run(py, move |stop| {
+        Ok(jobs
+            .into_iter()
+            .map(|(i, s)| {
+                let uv = factors.get(i).map(|(u, v)| (u, v));
+                report_decomposed(shapes_job[i], s, uv, &options, stop)
+            })
+            .collect::<Vec<_>>())
+    })?;
+    let out = pyo3::types::PyDict::new(py);
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let ids = (names[i].clone(), tensors[i].clone(), types[i].clone());
+        let mut row = match outcome {
+            Ok(r) => LayerReport::from_core(py, ids, r)?,
+            Err(e) if matches!(policy, ErrorPolicy::Collect) => LayerReport::empty(
+                py,
+                ids.0,
+                ids.1,
+                ids.2,
+                shapes[i],
+                Some(PyErr::from(e).value(py).str()?.to_string()),
+            )?,
+            Err(e) => return Err(for_matrix(py, &names[i], e.into())),
+        };
+        row.block = blocks[i];
+        row.head = heads[i];
+        row.role = roles[i].clone();
+        out.set_item(&names[i], Py::new(py, row)?)?;
+    }
+    Ok(out)
+}
+
+fn to_mat(m: &Matrix) -> faer::Mat<f64> {
+    match m.view() {
+        crate::matrix::AnyMatrix::F32(v) => to_f64_mat(v),
+        crate::matrix::AnyMatrix::F64(v) => to_f64_mat(v),
+    }
 }

@@ -3,7 +3,7 @@
 //! Porter–Thomas test. Batches go through [`crate::batch::run_batch`].
 
 use crate::batch::MatrixTask;
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::decomposition::{singular_values, thin_svd, working_bytes, Decomposition, Need};
 use crate::matrix::{MatrixView, Scalar};
@@ -87,13 +87,65 @@ pub fn analyze_matrix<T: Scalar>(
         }
         None => (singular_values(w, options.decomposition, stop)?, None),
     };
+    finish(w.nrows(), w.ncols(), s, pt, shape, options)
+}
+
+/// Analyses a matrix decomposed elsewhere (e.g. by `torch.linalg` on a GPU): the same fit, level
+/// statistics and Porter–Thomas test as [`analyze_matrix`], from its singular values (descending,
+/// min(rows, cols) of them) and, when the test is asked for, its singular vectors `u` (rows × k)
+/// and `v` (cols × k).
+pub fn analyze_decomposed(
+    (rows, cols): (usize, usize),
+    singular_values: Vec<f64>,
+    vectors: Option<(&faer::Mat<f64>, &faer::Mat<f64>)>,
+    options: &AnalysisOptions,
+    stop: &Stop,
+) -> CoreResult<MatrixAnalysis> {
+    let shape = MpShape::new(rows, cols)?;
+    options.validate()?;
+    let k = rows.min(cols);
+    let pt = match (options.porter_thomas, vectors) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(CoreError::invalid(
+                "vectors",
+                "the Porter–Thomas test needs the singular vectors (or porter_thomas=False)",
+            ))
+        }
+        (Some(pt_options), Some((u, v))) => {
+            if (u.nrows(), u.ncols(), v.nrows(), v.ncols()) != (rows, k, cols, k) {
+                return Err(CoreError::invalid(
+                    "vectors",
+                    format!(
+                        "a {rows}×{cols} matrix needs u of {rows}×{k} and v of {cols}×{k}, got {}×{} and {}×{}",
+                        u.nrows(),
+                        u.ncols(),
+                        v.nrows(),
+                        v.ncols()
+                    ),
+                ));
+            }
+            Some(porter_thomas(u, v, pt_options, stop)?)
+        }
+    };
+    finish(rows, cols, singular_values, pt, shape, options)
+}
+
+fn finish(
+    rows: usize,
+    cols: usize,
+    s: Vec<f64>,
+    pt: Option<PorterThomas>,
+    shape: MpShape,
+    options: &AnalysisOptions,
+) -> CoreResult<MatrixAnalysis> {
     let fit = fit_noise(&s, shape, options.fit)?;
     let level = options
         .level_statistics
         .then(|| bulk_level_statistics(&s, &fit).map_err(|e| e.to_string()));
     Ok(MatrixAnalysis {
-        rows: w.nrows(),
-        cols: w.ncols(),
+        rows,
+        cols,
         singular_values: s,
         fit,
         level_statistics: level,

@@ -1,0 +1,90 @@
+"""The decompositions of :func:`netsieve.torch.analyze` on a torch device (``device="cuda"``; or
+``"cpu"``, the same route on the CPU, which is how it is tested without a GPU).
+
+Matrices of one shape are stacked and decomposed in one batched ``torch.linalg`` call in float64
+(``svdvals``, or ``svd`` for the Porter–Thomas test); the singular values (and vectors) then go to
+the core's :func:`netsieve.analyze_decomposed_layers`, which computes every field of the row as
+:func:`netsieve.analyze_layers` does. The rows therefore have the same fields and meaning as the
+CPU route's, and agree with them to the precision of the two float64 decompositions: singular
+values to a relative 1e-9 of the largest, and every count (spikes, Porter–Thomas boundary) equal
+unless a value lies that close to its threshold (tests/test_device_route.py). ``decomposition``
+and ``max_working_bytes`` do not apply; a batch holds at most ``max_group_bytes`` of inputs.
+A matrix with NaN or Inf goes to the core route, which gives its error row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+import netsieve as ns
+from netsieve import InvalidInputError, LayerReport
+
+__all__ = ["check_device", "analyze_group"]
+
+_DECOMPOSED_OPTIONS = ("spike_confidence", "bulk", "level_statistics", "porter_thomas", "window", "alpha", "min_tail",
+                       "min_span", "errors")  # fmt: skip
+
+
+def check_device(device: Any) -> torch.device | None:
+    """The torch device of ``device=`` (None: the core's own route); refuses an unusable one."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInputError(f"device={device!r} is not a torch device: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"device={device!r}: torch sees no CUDA device (torch {torch.__version__})")
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"device={device!r}: only 'cpu' and 'cuda' devices are supported")
+    return dev
+
+
+def analyze_group(group: list[tuple[Any, torch.Tensor]], labels: list[tuple], device: torch.device,
+                  core_options: dict[str, Any]) -> dict[str, LayerReport]:  # fmt: skip
+    """The rows of ``group`` ((WeightMatrix, matrix) pairs; ``labels`` their (block, role)), each
+    matrix decomposed on ``device``, batched by shape."""
+    options = {k: core_options[k] for k in _DECOMPOSED_OPTIONS}
+    vectors_needed = bool(core_options["porter_thomas"])
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    on_core: list[int] = []
+    for i, (_, m) in enumerate(group):
+        if not bool(torch.isfinite(m).all()):
+            on_core.append(i)
+        else:
+            by_shape.setdefault(tuple(m.shape), []).append(i)
+    spectra: dict[int, Any] = {}
+    factors: dict[int, tuple] = {}
+    for shape, members in by_shape.items():
+        stack = torch.stack([group[i][1].to(device=device, dtype=torch.float64) for i in members])
+        if vectors_needed:
+            u, s, vh = torch.linalg.svd(stack, full_matrices=False)
+            for j, i in enumerate(members):
+                factors[i] = (u[j].cpu().numpy(), vh[j].mT.cpu().numpy())
+        else:
+            s = torch.linalg.svdvals(stack)
+        s = s.cpu().numpy()
+        for j, i in enumerate(members):
+            spectra[i] = s[j]
+        del stack
+    rows: dict[str, LayerReport] = {}
+    done = sorted(spectra)
+    if done:
+        pick = lambda seq: [seq[i] for i in done]  # noqa: E731
+        entries = [e for e, _ in group]
+        rows.update(ns.analyze_decomposed_layers(
+            {entries[i].name: spectra[i] for i in done}, [tuple(group[i][1].shape) for i in done],
+            vectors=[factors[i] for i in done] if vectors_needed else None,
+            tensor_names=pick([e.tensor_name for e in entries]), layer_types=pick([e.layer_type for e in entries]),
+            blocks=pick([b for b, _ in labels]), roles=pick([r for _, r in labels]), heads=pick([e.head for e in entries]),
+            **options,
+        ))  # fmt: skip
+    if on_core:
+        rows.update(ns.analyze_layers(
+            {group[i][0].name: group[i][1] for i in on_core}, tensor_names=[group[i][0].tensor_name for i in on_core],
+            layer_types=[group[i][0].layer_type for i in on_core], blocks=[labels[i][0] for i in on_core],
+            roles=[labels[i][1] for i in on_core], heads=[group[i][0].head for i in on_core], **core_options,
+        ))  # fmt: skip
+    return rows

@@ -1,0 +1,236 @@
+"""Filtering a folder of ``.safetensors`` shards (a Hugging Face model folder) into a new folder of
+the same layout: every shard rewritten under its own name with its tensors in their order and dtype
+(the weight matrices filtered, everything else copied), ``model.safetensors.index.json`` rewritten
+last, and the folder's other files (``config.json``, tokenizer files) copied.
+
+The output is built in a temporary folder next to OUT and renamed to OUT only when every tensor has
+succeeded, so nothing appears at OUT before that and a failure leaves no partial output (the
+temporary folder is removed); the input folder is only read. With ``client=`` (a Dask
+``distributed.Client``) the work is one task per tensor, each worker reading its tensor from its
+shard and writing its filtered tensor to a part file of the temporary folder, then one task per
+shard assembling the shard from its parts; in process the same per-tensor function runs shard by
+shard. Both give the same bytes (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+import netsieve as ns
+from netsieve import InvalidInputError
+
+from ._weights import WeightMatrix, select_weight_matrices
+from .filter_report import FilterReport, LayerFilter
+from .hf_layout import INDEX_FILE
+
+__all__ = ["filter_folder", "is_folder_output"]
+
+
+def is_folder_output(source: Path, destination: Path) -> bool:
+    """A folder of ``.safetensors`` shards filtered to a name without a suffix (or an existing
+    folder) is written as a folder of shards."""
+    return source.is_dir() and (destination.is_dir() or destination.suffix == "")
+
+
+def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    real_src, real_dst = Path(os.path.realpath(src)), Path(os.path.realpath(dst))
+    if real_dst == real_src or real_src in real_dst.parents or real_dst in real_src.parents:
+        raise InvalidInputError(f"output folder {dst} overlaps the input folder {src}; write it elsewhere")
+    if dst.exists() and not dst.is_dir():
+        raise InvalidInputError(f"output {dst} exists and is not a folder")
+    if dst.exists() and not overwrite:
+        raise InvalidInputError(f"output folder {dst} exists; pass overwrite=True (--overwrite) to replace it")
+    parent = real_dst.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output folder's parent does not exist: {dst.parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"output folder's parent {dst.parent} is not writable")
+
+
+def filter_tensor(tensor: torch.Tensor, entries: list[WeightMatrix], method: str, sigma: Any, options: Mapping[str, Any],
+                  errors: str) -> tuple[torch.Tensor, list[tuple[str, Any]], list[tuple[str, str]]]:  # fmt: skip
+    """One tensor's filtered copy, its (matrix name, ShrinkRecord) pairs and its failed matrices."""
+    matrices = {e.name: e.extract(tensor).detach() for e in entries}
+    out = ns.shrink_many(matrices, method, sigma, errors=errors, **options)
+    new = tensor.detach().clone()
+    records, failed = [], []
+    for e in entries:
+        filtered, record = out[e.name]
+        if filtered is None:
+            failed.append((e.name, f"{type(record).__name__}: {record}"))
+        else:
+            e.insert(new, filtered)
+            records.append((e.name, record))
+    return new, records, failed
+
+
+def _read(file: str, name: str) -> torch.Tensor:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(file, framework="pt", device="cpu") as handle:
+            return handle.get_tensor(name)
+    except Exception as exc:
+        raise InvalidInputError(f"cannot read tensor {name!r} from {file}: {exc}") from exc
+
+
+def _shard_metadata(file: str, method: str) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(file, framework="pt", device="cpu") as handle:
+        meta = dict(handle.metadata() or {})
+    meta["netsieve_filter"] = method
+    return meta
+
+
+def _tensor_task(file: str, name: str, entries: list, method: str, sigma: Any, options: dict, errors: str, part: str) -> tuple:
+    """On a worker: filters one tensor and writes it to ``part`` (a one-tensor safetensors file)."""
+    from safetensors.torch import save_file
+
+    new, records, failed = filter_tensor(_read(file, name), entries, method, sigma, options, errors)
+    save_file({name: new.contiguous()}, part)
+    return records, failed
+
+
+def _shard_task(src_file: str, dst_file: str, names: list[str], parts: dict[str, str], method: str) -> int:
+    """On a worker: writes one output shard, its filtered tensors from their parts, the others copied."""
+    from safetensors.torch import save_file
+
+    tensors = {n: (_read(parts[n], n) if n in parts else _read(src_file, n)) for n in names}
+    save_file(tensors, dst_file, metadata=_shard_metadata(src_file, method))
+    for p in parts.values():
+        os.unlink(p)
+    return len(names)
+
+
+def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, method_options: dict, *, embeddings: bool,
+                  attention: bool, conv_slices: bool, min_dim: int, errors: str, overwrite: bool,
+                  client: Any = None) -> FilterReport:  # fmt: skip
+    """Filters the open :class:`TensorSource` ``src`` (a folder of ``.safetensors`` shards) into the
+    folder ``dst`` (module docs). Options as for :func:`netsieve.torch.filter_checkpoint`."""
+    from .filtering import _drop_attention
+
+    folder = src.path
+    _check_destination(folder, dst, overwrite)
+    names = src.names()
+    shard_of = {n: src.file_of(n) for n in names}
+    not_safetensors = sorted({str(f) for f in shard_of.values() if f.suffix != ".safetensors"})
+    if not_safetensors:
+        raise InvalidInputError(f"a folder output needs .safetensors shards; {not_safetensors[0]} is not one")
+    select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
+    chosen, skipped = select_weight_matrices(((n, src.shape(n)) for n in names), heads=src.layout.heads, **select)
+    chosen = _drop_attention(chosen, skipped, attention)
+    if layers is not None and not chosen and not skipped:
+        raise InvalidInputError(f"layers={layers!r} matches no tensor")
+    by_tensor: dict[str, list[WeightMatrix]] = {}
+    for e in chosen:
+        by_tensor.setdefault(e.tensor_name, []).append(e)
+    shards: dict[Path, list[str]] = {}
+    for n in names:
+        shards.setdefault(shard_of[n], []).append(n)
+    dtypes = {n: _stored_dtype(src, n) for n in by_tensor}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name[:80]}.netsieve-", dir=Path(os.path.realpath(dst)).parent))
+    try:
+        if client is None:
+            results = _run_in_process(src, tmp, shards, by_tensor, method, sigma, method_options, errors)
+        else:
+            from .cluster import filter_on_cluster
+
+            results = filter_on_cluster(client, tmp, shards, by_tensor, method, sigma, method_options, errors,
+                                        _tensor_task, _shard_task)  # fmt: skip
+        _finish_folder(folder, tmp, src)
+        _replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    layers_done, failed = [], []
+    for e in chosen:  # in the input's order
+        records, fails = results[e.tensor_name]
+        record = dict(records).get(e.name)
+        if record is not None:
+            layers_done.append(LayerFilter(e.name, e.tensor_name, e.layer_type, dtypes[e.tensor_name], record))
+    for n in by_tensor:
+        failed += results[n][1]
+    shown = {"layers": layers, "sigma": sigma, **method_options, "embeddings": bool(embeddings),
+             "attention": bool(attention), "conv_slices": bool(conv_slices), "min_dim": min_dim}  # fmt: skip
+    return FilterReport(method, shown, tuple(layers_done), tuple(list(src.skipped) + list(skipped)), tuple(failed),
+                        inputs=(str(folder),))  # fmt: skip
+
+
+def _stored_dtype(src: Any, name: str) -> str:
+    """The dtype of a tensor as its safetensors header says it (without reading its values)."""
+    from safetensors import safe_open
+
+    from .cluster import _SAFETENSORS_DTYPES
+
+    with safe_open(str(src.file_of(name)), framework="pt", device="cpu") as handle:
+        code = handle.get_slice(name).get_dtype()
+    return _SAFETENSORS_DTYPES.get(code, code.lower())
+
+
+def _run_in_process(src: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
+                    errors: str) -> dict[str, tuple]:  # fmt: skip
+    from safetensors.torch import save_file
+
+    results: dict[str, tuple] = {}
+    for shard, names in shards.items():
+        tensors: dict[str, torch.Tensor] = {}
+        for n in names:
+            tensor = src.get(n)
+            if n in by_tensor:
+                tensor, records, failed = filter_tensor(tensor, by_tensor[n], method, sigma, options, errors)
+                results[n] = (records, failed)
+            tensors[n] = tensor.contiguous()
+        save_file(tensors, str(tmp / shard.name), metadata=_shard_metadata(str(shard), method))
+        del tensors
+    return results
+
+
+def _finish_folder(folder: Path, tmp: Path, src: Any) -> None:
+    """Copies the folder's other files, then writes the index (last, when the input has one)."""
+    weights = {src.file_of(n).name for n in src.names()}
+    for p in sorted(folder.iterdir()):  # config.json, tokenizer files; not sub-folders, not other weights
+        if p.is_file() and p.name not in weights and p.name != INDEX_FILE and p.suffix != ".safetensors":
+            shutil.copyfile(p, tmp / p.name)
+    index_path = folder / INDEX_FILE
+    if index_path.is_file():
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        meta = dict(index.get("metadata") or {})
+        if "total_size" in meta:
+            meta["total_size"] = sum(os.path.getsize(tmp / s) for s in dict.fromkeys(index["weight_map"].values()))
+        index["metadata"] = meta
+        (tmp / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    for p in tmp.iterdir():  # every byte on disk before the folder is renamed into place
+        with open(p, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _replace(tmp: Path, dst: Path) -> None:
+    """Renames the finished folder to ``dst``; an existing ``dst`` (overwrite) is moved aside first
+    and removed only after the new folder is in place."""
+    os.chmod(tmp, 0o777 & ~_umask())
+    if not dst.exists():
+        os.rename(tmp, dst)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{dst.name[:80]}.old-", dir=Path(os.path.realpath(dst)).parent))
+    os.rmdir(aside)
+    os.rename(dst, aside)
+    try:
+        os.rename(tmp, dst)
+    except BaseException:
+        os.rename(aside, dst)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _umask() -> int:
+    from .._files import _umask as read
+
+    return read()
