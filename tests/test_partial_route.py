@@ -52,7 +52,9 @@ def test_a_correlated_bulk_falls_back_with_the_reason():
     w = rng.normal(size=(1200, 500)) * np.linspace(0.3, 1.7, 500)  # column scales: not white
     full = ns.analyze_layers({"w": w}, **FAST)["w"]
     part = ns.analyze_layers({"w": w}, route="partial", **FAST)["w"]
-    assert part.route == "full" and "not white noise" in part.route_note
+    # refused by the dispersion check, or before it because the heavy edge reads as many spikes
+    assert part.route == "full"
+    assert "not white noise" in part.route_note or "did not settle" in part.route_note
     assert (part.sigma, part.n_spikes, part.bulk) == (full.sigma, full.n_spikes, full.bulk)
 
 

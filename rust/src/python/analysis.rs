@@ -206,7 +206,7 @@ impl LayerReport {
     ) -> PyResult<Self> {
         match r {
             LayerResult::Full(report, note) => {
-                let mut row = Self::from_core(py, ids, report)?;
+                let mut row = Self::from_core(py, ids, *report)?;
                 row.route_note = note;
                 Ok(row)
             }

@@ -99,7 +99,7 @@ pub struct PartialReport {
 #[derive(Debug, Clone)]
 pub enum LayerResult {
     /// The full analysis; with the partial route asked for, the reason it fell back.
-    Full(LayerReport, Option<String>),
+    Full(Box<LayerReport>, Option<String>),
     /// The partial route.
     Partial(PartialReport),
 }
@@ -112,7 +112,10 @@ pub fn report_layer<T: Scalar>(
 ) -> CoreResult<LayerResult> {
     options.validate()?;
     if options.route == SpectrumRoute::Full {
-        return Ok(LayerResult::Full(report_matrix(w, options, stop)?, None));
+        return Ok(LayerResult::Full(
+            Box::new(report_matrix(w, options, stop)?),
+            None,
+        ));
     }
     let needs_full = if options.analysis.porter_thomas.is_some() {
         Some("the Porter–Thomas test needs every singular vector")
@@ -140,7 +143,7 @@ pub fn report_layer<T: Scalar>(
         },
     };
     Ok(LayerResult::Full(
-        report_matrix(w, options, stop)?,
+        Box::new(report_matrix(w, options, stop)?),
         Some(reason),
     ))
 }

@@ -307,7 +307,8 @@ fn orthonormal_block(mut x: Mat<f64>, k: MatRef<'_, f64>, rng: &mut SmallRng) ->
     let norms_before: Vec<f64> = (0..x.ncols()).map(|j| x.col(j).norm_l2()).collect();
     project_off(&mut x, k);
     for (j, &before) in norms_before.iter().enumerate() {
-        if !(x.col(j).norm_l2() > 1e-10 * before) {
+        let after = x.col(j).norm_l2();
+        if after.is_nan() || after <= 1e-10 * before {
             for i in 0..x.nrows() {
                 x[(i, j)] = StandardNormal.sample(rng);
             }
