@@ -23,6 +23,7 @@ from ._netsieve import (
     InvalidInputError,
     LayerComparison,
     ROLES,
+    ROUTES,
     __version__,
     subspace_overlap,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "POISSON_MEAN_RATIO",
     "CPU_DISPATCH",
     "ROLES",
+    "ROUTES",
     "COMPARISON_STATUSES",
     "LayerComparison",
     "subspace_overlap",

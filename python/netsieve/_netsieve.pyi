@@ -41,6 +41,7 @@ __all__ = [
     "MarginSummary",
     "POISSON_MEAN_RATIO",
     "ROLES",
+    "ROUTES",
     "PorterThomasResult",
     "SHRINK_METHODS",
     "SHRINK_METHOD_OPTIONS",
@@ -86,6 +87,7 @@ SHRINK_METHOD_OPTIONS: dict[str, list[str]]
 SIGMA_METHODS: list[str]
 BULK_MODELS: list[str]
 ROLES: list[str]
+ROUTES: list[str]
 COMPARISON_STATUSES: list[str]
 BULK_TEST_LEVEL: float
 DECOMPOSITIONS: list[str]
@@ -276,6 +278,8 @@ class LayerReport:
     alpha_likelihood_ratio: float | None
     power_law_like: bool | None
     alpha_note: str | None
+    route: str
+    route_note: str | None
     error: str | None
     singular_values: _F64
     def __new__(
@@ -324,6 +328,8 @@ class LayerReport:
         alpha_likelihood_ratio: float | None,
         power_law_like: bool | None,
         alpha_note: str | None,
+        route: str,
+        route_note: str | None,
         error: str | None,
         singular_values: _F64,
     ) -> Self: ...
@@ -620,6 +626,7 @@ def analyze_layers(
     spike_confidence: float = ...,
     bulk: str = ...,
     decomposition: str = ...,
+    route: str = ...,
     level_statistics: bool = ...,
     porter_thomas: bool = ...,
     window: int = ...,

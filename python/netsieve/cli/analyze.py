@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="noise model: mp (white), deformed (correlated), auto (deformed where the white-noise test fails)")
     p.add_argument("--decomposition", choices=DECOMPOSITIONS, default=DEFAULTS["decomposition"])
     p.add_argument("--no-porter-thomas", action="store_true", help="skip the singular-vector test (faster)")
+    p.add_argument("--partial", action="store_true",
+                   help="σ and spikes from the leading singular values where the bulk passes a white-noise check "
+                        "(implies --no-porter-thomas, no level statistics; other layers: the full route)")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--plots", metavar="DIR", help="write plots (needs matplotlib)")
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
             say(args, f"running on {client}")
         report = analysis.analyze(
             args.path, layers=args.layers or None, conv_slices=args.conv_slices, embeddings=args.embeddings,
-            min_dim=args.min_dim, porter_thomas=not args.no_porter_thomas, spike_confidence=args.spike_confidence,
+            min_dim=args.min_dim, porter_thomas=not (args.no_porter_thomas or args.partial), spike_confidence=args.spike_confidence,
+            route="partial" if args.partial else DEFAULTS["route"], level_statistics=not args.partial,
             bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
             revision=args.revision, cache_dir=args.cache_dir, split_fused=args.split_fused, per_head=args.per_head,
             client=client,

@@ -145,6 +145,7 @@ def analyze(
     spike_confidence: float = DEFAULTS["spike_confidence"],
     bulk: str = DEFAULTS["bulk"],
     decomposition: str = DEFAULTS["decomposition"],
+    route: str = DEFAULTS["route"],
     window: int = DEFAULTS["window"],
     alpha: float = DEFAULTS["alpha"],
     min_tail: int = DEFAULTS["min_tail"],
@@ -183,8 +184,10 @@ def analyze(
         Skip matrices with a side below this.
     porter_thomas : bool, default True
         The singular-vector test (needs every singular vector, the slowest part).
-    level_statistics, spike_confidence, bulk, decomposition, window, alpha, min_tail, min_span
-        As for :func:`netsieve.analyze_layers` (``bulk``: the noise model, see :func:`netsieve.fit_mp`).
+    level_statistics, spike_confidence, bulk, decomposition, route, window, alpha, min_tail, min_span
+        As for :func:`netsieve.analyze_layers` (``bulk``: the noise model, see :func:`netsieve.fit_mp`;
+        ``route="partial"`` with ``porter_thomas=False, level_statistics=False``: σ and the spikes
+        from the leading singular values where the bulk passes the white-noise check).
     errors : {"raise", "collect"}, default "raise"
         ``"collect"``: layers that fail (NaN/Inf, too low-rank, unreadable) become rows with
         ``error`` set (``netsieve analyze`` collects).
@@ -233,7 +236,7 @@ def analyze(
     max_group_bytes = positive_integer(max_group_bytes, "max_group_bytes")
     check_min_dim(min_dim)  # before any file is opened
     core_options = dict(
-        spike_confidence=spike_confidence, bulk=bulk, decomposition=decomposition, level_statistics=bool(level_statistics),
+        spike_confidence=spike_confidence, bulk=bulk, decomposition=decomposition, route=route, level_statistics=bool(level_statistics),
         porter_thomas=bool(porter_thomas), window=window, alpha=alpha, min_tail=min_tail, min_span=min_span,
         errors=errors, max_working_bytes=max_group_bytes,
     )  # fmt: skip

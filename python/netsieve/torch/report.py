@@ -22,6 +22,11 @@ __all__ = ["Report", "LayerResult"]
 LayerResult = LayerReport  # the row type's former name
 
 
+def _text(value: Any, spec: str) -> str:
+    """A table cell; "—" for a quantity the route did not compute."""
+    return "—" if value is None else format(value, spec)
+
+
 class Report(LayerTable):
     """Per-layer rows, the skipped tensors with their reasons, and a model-level summary.
 
@@ -185,10 +190,9 @@ class Report(LayerTable):
             alpha = "—" if r.alpha is None else (f"{r.alpha:.2f}" if r.power_law_like else f"({r.alpha:.1f})")
             lines.append((
                 r.name, shape, f"{r.sigma:.4g}", "mp" if r.bulk == "mp" else f"τ={r.spread:.2f}", str(r.n_spikes),
-                str(r.mp_n_spikes), f"{r.mp_ks_pvalue:.2g}", f"{r.mp_soft_rank:.3f}",
-                "—" if r.porter_thomas_boundary is None else str(r.porter_thomas_boundary),
-                "—" if r.mean_r is None else f"{r.mean_r:.3f}", f"{r.spectral_norm:.4g}",
-                f"{r.stable_rank:.1f}", f"{r.effective_rank:.1f}", alpha,
+                _text(r.mp_n_spikes, "d"), _text(r.mp_ks_pvalue, ".2g"), f"{r.mp_soft_rank:.3f}",
+                _text(r.porter_thomas_boundary, "d"), _text(r.mean_r, ".3f"), f"{r.spectral_norm:.4g}",
+                f"{r.stable_rank:.1f}", _text(r.effective_rank, ".1f"), alpha,
             ))  # fmt: skip
         full = [ln for ln in lines if len(ln) == len(head)]
         widths = [max([len(h)] + [len(ln[i]) for ln in full]) for i, h in enumerate(head)]

@@ -192,7 +192,7 @@ const SCALE_LIMIT_EXPONENT: i32 = 100;
 /// The f64 copy of `w`, multiplied by a power of two when its largest entry lies outside
 /// 2^−100..2^100 (at 1e160 the Gram product overflows and the SVD fails to converge). Returns the
 /// exact factor taking the copy's singular values back to those of `w` (1 for ordinary weights).
-fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f64) {
+pub(crate) fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f64) {
     let mut a = to_f64_mat(w);
     let largest = (0..a.ncols())
         .flat_map(|j| a.col_as_slice(j).iter())

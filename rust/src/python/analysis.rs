@@ -9,7 +9,8 @@ use crate::linalg::decomposition::Decomposition;
 use crate::spectral::analysis::DEFAULT_LEVEL_STATISTICS;
 use crate::spectral::comparison::Role;
 use crate::spectral::layer_report::{
-    LayerOptions, LayerReport as CoreLayerReport, DEFAULT_PORTER_THOMAS,
+    LayerOptions, LayerReport as CoreLayerReport, LayerResult, PartialReport, SpectrumRoute,
+    DEFAULT_PORTER_THOMAS,
 };
 use crate::spectral::noise_fit::{BulkModel, FitOptions};
 use crate::spectral::porter_thomas::{DEFAULT_ALPHA, DEFAULT_WINDOW};
@@ -51,7 +52,11 @@ record! {
     /// is not power-law-like or could not be fitted. ``block`` is the index of the repeated unit the
     /// matrix sits in (None outside the blocks), ``head`` the attention head of a per-head block
     /// (None for whole matrices) and ``role`` what it does there (one of :data:`ROLES`), as the
-    /// caller labelled it.
+    /// caller labelled it. ``route`` is the route that answered ("full" or "partial");
+    /// ``route_note`` why a partial request fell back, or the partial route's check (its rows hold
+    /// σ, the edges, the spikes, the norms, the stable rank and the MP soft rank; the KS
+    /// statistics, low outliers, ⟨r⟩, Porter–Thomas, effective rank, entropy and α are None and
+    /// ``singular_values`` holds only the spikes, or s₁ when there are none).
     #[allow(non_snake_case)]
     pub struct LayerReport as "LayerReport" {
         name: String,
@@ -97,6 +102,8 @@ record! {
         alpha_likelihood_ratio: Option<f64>,
         power_law_like: Option<bool>,
         alpha_note: Option<String>,
+        route: String,
+        route_note: Option<String>,
         error: Option<String>,
         singular_values: Py<numpy::PyArray1<f64>>,
     }
@@ -194,9 +201,56 @@ impl LayerReport {
             alpha_likelihood_ratio: None,
             power_law_like: None,
             alpha_note: None,
+            route: SpectrumRoute::Full.name().to_string(),
+            route_note: None,
             error,
             singular_values: frozen_array(py, Vec::new())?,
         })
+    }
+
+    fn from_result(
+        py: Python<'_>,
+        ids: (String, String, String),
+        r: LayerResult,
+    ) -> PyResult<Self> {
+        match r {
+            LayerResult::Full(report, note) => {
+                let mut row = Self::from_core(py, ids, *report)?;
+                row.route_note = note;
+                Ok(row)
+            }
+            LayerResult::Partial(p) => Self::from_partial(py, ids, p),
+        }
+    }
+
+    /// A partial-route row: what it gives, None for what needs the whole spectrum.
+    fn from_partial(
+        py: Python<'_>,
+        ids: (String, String, String),
+        r: PartialReport,
+    ) -> PyResult<Self> {
+        let mut row = LayerReport::empty(py, ids.0, ids.1, ids.2, (r.rows, r.cols), None)?;
+        let f = r.fit;
+        row.route = SpectrumRoute::Partial.name().to_string();
+        row.sigma = Some(f.sigma);
+        row.bulk_min = Some(f.edges.0);
+        row.bulk_max = Some(f.edges.1);
+        row.spike_threshold = Some(f.spike_threshold);
+        row.n_spikes = Some(f.n_spikes);
+        row.mp_soft_rank = Some(r.mp_soft_rank);
+        row.bulk = Some(BulkModel::Mp.name().to_string());
+        row.spectral_norm = Some(r.spectral_norm);
+        row.frobenius_norm = Some(f.frobenius_norm);
+        row.stable_rank = Some(r.stable_rank);
+        row.alpha_note = Some(
+            "not computed by the partial route (the tail fit needs the whole spectrum)".to_string(),
+        );
+        row.route_note = Some(format!(
+            "white-noise dispersion {:.4} ± {:.4}; Krylov dimension {}",
+            f.dispersion, f.dispersion_stderr, f.krylov_dimension
+        ));
+        row.singular_values = frozen_array(py, f.leading)?;
+        Ok(row)
     }
 
     fn from_core(
@@ -299,6 +353,13 @@ fn labels(
 ///     Per-matrix role, each one of :data:`ROLES` (default "other").
 /// spike_confidence : {0.9, 0.95, 0.975, 0.99}, default 0.99
 /// decomposition : {"auto", "gram", "svd"}, default "auto"
+/// route : {"full", "partial"}, default "full"
+///     ``"partial"``: σ, the edges, the spikes and the norms from the leading singular values and
+///     the trace, checked against white noise; a matrix that fails a check, or for which the level
+///     statistics or the Porter–Thomas test are asked for (pass ``level_statistics=False,
+///     porter_thomas=False``), gets the full route. ``route`` and ``route_note`` in each row say
+///     which route answered and why it fell back; what the partial route does not compute is None
+///     (:data:`ROUTES`).
 /// level_statistics : bool, default True
 /// porter_thomas : bool, default True
 /// window, alpha
@@ -332,7 +393,7 @@ fn labels(
 /// >>> r.n_spikes, r.power_law_like, r.ok
 /// (0, False, True)
 #[pyfunction]
-#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, blocks = None, roles = None, heads = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
+#[pyo3(signature = (matrices, *, tensor_names = None, layer_types = None, blocks = None, roles = None, heads = None, spike_confidence = Real(DEFAULT_SPIKE_CONFIDENCE), bulk = BulkModel::default().name(), decomposition = Decomposition::default().name(), route = SpectrumRoute::default().name(), level_statistics = DEFAULT_LEVEL_STATISTICS, porter_thomas = DEFAULT_PORTER_THOMAS, window = Count(DEFAULT_WINDOW), alpha = Real(DEFAULT_ALPHA), min_tail = Count(DEFAULT_MIN_TAIL), min_span = Real(DEFAULT_MIN_SPAN), errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES)))]
 #[allow(clippy::too_many_arguments)]
 fn analyze_layers<'py>(
     py: Python<'py>,
@@ -345,6 +406,7 @@ fn analyze_layers<'py>(
     spike_confidence: Real,
     bulk: &str,
     decomposition: &str,
+    route: &str,
     level_statistics: bool,
     porter_thomas: bool,
     window: Count,
@@ -372,6 +434,7 @@ fn analyze_layers<'py>(
             min_tail: min_tail.0,
             min_span: min_span.0,
         },
+        route: SpectrumRoute::parse(route)?,
     };
     options.validate()?;
     let policy = ErrorPolicy::parse(errors)?;
@@ -393,7 +456,7 @@ fn analyze_layers<'py>(
         |py, name, i, out| {
             let ids = (name, tensors[i].clone(), types[i].clone());
             let mut row = match out {
-                Ok(r) => LayerReport::from_core(py, ids, r)?,
+                Ok(r) => LayerReport::from_result(py, ids, r)?,
                 Err(e) => {
                     let msg = e.value(py).str()?.to_string();
                     LayerReport::empty(py, ids.0, ids.1, ids.2, shapes[i], Some(msg))?
@@ -513,6 +576,8 @@ fn analyze_decomposed_layers<'py>(
             min_tail: min_tail.0,
             min_span: min_span.0,
         },
+        // The decompositions came from elsewhere, whole: the full route reports on them.
+        route: SpectrumRoute::Full,
     };
     options.validate()?;
     let policy = ErrorPolicy::parse(errors)?;

@@ -45,6 +45,10 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("spike_confidence", DEFAULT_SPIKE_CONFIDENCE)?;
     d.set_item("bulk", BulkModel::default().name())?;
     d.set_item("decomposition", Decomposition::default().name())?;
+    d.set_item(
+        "route",
+        crate::spectral::layer_report::SpectrumRoute::default().name(),
+    )?;
     d.set_item("level_statistics", DEFAULT_LEVEL_STATISTICS)?;
     d.set_item("window", DEFAULT_WINDOW)?;
     d.set_item("unfolding_window", DEFAULT_UNFOLDING_WINDOW)?;
@@ -85,6 +89,10 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BULK_MODELS", BulkModel::NAMES.to_vec())?;
     m.add("BULK_TEST_LEVEL", BULK_TEST_LEVEL)?;
     m.add("DECOMPOSITIONS", Decomposition::NAMES.to_vec())?;
+    m.add(
+        "ROUTES",
+        crate::spectral::layer_report::SpectrumRoute::NAMES.to_vec(),
+    )?;
     m.add("ROLES", Role::NAMES.to_vec())?;
     m.add("COMPARISON_STATUSES", ComparisonStatus::NAMES.to_vec())?;
     m.add("MARGIN_KINDS", MarginKind::NAMES.to_vec())?;
