@@ -189,16 +189,19 @@ pub fn sort_values(values: &mut [f64], scratch: &mut Vec<u64>) {
         values.sort_unstable_by(f64::total_cmp);
         return;
     }
-    let mut keys: Vec<u64> = values.iter().map(|&v| key(v)).collect();
-    scratch.resize(n, 0);
     let digit =
         |k: u64, p: usize| ((k >> (LOW_BITS + p as u32 * DIGIT_BITS)) as usize) & (BUCKETS - 1);
+    // The keys and the histograms of all their digits in one pass.
     let mut counts = vec![[0u32; BUCKETS]; PASSES];
-    for &k in &keys {
+    let mut keys: Vec<u64> = Vec::with_capacity(n);
+    keys.extend(values.iter().map(|&v| {
+        let k = key(v);
         for (p, c) in counts.iter_mut().enumerate() {
             c[digit(k, p)] += 1;
         }
-    }
+        k
+    }));
+    scratch.resize(n, 0);
     let mut src = &mut keys;
     let mut dst = scratch;
     for (p, c) in counts.iter().enumerate() {
@@ -212,28 +215,27 @@ pub fn sort_values(values: &mut [f64], scratch: &mut Vec<u64>) {
             total += x as usize;
         }
         for &k in src.iter() {
-            let d = digit(k, p);
-            dst[offsets[d]] = k;
-            offsets[d] += 1;
+            let o = &mut offsets[digit(k, p)];
+            // The offsets of a bucket stay below the start of the next (they are prefix sums of
+            // the counts of these very keys), so every write lands in 0..n.
+            debug_assert!(*o < n);
+            // SAFETY: *o < n = dst.len() (above).
+            unsafe { *dst.get_unchecked_mut(*o) = k };
+            *o += 1;
         }
         std::mem::swap(&mut src, &mut dst);
     }
+    // Back to values, ordering the runs of keys equal in the radix-sorted bits on the way.
     let mut start = 0;
-    while start < n {
-        let top = src[start] >> LOW_BITS;
-        let end = start
-            + 1
-            + src[start + 1..]
-                .iter()
-                .take_while(|&&k| k >> LOW_BITS == top)
-                .count();
-        if end - start > 1 {
-            src[start..end].sort_unstable();
+    for i in 0..n {
+        values[i] = unkey(src[i]);
+        let run_ends = i + 1 == n || src[i + 1] >> LOW_BITS != src[start] >> LOW_BITS;
+        if run_ends {
+            if i > start {
+                values[start..=i].sort_unstable_by(f64::total_cmp);
+            }
+            start = i + 1;
         }
-        start = end;
-    }
-    for (v, &k) in values.iter_mut().zip(src.iter()) {
-        *v = unkey(k);
     }
 }
 

@@ -43,9 +43,16 @@ impl WidthSweep {
 /// so that the divisions and comparisons run on whole vectors).
 const CENTRES: usize = 256;
 
-/// Half-widths whose pointers walk one block of centres together: their 2·GROUP pointers and
+/// The most half-widths whose pointers walk one block of centres together: their pointers and
 /// bounds stay in registers, and their independent steps overlap in the CPU.
 const GROUP: usize = 4;
+
+/// The fewest groups of at most [`GROUP`] half-widths, as equal in size as can be (a group of one
+/// would walk a block with nothing to overlap its steps with).
+fn group_sizes(halves: usize) -> impl Iterator<Item = usize> {
+    let groups = halves.div_ceil(GROUP);
+    (0..groups).map(move |g| halves / groups + usize::from(g < halves % groups))
+}
 
 /// Sweeps every width of `deltas` over the slabs centred on the sorted, finite projections `p`
 /// (fewer than 2³¹ of them: counts are kept in 32 bits and converted as signed integers).
@@ -275,13 +282,13 @@ fn sweep_widths_lanes<S: Steps>(
     let mut acc = vec![Best::default(); live.len()];
     for block in p.chunks(CENTRES) {
         let mut t = 0;
-        while t < halves.len() {
-            let k = (halves.len() - t).min(GROUP);
+        for k in group_sizes(halves.len()) {
             let (h, ptr, rows) = (&halves[t..], &mut pointers[t..], &mut counts[t * CENTRES..]);
             match k {
                 1 => walk::<S, 1>(padded, block, h, ptr, rows),
                 2 => walk::<S, 2>(padded, block, h, ptr, rows),
                 3 => walk::<S, 3>(padded, block, h, ptr, rows),
+                4 => walk::<S, 4>(padded, block, h, ptr, rows),
                 _ => walk::<S, GROUP>(padded, block, h, ptr, rows),
             }
             t += k;
