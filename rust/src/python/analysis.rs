@@ -333,6 +333,43 @@ fn labels(
     }
 }
 
+/// The checked options of [`analyze_layers`] and [`analyze_decomposed_layers`].
+#[allow(clippy::too_many_arguments)]
+fn layer_options(
+    spike_confidence: Real,
+    bulk: &str,
+    decomposition: &str,
+    route: SpectrumRoute,
+    level_statistics: bool,
+    porter_thomas: bool,
+    window: Count,
+    alpha: Real,
+    (min_tail, min_span): (Count, Real),
+) -> PyResult<LayerOptions> {
+    let fit = FitOptions {
+        spike_confidence: spike_confidence.0,
+        bulk: BulkModel::parse(bulk)?,
+        ..FitOptions::default()
+    };
+    let options = LayerOptions {
+        analysis: analysis_options(
+            fit,
+            decomposition,
+            level_statistics,
+            porter_thomas,
+            window,
+            alpha,
+        )?,
+        power_law: PowerLawOptions {
+            min_tail: min_tail.0,
+            min_span: min_span.0,
+        },
+        route,
+    };
+    options.validate()?;
+    Ok(options)
+}
+
 /// The per-layer report of many weight matrices, in parallel within a memory budget.
 ///
 /// Each row holds the MP fit (as :func:`fit_mp`), the Porter–Thomas boundary, ⟨r⟩ of the bulk,
@@ -416,27 +453,17 @@ fn analyze_layers<'py>(
     errors: &str,
     max_working_bytes: Count,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let fit = FitOptions {
-        spike_confidence: spike_confidence.0,
-        bulk: BulkModel::parse(bulk)?,
-        ..FitOptions::default()
-    };
-    let options = LayerOptions {
-        analysis: analysis_options(
-            fit,
-            decomposition,
-            level_statistics,
-            porter_thomas,
-            window,
-            alpha,
-        )?,
-        power_law: PowerLawOptions {
-            min_tail: min_tail.0,
-            min_span: min_span.0,
-        },
-        route: SpectrumRoute::parse(route)?,
-    };
-    options.validate()?;
+    let options = layer_options(
+        spike_confidence,
+        bulk,
+        decomposition,
+        SpectrumRoute::parse(route)?,
+        level_statistics,
+        porter_thomas,
+        window,
+        alpha,
+        (min_tail, min_span),
+    )?;
     let policy = ErrorPolicy::parse(errors)?;
     let inputs = Matrices::extract(matrices)?;
     let tensors = labels(tensor_names, &inputs.names, "tensor_names", |n| {
@@ -558,28 +585,18 @@ fn analyze_decomposed_layers<'py>(
     min_span: Real,
     errors: &str,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-    let fit = FitOptions {
-        spike_confidence: spike_confidence.0,
-        bulk: BulkModel::parse(bulk)?,
-        ..FitOptions::default()
-    };
-    let options = LayerOptions {
-        analysis: analysis_options(
-            fit,
-            Decomposition::default().name(),
-            level_statistics,
-            porter_thomas,
-            window,
-            alpha,
-        )?,
-        power_law: PowerLawOptions {
-            min_tail: min_tail.0,
-            min_span: min_span.0,
-        },
-        // The decompositions came from elsewhere, whole: the full route reports on them.
-        route: SpectrumRoute::Full,
-    };
-    options.validate()?;
+    // The decompositions came from elsewhere, whole: the full route reports on them.
+    let options = layer_options(
+        spike_confidence,
+        bulk,
+        Decomposition::default().name(),
+        SpectrumRoute::Full,
+        level_statistics,
+        porter_thomas,
+        window,
+        alpha,
+        (min_tail, min_span),
+    )?;
     let policy = ErrorPolicy::parse(errors)?;
     let mut names = Vec::new();
     let mut spectra = Vec::new();
