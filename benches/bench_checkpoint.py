@@ -25,18 +25,30 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 RUN = """
-import json, time, netsieve as ns, netsieve.torch as nt
+import json, threading, time, netsieve as ns, netsieve.torch as nt
 {setup}
+def status(field):
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) * 1024 for l in fh if l.startswith(field + ":"))
 ns.singular_values(nt.open_weights({path!r}).get("model.layers.0.self_attn.k_proj.weight").float())  # pool, mmap
-with open("/proc/self/status") as fh:
-    base = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmRSS"))
+base, base_anon = status("VmRSS"), status("RssAnon")
+# VmHWM also counts the touched pages of the memory-mapped shards (file-backed page cache); the
+# process's own allocations are the anonymous pages, sampled every 10 ms for their peak.
+peak_anon, done = [base_anon], threading.Event()
+def sample():
+    while not done.wait(0.01):
+        peak_anon[0] = max(peak_anon[0], status("RssAnon"))
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
 t = time.perf_counter()
 report = nt.analyze({path!r}, porter_thomas={pt}, progress=False{client})
 elapsed = time.perf_counter() - t
+done.set()
+sampler.join()
 {teardown}
-with open("/proc/self/status") as fh:
-    hwm = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmHWM"))
-print(json.dumps({{"elapsed": elapsed, "hwm": hwm, "base": base, "rows": len(report.rows), "spikes": [r.n_spikes for r in report]}}))
+hwm = status("VmHWM")
+print(json.dumps({{"elapsed": elapsed, "hwm": hwm, "base": base, "anon": peak_anon[0], "base_anon": base_anon,
+                  "rows": len(report.rows), "spikes": [r.n_spikes for r in report]}}))
 """
 
 PER_ROLE = """
@@ -92,6 +104,10 @@ def main() -> None:
     print(f"in-process: {res['elapsed']:.1f} s, peak RSS {res['hwm'] / 2**30:.2f} GiB, {above / 2**30:.2f} GiB above the "
           f"{res['base'] / 2**30:.2f} GiB before the call ({above / (largest * 8):.2f}× the largest tensor in float64), {res['rows']} rows, "
           f"spikes {sorted(set(res['spikes']))}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    anon = res["anon"] - res["base_anon"]
+    print(f"peak anonymous memory (the process's own allocations, sampled every 10 ms): {anon / 2**30:.2f} GiB above "
+          f"the {res['base_anon'] / 2**30:.2f} GiB before the call ({anon / (largest * 8):.2f}× the largest tensor in "
+          f"float64)")  # fmt: skip
     if args.workers:
         setup = f"from netsieve.torch import cluster\nc = cluster.local_client({args.workers})"
         res2 = _run(RUN.format(path=str(folder), pt=pt, setup=setup, teardown="cluster.close_client(c)", client=", client=c"))
