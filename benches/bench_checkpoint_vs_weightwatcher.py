@@ -1,0 +1,78 @@
+"""netsieve against weightwatcher 0.7.7 on the same weights of the TinyLlama-1.1B shape
+(benches/make_llama_checkpoint.py, bf16 with planted components): the issue's "≥ 10× faster than
+weightwatcher on the same weights"; weightwatcher is far too slow for the whole checkpoint on this
+machine, so both run on the first ``--blocks`` blocks plus the lm_head, and the whole 22-block time
+is extrapolated from per-block and head costs (said so in the output).
+
+weightwatcher gets the weights as float32 ``torch.nn.Linear`` modules and its usual call
+``WeightWatcher(model=m).analyze(mp_fit=True)`` (as in bench_analyze.py); netsieve analyses the
+checkpoint folder itself (``netsieve.torch.analyze``), once with its defaults (Porter–Thomas on) and
+once without Porter–Thomas. weightwatcher is not a dependency of netsieve: install it yourself.
+
+    python benches/bench_checkpoint_vs_weightwatcher.py --blocks 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import netsieve.torch as nt
+
+HERE = Path(__file__).resolve().parent
+FULL_BLOCKS = 22
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--blocks", type=int, default=1)
+    args = ap.parse_args()
+    import weightwatcher as ww
+
+    logging.getLogger("weightwatcher").setLevel(logging.ERROR)
+    torch.set_num_threads(2)
+    spec = importlib.util.spec_from_file_location("gen", HERE / "make_llama_checkpoint.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        folder = tmp / "ckpt"
+        gen.write_llama_checkpoint(folder, shape="tinyllama", blocks=args.blocks)
+        with nt.open_weights(folder) as src:
+            names = [n for n in src.names() if len(src.shape(n)) == 2 and "embed_tokens" not in n]
+            model = torch.nn.Sequential()
+            for i, n in enumerate(names):
+                w = src.get(n).float()
+                lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=False)
+                lin.weight.data.copy_(w)
+                model.add_module(f"m{i}", lin)
+        print(f"# netsieve vs weightwatcher {ww.__version__}, TinyLlama-1.1B shape, {args.blocks} block(s) + lm_head "
+              f"({len(names)} matrices); load {os.getloadavg()[0]:.1f} before")  # fmt: skip
+        t_pt, rep = timed(lambda: nt.analyze(folder, progress=False))
+        t_nopt, rep2 = timed(lambda: nt.analyze(folder, porter_thomas=False, progress=False))
+        t_ww, df = timed(lambda: ww.WeightWatcher(model=model).analyze(mp_fit=True))
+        print(f"| tool | time | speed-up vs weightwatcher |\n|---|---:|---:|\n"
+              f"| weightwatcher `analyze(mp_fit=True)` ({len(df)} layers) | {t_ww:.1f} s | 1.0× |\n"
+              f"| netsieve `analyze(folder)`, Porter–Thomas on ({len(rep.rows)} rows) | {t_pt:.1f} s | {t_ww / t_pt:.1f}× |\n"
+              f"| netsieve `analyze(folder, porter_thomas=False)` | {t_nopt:.1f} s | {t_ww / t_nopt:.1f}× |")  # fmt: skip
+        print(f"spikes found by netsieve: {sorted({r.n_spikes for r in rep})} (planted 4); load {os.getloadavg()[0]:.1f} after")
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
