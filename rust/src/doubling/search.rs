@@ -31,7 +31,7 @@ use crate::interrupt::Stop;
 
 use super::directions::{covariance, eigenvectors_ascending};
 use super::projection::{project, sort_values, Points};
-use super::sweep::{sweep_widths, WidthSweep};
+use super::sweep::{sweep_widths_in_place, WidthSweep};
 
 /// How much searching to do.
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +75,7 @@ pub fn objective(
     let projections = p.pop().expect("one projection");
     let mut sorted = projections.clone();
     sort_values(&mut sorted, &mut Vec::new());
-    let sweeps = sweep_widths(&sorted, deltas, min_points);
+    let sweeps = sweep_widths_in_place(&mut sorted, deltas, min_points);
     let j = score(&sweeps);
     (sweeps, projections, j)
 }
