@@ -10,8 +10,9 @@
 //!   The absolute eigenvalue error is about ε·λ_max, so the relative error of sᵢ is about
 //!   ε·(s_max/sᵢ)²/2: at most 1e-6 while sᵢ/s_max ≥ 1e-5 (λᵢ/λ_max ≥ [`GRAM_CONDITION_LIMIT`]).
 //!   For float32 input this is *more* accurate than a float32 SVD (relative error ≈ 6e-8·s_max/sᵢ).
-//!   From a Gram size of [`TWO_STAGE_MIN_DIM`] on, eigenvalues alone come from the two-stage
-//!   tridiagonalisation of `symmetric_eigenvalues` (same backward error, about half the time).
+//!   From a Gram size of [`TWO_STAGE_MIN_DIM`] on ([`TWO_STAGE_MIN_DIM_ONE_THREAD`] on one thread),
+//!   eigenvalues alone come from the two-stage tridiagonalisation of `symmetric_eigenvalues` (same
+//!   backward error, about half the time).
 //! - **Svd**: a bidiagonalising SVD (faer, divide and conquer) of the f64 copy; relative error about
 //!   ε·s_max/sᵢ.
 //!
@@ -32,7 +33,7 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::symmetric_eigenvalues::symmetric_eigenvalues;
-pub use crate::linalg::symmetric_eigenvalues::TWO_STAGE_MIN_DIM;
+pub use crate::linalg::symmetric_eigenvalues::{TWO_STAGE_MIN_DIM, TWO_STAGE_MIN_DIM_ONE_THREAD};
 use crate::matrix::{check_finite_matrix, to_f64_mat, MatrixView, Scalar};
 
 crate::named_enum! {

@@ -2,3 +2,4 @@
 
 pub mod decomposition;
 pub mod symmetric_eigenvalues;
+pub mod tridiagonal_eigenvalues;
