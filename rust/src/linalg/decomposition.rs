@@ -467,6 +467,10 @@ pub fn gram_condition_passes(g: MatRef<'_, f64>, par: Par) -> bool {
         return false;
     }
     let tau = GRAM_CONDITION_LIMIT * lmax;
+    // λ_min ≤ min Gᵢᵢ: a (nearly) zero column of A fails without the factorisation.
+    if (0..m).any(|j| g[(j, j)] < tau) {
+        return false;
+    }
     let mut shifted = Mat::<f64>::zeros(m, m);
     for j in 0..m {
         shifted.col_as_slice_mut(j)[j..].copy_from_slice(
