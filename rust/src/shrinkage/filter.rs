@@ -446,4 +446,47 @@ mod tests {
         )
         .is_err());
     }
+
+    #[test]
+    fn a_given_decomposition_gives_the_record_of_the_filter() {
+        use crate::linalg::decomposition::{thin_svd, Decomposition};
+        let (n, m) = (240, 120);
+        let (w, _) = planted(n, m, 1.0, &[60.0, 30.0], 9);
+        let view = MatrixView::from_row_major(&w, n, m);
+        let svd = thin_svd(view, Decomposition::Svd, &Stop::never()).unwrap();
+        for method in [
+            ShrinkMethod::Hard,
+            ShrinkMethod::Operator,
+            ShrinkMethod::PorterThomas,
+        ] {
+            let opts = options(method);
+            let want = filter_matrix(view, &opts).unwrap().record;
+            let got = filter_decomposed(
+                (n, m),
+                svd.s.clone(),
+                Some((&svd.u, &svd.v)),
+                &opts,
+                &Stop::never(),
+            )
+            .unwrap();
+            assert_eq!(got.kept_rank, want.kept_rank, "{method:?}");
+            assert_eq!(got.pt_boundary, want.pt_boundary, "{method:?}");
+            assert_eq!(got.decomposition, GIVEN_DECOMPOSITION);
+            let s1 = want.singular_values[0];
+            for (a, b) in got.shrunk.iter().zip(&want.shrunk) {
+                assert!((a - b).abs() <= 1e-9 * s1, "{method:?}: {a} vs {b}");
+            }
+        }
+        let opts = options(ShrinkMethod::PorterThomas);
+        assert!(filter_decomposed((n, m), svd.s.clone(), None, &opts, &Stop::never()).is_err());
+        let short = svd.s[..10].to_vec();
+        assert!(filter_decomposed(
+            (n, m),
+            short,
+            None,
+            &options(ShrinkMethod::Hard),
+            &Stop::never()
+        )
+        .is_err());
+    }
 }
