@@ -163,9 +163,10 @@ def analyze(
 
     Parameters
     ----------
-    model_or_path : nn.Module, state dict, TensorSource, path or hub id
-        A path, or a Hugging Face id ``"org/name"`` read offline from the local cache
-        (:mod:`netsieve.hub`).
+    model_or_path : nn.Module, state dict, TensorSource, path, URL or hub id
+        A path, an fsspec URL of a ``.safetensors`` file or model folder (``s3://…``,
+        ``file://…``; :mod:`netsieve.torch.remote`), or a Hugging Face id ``"org/name"`` read
+        offline from the local cache (:mod:`netsieve.hub`).
     layers : str or sequence of str, optional
         Globs on tensor names (``"encoder.*.attention.*"``).
     conv_slices : bool, default False
@@ -202,7 +203,7 @@ def analyze(
     client : dask.distributed.Client, optional
         Run one task per tensor on this Dask cluster, each worker reading its tensor from the
         ``.safetensors`` shard (:mod:`netsieve.torch.cluster`; needs the ``cluster`` extra and a
-        path every worker can read). The rows are those of the in-process run, in the same order.
+        path or URL every worker can read). The rows are those of the in-process run, in the same order.
     worker_root : str, optional
         With ``client``: the model folder as the workers reach it, a path or an fsspec URL
         (``s3://bucket/model``; needs fsspec and its file system's package on the workers), each
