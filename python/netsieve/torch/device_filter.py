@@ -11,9 +11,10 @@ from the components kept, or as W plus the changed components, whichever is fewe
 to the input's dtype. The records therefore have the same fields (``decomposition`` is
 ``"given"``), the singular values agree to a relative 1e-9 of the largest, counts and kept ranks
 are equal unless a value lies that close to a threshold, and the filtered entries agree to 1e-9 of
-the largest entry in float64 (one rounding step of a float32/bfloat16 weight)
-(tests/test_device_filter.py). ``decomposition`` and the memory budget do not apply. A matrix with
-NaN or Inf goes to the core route, which gives its error.
+the largest entry in float64 (two rounding steps of a float32/bfloat16 weight)
+(tests/test_device_checkpoints.py). ``decomposition`` and ``max_working_bytes`` do not apply; a
+batch holds at most 256 MiB of float64 inputs. A matrix with NaN or Inf goes to the core route,
+which gives its error.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import torch
 import netsieve as ns
 
 __all__ = ["shrink_matrices"]
+
+_BATCH_BYTES = 256 * 2**20  # one batched decomposition's float64 input (a larger matrix forms its own batch)
 
 
 def shrink_matrices(matrices: Mapping[str, torch.Tensor], method: str, sigma: Any, *, errors: str, device: Any = None,
@@ -40,10 +43,13 @@ def shrink_matrices(matrices: Mapping[str, torch.Tensor], method: str, sigma: An
     given = {k: v for k, v in options.items() if k != "decomposition"}  # the decomposition is the device's
     finite = {n: m for n, m in matrices.items() if bool(torch.isfinite(m).all())}
     out: dict[str, tuple[Any, Any]] = {}
-    by_shape: dict[tuple[int, ...], list[str]] = {}
+    batches: dict[tuple[int, ...], list[list[str]]] = {}  # by shape, each batch at most _BATCH_BYTES in float64
     for n, m in finite.items():
-        by_shape.setdefault(tuple(m.shape), []).append(n)
-    for names in by_shape.values():
+        shape_batches = batches.setdefault(tuple(m.shape), [[]])
+        if shape_batches[-1] and (len(shape_batches[-1]) + 1) * m.numel() * 8 > _BATCH_BYTES:
+            shape_batches.append([])
+        shape_batches[-1].append(n)
+    for names in (b for shape_batches in batches.values() for b in shape_batches):
         stack = torch.stack([finite[n].to(device=dev, dtype=torch.float64) for n in names])
         u, s, vh = torch.linalg.svd(stack, full_matrices=False)
         for j, n in enumerate(names):

@@ -10,6 +10,9 @@ values to a relative 1e-9 of the largest, and every count (spikes, Porter–Thom
 unless a value lies that close to its threshold (tests/test_device_route.py). ``decomposition``
 and ``max_working_bytes`` do not apply; a batch holds at most ``max_group_bytes`` of inputs.
 A matrix with NaN or Inf goes to the core route, which gives its error row.
+
+:func:`netsieve.torch.compare` uses the same route for W_A, W_B and Δ (:func:`compare_spectra`,
+tests/test_device_checkpoints.py), and with ``client=`` each Dask worker runs it on its own device.
 """
 
 from __future__ import annotations
