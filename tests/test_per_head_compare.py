@@ -52,10 +52,11 @@ def test_compare_per_head_finds_the_updated_head(llama, tuned):
     assert [r.name.rsplit("[", 1)[1] for r in v_rows] == ["head=0]", "head=1]"]  # 2 key/value heads (grouped query)
     assert all(r.shape_a == (64, 256) for r in v_rows)
     assert v_rows[1].update_spikes == 3 and v_rows[0].update_spikes == 0  # the update lies in head 1 only
+    assert [r.head for r in v_rows] == [0, 1] and c.to_csv().splitlines()[1].split(",")[3] == "0"
     o_rows = [r for r in c if "o_proj" in r.name]
     assert len(o_rows) == 4 and all(r.shape_a == (256, 64) and r.relative_update == 0 for r in o_rows)
     whole = compare(llama, tuned, layers="model.layers.1.self_attn.v_proj*")
-    assert len(whole) == 1 and whole[0].update_spikes == 3
+    assert len(whole) == 1 and whole[0].update_spikes == 3 and whole[0].head is None
 
 
 def test_cli_compare_per_head(llama, tuned, tmp_path):

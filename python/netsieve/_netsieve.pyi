@@ -352,6 +352,7 @@ class LayerComparison:
     name: str
     block: int | None
     role: str
+    head: int | None
     status: str
     shape_a: tuple[int, int] | None
     shape_b: tuple[int, int] | None
@@ -377,6 +378,7 @@ class LayerComparison:
         name: str,
         block: int | None,
         role: str,
+        head: int | None,
         status: str,
         shape_a: tuple[int, int] | None,
         shape_b: tuple[int, int] | None,

@@ -66,8 +66,8 @@ class Comparison(LayerTable):
     >>> a = {"fc.weight": torch.randn(120, 60, generator=g)}
     >>> b = {"fc.weight": a["fc.weight"] + 0.1 * torch.randn(120, 60, generator=g)}
     >>> c = nt.compare(a, b)
-    >>> len(c), c.summary["n_compared"], c.to_csv().splitlines()[0].split(",")[:4]
-    (1, 1, ['name', 'block', 'role', 'status'])
+    >>> len(c), c.summary["n_compared"], c.to_csv().splitlines()[0].split(",")[:5]
+    (1, 1, ['name', 'block', 'role', 'head', 'status'])
     >>> c["fc.weight"].update_spikes, round(c["fc.weight"].relative_update, 2)
     (0, 0.1)
     """
@@ -206,7 +206,7 @@ class Comparison(LayerTable):
 def _empty(name: str, status: str, e: Any, shape_a=None, shape_b=None, error=None) -> LayerComparison:
     block, role = block_role(e)
     blank = {f: None for f in LayerComparison.FIELDS}
-    return LayerComparison(**{**blank, "name": name, "block": block, "role": role, "status": status,
+    return LayerComparison(**{**blank, "name": name, "block": block, "role": role, "head": e.head, "status": status,
                               "shape_a": shape_a, "shape_b": shape_b, "error": error})  # fmt: skip
 
 
@@ -245,7 +245,7 @@ def compare_pair(e: Any, a: torch.Tensor, b: torch.Tensor, core: dict, overlap_k
         update = dict(update_spikes=rd.n_spikes, update_sigma=rd.sigma, update_spectral_norm=rd.spectral_norm,
                       update_frobenius=rd.frobenius_norm, relative_update=rel, error=None, update=rd)  # fmt: skip
     return LayerComparison(
-        name=e.name, block=block, role=role, status="compared", shape_a=sa, shape_b=sb, sigma_a=ra.sigma,
+        name=e.name, block=block, role=role, head=e.head, status="compared", shape_a=sa, shape_b=sb, sigma_a=ra.sigma,
         sigma_b=rb.sigma, alpha_a=ra.alpha, alpha_b=rb.alpha, n_spikes_a=ra.n_spikes, n_spikes_b=rb.n_spikes,
         overlap_left=left, overlap_right=right, overlap_k=k, **update,
     )  # fmt: skip
