@@ -1,7 +1,9 @@
 """The analysis of a checkpoint on a Dask cluster (``analyze(..., client=...)``, ``netsieve analyze
 PATH --workers N`` or ``--scheduler tcp://HOST:PORT``): one task per tensor, each worker reading
-its own tensor from its ``.safetensors`` shard (a path every worker can read), results gathered in
-checkpoint order, a progress bar over completed tasks. ``compare(..., client=...)`` runs one task
+its own tensor from its ``.safetensors`` shard (a path or fsspec URL every worker can read:
+:mod:`netsieve.torch.remote`), results gathered in checkpoint order, a progress bar over completed
+tasks; with ``device=`` each worker decomposes on its own torch device
+(:mod:`netsieve.torch.device_route`, :mod:`netsieve.torch.device_filter`). ``compare(..., client=...)`` runs one task
 per matching pair of matrices the same way, and ``filter_checkpoint(FOLDER, OUT, client=...)`` one
 task per filtered tensor, then one per output shard (:mod:`netsieve.torch.sharded_filter`).
 
