@@ -178,3 +178,49 @@ def test_workers_read_shards_through_an_fsspec_url(client, llama):
     gone = analyze(llama, porter_thomas=False, layers="model.layers.1.*", client=client, errors="collect",
                    worker_root=f"file://{llama}-missing")  # fmt: skip
     assert all(not r.ok and "cannot read tensor" in r.error for r in gone)
+
+
+def _close_rows(got, want) -> None:
+    """Equal names and fields, floats to 1e-6 (the torch route in a worker may use other thread counts)."""
+    assert [r.name for r in got] == [r.name for r in want]
+    for a, b in zip(got, want):
+        da, db = a.to_dict(arrays=False), b.to_dict(arrays=False)
+        for key, value in db.items():
+            if isinstance(value, float):
+                assert da[key] == pytest.approx(value, rel=1e-6, abs=1e-9), (a.name, key)
+            elif not isinstance(value, dict):
+                assert da[key] == value, (a.name, key)
+
+
+def test_device_route_on_the_workers(client, llama, tmp_path):
+    from netsieve.torch import compare, filter_checkpoint, open_weights, save_weights
+
+    layers = "model.layers.1*"
+    want = analyze(llama, porter_thomas=True, device="cpu", layers=layers)
+    got = analyze(llama, porter_thomas=True, device="cpu", client=client, layers=layers)
+    _close_rows(got, want)
+    assert got.options["device"] == "cpu" and analyze(llama, porter_thomas=True, layers=layers).rows[0].n_spikes == got[0].n_spikes
+    with open_weights(llama) as src:
+        tensors = {n: src.get(n).float() for n in src.names() if ".layers.1." in n}
+    g = torch.Generator().manual_seed(4)
+    save_weights(tensors, tmp_path / "a.safetensors")
+    save_weights({n: t + 0.002 * torch.randn(t.shape, generator=g) for n, t in tensors.items()}, tmp_path / "b.safetensors")
+    pair = (tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    _close_rows(compare(*pair, device="cpu", client=client), compare(*pair, device="cpu"))
+    filter_checkpoint(llama, tmp_path / "in_process", "hard", device="cpu", layers=layers)
+    report = filter_checkpoint(llama, tmp_path / "on_cluster", "hard", device="cpu", layers=layers, client=client)
+    assert report.layers and all(layer.record.decomposition == "given" for layer in report)
+    a, b = _tensors(tmp_path / "in_process"), _tensors(tmp_path / "on_cluster")
+    assert a.keys() == b.keys() and all(float((a[n].double() - b[n].double()).abs().max()) <= 1e-2 * float(a[n].double().abs().max()) for n in a)
+
+
+def test_a_checkpoint_at_a_file_url_on_the_cluster(client, llama, tmp_path):
+    pytest.importorskip("fsspec")
+    from netsieve.torch import filter_checkpoint
+
+    url = f"file://{llama}"
+    assert analyze(url, porter_thomas=False, client=client).rows == analyze(llama, porter_thomas=False).rows
+    filter_checkpoint(llama, tmp_path / "local", "hard", layers="model.layers.2*")
+    filter_checkpoint(url, tmp_path / "remote", "hard", layers="model.layers.2*", client=client)
+    a, b = _tensors(tmp_path / "local"), _tensors(tmp_path / "remote")
+    assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)

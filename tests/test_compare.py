@@ -117,7 +117,7 @@ def test_cli_compare_writes_csv_json_plots(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "update spikes in total" in out and "mlp.up" in out
     header = csv_path.read_text().splitlines()[0].split(",")
-    assert header[:4] == ["name", "block", "role", "status"]
+    assert header[:5] == ["name", "block", "role", "head", "status"]
     data = json.loads(json_path.read_text())
     assert data["summary"]["n_compared"] == 6 and data["layers"][1]["update"]["n_spikes"] == 2
     assert (tmp_path / "plots" / "comparison.png").stat().st_size > 0

@@ -54,6 +54,7 @@ from .shrink import (
     ShrinkRecord,
     optimal_hard_threshold,
     shrink,
+    shrink_decomposed,
     shrink_many,
     shrink_with_record,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "ShrinkRecord",
     "optimal_hard_threshold",
     "shrink",
+    "shrink_decomposed",
     "shrink_many",
     "shrink_with_record",
     "DIRECTION_SOURCES",

@@ -72,6 +72,7 @@ __all__ = [
     "optimal_hard_threshold",
     "porter_thomas",
     "shrink",
+    "shrink_decomposed",
     "shrink_many",
     "shrink_with_record",
     "singular_values",
@@ -351,6 +352,7 @@ class LayerComparison:
     name: str
     block: int | None
     role: str
+    head: int | None
     status: str
     shape_a: tuple[int, int] | None
     shape_b: tuple[int, int] | None
@@ -376,6 +378,7 @@ class LayerComparison:
         name: str,
         block: int | None,
         role: str,
+        head: int | None,
         status: str,
         shape_a: tuple[int, int] | None,
         shape_b: tuple[int, int] | None,
@@ -707,6 +710,23 @@ def shrink_many(
     rank: int | None = None,
     **unknown: Any,
 ) -> Any: ...
+def shrink_decomposed(
+    singular_values: _ArrayLike,
+    shape: _Shape,
+    method: str = ...,
+    sigma: float | None = None,
+    *,
+    vectors: tuple[_ArrayLike, _ArrayLike] | None = None,
+    sigma_method: str | None = None,
+    spike_confidence: float | None = None,
+    fraction: float | None = None,
+    derepel: bool | None = None,
+    window: int | None = None,
+    alpha: float | None = None,
+    bulk: str | None = None,
+    rank: int | None = None,
+    **unknown: Any,
+) -> ShrinkRecord: ...
 def optimal_hard_threshold(shape: _Shape, sigma: float | None = None, singular_values: _ArrayLike | None = None) -> float: ...
 def margins(logits: _ArrayLike, labels: _ArrayLike, kind: str = ..., *, top_k: int = ...) -> Any: ...
 def margin_summary(

@@ -65,6 +65,9 @@ of an SVD; falls back to the SVD when ill-conditioned), the thin SVD for "fracti
 "porter_thomas" the accurate route to every singular vector. :data:`SHRINK_METHOD_OPTIONS` lists
 the options of each method; an option that does not apply to the chosen method is an error.
 
+:func:`shrink_decomposed` gives the record (and so η) from a decomposition computed elsewhere, e.g.
+by ``torch.linalg`` on a GPU (:func:`netsieve.torch.filter_checkpoint` with ``device=``).
+
 The method names, their options and all checks live in the Rust core
 (``rust/src/shrinkage/methods.rs``); this module re-exports the core's functions.
 """
@@ -77,6 +80,7 @@ from ._netsieve import (
     ShrinkRecord,
     optimal_hard_threshold,
     shrink,
+    shrink_decomposed,
     shrink_many,
     shrink_with_record,
 )
@@ -89,6 +93,7 @@ __all__ = [
     "shrink",
     "shrink_with_record",
     "shrink_many",
+    "shrink_decomposed",
     "optimal_hard_threshold",
 ]
 

@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "level statistics, norms, ranks and the power-law tail exponent α. Exit code 1 when nothing "
         "could be analysed.",
     )
-    p.add_argument("path", help="a .safetensors file, a folder of shards, a torch checkpoint (weights_only), "
+    p.add_argument("path", help="a .safetensors file, a folder of shards, a torch checkpoint (weights_only), an fsspec "
+                   "URL of .safetensors (s3://…, file://…), "
                    "or a Hugging Face id org/name already in the local cache (never downloaded)")
     p.add_argument("--revision", help="hub ids: branch, tag or commit in the cache (default main)")
     p.add_argument("--cache-dir", metavar="DIR", help="hub ids: the cache folder (default HF_HUB_CACHE, HF_HOME/hub, …)")
@@ -37,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="noise model: mp (white), deformed (correlated), auto (deformed where the white-noise test fails)")
     p.add_argument("--decomposition", choices=DECOMPOSITIONS, default=DEFAULTS["decomposition"])
     p.add_argument("--no-porter-thomas", action="store_true", help="skip the singular-vector test (faster)")
+    p.add_argument("--device", metavar="DEV",
+                   help="decompose with torch.linalg on this torch device (cuda, cpu); with --workers/--scheduler on each worker")
     p.add_argument("--partial", action="store_true",
                    help="σ and spikes from the leading singular values where the bulk passes a white-noise check "
                         "(implies --no-porter-thomas, no level statistics; other layers: the full route)")
@@ -51,14 +54,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._files import check_output_folder, check_outputs
-    from ..hub import locate
     from . import say
+    from ._inputs import locate_input
 
-    where, hub = locate(args.path, args.revision, cache_dir=args.cache_dir)  # a path, or a cached hub model
+    where, hub, inputs = locate_input(args.path, args.revision, args.cache_dir)  # a path, URL or cached hub model
     if hub is not None:
         say(args, f"reading {hub} from {hub.snapshot}")
     # Every output is checked before the analysis: none may be the input or lie in an input folder.
-    inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
     check_outputs([("--csv", args.csv), ("--json", args.json), ("--html", args.html)], inputs)
     check_output_folder("--plots", args.plots, inputs)
     if args.plots or args.html:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             route="partial" if args.partial else DEFAULTS["route"], level_statistics=not args.partial,
             bulk=args.bulk, decomposition=args.decomposition, errors="collect", progress=None if not args.quiet else False,
             revision=args.revision, cache_dir=args.cache_dir, split_fused=args.split_fused, per_head=args.per_head,
-            client=client,
+            client=client, device=args.device,
         )  # fmt: skip
     if not args.quiet:
         print(report)

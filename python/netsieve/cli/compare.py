@@ -21,11 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "of the update Δ = W_B − W_A (its effective rank), ‖Δ‖/‖W_A‖, the change of σ, α and spike count, and "
         "the overlap of the leading singular subspaces. Exit code 1 when no layer could be compared.",
     )
-    p.add_argument("a", help="checkpoint A (.safetensors, folder of shards, torch checkpoint, or a cached hub id)")
+    p.add_argument("a", help="checkpoint A (.safetensors, folder of shards, torch checkpoint, an fsspec URL of "
+                   ".safetensors, or a cached hub id)")
     p.add_argument("b", help="checkpoint B, of the same model")
     p.add_argument("--layers", nargs="+", metavar="GLOB", help="only tensors whose names match these globs")
     p.add_argument("--embeddings", action="store_true", help="also compare embedding tables")
     p.add_argument("--split-fused", action="store_true", help="split fused q/k/v projections (c_attn, query_key_value)")
+    p.add_argument("--per-head", action="store_true",
+                   help="compare each attention head's block of the q/k/v/o projections (head counts from A's config.json)")
+    p.add_argument("--device", metavar="DEV",
+                   help="decompose with torch.linalg on this torch device (cuda, cpu); with --workers/--scheduler on each worker")
     p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
                    help=f"skip matrices with a side below this (default {DEFAULTS['min_dim']})")
     p.add_argument("--overlap-k", type=int, default=DEFAULTS["overlap_k"],
@@ -43,12 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._files import check_output_folder, check_outputs
-    from ..hub import locate
+    from ._inputs import locate_input
 
     inputs = []
     for arg in (args.a, args.b):
-        where, hub = locate(arg)
-        inputs += [where] if hub is None else [where, hub.snapshot]
+        inputs += locate_input(arg)[2]
     check_outputs([("--csv", args.csv), ("--json", args.json)], inputs)  # before anything is read
     check_output_folder("--plots", args.plots, inputs)
     if args.plots:
@@ -63,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             args.a, args.b, layers=args.layers or None, embeddings=args.embeddings, split_fused=args.split_fused,
             min_dim=args.min_dim, overlap_k=args.overlap_k, spike_confidence=args.spike_confidence, bulk=args.bulk,
             decomposition=args.decomposition, progress=None if not args.quiet else False, client=client,
+            per_head=args.per_head, device=args.device,
         )  # fmt: skip
     print(result)
     if args.csv:

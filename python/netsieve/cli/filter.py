@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("input", help=".safetensors file, folder of .safetensors shards, torch checkpoint (.pt/.pth/.bin/.ckpt), "
+                   "an fsspec URL of .safetensors (s3://…, file://…), "
                    "or a Hugging Face id org/name already in the local cache (never downloaded)")
     p.add_argument("--revision", help="hub ids: branch, tag or commit in the cache (default main)")
     p.add_argument("--cache-dir", metavar="DIR", help="hub ids: the cache folder (default HF_HUB_CACHE, HF_HOME/hub, …)")
@@ -51,6 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--conv-slices", action="store_true", help="one matrix per convolution kernel position")
     p.add_argument("--min-dim", type=int, default=DEFAULTS["min_dim"],
                    help=f"skip matrices with a side below this (default {DEFAULTS['min_dim']})")
+    p.add_argument("--device", metavar="DEV",
+                   help="decompose with torch.linalg on this torch device (cuda, cpu); with --workers/--scheduler on each worker")
     p.add_argument("--report", help="also write the per-layer report (.json or .csv)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (or the input itself)")
     add_cluster_arguments(p, "folder to folder: one task per tensor on a local Dask cluster of N processes (needs netsieve[cluster])",
@@ -60,16 +63,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .._files import check_outputs
-    from ..hub import locate
     from . import say
+    from ._inputs import locate_input
 
-    where, hub = locate(args.input, args.revision, cache_dir=args.cache_dir)  # a path, or a cached hub model
+    where, hub, inputs = locate_input(args.input, args.revision, args.cache_dir)  # a path, URL or cached hub model
     if hub is not None:
         say(args, f"reading {hub} from {hub.snapshot}")
     report_path = Path(args.report) if args.report else None
     # All outputs are checked before any work: OUTPUT may be the input file (--overwrite filters it
     # in place), the report may be neither the input nor OUTPUT.
-    inputs = [where] if hub is None else [where, hub.snapshot]  # a cached model's snapshot is never written into
     from ..torch.sharded_filter import is_folder_output
 
     folder_out = is_folder_output(where, Path(args.output))  # checked by the folder filter itself
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         report = filter_checkpoint(
             args.input, args.output, args.method, args.layers, overwrite=args.overwrite, embeddings=args.embeddings,
             attention=args.attention, conv_slices=args.conv_slices, min_dim=args.min_dim, revision=args.revision,
-            cache_dir=args.cache_dir, client=client, **options,
+            cache_dir=args.cache_dir, client=client, device=args.device, **options,
         )  # fmt: skip
     if report_path is not None:
         if report_path.suffix == ".csv":

@@ -17,7 +17,9 @@ Conventions (documented once, used everywhere):
   ``in_proj_weight``'s parts.
 - With ``per_head=True``, attention projections split into one block per head (the head counts of
   ``config.json``): query rows per attention head, key/value rows per key/value head (grouped-query
-  shapes), output columns per attention head; named ``name[head=h]``.
+  shapes), output columns per attention head (rows for GPT-2's ``Conv1D`` ``c_proj``, stored
+  in × out); named ``name[head=h]``. Fused projections (``c_attn``, ``query_key_value``) split into
+  their q/k/v parts first, then each part per attention head: ``name[q][head=h]``.
 - Tensors with fewer than 2 dimensions (biases, norm scales, scalars) and matrices whose smaller side
   is below ``min_dim`` are skipped, each with its reason.
 """
@@ -73,15 +75,17 @@ class WeightMatrix:
             i = "qkv".index(self.part[0])
             return tensor.reshape(heads, 3, -1, tensor.shape[1])[:, i].reshape(-1, tensor.shape[1])
         if self.kind == "head":  # part = (head, heads, axis)
-            h, heads, axis = self.part
-            size = tensor.shape[axis] // heads
-            return tensor[h * size : (h + 1) * size] if axis == 0 else tensor[:, h * size : (h + 1) * size]
+            return _head_block(tensor, *self.part)
+        if self.kind == "fused_head":  # part = (q|k|v, fused kind, fused part's rest, head, heads, axis)
+            p, fused_kind, rest, h, heads, axis = self.part
+            whole = WeightMatrix(self.name, self.tensor_name, self.layer_type, self.tensor_shape, fused_kind, (p, *rest))
+            return _head_block(whole.extract(tensor), h, heads, axis)
         raise AssertionError(self.kind)
 
     @property
     def head(self) -> int | None:
         """The attention head of a per-head block (None for whole matrices)."""
-        return self.part[0] if self.kind == "head" else None
+        return self.part[0] if self.kind == "head" else self.part[3] if self.kind == "fused_head" else None
 
     def insert(self, tensor: torch.Tensor, matrix: torch.Tensor) -> None:
         """Writes ``matrix`` into its place in ``tensor`` (in place, cast to its dtype) through the
@@ -147,10 +151,23 @@ def _matrix_shape(w: WeightMatrix) -> tuple[int, int]:
     if w.kind == "head":
         _, heads, axis = w.part
         return (s[0] // heads, s[1]) if axis == 0 else (s[0], s[1] // heads)
+    if w.kind == "fused_head":
+        p, fused_kind, rest, _, heads, axis = w.part
+        rows, cols = WeightMatrix(w.name, w.tensor_name, w.layer_type, s, fused_kind, (p, *rest)).shape
+        return (rows // heads, cols) if axis == 0 else (rows, cols // heads)
     raise AssertionError(w.kind)
 
 
-SPLIT_KINDS = ("attention_in_proj", "fused_columns", "fused_heads")
+def _head_block(matrix: torch.Tensor, h: int, heads: int, axis: int) -> torch.Tensor:
+    """Head ``h``'s block of ``heads`` equal blocks of ``matrix`` along ``axis`` (a view)."""
+    size = matrix.shape[axis] // heads
+    return matrix[h * size : (h + 1) * size] if axis == 0 else matrix[:, h * size : (h + 1) * size]
+
+
+SPLIT_KINDS = ("attention_in_proj", "fused_columns", "fused_heads", "fused_head")
+# The axis of the heads in each part of a fused projection: c_attn's parts are in × E (Conv1D, the
+# output features in columns), query_key_value's parts E × E with rows ordered (head, head_dim).
+_FUSED_HEAD_AXIS = {"fused_columns": 1, "fused_heads": 0}
 
 
 def _fused(name: str, shape: tuple[int, ...], heads: int | None) -> tuple[str, tuple] | None:
@@ -176,6 +193,8 @@ def _per_head(name: str, shape: tuple[int, ...], heads: int | None, kv_heads: in
     if spec is None or len(shape) != 2:
         return None
     axis, kv = spec
+    if name.endswith("c_proj.weight"):  # GPT-2's Conv1D stores in × out: the heads are its input rows
+        axis = 0
     count = kv_heads if kv else heads
     if not count or count < 2 or shape[axis] % count:
         return None
@@ -239,9 +258,14 @@ def select_weight_matrices(
         if not matches(name, layers):
             continue
         layer_type = types.get(name) or _guess_type(name, shape)
-        fused = _fused(name, shape, heads) if split_fused else None
+        fused = _fused(name, shape, heads) if split_fused or per_head else None
         split = _per_head(name, shape, heads, kv_heads or heads) if per_head else None
-        if fused is not None:
+        if fused is not None and per_head and heads and heads > 1:  # each part, then each head of it
+            axis = _FUSED_HEAD_AXIS[fused[0]]
+            entries = [WeightMatrix(f"{name}[{p}][head={h}]", name, layer_type, shape, "fused_head", (p, fused[0], fused[1], h, heads, axis))
+                       for p in "qkv" for h in range(heads)]  # fmt: skip
+            reason = None
+        elif fused is not None:
             entries = [WeightMatrix(f"{name}[{p}]", name, layer_type, shape, fused[0], (p, *fused[1])) for p in "qkv"]
             reason = None
         elif split is not None:

@@ -163,9 +163,10 @@ def analyze(
 
     Parameters
     ----------
-    model_or_path : nn.Module, state dict, TensorSource, path or hub id
-        A path, or a Hugging Face id ``"org/name"`` read offline from the local cache
-        (:mod:`netsieve.hub`).
+    model_or_path : nn.Module, state dict, TensorSource, path, URL or hub id
+        A path, an fsspec URL of a ``.safetensors`` file or model folder (``s3://…``,
+        ``file://…``; :mod:`netsieve.torch.remote`), or a Hugging Face id ``"org/name"`` read
+        offline from the local cache (:mod:`netsieve.hub`).
     layers : str or sequence of str, optional
         Globs on tensor names (``"encoder.*.attention.*"``).
     conv_slices : bool, default False
@@ -202,7 +203,7 @@ def analyze(
     client : dask.distributed.Client, optional
         Run one task per tensor on this Dask cluster, each worker reading its tensor from the
         ``.safetensors`` shard (:mod:`netsieve.torch.cluster`; needs the ``cluster`` extra and a
-        path every worker can read). The rows are those of the in-process run, in the same order.
+        path or URL every worker can read). The rows are those of the in-process run, in the same order.
     worker_root : str, optional
         With ``client``: the model folder as the workers reach it, a path or an fsspec URL
         (``s3://bucket/model``; needs fsspec and its file system's package on the workers), each
@@ -211,7 +212,8 @@ def analyze(
         ``"cuda"``: the decompositions with ``torch.linalg`` on the GPU, batched by shape, the rows
         computed by the core from them (:mod:`netsieve.torch.device_route`: the same fields, equal
         to a documented tolerance); ``"cpu"`` runs that route on the CPU. Default: the core's own
-        decompositions on the CPU.
+        decompositions on the CPU. With ``client`` each worker runs this route on its own device
+        (``"cuda"`` needs a GPU on every worker).
 
     Returns
     -------
@@ -244,8 +246,6 @@ def analyze(
     from .device_route import analyze_group, check_device
 
     torch_device = check_device(device)
-    if torch_device is not None and client is not None:
-        raise InvalidInputError("device= and client= cannot be combined yet: the workers use the core's route")
     if worker_root is not None and client is None:
         raise InvalidInputError("worker_root= says where the workers of client= read the shards; pass client= too")
     start = time.perf_counter()
@@ -302,7 +302,7 @@ def analyze(
             from .cluster import analyze_tensors
 
             labels = {e.name: block_role(e) for e in chosen}
-            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar, worker_root)
+            results = analyze_tensors(client, src, by_tensor, labels, core_options, bar, worker_root, device=options.get("device"))
             failed = [r for r in results.values() if not r.ok]
             if failed and errors == "raise":
                 raise InvalidInputError(f"layer {failed[0].name!r}: {failed[0].error}")

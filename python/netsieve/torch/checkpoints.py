@@ -302,8 +302,9 @@ def open_weights(
     ----------
     path : str or os.PathLike
         A ``.safetensors`` file, a torch checkpoint, or a folder of either (see
-        :class:`TensorSource`); or a Hugging Face id ``org/name``, read offline from the local
-        cache (:mod:`netsieve.hub`; an existing path wins).
+        :class:`TensorSource`); an fsspec URL of a ``.safetensors`` file or folder
+        (:mod:`netsieve.torch.remote`); or a Hugging Face id ``org/name``, read offline from the
+        local cache (:mod:`netsieve.hub`; an existing path wins).
     revision, cache_dir : optional
         For a hub id: the branch, tag or commit (default ``"main"``) and the cache folder.
 
@@ -334,7 +335,12 @@ def open_weights(
     ['a', 'b'] ['not a weight file']
     """
     from ..hub import locate
+    from .remote import UrlTensorSource, is_url
 
+    if is_url(path):  # an fsspec URL (netsieve.torch.remote)
+        if revision is not None or cache_dir is not None:
+            raise InvalidInputError(f"{path} is a URL: revision= and cache_dir= apply only to hub ids")
+        return UrlTensorSource(str(path))
     where, hub = locate(path, revision, cache_dir=cache_dir)
     return TensorSource(where, files=hub.files if hub is not None and where.is_dir() else None)
 

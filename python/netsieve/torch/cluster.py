@@ -1,7 +1,9 @@
 """The analysis of a checkpoint on a Dask cluster (``analyze(..., client=...)``, ``netsieve analyze
 PATH --workers N`` or ``--scheduler tcp://HOST:PORT``): one task per tensor, each worker reading
-its own tensor from its ``.safetensors`` shard (a path every worker can read), results gathered in
-checkpoint order, a progress bar over completed tasks. ``compare(..., client=...)`` runs one task
+its own tensor from its ``.safetensors`` shard (a path or fsspec URL every worker can read:
+:mod:`netsieve.torch.remote`), results gathered in checkpoint order, a progress bar over completed
+tasks; with ``device=`` each worker decomposes on its own torch device
+(:mod:`netsieve.torch.device_route`, :mod:`netsieve.torch.device_filter`). ``compare(..., client=...)`` runs one task
 per matching pair of matrices the same way, and ``filter_checkpoint(FOLDER, OUT, client=...)`` one
 task per filtered tensor, then one per output shard (:mod:`netsieve.torch.sharded_filter`).
 
@@ -21,6 +23,8 @@ from typing import Any
 
 import netsieve as ns
 from netsieve import InvalidInputError, LayerReport
+
+from .remote import read_tensor  # workers read a path or an fsspec URL
 
 __all__ = ["local_client", "connect", "analyze_tensors", "compare_layers", "filter_on_cluster"]
 
@@ -70,37 +74,10 @@ def close_client(client: Any) -> None:
         cluster.close()
 
 
-_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-                       "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}  # fmt: skip
-
-
-def read_tensor(location: str, name: str) -> Any:
-    """Tensor ``name`` of the safetensors file at ``location``: a path (memory-mapped), or an fsspec
-    URL (``s3://…``, ``file://…``), of which only the header and the tensor's bytes are read."""
-    import torch
-
-    if "://" not in location:
-        from safetensors import safe_open
-
-        with safe_open(location, framework="pt", device="cpu") as handle:
-            return handle.get_tensor(name)
-    import fsspec  # the URL form needs fsspec (and the file system's own package, e.g. s3fs)
-    import json
-    import struct
-
-    with fsspec.open(location, "rb") as fh:
-        size = struct.unpack("<Q", fh.read(8))[0]
-        info = json.loads(fh.read(size))[name]
-        start, end = info["data_offsets"]
-        fh.seek(8 + size + start)
-        data = bytearray(fh.read(end - start))
-    dtype = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
-    flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
-    return flat.reshape(info["shape"])
-
-
-def _task(file: str, tensor_name: str, entries: list, labels: list, core_options: dict) -> list[LayerReport]:
-    """On a worker: reads one tensor from its shard and analyses its matrices (failures as rows)."""
+def _task(file: str, tensor_name: str, entries: list, labels: list, core_options: dict,
+          device: str | None = None) -> list[LayerReport]:  # fmt: skip
+    """On a worker: reads one tensor from its shard and analyses its matrices (failures as rows),
+    decomposing them on the torch ``device`` when given (:mod:`netsieve.torch.device_route`)."""
     from .analysis import _unusable
 
     def failed(e: Any, reason: str, label: tuple) -> LayerReport:
@@ -119,7 +96,13 @@ def _task(file: str, tensor_name: str, entries: list, labels: list, core_options
         else:
             group[e.name] = m
             group_labels.append((e, lab))
-    if group:
+    if group and device is not None:
+        from .device_route import analyze_group, check_device
+
+        pairs = [(e, group[e.name]) for e, _ in group_labels]
+        rows = analyze_group(pairs, [lab for _, lab in group_labels], check_device(device), dict(core_options, errors="collect"))
+        out += [rows[e.name] for e, _ in group_labels]
+    elif group:
         rows = ns.analyze_layers(
             group, tensor_names=[e.tensor_name for e, _ in group_labels], layer_types=[e.layer_type for e, _ in group_labels],
             blocks=[lab[0] for _, lab in group_labels], roles=[lab[1] for _, lab in group_labels],
@@ -130,7 +113,7 @@ def _task(file: str, tensor_name: str, entries: list, labels: list, core_options
 
 
 def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, core_options: dict, bar: Any,
-                    worker_root: str | None = None) -> dict[str, LayerReport]:  # fmt: skip
+                    worker_root: str | None = None, device: str | None = None) -> dict[str, LayerReport]:  # fmt: skip
     """Runs one task per tensor of ``by_tensor`` (tensor name → its matrices) on ``client``; returns
     matrix name → row. ``source``: the TensorSource, whose shards must be ``.safetensors`` files;
     ``worker_root``: the folder as the workers reach it (a path or an fsspec URL), default its path."""
@@ -140,7 +123,7 @@ def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, cor
         files = {name: f"{worker_root.rstrip('/')}/{Path(f).name}" for name, f in files.items()}
     futures = {}
     for name, entries in by_tensor.items():
-        futures[client.submit(_task, files[name], name, entries, [labels[e.name] for e in entries], core_options,
+        futures[client.submit(_task, files[name], name, entries, [labels[e.name] for e in entries], core_options, device,
                               key=f"netsieve-{name}-{id(futures)}", pure=False)] = name  # fmt: skip
     results: dict[str, LayerReport] = {}
     for future in distributed.as_completed(list(futures)):
@@ -153,12 +136,12 @@ def analyze_tensors(client: Any, source: Any, by_tensor: dict, labels: dict, cor
 
 def _shard(source: Any, name: str) -> str:
     file = source.file_of(name)
-    if Path(file).suffix != ".safetensors":
+    if Path(str(file)).suffix != ".safetensors":
         raise InvalidInputError(f"client= reads tensors from .safetensors shards on the workers; {file} is not one")
-    return str(Path(file).resolve())
+    return _location(file)
 
 
-def _compare_task(file_a: str, ea: Any, file_b: str, eb: Any, core: dict, overlap_k: int) -> Any:
+def _compare_task(file_a: str, ea: Any, file_b: str, eb: Any, core: dict, overlap_k: int, device: str | None = None) -> Any:
     """On a worker: reads one matrix from each checkpoint and compares them (a failure as the row)."""
     from .compare import _empty, compare_pair
 
@@ -168,16 +151,18 @@ def _compare_task(file_a: str, ea: Any, file_b: str, eb: Any, core: dict, overla
             tensors.append(e.extract(read_tensor(file, e.tensor_name)))
     except Exception as exc:
         return _empty(ea.name, "error", ea, ea.shape, eb.shape, f"cannot read tensor: {exc}")
-    return compare_pair(ea, tensors[0], tensors[1], core, overlap_k)
+    return compare_pair(ea, tensors[0], tensors[1], core, overlap_k, device)
 
 
-def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap_k: int, bar: Any) -> dict[str, Any]:
-    """Runs one task per (matrix of A, matrix of B) in ``pairs`` on ``client``; returns name → row."""
+def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap_k: int, bar: Any,
+                   device: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Runs one task per (matrix of A, matrix of B) in ``pairs`` on ``client`` (each worker
+    decomposing on its own ``device`` when given); returns name → row."""
     distributed = _distributed()
     src_a, src_b = sources
     futures = {
         client.submit(_compare_task, _shard(src_a, ea.tensor_name), ea, _shard(src_b, eb.tensor_name), eb, core, overlap_k,
-                      key=f"netsieve-compare-{ea.name}-{id(pairs)}", pure=False): ea.name
+                      None if device is None else str(device), key=f"netsieve-compare-{ea.name}-{id(pairs)}", pure=False): ea.name
         for ea, eb in pairs
     }  # fmt: skip
     rows = {}
@@ -189,7 +174,7 @@ def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap
 
 
 def filter_on_cluster(client: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
-                      errors: str, tensor_task: Any, shard_task: Any) -> dict[str, tuple]:  # fmt: skip
+                      errors: str, tensor_task: Any, shard_task: Any, device: str | None = None) -> dict[str, tuple]:  # fmt: skip
     """One task per tensor of ``by_tensor`` writing its filtered tensor to a part file in ``tmp``,
     then one task per shard of ``shards`` (input file → its tensor names) assembling the output
     shard in ``tmp``; returns tensor name → (records, failed). A failing task is raised after every
@@ -204,18 +189,25 @@ def filter_on_cluster(client: Any, tmp: Path, shards: dict, by_tensor: dict, met
             if n not in by_tensor:
                 continue
             part_of[n] = str(parts / f"{len(part_of):07d}.safetensors")
-            futures[client.submit(tensor_task, str(Path(shard).resolve()), n, by_tensor[n], method, sigma, options, errors,
-                                  part_of[n], key=f"netsieve-filter-{n}-{id(futures)}", pure=False)] = n  # fmt: skip
+            futures[client.submit(tensor_task, _location(shard), n, by_tensor[n], method, sigma, options, errors,
+                                  part_of[n], device, key=f"netsieve-filter-{n}-{id(futures)}", pure=False)] = n  # fmt: skip
     results = _gather_all(distributed, futures)
     assemble = {
-        client.submit(shard_task, str(Path(shard).resolve()), str(tmp / Path(shard).name), names,
+        client.submit(shard_task, _location(shard), str(tmp / Path(str(shard)).name), names,
                       {n: part_of[n] for n in names if n in part_of}, method,
-                      key=f"netsieve-shard-{Path(shard).name}-{id(futures)}", pure=False): str(shard)
+                      key=f"netsieve-shard-{Path(str(shard)).name}-{id(futures)}", pure=False): str(shard)
         for shard, names in shards.items()
     }  # fmt: skip
     _gather_all(distributed, assemble)
     parts.rmdir()
     return results
+
+
+def _location(file: Any) -> str:
+    """A shard as the workers read it: an fsspec URL as it is, a path made absolute."""
+    from .remote import is_url
+
+    return file if is_url(file) else str(Path(file).resolve())
 
 
 def _gather_all(distributed: Any, futures: dict) -> dict:

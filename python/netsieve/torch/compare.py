@@ -27,6 +27,7 @@ import torch
 import netsieve as ns
 from netsieve import DEFAULTS, InvalidInputError, LayerComparison
 
+from .._coerce import positive_integer
 from .._progress import progress_bar
 from .._report import LayerTable
 from ._weights import check_min_dim
@@ -65,8 +66,8 @@ class Comparison(LayerTable):
     >>> a = {"fc.weight": torch.randn(120, 60, generator=g)}
     >>> b = {"fc.weight": a["fc.weight"] + 0.1 * torch.randn(120, 60, generator=g)}
     >>> c = nt.compare(a, b)
-    >>> len(c), c.summary["n_compared"], c.to_csv().splitlines()[0].split(",")[:4]
-    (1, 1, ['name', 'block', 'role', 'status'])
+    >>> len(c), c.summary["n_compared"], c.to_csv().splitlines()[0].split(",")[:5]
+    (1, 1, ['name', 'block', 'role', 'head', 'status'])
     >>> c["fc.weight"].update_spikes, round(c["fc.weight"].relative_update, 2)
     (0, 0.1)
     """
@@ -205,24 +206,33 @@ class Comparison(LayerTable):
 def _empty(name: str, status: str, e: Any, shape_a=None, shape_b=None, error=None) -> LayerComparison:
     block, role = block_role(e)
     blank = {f: None for f in LayerComparison.FIELDS}
-    return LayerComparison(**{**blank, "name": name, "block": block, "role": role, "status": status,
+    return LayerComparison(**{**blank, "name": name, "block": block, "role": role, "head": e.head, "status": status,
                               "shape_a": shape_a, "shape_b": shape_b, "error": error})  # fmt: skip
 
 
-def compare_pair(e: Any, a: torch.Tensor, b: torch.Tensor, core: dict, overlap_k: int) -> LayerComparison:
-    """The row of one matrix name found in both sides (``a``, ``b``: its matrices)."""
+def compare_pair(e: Any, a: torch.Tensor, b: torch.Tensor, core: dict, overlap_k: int,
+                 device: torch.device | str | None = None) -> LayerComparison:  # fmt: skip
+    """The row of one matrix name found in both sides (``a``, ``b``: its matrices); ``device``: the
+    torch route of the decompositions (:func:`netsieve.torch.device_route.compare_spectra`)."""
     sa, sb = tuple(a.shape), tuple(b.shape)
     if sa != sb:
         return _empty(e.name, "shape_mismatch", e, sa, sb, f"shapes differ: {sa[0]}×{sa[1]} in A, {sb[0]}×{sb[1]} in B")
     a64, b64 = a.detach().to(torch.float64), b.detach().to(torch.float64)
     delta = b64 - a64
     unchanged = not bool(torch.any(delta))
-    rows = ns.analyze_layers({"A": a64, "B": b64} if unchanged else {"A": a64, "B": b64, "Δ": delta}, errors="collect", **core)
+    matrices = {"A": a64, "B": b64} if unchanged else {"A": a64, "B": b64, "Δ": delta}
+    finite = device is not None and all(bool(torch.isfinite(m).all()) for m in matrices.values())
+    if finite:  # a non-finite matrix goes to the core route, which names the problem in its row
+        from .device_route import check_device, compare_spectra
+
+        rows, overlap = compare_spectra(matrices, check_device(device), core, overlap_k)
+    else:
+        rows = ns.analyze_layers(matrices, errors="collect", **core)
     ra, rb, rd = rows["A"], rows["B"], rows.get("Δ")
     failed = [f"{side}: {r.error}" for side, r in (("A", ra), ("B", rb)) if not r.ok]
     if failed:
         return _empty(e.name, "error", e, sa, sb, "; ".join(failed))
-    left, right, k = ns.subspace_overlap(a64, b64, k=overlap_k)
+    left, right, k = overlap if finite else ns.subspace_overlap(a64, b64, k=overlap_k)
     block, role = block_role(e)
     if unchanged:  # no update: nothing to fit, every update quantity is zero
         update = dict(update_spikes=0, update_sigma=0.0, update_spectral_norm=0.0, update_frobenius=0.0, relative_update=0.0,
@@ -235,7 +245,7 @@ def compare_pair(e: Any, a: torch.Tensor, b: torch.Tensor, core: dict, overlap_k
         update = dict(update_spikes=rd.n_spikes, update_sigma=rd.sigma, update_spectral_norm=rd.spectral_norm,
                       update_frobenius=rd.frobenius_norm, relative_update=rel, error=None, update=rd)  # fmt: skip
     return LayerComparison(
-        name=e.name, block=block, role=role, status="compared", shape_a=sa, shape_b=sb, sigma_a=ra.sigma,
+        name=e.name, block=block, role=role, head=e.head, status="compared", shape_a=sa, shape_b=sb, sigma_a=ra.sigma,
         sigma_b=rb.sigma, alpha_a=ra.alpha, alpha_b=rb.alpha, n_spikes_a=ra.n_spikes, n_spikes_b=rb.n_spikes,
         overlap_left=left, overlap_right=right, overlap_k=k, **update,
     )  # fmt: skip
@@ -248,6 +258,7 @@ def compare(
     *,
     embeddings: bool = DEFAULTS["embeddings"],
     split_fused: bool = False,
+    per_head: bool = False,
     min_dim: int = DEFAULTS["min_dim"],
     overlap_k: int = DEFAULTS["overlap_k"],
     spike_confidence: float = DEFAULTS["spike_confidence"],
@@ -255,6 +266,7 @@ def compare(
     decomposition: str = DEFAULTS["decomposition"],
     progress: bool | None = None,
     client: Any = None,
+    device: str | None = None,
 ) -> Comparison:
     """Compares every weight matrix of two checkpoints of one model (see the module docs).
 
@@ -264,8 +276,11 @@ def compare(
         The two checkpoints (as :func:`netsieve.torch.analyze` takes them); Δ = W_B − W_A.
     layers : str or sequence of str, optional
         Globs on tensor names.
-    embeddings, split_fused, min_dim
-        As for :func:`netsieve.torch.analyze`.
+    embeddings, split_fused, per_head, min_dim
+        As for :func:`netsieve.torch.analyze`: with ``per_head`` each attention head's block of the
+        q/k/v/o projections is compared on its own (rows ``name[head=h]``; key/value heads of
+        grouped-query shapes by ``num_key_value_heads``; with ``split_fused`` the parts of a fused
+        projection per head, ``name[q][head=h]``), the head counts read from A's ``config.json``.
     overlap_k : int, default 10
         Leading singular directions compared (:func:`netsieve.subspace_overlap`).
     spike_confidence, bulk, decomposition
@@ -275,6 +290,10 @@ def compare(
     client : dask.distributed.Client, optional
         One task per matching pair on this Dask cluster, each worker reading both matrices from
         their ``.safetensors`` shards (:mod:`netsieve.torch.cluster`; both inputs must be paths).
+    device : str, optional
+        ``"cuda"`` (or ``"cpu"``): the decompositions of W_A, W_B and Δ with ``torch.linalg`` on
+        that device, every field from the core (:mod:`netsieve.torch.device_route`; equal to the
+        default route to its documented tolerance); with ``client`` each worker uses its device.
 
     Returns
     -------
@@ -302,11 +321,17 @@ def compare(
     (1, 0, 1)
     """
     check_min_dim(min_dim)
+    if device is not None:
+        from .device_route import check_device
+
+        check_device(device)
+        positive_integer(overlap_k, "overlap_k")
     core = dict(spike_confidence=spike_confidence, bulk=bulk, decomposition=decomposition, porter_thomas=False,
                 level_statistics=False)  # fmt: skip
     ns.analyze_layers([], **core)  # options checked before anything is read
     start = time.perf_counter()
-    select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=False, min_dim=min_dim, split_fused=bool(split_fused))
+    select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=False, min_dim=min_dim, split_fused=bool(split_fused),
+                  per_head=bool(per_head))  # fmt: skip
     opened = []
     try:
         for side in (a, b):
@@ -328,7 +353,7 @@ def compare(
             from .cluster import compare_layers
 
             pairs = [(by_a[n], by_b[n]) for n in names if n in by_a and n in by_b]
-            remote = compare_layers(client, (opened[0][5], opened[1][5]), pairs, core, overlap_k, bar)
+            remote = compare_layers(client, (opened[0][5], opened[1][5]), pairs, core, overlap_k, bar, device)
         try:
             for name in names:
                 if name in remote:
@@ -342,7 +367,7 @@ def compare(
                 else:
                     try:
                         ma, mb = ea.extract(get_a(ea.tensor_name)), eb.extract(get_b(eb.tensor_name))
-                        rows.append(compare_pair(ea, ma, mb, core, overlap_k))
+                        rows.append(compare_pair(ea, ma, mb, core, overlap_k, device))
                     except InvalidInputError as exc:
                         rows.append(_empty(name, "error", ea, ea.shape, eb.shape, str(exc)))
                 if bar is not None:
@@ -354,7 +379,7 @@ def compare(
         for opening in opened:
             opening[4]()
     inputs = tuple(str(s) for side, s in ((a, src_a), (b, src_b)) if isinstance(side, (str, os.PathLike, TensorSource)))
-    options = dict(select, overlap_k=overlap_k, **core)
+    options = dict(select, overlap_k=overlap_k, **core, **({"device": str(device)} if device is not None else {}))
     tagged = [type(s)(f"A: {s.name}", s.shape, s.reason, s.kind) for s in skip_a] + [
         type(s)(f"B: {s.name}", s.shape, s.reason, s.kind) for s in skip_b
     ]

@@ -16,6 +16,11 @@ and lists the failures), through each tensor's own strides (channels_last, trans
 weights included), and every write is checked: if a tensor does not then hold its filtered matrix
 (an expanded tensor, memory shared between tensors) the call raises and the model (or state dict)
 is left exactly as it was. float16/bfloat16 weights are computed in float64 and cast back.
+
+Filtering is per matrix, never per attention head (``per_head=True`` is refused): a projection
+filtered head block by head block and reassembled is not the filtered projection (its singular
+values are not the shrunk ones), and a head's block has too few singular values (head_dim) for a
+reliable noise fit. :func:`netsieve.torch.analyze` and :func:`~netsieve.torch.compare` look per head.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from ._weights import (
     module_weight_matrices,
     state_dict_weight_matrices,
 )
+from .device_filter import shrink_matrices
 from .filter_report import FilterReport, LayerFilter
 from .sharded_filter import filter_folder, is_folder_output
 
@@ -61,8 +67,19 @@ class _Plan:
     failed: list[tuple[str, str]]
 
 
-def _check_request(method: str, sigma: Any, errors: str, options: Mapping[str, Any]) -> None:
+def _check_request(method: str, sigma: Any, errors: str, options: Mapping[str, Any], device: Any = None) -> None:
     """Every option is checked by the core before any tensor is read: an empty batch validates."""
+    if device is not None:
+        from .device_route import check_device
+
+        check_device(device)
+    if "per_head" in options:
+        raise InvalidInputError(
+            "per_head= does not apply to filtering: the shrinkers act on the singular values of the whole "
+            "projection, and blocks filtered head by head and put back together form a different matrix (its "
+            "singular values are not the shrunk ones, each head's noise fit has only head_dim values); "
+            "analyse per head (analyze/compare per_head=True), filter whole matrices"
+        )
     ns.shrink_many([], method, sigma, errors=errors, **options)
 
 
@@ -93,15 +110,16 @@ def _plan(
     conv_slices: bool,
     min_dim: int,
     errors: str,
+    device: Any = None,
 ) -> _Plan:
-    _check_request(method, sigma, errors, options)
+    _check_request(method, sigma, errors, options, device)
     min_dim = check_min_dim(min_dim)
     entries, skipped = choose(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
     entries = _drop_attention(entries, skipped, attention)
     if layers is not None and not entries and not skipped:
         raise InvalidInputError(f"layers={layers!r} matches no tensor")
     matrices = {e.name: e.extract(get(e.tensor_name)).detach() for e in entries}
-    out = ns.shrink_many(matrices, method, sigma, errors=errors, **options) if matrices else {}
+    out = shrink_matrices(matrices, method, sigma, errors=errors, device=device, **options) if matrices else {}
     results, failed = [], []
     for e in entries:
         filtered, record = out[e.name]
@@ -155,6 +173,7 @@ def filter_model(
     conv_slices: bool = False,
     min_dim: int = MIN_DIM,
     errors: str = DEFAULTS["errors"],
+    device: str | None = None,
     **options: Any,
 ) -> tuple[torch.nn.Module, FilterReport]:
     """Filters the weight matrices of ``model`` with :func:`netsieve.shrink`'s ``method``.
@@ -177,6 +196,10 @@ def filter_model(
         Skip matrices with a side below this.
     errors : {"raise", "collect"}, default "raise"
         ``"collect"``: layers that fail are left as they were and listed in ``report.failed``.
+    device : str, optional
+        ``"cuda"`` (or ``"cpu"``): the decompositions with ``torch.linalg`` on that device, the
+        noise fit and shrunk values from the core (:mod:`netsieve.torch.device_filter`; equal to
+        the default route to its documented tolerance). Default: the core's own route on the CPU.
     **options
         The method's options (``fraction=0.8``, ``sigma_method=``, ...; see
         :data:`netsieve.SHRINK_METHOD_OPTIONS`).
@@ -204,7 +227,7 @@ def filter_model(
     params = dict(model.named_parameters())
     plan = _plan(
         lambda **kw: module_weight_matrices(model, **kw)[:2], params.__getitem__, layers, method, sigma, options,
-        embeddings=embeddings, attention=attention, conv_slices=conv_slices, min_dim=min_dim, errors=errors,
+        embeddings=embeddings, attention=attention, conv_slices=conv_slices, min_dim=min_dim, errors=errors, device=device,
     )  # fmt: skip
     target = model if inplace else copy.deepcopy(model)
     target_params = dict(target.named_parameters())
@@ -226,6 +249,7 @@ def filter_state_dict(
     conv_slices: bool = False,
     min_dim: int = MIN_DIM,
     errors: str = DEFAULTS["errors"],
+    device: str | None = None,
     **options: Any,
 ) -> tuple[dict[str, torch.Tensor], FilterReport]:
     """Filters the weight matrices of a state dict (layer types inferred from names and shapes).
@@ -233,7 +257,7 @@ def filter_state_dict(
     Parameters
     ----------
     state_dict : mapping of str to torch.Tensor
-    method, layers, sigma, embeddings, attention, conv_slices, min_dim, errors, **options
+    method, layers, sigma, embeddings, attention, conv_slices, min_dim, errors, device, **options
         As for :func:`filter_model`.
     inplace : bool, default False
         False: a new dict whose filtered entries are new tensors (the others are the input's
@@ -261,6 +285,7 @@ def filter_state_dict(
     plan = _plan(
         lambda **kw: state_dict_weight_matrices(state_dict, **kw), state_dict.__getitem__, layers, method, sigma,
         options, embeddings=embeddings, attention=attention, conv_slices=conv_slices, min_dim=min_dim, errors=errors,
+        device=device,
     )  # fmt: skip
     out = state_dict if inplace else dict(state_dict)
     touched = {e.tensor_name for e, _, _ in plan.results}
@@ -287,6 +312,7 @@ def filter_checkpoint(
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     client: Any = None,
+    device: str | None = None,
     **options: Any,
 ) -> FilterReport:
     """Filters a checkpoint file into another, or a folder of shards into another folder.
@@ -318,6 +344,8 @@ def filter_checkpoint(
         For a folder written as a folder: one task per tensor on this Dask cluster, each worker
         reading its tensor from its shard and writing the filtered one (:mod:`netsieve.torch.cluster`;
         the folders must be readable and writable by every worker). The output is the in-process one.
+    device : str, optional
+        As for :func:`filter_model`; with ``client`` each worker decomposes on its own device.
     **options
         ``sigma``, the selection options and ``errors`` of :func:`filter_state_dict`, and the
         method's options.
@@ -344,45 +372,58 @@ def filter_checkpoint(
     """
     from .._files import atomic_write, check_outputs
     from ..hub import locate
-    from .checkpoints import TensorSource, _unwrap_state_dict, load_checkpoint_object, replace_state_dict, save_weights
+    from .checkpoints import _unwrap_state_dict, load_checkpoint_object, replace_state_dict, save_weights
 
-    src, hub = locate(source, revision, cache_dir=cache_dir)  # a path as it is, or a cached hub model
+    from .remote import is_url, local_path
+
+    url = is_url(source)  # an fsspec URL (netsieve.torch.remote): read through fsspec, written locally
+    if url and (revision is not None or cache_dir is not None):
+        raise InvalidInputError(f"{source} is a URL: revision= and cache_dir= apply only to hub ids")
+    src, hub = (source, None) if url else locate(source, revision, cache_dir=cache_dir)  # a path, or a cached hub model
     dst = Path(destination)
     if is_folder_output(src, dst):
-        return _filter_folder(src, dst, hub, method, layers, overwrite, client, options)
+        return _filter_folder(src, dst, hub, method, layers, overwrite, client, dict(options, device=device))
     if client is not None:
         raise InvalidInputError("client= filters a folder of .safetensors shards into a folder (a destination without a suffix)")
     # A cached hub model is never written: its snapshot folder counts as an input folder, and the
     # output may not be the input even with overwrite (it would change a blob of the cache).
-    check_outputs([("output", dst)], [src] if hub is None else [src, hub.snapshot], overwrite=overwrite,
-                  in_place=("output",) if hub is None else ())  # fmt: skip
+    local = ([local_path(src)] if local_path(src) else []) if url else [src] if hub is None else [src, hub.snapshot]
+    check_outputs([("output", dst)], local, overwrite=overwrite, in_place=("output",) if hub is None else ())
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
-    _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options)
+    _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options, device)
     check_min_dim(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
-    if src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
+    if not url and src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
         obj, path = load_checkpoint_object(src)
         tensors = _unwrap_state_dict(obj)
-        filtered, report = filter_state_dict(tensors, method, layers, **options)
+        filtered, report = filter_state_dict(tensors, method, layers, device=device, **options)
         whole = replace_state_dict(obj, path, filtered)
         atomic_write(dst, lambda tmp: torch.save(whole, tmp))
         return dataclasses.replace(report, inputs=(str(src),))
-    with TensorSource(src, files=hub.files if hub is not None and src.is_dir() else None) as weights:
+    with _open(src, hub) as weights:
         tensors = {name: weights.get(name) for name in weights.names()}
         not_read = weights.skipped
     # Not in place: tensors of a torch checkpoint may be memory-mapped views of the input file.
-    filtered, report = filter_state_dict(tensors, method, layers, **options)
+    filtered, report = filter_state_dict(tensors, method, layers, device=device, **options)
     save_weights(filtered, dst, metadata={"netsieve_filter": method})
     return dataclasses.replace(report, skipped=tuple(not_read) + report.skipped, inputs=(str(src),))
 
 
-def _filter_folder(src: Path, dst: Path, hub: Any, method: str, layers: Any, overwrite: bool, client: Any,
-                   options: dict[str, Any]) -> FilterReport:  # fmt: skip
-    from .checkpoints import TensorSource
+def _open(src: Path | str, hub: Any) -> Any:
+    """The TensorSource of a local input (a cached hub model's files) or of an fsspec URL."""
+    from .checkpoints import TensorSource, open_weights
 
+    if isinstance(src, str):  # a URL
+        return open_weights(src)
+    return TensorSource(src, files=hub.files if hub is not None and src.is_dir() else None)
+
+
+def _filter_folder(src: Path | str, dst: Path, hub: Any, method: str, layers: Any, overwrite: bool, client: Any,
+                   options: dict[str, Any]) -> FilterReport:  # fmt: skip
+    device = options.pop("device", None)
     selection = {k: options.get(k, v) for k, v in _SELECTION.items()}
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
-    _check_request(method, options.get("sigma"), selection["errors"], method_options)
+    _check_request(method, options.get("sigma"), selection["errors"], method_options, device)
     check_min_dim(selection["min_dim"])
-    with TensorSource(src, files=hub.files if hub is not None else None) as weights:
+    with _open(src, hub) as weights:
         return filter_folder(weights, dst, method, layers, options.get("sigma"), method_options, overwrite=overwrite,
-                             client=client, **selection)  # fmt: skip
+                             client=client, device=device, **selection)  # fmt: skip

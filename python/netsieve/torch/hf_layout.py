@@ -22,27 +22,32 @@ import os
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from netsieve import ROLES, InvalidInputError
 
 from .._layer_names import block_and_role
 
-__all__ = ["Layout", "read_layout", "order_key", "INDEX_FILE", "CONFIG_FILE"]
+__all__ = ["Layout", "read_layout", "layout_of", "order_key", "INDEX_FILE", "CONFIG_FILE"]
 
 INDEX_FILE = "model.safetensors.index.json"
 CONFIG_FILE = "config.json"
 _HEAD_NAMES = ("lm_head.weight", "embed_out.weight")  # Llama/GPT-2; GPT-NeoX
 
 
-def _read_json(file: Path, what: str) -> dict:
+def _parse_json(text: str | None, where: str, what: str) -> dict:
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read the {what} {file}: {exc}") from exc
+        data = json.loads(text or "")
+    except ValueError as exc:
+        raise InvalidInputError(f"cannot read the {what} {where}: {exc}") from exc
     if not isinstance(data, dict):
-        raise InvalidInputError(f"the {what} {file} is not a JSON object")
+        raise InvalidInputError(f"the {what} {where} is not a JSON object")
     return data
+
+
+def _join(folder: Path | str, name: str) -> str:
+    """A file of ``folder`` as error messages name it (a path, or a URL of an fsspec folder)."""
+    return str(folder / name) if isinstance(folder, Path) else f"{folder.rstrip('/')}/{name}"
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,9 @@ class Layout:
 
     Attributes
     ----------
-    folder : pathlib.Path or None
-        The model folder (None for a single file or an in-memory model).
+    folder : pathlib.Path, str or None
+        The model folder (a URL for a folder read through fsspec; None for a single file or an
+        in-memory model).
     config : mapping
         ``config.json`` (read-only; empty when absent).
     weight_map : mapping of str to str, or None
@@ -69,7 +75,7 @@ class Layout:
     (4, 2, True, None)
     """
 
-    folder: Path | None = None
+    folder: Path | str | None = None
     config: Mapping = field(default_factory=lambda: types.MappingProxyType({}))
     weight_map: Mapping[str, str] | None = None
 
@@ -105,7 +111,7 @@ class Layout:
         if absent:
             listed = "; ".join(f"{n!r} (in {f})" for n, f in absent[:5]) + ("; …" if len(absent) > 5 else "")
             raise InvalidInputError(
-                f"{self.folder / INDEX_FILE} names {len(absent)} tensor(s) that its shards do not hold: {listed}"
+                f"{_join(self.folder or '', INDEX_FILE)} names {len(absent)} tensor(s) that its shards do not hold: {listed}"
             )
 
     def tied_heads(self, names: Iterable[str]) -> dict[str, str]:
@@ -139,22 +145,47 @@ def read_layout(path: str | os.PathLike | None) -> Layout:
     if path is None or not Path(path).is_dir():
         return Layout()
     folder = Path(path)
-    config = _read_json(folder / CONFIG_FILE, "model config") if (folder / CONFIG_FILE).is_file() else {}
+
+    def read(name: str) -> str | None:
+        file = folder / name
+        if not file.exists():
+            return None
+        try:
+            return file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {file}: {exc}") from exc
+
+    return layout_of(folder, read, lambda name: (folder / name).is_file())
+
+
+def layout_of(folder: Path | str, read: Callable[[str], str | None], is_file: Callable[[str], bool]) -> Layout:
+    """The :class:`Layout` of a folder seen through ``read`` (file name → text, None when absent)
+    and ``is_file`` (file name → whether it exists): a local folder or one at an fsspec URL
+    (:mod:`netsieve.torch.remote`). Raises as :func:`read_layout`."""
+    text = read(CONFIG_FILE)
+    config = {} if text is None else _parse_json(text, _join(folder, CONFIG_FILE), "model config")
     weight_map = None
-    if (folder / INDEX_FILE).exists():
-        index = _read_json(folder / INDEX_FILE, "shard index")
+    text = read(INDEX_FILE)
+    if text is not None:
+        index_name = _join(folder, INDEX_FILE)
+        index = _parse_json(text, index_name, "shard index")
         weight_map = index.get("weight_map")
         if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-            raise InvalidInputError(f"the shard index {folder / INDEX_FILE} has no weight_map of tensor → file names")
+            raise InvalidInputError(f"the shard index {index_name} has no weight_map of tensor → file names")
         missing: dict[str, str] = {}
+        present: set[str] = set()
         for name, shard in weight_map.items():
             if "/" in shard or shard in ("", ".", ".."):
-                raise InvalidInputError(f"the shard index {folder / INDEX_FILE} names {shard!r}, not a file of the folder")
-            if not (folder / shard).is_file():
-                missing.setdefault(shard, name)
+                raise InvalidInputError(f"the shard index {index_name} names {shard!r}, not a file of the folder")
+            if shard in present or shard in missing:
+                continue
+            if is_file(shard):
+                present.add(shard)
+            else:
+                missing[shard] = name
         if missing:
-            listed = "; ".join(f"{folder / s} (holding {n!r})" for s, n in missing.items())
-            raise InvalidInputError(f"shards named by {folder / INDEX_FILE} are missing: {listed}")
+            listed = "; ".join(f"{_join(folder, s)} (holding {n!r})" for s, n in missing.items())
+            raise InvalidInputError(f"shards named by {index_name} are missing: {listed}")
     return Layout(folder, types.MappingProxyType(config), types.MappingProxyType(weight_map) if weight_map is not None else None)
 
 

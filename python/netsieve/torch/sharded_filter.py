@@ -23,25 +23,32 @@ from typing import Any, Mapping
 
 import torch
 
-import netsieve as ns
 from netsieve import InvalidInputError
 
 from ._weights import WeightMatrix, select_weight_matrices
+from .device_filter import shrink_matrices
 from .filter_report import FilterReport, LayerFilter
 from .hf_layout import INDEX_FILE
 
 __all__ = ["filter_folder", "is_folder_output"]
 
 
-def is_folder_output(source: Path, destination: Path) -> bool:
-    """A folder of ``.safetensors`` shards filtered to a name without a suffix (or an existing
-    folder) is written as a folder of shards."""
-    return source.is_dir() and (destination.is_dir() or destination.suffix == "")
+def is_folder_output(source: Path | str, destination: Path) -> bool:
+    """A folder of ``.safetensors`` shards (a path or an fsspec URL) filtered to a name without a
+    suffix (or an existing folder) is written as a folder of shards."""
+    from .remote import is_folder, is_url
+
+    source_is_folder = is_folder(source) if is_url(source) else Path(source).is_dir()
+    return source_is_folder and (destination.is_dir() or destination.suffix == "")
 
 
-def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
-    real_src, real_dst = Path(os.path.realpath(src)), Path(os.path.realpath(dst))
-    if real_dst == real_src or real_src in real_dst.parents or real_dst in real_src.parents:
+def _check_destination(src: Path | str, dst: Path, overwrite: bool) -> None:
+    from .remote import is_url, local_path
+
+    local = local_path(src) if is_url(src) else src  # an input at a remote URL cannot overlap a local folder
+    real_dst = Path(os.path.realpath(dst))
+    real_src = Path(os.path.realpath(local)) if local is not None else None
+    if real_src is not None and (real_dst == real_src or real_src in real_dst.parents or real_dst in real_src.parents):
         raise InvalidInputError(f"output folder {dst} overlaps the input folder {src}; write it elsewhere")
     if dst.exists() and not dst.is_dir():
         raise InvalidInputError(f"output {dst} exists and is not a folder")
@@ -55,10 +62,11 @@ def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
 
 
 def filter_tensor(tensor: torch.Tensor, entries: list[WeightMatrix], method: str, sigma: Any, options: Mapping[str, Any],
-                  errors: str) -> tuple[torch.Tensor, list[tuple[str, Any]], list[tuple[str, str]]]:  # fmt: skip
-    """One tensor's filtered copy, its (matrix name, ShrinkRecord) pairs and its failed matrices."""
+                  errors: str, device: Any = None) -> tuple[torch.Tensor, list[tuple[str, Any]], list[tuple[str, str]]]:  # fmt: skip
+    """One tensor's filtered copy, its (matrix name, ShrinkRecord) pairs and its failed matrices
+    (decomposed on the torch ``device`` when given: :mod:`netsieve.torch.device_filter`)."""
     matrices = {e.name: e.extract(tensor).detach() for e in entries}
-    out = ns.shrink_many(matrices, method, sigma, errors=errors, **options)
+    out = shrink_matrices(matrices, method, sigma, errors=errors, device=device, **options)
     new = tensor.detach().clone()
     records, failed = [], []
     for e in entries:
@@ -72,29 +80,28 @@ def filter_tensor(tensor: torch.Tensor, entries: list[WeightMatrix], method: str
 
 
 def _read(file: str, name: str) -> torch.Tensor:
-    from safetensors import safe_open
+    from .remote import read_tensor
 
     try:
-        with safe_open(file, framework="pt", device="cpu") as handle:
-            return handle.get_tensor(name)
+        return read_tensor(file, name)
     except Exception as exc:
         raise InvalidInputError(f"cannot read tensor {name!r} from {file}: {exc}") from exc
 
 
 def _shard_metadata(file: str, method: str) -> dict[str, str]:
-    from safetensors import safe_open
+    from .remote import read_metadata
 
-    with safe_open(file, framework="pt", device="cpu") as handle:
-        meta = dict(handle.metadata() or {})
+    meta = read_metadata(file)
     meta["netsieve_filter"] = method
     return meta
 
 
-def _tensor_task(file: str, name: str, entries: list, method: str, sigma: Any, options: dict, errors: str, part: str) -> tuple:
+def _tensor_task(file: str, name: str, entries: list, method: str, sigma: Any, options: dict, errors: str, part: str,
+                 device: str | None = None) -> tuple:  # fmt: skip
     """On a worker: filters one tensor and writes it to ``part`` (a one-tensor safetensors file)."""
     from safetensors.torch import save_file
 
-    new, records, failed = filter_tensor(_read(file, name), entries, method, sigma, options, errors)
+    new, records, failed = filter_tensor(_read(file, name), entries, method, sigma, options, errors, device)
     save_file({name: new.contiguous()}, part)
     return records, failed
 
@@ -112,7 +119,7 @@ def _shard_task(src_file: str, dst_file: str, names: list[str], parts: dict[str,
 
 def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, method_options: dict, *, embeddings: bool,
                   attention: bool, conv_slices: bool, min_dim: int, errors: str, overwrite: bool,
-                  client: Any = None) -> FilterReport:  # fmt: skip
+                  client: Any = None, device: Any = None) -> FilterReport:  # fmt: skip
     """Filters the open :class:`TensorSource` ``src`` (a folder of ``.safetensors`` shards) into the
     folder ``dst`` (module docs). Options as for :func:`netsieve.torch.filter_checkpoint`."""
     from .filtering import _drop_attention
@@ -121,7 +128,7 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
     _check_destination(folder, dst, overwrite)
     names = src.names()
     shard_of = {n: src.file_of(n) for n in names}
-    not_safetensors = sorted({str(f) for f in shard_of.values() if f.suffix != ".safetensors"})
+    not_safetensors = sorted({str(f) for f in shard_of.values() if Path(str(f)).suffix != ".safetensors"})
     if not_safetensors:
         raise InvalidInputError(f"a folder output needs .safetensors shards; {not_safetensors[0]} is not one")
     select = dict(layers=layers, embeddings=bool(embeddings), conv_slices=bool(conv_slices), min_dim=min_dim)
@@ -132,19 +139,19 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
     by_tensor: dict[str, list[WeightMatrix]] = {}
     for e in chosen:
         by_tensor.setdefault(e.tensor_name, []).append(e)
-    shards: dict[Path, list[str]] = {}
+    shards: dict[Any, list[str]] = {}  # input shard (a path or URL) → its tensor names
     for n in names:
         shards.setdefault(shard_of[n], []).append(n)
     dtypes = {n: _stored_dtype(src, n) for n in by_tensor}
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name[:80]}.netsieve-", dir=Path(os.path.realpath(dst)).parent))
     try:
         if client is None:
-            results = _run_in_process(src, tmp, shards, by_tensor, method, sigma, method_options, errors)
+            results = _run_in_process(src, tmp, shards, by_tensor, method, sigma, method_options, errors, device)
         else:
             from .cluster import filter_on_cluster
 
             results = filter_on_cluster(client, tmp, shards, by_tensor, method, sigma, method_options, errors,
-                                        _tensor_task, _shard_task)  # fmt: skip
+                                        _tensor_task, _shard_task, None if device is None else str(device))  # fmt: skip
         _finish_folder(folder, tmp, src)
         _replace(tmp, dst)
     except BaseException:
@@ -168,15 +175,18 @@ def _stored_dtype(src: Any, name: str) -> str:
     """The dtype of a tensor as its safetensors header says it (without reading its values)."""
     from safetensors import safe_open
 
-    from .cluster import _SAFETENSORS_DTYPES
+    from .remote import SAFETENSORS_DTYPES
 
-    with safe_open(str(src.file_of(name)), framework="pt", device="cpu") as handle:
-        code = handle.get_slice(name).get_dtype()
-    return _SAFETENSORS_DTYPES.get(code, code.lower())
+    if hasattr(src, "stored_dtype"):  # at an fsspec URL: from the header already read
+        code = src.stored_dtype(name)
+    else:
+        with safe_open(str(src.file_of(name)), framework="pt", device="cpu") as handle:
+            code = handle.get_slice(name).get_dtype()
+    return SAFETENSORS_DTYPES.get(code, code.lower())
 
 
 def _run_in_process(src: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
-                    errors: str) -> dict[str, tuple]:  # fmt: skip
+                    errors: str, device: Any = None) -> dict[str, tuple]:  # fmt: skip
     from safetensors.torch import save_file
 
     results: dict[str, tuple] = {}
@@ -185,23 +195,31 @@ def _run_in_process(src: Any, tmp: Path, shards: dict, by_tensor: dict, method: 
         for n in names:
             tensor = src.get(n)
             if n in by_tensor:
-                tensor, records, failed = filter_tensor(tensor, by_tensor[n], method, sigma, options, errors)
+                tensor, records, failed = filter_tensor(tensor, by_tensor[n], method, sigma, options, errors, device)
                 results[n] = (records, failed)
             tensors[n] = tensor.contiguous()
-        save_file(tensors, str(tmp / shard.name), metadata=_shard_metadata(str(shard), method))
+        save_file(tensors, str(tmp / Path(str(shard)).name), metadata=_shard_metadata(str(shard), method))
         del tensors
     return results
 
 
-def _finish_folder(folder: Path, tmp: Path, src: Any) -> None:
+def _folder_files(folder: Path | str, src: Any) -> dict[str, Any]:
+    """Name → a function writing the file to a path, of each file directly in the input folder."""
+    if hasattr(src, "folder_files"):  # at an fsspec URL
+        return {n: (lambda to, read=read: Path(to).write_bytes(read())) for n, read in src.folder_files().items()}
+    return {p.name: (lambda to, p=p: shutil.copyfile(p, to)) for p in Path(folder).iterdir() if p.is_file()}
+
+
+def _finish_folder(folder: Path | str, tmp: Path, src: Any) -> None:
     """Copies the folder's other files, then writes the index (last, when the input has one)."""
-    weights = {src.file_of(n).name for n in src.names()}
-    for p in sorted(folder.iterdir()):  # config.json, tokenizer files; not sub-folders, not other weights
-        if p.is_file() and p.name not in weights and p.name != INDEX_FILE and p.suffix != ".safetensors":
-            shutil.copyfile(p, tmp / p.name)
-    index_path = folder / INDEX_FILE
-    if index_path.is_file():
-        index = json.loads(index_path.read_text(encoding="utf-8"))
+    weights = {Path(str(src.file_of(n))).name for n in src.names()}
+    files = _folder_files(folder, src)
+    for name in sorted(files):  # config.json, tokenizer files; not sub-folders, not other weights
+        if name not in weights and name != INDEX_FILE and not name.endswith(".safetensors"):
+            files[name](tmp / name)
+    if INDEX_FILE in files:
+        files[INDEX_FILE](tmp / INDEX_FILE)
+        index = json.loads((tmp / INDEX_FILE).read_text(encoding="utf-8"))
         meta = dict(index.get("metadata") or {})
         if "total_size" in meta:
             meta["total_size"] = sum(os.path.getsize(tmp / s) for s in dict.fromkeys(index["weight_map"].values()))

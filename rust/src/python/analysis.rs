@@ -669,7 +669,7 @@ fn analyze_decomposed_layers<'py>(
     Ok(out)
 }
 
-fn to_mat(m: &Matrix) -> faer::Mat<f64> {
+pub(super) fn to_mat(m: &Matrix) -> faer::Mat<f64> {
     match m.view() {
         crate::matrix::AnyMatrix::F32(v) => to_f64_mat(v),
         crate::matrix::AnyMatrix::F64(v) => to_f64_mat(v),

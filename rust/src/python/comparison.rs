@@ -27,11 +27,13 @@ record! {
     /// of the update above its own noise; ``update_sigma``; ``update_spectral_norm`` and
     /// ``update_frobenius`` its norms; ``relative_update`` = ‖Δ‖_F/‖W_A‖_F); and the overlap of the
     /// leading ``overlap_k`` left and right singular subspaces of W_A and W_B
-    /// (:func:`subspace_overlap`, 1 = unchanged directions).
+    /// (:func:`subspace_overlap`, 1 = unchanged directions). ``head`` is the attention head of a
+    /// per-head comparison's block (None for whole matrices).
     pub struct LayerComparison as "LayerComparison" {
         name: String,
         block: Option<usize>,
         role: String,
+        head: Option<usize>,
         status: String,
         shape_a: Option<(usize, usize)>,
         shape_b: Option<(usize, usize)>,

@@ -16,6 +16,7 @@ mod l1;
 mod margins;
 mod records;
 mod run;
+mod shrink_decomposed;
 mod shrinkage;
 mod spectral;
 
@@ -116,6 +117,7 @@ fn _netsieve(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analysis::register(m)?;
     comparison::register(m)?;
     shrinkage::register(m)?;
+    shrink_decomposed::register(m)?;
     doubling::register(m)?;
     l1::register(m)?;
     Ok(())

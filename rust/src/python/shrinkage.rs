@@ -68,7 +68,7 @@ record! {
     }
 }
 
-fn record_of(py: Python<'_>, r: FilterRecord) -> PyResult<ShrinkRecord> {
+pub(super) fn record_of(py: Python<'_>, r: FilterRecord) -> PyResult<ShrinkRecord> {
     let fit = r.fit.as_ref();
     Ok(ShrinkRecord {
         method: r.method.name().to_string(),
@@ -108,7 +108,7 @@ fn filtered_array<'py>(
 }
 
 /// A TypeError for keyword arguments no method takes, listing the options of `method`.
-fn refuse_unknown(method: &str, unknown: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+pub(super) fn refuse_unknown(method: &str, unknown: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     let Some(extra) = unknown.filter(|d| !d.is_empty()) else {
         return Ok(());
     };
@@ -134,7 +134,7 @@ fn refuse_unknown(method: &str, unknown: Option<&Bound<'_, PyDict>>) -> PyResult
 }
 
 #[allow(clippy::too_many_arguments)]
-fn filter_options(
+pub(super) fn filter_options(
     method: &str,
     sigma: Option<Real>,
     sigma_method: Option<&str>,

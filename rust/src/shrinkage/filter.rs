@@ -8,12 +8,12 @@
 //! "porter_thomas" tests every singular vector, so they take the SVD (or the accurate Gram route).
 
 use crate::batch::MatrixTask;
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::decomposition::{decompose, working_bytes, Factors};
 use crate::matrix::{AnyVec, MatrixView, Scalar};
 use crate::spectral::mp_law::MpShape;
-use crate::spectral::noise_fit::{fit_noise, NoiseFit};
+use crate::spectral::noise_fit::{check_spectrum, fit_noise, NoiseFit};
 use crate::spectral::porter_thomas::porter_thomas;
 
 pub use super::methods::{FilterOptions, GivenOptions, ShrinkMethod};
@@ -138,6 +138,71 @@ pub fn filter_matrix<T: Scalar>(
             d.route.name(),
         ),
     })
+}
+
+/// The route name of a decomposition given by the caller ([`filter_decomposed`]).
+pub const GIVEN_DECOMPOSITION: &str = "given";
+
+/// What a filter does to a matrix of `shape` (rows, cols) whose decomposition the caller computed
+/// (e.g. on a GPU): the noise fit of its singular values `s` (descending, min(rows, cols) of
+/// them), the Porter–Thomas boundary from `vectors` (U: rows × r, V: cols × r; required by
+/// "porter_thomas" only) and the shrunk values η, in the record of [`filter_matrix`]. The
+/// reconstruction U·diag(η)·Vᵀ is the caller's. The record's decomposition is
+/// [`GIVEN_DECOMPOSITION`].
+pub fn filter_decomposed(
+    shape: (usize, usize),
+    s: Vec<f64>,
+    vectors: Option<(&faer::Mat<f64>, &faer::Mat<f64>)>,
+    options: &FilterOptions,
+    stop: &Stop,
+) -> CoreResult<FilterRecord> {
+    options.validate()?;
+    let mp = MpShape::new(shape.0, shape.1)?;
+    check_spectrum(&s, &mp)?;
+    let method = options.method;
+    let fit = match method {
+        ShrinkMethod::Fraction if !options.derepel => fit_noise(&s, mp, options.fit).ok(),
+        _ => Some(fit_noise(&s, mp, options.fit)?),
+    };
+    let pt_boundary = match (vectors, method) {
+        (Some((u, v)), ShrinkMethod::PorterThomas) => {
+            let r = s.len();
+            if (u.nrows(), u.ncols(), v.nrows(), v.ncols()) != (shape.0, r, shape.1, r) {
+                return Err(CoreError::invalid(
+                    "vectors",
+                    format!(
+                        "U must be {}×{r} and V {}×{r}, got {}×{} and {}×{}",
+                        shape.0,
+                        shape.1,
+                        u.nrows(),
+                        u.ncols(),
+                        v.nrows(),
+                        v.ncols()
+                    ),
+                ));
+            }
+            Some(porter_thomas(u, v, options.porter_thomas, stop)?.boundary)
+        }
+        (None, ShrinkMethod::PorterThomas) => {
+            return Err(CoreError::invalid(
+                "vectors",
+                "method 'porter_thomas' needs the singular vectors",
+            ))
+        }
+        _ => None,
+    };
+    let shrunk = shrunk_values(&s, fit.as_ref(), options, pt_boundary)?;
+    Ok(record(
+        shape.0,
+        shape.1,
+        options,
+        fit,
+        shrunk.threshold,
+        pt_boundary,
+        s,
+        shrunk.eta,
+        GIVEN_DECOMPOSITION,
+    ))
 }
 
 impl MatrixTask for FilterOptions {
@@ -378,6 +443,49 @@ mod tests {
         assert!(filter_matrix(
             MatrixView::from_row_major(&zero, 40, 20),
             &options(ShrinkMethod::Operator)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_given_decomposition_gives_the_record_of_the_filter() {
+        use crate::linalg::decomposition::{thin_svd, Decomposition};
+        let (n, m) = (240, 120);
+        let (w, _) = planted(n, m, 1.0, &[60.0, 30.0], 9);
+        let view = MatrixView::from_row_major(&w, n, m);
+        let svd = thin_svd(view, Decomposition::Svd, &Stop::never()).unwrap();
+        for method in [
+            ShrinkMethod::Hard,
+            ShrinkMethod::Operator,
+            ShrinkMethod::PorterThomas,
+        ] {
+            let opts = options(method);
+            let want = filter_matrix(view, &opts).unwrap().record;
+            let got = filter_decomposed(
+                (n, m),
+                svd.s.clone(),
+                Some((&svd.u, &svd.v)),
+                &opts,
+                &Stop::never(),
+            )
+            .unwrap();
+            assert_eq!(got.kept_rank, want.kept_rank, "{method:?}");
+            assert_eq!(got.pt_boundary, want.pt_boundary, "{method:?}");
+            assert_eq!(got.decomposition, GIVEN_DECOMPOSITION);
+            let s1 = want.singular_values[0];
+            for (a, b) in got.shrunk.iter().zip(&want.shrunk) {
+                assert!((a - b).abs() <= 1e-9 * s1, "{method:?}: {a} vs {b}");
+            }
+        }
+        let opts = options(ShrinkMethod::PorterThomas);
+        assert!(filter_decomposed((n, m), svd.s.clone(), None, &opts, &Stop::never()).is_err());
+        let short = svd.s[..10].to_vec();
+        assert!(filter_decomposed(
+            (n, m),
+            short,
+            None,
+            &options(ShrinkMethod::Hard),
+            &Stop::never()
         )
         .is_err());
     }
