@@ -810,8 +810,8 @@ mod tests {
                 match trial {
                     1 => {
                         // No row of only −Inf: ties and signed zeros reach the results.
-                        for i in 0..n {
-                            let y = i * c + labels[i] as usize;
+                        for (i, &label) in labels.iter().enumerate() {
+                            let y = i * c + label as usize;
                             if data[y] == f64::NEG_INFINITY {
                                 data[y] = if i % 2 == 0 { -0.0 } else { 0.0 };
                             }
