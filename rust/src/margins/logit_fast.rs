@@ -51,9 +51,9 @@ fn clean<T: MarginFloat>(probe: T) -> bool {
     !nan & (probe != T::INFINITY)
 }
 
-/// Rows of exactly C ≤ 32 classes, one row per loop iteration with the class loop unrolled, so the
+/// Rows of exactly C ≤ 24 classes, one row per loop iteration with the class loop unrolled, so the
 /// compiler vectorises across rows (measured, one thread: 3× faster than the chunked sweep at 8 to
-/// 10 classes, 1.6–1.8× at 17 and 24). Returns false if some row is not plain (`out` is then
+/// 10 classes, 1.5–1.7× at 17 and 24; at 32 classes, with two threads, slower than the sweep). Returns false if some row is not plain (`out` is then
 /// unspecified for the block).
 #[inline(always)]
 fn few_classes<T: MarginFloat, L: LabelInt, const C: usize>(
@@ -90,7 +90,7 @@ fn few_classes<T: MarginFloat, L: LabelInt, const C: usize>(
 /// Lanes of the row-wise sweep.
 const W: usize = 8;
 
-/// Rows of C > 32 classes: per row, a sweep of W-wide chunks, the last one overlapping the previous
+/// Rows of C > 24 classes: per row, a sweep of W-wide chunks, the last one overlapping the previous
 /// (max ignores repeats), the true class masked by lane index; then a tree reduction of the lanes.
 #[inline(always)]
 fn many_classes<T: MarginFloat, L: LabelInt>(
@@ -183,7 +183,7 @@ fn block_generic<T: MarginFloat, L: LabelInt>(
             }
         };
     }
-    few!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+    few!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24);
     many_classes(x, c, labels, out)
 }
 
