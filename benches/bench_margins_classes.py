@@ -1,5 +1,8 @@
 """netsieve.margins across class counts (issue #16), side by side in one run with one read pass of
-the logits (`logits.sum()`) and the torch expressions a user would write. Prints a markdown table.
+the logits ((a): the faster of `logits.sum()` and `logits.max()`), the memory floor of the margins
+themselves ((c): read the logits and the labels, write the output) and the torch expressions a user
+would write. netsieve and the floors are timed alternately, best of --repeats. Prints a markdown
+table.
 
     python benches/bench_margins_classes.py [--rows 1000000] [--classes 2,10,100,1000,100000]
 """
@@ -16,13 +19,21 @@ import netsieve
 
 
 def best(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return alternating({"": fn}, repeats)[""]
+
+
+def alternating(fns: dict, repeats: int) -> dict:
+    """Best time of each function, timed in turn round after round, so that a burst of load from
+    other processes hits all of them alike."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    times = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - t0)
+    return times
 
 
 def torch_peers(torch, t, y):
@@ -60,14 +71,22 @@ def main() -> None:
     print(f"# margins across class counts ({os.cpu_count()} CPUs, shared; RAYON_NUM_THREADS="
           f"{os.environ.get('RAYON_NUM_THREADS', 'all')}; torch threads "
           f"{torch.get_num_threads() if torch else '-'}; load {os.getloadavg()[0]:.1f} before)\n")
-    print("| classes | rows | `margins` | `logits.sum()` | margins / read | best torch | torch / margins |")
-    print("|---:|---:|---:|---:|---:|---|---:|")
+    print("| classes | rows | `margins` | (a) read logits | margins / (a) | (c) read logits + labels, "
+          "write output | margins / (c) | best torch | torch / margins |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for c in (int(x) for x in args.classes.split(",")):
         n = max(1000, min(args.rows, 400_000_000 // (4 * c)))  # at most 400 MB of logits
         logits = rng.standard_normal((n, c), dtype=np.float32)
         labels = rng.integers(0, c, size=n)
-        t_ns = best(lambda: netsieve.margins(logits, labels), args.repeats)
-        t_read = best(lambda: logits.sum(), args.repeats)
+        # (a) one read of the logits (the faster of sum and max); (c) also reads the labels and
+        # writes a fresh output of the margins' dtype (see bench_margins_floor.py).
+        t = alternating({
+            "margins": lambda: netsieve.margins(logits, labels),
+            "sum": logits.sum,
+            "max": logits.max,
+            "floor": lambda: (logits.max(), labels.astype(logits.dtype)),
+        }, args.repeats)
+        t_ns, t_read, t_floor = t["margins"], min(t["sum"], t["max"]), t["floor"]
         peer = "-"
         ratio = float("nan")
         if torch is not None:
@@ -80,8 +99,8 @@ def main() -> None:
             name = min(times, key=times.get)
             peer = f"{name}: {times[name] * 1e3:.1f} ms"
             ratio = times[name] / t_ns
-        print(f"| {c:,} | {n:,} | {t_ns * 1e3:.1f} ms | {t_read * 1e3:.1f} ms | {t_ns / t_read:.2f}× | "
-              f"{peer} | {ratio:.1f}× |", flush=True)
+        print(f"| {c:,} | {n:,} | {t_ns * 1e3:.2f} ms | {t_read * 1e3:.2f} ms | {t_ns / t_read:.2f}× | "
+              f"{t_floor * 1e3:.2f} ms | {t_ns / t_floor:.2f}× | {peer} | {ratio:.1f}× |", flush=True)
     print(f"\nLoad average after: {os.getloadavg()[0]:.1f}")
 
 

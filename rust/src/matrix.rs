@@ -183,6 +183,19 @@ pub mod view {
             }
         }
 
+        /// Rows `r0..r1` as one slice when they are stored back to back (row-major, no padding).
+        pub fn rows_slice(&self, r0: usize, r1: usize) -> Option<&'a [T]> {
+            assert!(r0 <= r1 && r1 <= self.nrows, "rows out of range");
+            if self.col_stride != 1 || self.row_stride != self.ncols as isize {
+                return None;
+            }
+            // SAFETY: rows r0..r1 of a row-major view are (r1 − r0)·ncols consecutive elements.
+            unsafe {
+                let start = self.ptr.offset(r0 as isize * self.row_stride);
+                Some(std::slice::from_raw_parts(start, (r1 - r0) * self.ncols))
+            }
+        }
+
         /// Row `i` as a slice when rows are contiguous.
         pub fn row_slice(&self, i: usize) -> Option<&'a [T]> {
             if self.col_stride == 1 || self.ncols <= 1 {

@@ -5,6 +5,7 @@
 
 pub mod float;
 pub mod gdv;
+mod logit_fast;
 pub mod logit_margin;
 pub mod selection;
 pub mod summary;
