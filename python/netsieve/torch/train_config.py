@@ -146,7 +146,8 @@ class TrainConfig:
     early_stop : str, optional
         A label-free stopping rule of :data:`netsieve.torch.stopping.RULES` (``"spectral"``,
         ``"spectral_small_n"``, ``"churn"``): the run stops at the onset of memorisation the rule
-        sees (it needs the rule's metric in ``metrics``: ``"spectra"``, or ``"churn"``) and the model
+        sees (it needs the rule's metric in ``metrics``: ``"spectra"``, or ``"churn"``, measured on
+        the data's unlabeled pool, :attr:`DataSplit.x_unlabeled`, when it has one) and the model
         is given back with the weights of the epoch the rule keeps. Measured on fresh seeds they
         help only on small training sets at high noise and stay below early stopping on a noisy
         validation split: README, Results 6.
