@@ -9,7 +9,7 @@ on the grid's development seed); the table is built with the grid's own function
 Each row also records its cost: ``epoch_time_s`` (the training pass with the trainer's metrics)
 and ``record_s`` (the recorder: spectra of the middle layers, ζ's columns, churn, the evaluations).
 
-    python examples/label_free_long.py --train          # ~25 min on one loaded core, writes the cache
+    python examples/label_free_long.py --train          # ~15-30 min on one loaded core, writes the cache
     python examples/label_free_long.py                  # rebuilds the report from the cache
 """
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import label_free_stopping as grid  # noqa: E402
 
 CACHE = grid.RESULTS / "label_free_long.json.gz"
-ARCH, N, EPOCHS, SEEDS = "mlp256x2", 51200, 100, (7, 8, 9)
+ARCH, N, EPOCHS, SEEDS = "mlp256x2", 51200, 60, (7, 8, 9)
 
 
 def train(seeds=SEEDS, epochs: int = EPOCHS, path: Path = CACHE, log=print) -> list[dict]:
