@@ -29,16 +29,17 @@ CACHE = grid.RESULTS / "label_free_long.json.gz"
 ARCH, N, EPOCHS, SEEDS = "mlp256x2", 51200, 60, (7, 8, 9)
 
 
-def train(seeds=SEEDS, epochs: int = EPOCHS, path: Path = CACHE, log=print) -> list[dict]:
+def train(seeds=SEEDS, epochs: int = EPOCHS, path: Path = CACHE, log=print, data=None, n: int = N,
+          noises=grid.NOISES) -> list[dict]:
     """Trains the missing runs (seed by seed, every noise level of a seed before the next seed)."""
     runs = grid.load_cache(path)
     done = {(r["noise"], r["seed"]) for r in runs}
-    data = grid.pools()
+    data = data or grid.pools()
     for seed in seeds:
-        for noise in grid.NOISES:
+        for noise in noises:
             if (noise, seed) in done:
                 continue
-            run = grid.train_one(ARCH, N, noise, seed, epochs, data)
+            run = grid.train_one(ARCH, n, noise, seed, epochs, data)
             runs.append(run)
             grid.save_cache(runs, path)
             test = [r["test_acc_b"] for r in run["rows"]]
@@ -75,7 +76,7 @@ def cost(runs: list[dict]) -> str:
 def report(runs: list[dict]) -> str:
     rules = grid.shipped_rules()
     return "\n".join([
-        f"{ARCH}, n = {N}, {len(runs)} runs (seeds {sorted({r['seed'] for r in runs})}), "
+        f"{ARCH}, n = {sorted({r['n'] for r in runs})}, {len(runs)} runs (seeds {sorted({r['seed'] for r in runs})}), "
         f"{max(r['epochs'] for r in runs)} epochs; {sum(r['seconds'] for r in runs) / 60:.0f} min", "", cost(runs), "",
         "## Does memorisation set in? Clean test accuracy (test half B)", "", peak_table(runs), "",
         "## The rules, unchanged: clean test accuracy (%) at the chosen epoch (median epoch)", "",
