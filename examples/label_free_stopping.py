@@ -387,7 +387,7 @@ def report(runs: list[dict]) -> str:
     fresh = [r for r in runs if r["seed"] not in DEV_SEEDS and r["arch"] in ARCHS]
     cnn = [r for r in runs if r["arch"] in CNN_ARCHS]
     out = [f"runs: {len(dev)} development (seed {', '.join(map(str, DEV_SEEDS))}), {len(fresh)} fresh "
-           f"(seeds {sorted({r['seed'] for r in fresh})}); training time {sum(r['seconds'] for r in runs) / 60:.0f} min "
+           f"(seeds {sorted({r['seed'] for r in fresh})}); training time {sum(r['seconds'] for r in dev + fresh) / 60:.0f} min "
            "(one thread, loaded 2-core machine)", "",
            "## Development: candidate rules ranked by mean loss against the clean-test oracle (seed 0, test half A)", ""]
     out += [f"{mean:+6.2f} points (worst {worst:+6.1f})  {name}" for name, mean, worst in develop(dev, top=25)]
