@@ -88,7 +88,7 @@ def run_all(depths=DEPTHS, seeds=SEEDS, cache_path: Path = CACHE, log=print, **c
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {"records": [], "runs": []}
     done = {(r["depth"], r["seed"]) for r in cache["records"]}
     data, started, load0 = None, time.perf_counter(), os.getloadavg()[0]
-    todo = [(d, s) for d in depths for s in seeds if (d, s) not in done]
+    todo = [(d, s) for s in seeds for d in depths if (d, s) not in done]  # seed by seed: a stopped run has whole curves
     for d, s in todo:
         cfg = config(d, s, **cfg_options)
         data = data or nt.load_dataset("mnist1d", n_train=cfg.n_train)
