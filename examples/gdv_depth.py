@@ -4,7 +4,7 @@
 MLPs of 1 to 8 hidden ReLU layers (width 64) are trained with the project's trainer (seeded; Adam,
 lr 1e-3, batch 64, on the 4000 training samples), three seeds each, until the training loss
 plateaus (:class:`Plateau`: the mean loss of the last 10 epochs less than 2 % below the mean of the
-10 before, or under 0.01 nats; at most 200 epochs). For every trained network
+10 before, or under 0.01 nats; at most 400 epochs). For every trained network
 :func:`netsieve.torch.gdv_curve` measures the GDV of the input and of each hidden layer's
 post-ReLU output on the first 1000 training samples (training data only; no test label is used).
 
@@ -38,7 +38,7 @@ CACHE = RESULTS / "gdv_depth.json"
 DEPTHS = (1, 2, 3, 4, 6, 8)
 SEEDS = (0, 1, 2)
 GDV_SAMPLES = 1000
-MAX_EPOCHS, PATIENCE, MIN_GAIN, FITTED_LOSS = 200, 10, 0.02, 0.01
+MAX_EPOCHS, PATIENCE, MIN_GAIN, FITTED_LOSS = 400, 10, 0.02, 0.01
 
 
 class Plateau:
