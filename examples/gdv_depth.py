@@ -15,7 +15,7 @@ the GDV suggests overall is the median of those over the seeds of the deepest ne
 al.'s master curve is said not to depend on total depth). The held-out best depth is the one of
 highest mean clean test accuracy over the seeds (the 1000 MNIST-1D test samples).
 
-    python examples/gdv_depth.py                 # trains (about 20 min on one loaded core)
+    python examples/gdv_depth.py                 # trains (about 10 min on one loaded core)
     python examples/gdv_depth.py --from-cache    # the table from examples/results/gdv_depth.json
 """
 

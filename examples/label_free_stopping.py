@@ -23,6 +23,7 @@ final network filtered (middle layer) with the cuts of ``netsieve demo`` chosen 
 
 The rules themselves are :data:`netsieve.torch.stopping.RULES`; their choice on the development
 seed is recorded in ``examples/results/label_free_stopping.md``.
+``examples/label_free_long.py`` trains the 51,200-sample regime long enough to memorise.
 """
 
 from __future__ import annotations
