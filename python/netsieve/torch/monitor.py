@@ -11,7 +11,8 @@ The columns, named as in the trainer's ``metrics.csv``:
   tail, as :func:`netsieve.analyze_layers` fits it), ``pt_boundary[name]`` with Porter–Thomas;
 - of a batch's margins, logits and labels (:func:`margin_columns`, :func:`delta_columns`): the
   ``margin_*`` summary (:func:`netsieve.margin_summary`) and ``acc_delta_<δ>``; ``churn``, the share
-  of the batch whose predicted class changed since the last measurement (read without labels);
+  of the ``unlabeled`` inputs (else of the batch) whose predicted class changed since the last
+  measurement (read without labels);
 - ζ (:func:`zeta_columns`): one probe step on fixed random labels, its running mean ``zeta``.
 
 A :class:`Monitor` is called once per step (or epoch) and measures when due: every ``every``
