@@ -2,7 +2,9 @@
 (issue 19, part 4), against the depth that is best on held-out data.
 
 MLPs of 1 to 8 hidden ReLU layers (width 64) are trained with the project's trainer (seeded; Adam,
-lr 1e-3, batch 64, 25 epochs on the 4000 training samples), three seeds each. For every trained network
+lr 1e-3, batch 64, on the 4000 training samples), three seeds each, until the training loss
+plateaus (:class:`Plateau`: the mean loss of the last 10 epochs less than 2 % below the mean of the
+10 before, or under 0.01 nats; at most 400 epochs). For every trained network
 :func:`netsieve.torch.gdv_curve` measures the GDV of the input and of each hidden layer's
 post-ReLU output on the first 1000 training samples (training data only; no test label is used).
 
@@ -36,9 +38,30 @@ CACHE = RESULTS / "gdv_depth.json"
 DEPTHS = (1, 2, 3, 4, 6, 8)
 SEEDS = (0, 1, 2)
 GDV_SAMPLES = 1000
+MAX_EPOCHS, PATIENCE, MIN_GAIN, FITTED_LOSS = 400, 10, 0.02, 0.01
 
 
-def config(depth: int, seed: int, epochs: int = 25, n_train: int = 4000, width: int = 64) -> nt.TrainConfig:
+class Plateau:
+    """Trainer callback: stops the run once the training loss has plateaued, i.e. the mean loss of
+    the last ``patience`` epochs is less than ``min_gain`` (relative) below the mean of the
+    ``patience`` epochs before them, or below ``fitted`` nats (the training set is fitted)."""
+
+    def __init__(self, patience: int = PATIENCE, min_gain: float = MIN_GAIN, fitted: float = FITTED_LOSS):
+        self.patience, self.min_gain, self.fitted = patience, min_gain, fitted
+        self.losses: list[float] = []
+        self.epoch: int | None = None  # the epoch the plateau was seen (None: not seen)
+
+    def __call__(self, trainer, row: dict) -> None:
+        self.losses.append(float(row["loss"]))
+        w = self.patience
+        if self.epoch is None and len(self.losses) >= 2 * w:
+            last, before = np.mean(self.losses[-w:]), np.mean(self.losses[-2 * w : -w])
+            if last > (1 - self.min_gain) * before or last < self.fitted:
+                self.epoch = int(row["epoch"])
+                trainer.stop_requested = True
+
+
+def config(depth: int, seed: int, epochs: int = MAX_EPOCHS, n_train: int = 4000, width: int = 64) -> nt.TrainConfig:
     return nt.TrainConfig(dataset="mnist1d", n_train=n_train, hidden=(width,) * depth, optimizer="adam", lr=1e-3,
                           batch_size=64,
                           epochs=epochs, seed=seed, metrics=("loss",), progress=False, plots=False, num_threads=1)
@@ -46,7 +69,8 @@ def config(depth: int, seed: int, epochs: int = 25, n_train: int = 4000, width: 
 
 def run_one(cfg: nt.TrainConfig, data) -> dict:
     t0 = time.perf_counter()
-    res = nt.Trainer(cfg, data=data).run()
+    plateau = Plateau()
+    res = nt.Trainer(cfg, data=data, callbacks=[plateau]).run()
     t_train = time.perf_counter() - t0
     relus = [m for m in res.model if isinstance(m, nn.ReLU)]
     n = min(GDV_SAMPLES, data.n_train)
@@ -55,6 +79,7 @@ def run_one(cfg: nt.TrainConfig, data) -> dict:
     ev = res.evaluate()
     return {"depth": len(cfg.hidden), "seed": cfg.seed, "test_acc": ev["test_acc"], "train_acc": ev["train_acc"],
             "gdv": list(curve.values), "best_layer": curve.best_layer(), "saturation_layer": curve.saturation_layer(),
+            "epochs": len(res.history), "plateau": plateau.epoch is not None, "train_loss": res.history[-1]["loss"],
             "seconds": {"train": t_train, "gdv": time.perf_counter() - t1}}
 
 
@@ -63,7 +88,7 @@ def run_all(depths=DEPTHS, seeds=SEEDS, cache_path: Path = CACHE, log=print, **c
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {"records": [], "runs": []}
     done = {(r["depth"], r["seed"]) for r in cache["records"]}
     data, started, load0 = None, time.perf_counter(), os.getloadavg()[0]
-    todo = [(d, s) for d in depths for s in seeds if (d, s) not in done]
+    todo = [(d, s) for s in seeds for d in depths if (d, s) not in done]  # seed by seed: a stopped run has whole curves
     for d, s in todo:
         cfg = config(d, s, **cfg_options)
         data = data or nt.load_dataset("mnist1d", n_train=cfg.n_train)
@@ -100,18 +125,22 @@ def summary(cache: dict) -> dict:
 
 def format_report(cache: dict) -> str:
     s = summary(cache)
-    lines = ["depth  test acc (mean ± std)  GDV per layer (input, hidden 1..L; mean over seeds)"
+    recs = cache["records"]
+    lines = ["depth  epochs (plateau)  train acc  test acc (mean ± std)  GDV per layer (input, hidden 1..L; mean over seeds)"
              "  best layer  95% layer"]
     for d in s["depths"]:
         curve = " ".join(f"{v:6.3f}" for v in s["curve"][d])
-        lines.append(f"{d:5d}  {s['test_acc'][d]:.3f} ± {s['test_acc_std'][d]:.3f}          {curve}"
+        rs = [r for r in recs if r["depth"] == d]
+        epochs = ",".join(f"{r.get('epochs', '?')}{'' if r.get('plateau', True) else '*'}" for r in rs)
+        lines.append(f"{d:5d}  {epochs:>16s}  {np.mean([r['train_acc'] for r in rs]):9.3f}  "
+                     f"{s['test_acc'][d]:.3f} ± {s['test_acc_std'][d]:.3f}          {curve}"
                      f"   {s['best'][d]:g}  {s['saturation'][d]:g}")
+    lines.append("(* : stopped at the epoch cap before the loss plateaued)")
     lines += ["", f"depth suggested by the GDV of the deepest nets (median over seeds): 95% rule "
               f"{s['gdv_depth_saturation']:g}, minimum {s['gdv_depth_best']:g}",
               f"depth best on held-out data (mean test accuracy): {s['heldout_best_depth']}"]
     d_last = [s["last_gdv"][d] for d in s["depths"]]
     lines.append("last hidden layer's GDV by depth: " + ", ".join(f"{d}: {v:.3f}" for d, v in zip(s["depths"], d_last)))
-    recs = cache["records"]
     lines.append("per network (median): train {:.1f}s, GDV curve {:.2f}s".format(
         float(np.median([r["seconds"]["train"] for r in recs])), float(np.median([r["seconds"]["gdv"] for r in recs]))))
     for run in cache["runs"]:

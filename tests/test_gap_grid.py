@@ -160,6 +160,26 @@ def test_gdv_depth_runs_rules_and_rebuilds(tmp_path):
     assert [(r["depth"], len(r["gdv"])) for r in data["records"]] == [(1, 2), (2, 3)]
     s = mod.summary(data)
     assert s["heldout_best_depth"] in (1, 2) and 0 <= s["gdv_depth_saturation"] <= s["gdv_depth_best"] <= 2
+    assert [r["epochs"] for r in data["records"]] == [1, 1] and not any(r["plateau"] for r in data["records"])
     out = tmp_path / "gdv.txt"
     mod.main(["--from-cache", "--cache", str(cache), "--out", str(out)])
     assert out.read_text() == mod.format_report(data) + "\n"
+
+
+def test_gdv_depth_plateau_stops_when_the_training_loss_stops_falling():
+    mod = load("gdv_depth")
+
+    class Trainer:
+        stop_requested = False
+
+    def feed(losses):
+        p, t = mod.Plateau(patience=3, min_gain=0.1, fitted=0.01), Trainer()
+        for e, loss in enumerate(losses, start=1):
+            p(t, {"epoch": e, "loss": loss})
+        return p.epoch, t.stop_requested
+
+    falling = [1.0 * 0.8 ** k for k in range(12)]  # 20 % a step: never a plateau before 0.01
+    assert feed(falling) == (None, False)
+    flat = [1.0, 0.8, 0.6, 0.5, 0.5, 0.49, 0.5, 0.49, 0.5]
+    assert feed(flat) == (8, True)  # epochs 6-8 (mean 0.493) vs 3-5 (0.533): under 10 % gain; at 7 still 22 %
+    assert feed([0.5, 0.1, 0.02, 0.005, 0.004, 0.003]) == (6, True)  # fitted: last 3 under 0.01

@@ -123,3 +123,22 @@ def test_example_records_label_free_features_and_reports(tmp_path):
     oracle = 100 * max(r["test_acc_b"] for r in runs[1]["rows"])
     assert f"{oracle:.1f} (ep" in text  # the oracle column is the best clean accuracy of the fresh run
     assert np.isfinite(runs[1]["rows"][-1]["sigma[1]"])
+
+
+def test_long_regime_script_records_its_cost_and_reports_the_peak(tmp_path):
+    m = load("label_free_long")
+    data = nt.load_dataset("mnist1d")
+    x, y = data.x_train, data.y_train
+    pools = {"train": (x[:300], y[:300]), "val": (x[300:400], y[300:400]), "unlabeled": x[400:500],
+             "test": (data.x_test[:400], data.y_test[:400])}
+    runs = m.train(seeds=(7,), epochs=3, path=tmp_path / "long.json.gz", log=lambda *a, **k: None, data=pools, n=300,
+                   noises=(0.0, 0.4))
+    assert [(r["noise"], r["seed"], len(r["rows"])) for r in runs] == [(0.0, 7, 3), (0.4, 7, 3)]
+    assert all(row["epoch_time_s"] > 0 and row["record_s"] > 0 for r in runs for row in r["rows"])
+    # resumable: a second call trains nothing new
+    assert len(m.train(seeds=(7,), epochs=3, path=tmp_path / "long.json.gz", data=pools, n=300, noises=(0.0, 0.4))) == 2
+    text = m.report(runs)
+    test = [r["test_acc_b"] for r in runs[1]["rows"]]
+    fall = 100 * (test[-1] - max(test))
+    assert f"| 40% | 1 | {100 * max(test):.1f} (ep {int(np.argmax(test)) + 1}) | {100 * test[-1]:.1f} | {fall:+.1f} |" in text
+    assert "cost per epoch (mean over 6 epochs" in text and "oracle (clean test)" in text

@@ -18,6 +18,7 @@ _OPTIONS = [
     ("--channels", "channels", str, "CNN channels, comma-separated (default 32,64)"),
     ("--kernel-size", "kernel_size", int, "CNN kernel size"),
     ("--activation", "activation", str, "relu | tanh | gelu | leaky_relu | abs"),
+    ("--dropout", "dropout", float, "Dropout probability after each hidden activation (default 0: none)"),
     ("--noise-rate", "noise_rate", float, "label-noise rate in [0, 1) (default 0)"),
     ("--noise-kind", "noise_kind", str, "symmetric | pair"),
     ("--optimizer", "optimizer", str, "sgd | adam | adamw (default sgd)"),

@@ -5,6 +5,7 @@ tasks that need no download are in :mod:`netsieve.torch.builtin_data`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,11 @@ class DataSplit:
     x_train, y_train, x_test, y_test : torch.Tensor
         Inputs (N, *input_shape) and integer class labels (N,).
     n_classes : int
+    x_unlabeled : torch.Tensor, optional
+        A pool of inputs without labels, disjoint from both sets, on which the ``churn`` metric (and
+        the label-free stop ``early_stop="churn"``, validated on such a pool) is measured; without
+        it churn reads the test inputs (not their labels). Set by :meth:`with_unlabeled` or
+        ``from_tensors(..., x_unlabeled=...)``.
 
     Attributes
     ----------
@@ -57,6 +63,7 @@ class DataSplit:
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int
+    x_unlabeled: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -76,7 +83,8 @@ class DataSplit:
         Returns
         -------
         str
-            16 hex digits of the SHA-256 of the four tensors' bytes (not of the name or n_classes).
+            16 hex digits of the SHA-256 of the four tensors' bytes, and of the unlabeled pool when
+        there is one (not of the name or n_classes).
 
         Raises
         ------
@@ -92,9 +100,41 @@ class DataSplit:
         (16, False)
         """
         h = hashlib.sha256()
-        for t in (self.x_train, self.y_train, self.x_test, self.y_test):
+        pool = () if self.x_unlabeled is None else (self.x_unlabeled,)
+        for t in (self.x_train, self.y_train, self.x_test, self.y_test, *pool):
             h.update(np.ascontiguousarray(t.numpy()).tobytes())
         return h.hexdigest()[:16]
+
+    def with_unlabeled(self, x_unlabeled: Any) -> "DataSplit":
+        """This split with a pool of unlabeled inputs (``x_unlabeled``); this one is unchanged.
+
+        Parameters
+        ----------
+        x_unlabeled : array_like or torch.Tensor
+            Inputs (M, *input_shape), M ≥ 1; converted to contiguous float32.
+
+        Returns
+        -------
+        DataSplit
+
+        Raises
+        ------
+        ValueError
+            An empty pool, another sample shape than the training inputs', NaN/Inf inputs.
+        TypeError
+            Non-numeric inputs.
+
+        Examples
+        --------
+        >>> import torch, netsieve.torch as nt
+        >>> d = nt.load_dataset("teacher", n_train=50, n_test=10, seed=0)
+        >>> d.with_unlabeled(torch.zeros(7, *d.input_shape)).x_unlabeled.shape[0], d.x_unlabeled is None
+        (7, True)
+        >>> d.with_unlabeled(torch.zeros(7, 3))
+        Traceback (most recent call last):
+        ValueError: x_unlabeled has sample shape (3,), the training inputs (40,)
+        """
+        return dataclasses.replace(self, x_unlabeled=_unlabeled_pool(x_unlabeled, self.input_shape))
 
 
 def _as_inputs(x: Any, what: str) -> torch.Tensor:
@@ -128,8 +168,18 @@ def _as_labels(y: Any, n: int, what: str) -> torch.Tensor:
     return t.contiguous()
 
 
+def _unlabeled_pool(x: Any, input_shape: tuple[int, ...]) -> torch.Tensor:
+    t = _as_inputs(x, "x_unlabeled")
+    if tuple(t.shape[1:]) != tuple(input_shape):
+        raise ValueError(f"x_unlabeled has sample shape {tuple(t.shape[1:])}, the training inputs {tuple(input_shape)}")
+    if t.shape[0] == 0:
+        raise ValueError("x_unlabeled is empty: pass at least one input (or None for no pool)")
+    return t
+
+
 def from_tensors(
-    x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, n_classes: int | None = None, name: str = "custom"
+    x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, n_classes: int | None = None, name: str = "custom",
+    x_unlabeled: Any = None,
 ) -> DataSplit:
     """Wraps user arrays/tensors (inputs (N, ...), integer labels (N,)) as a :class:`DataSplit`.
 
@@ -143,6 +193,8 @@ def from_tensors(
     n_classes : int, optional
         Default: the largest label + 1.
     name : str, default "custom"
+    x_unlabeled : array_like or torch.Tensor, optional
+        A pool of inputs without labels for the ``churn`` metric (:class:`DataSplit`).
 
     Returns
     -------
@@ -151,7 +203,7 @@ def from_tensors(
     Raises
     ------
     ValueError
-        Mismatched sample shapes or label counts, an empty training set, NaN/Inf inputs, negative,
+        Mismatched sample shapes or label counts, an empty training set or unlabeled pool, NaN/Inf inputs, negative,
         non-integral or non-finite labels (the first one named), ``n_classes`` below the labels'
         range or below 2.
     TypeError
@@ -183,7 +235,8 @@ def from_tensors(
         raise ValueError(f"n_classes={n_classes} but the labels go up to {seen - 1}")
     if int(n_classes) < 2:
         raise ValueError("a classification task needs at least 2 classes")
-    return DataSplit(name, xtr, ytr, xte, yte, int(n_classes))
+    pool = None if x_unlabeled is None else _unlabeled_pool(x_unlabeled, tuple(xtr.shape[1:]))
+    return DataSplit(name, xtr, ytr, xte, yte, int(n_classes), pool)
 
 
 def _materialize(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -208,9 +208,11 @@ def _delta_acc(ctx: EpochContext) -> dict[str, Any]:
 
 @register_metric("churn")
 def _churn(ctx: EpochContext) -> dict[str, Any]:
-    """The share of the test inputs whose predicted class changed since the previous epoch: read
-    without their labels (the label-free stop ``early_stop="churn"``); NaN at the first epoch."""
-    pred = ctx.test_logits.argmax(1)
+    """The share of the unlabeled pool (``DataSplit.x_unlabeled``; the test inputs when the split has
+    none) whose predicted class changed since the previous epoch, read without labels (the label-free
+    stop ``early_stop="churn"``, validated on such a pool); NaN at the first epoch."""
+    pool, c = ctx.trainer.data.x_unlabeled, ctx.config
+    pred = (ctx.test_logits if pool is None else eval_logits(ctx.model, pool, c.eval_batch_size, c.device)).argmax(1)
     previous, ctx.trainer.churn_predictions = getattr(ctx.trainer, "churn_predictions", None), pred
     return {"churn": float((pred != previous).double().mean()) if previous is not None and pred.numel() else float("nan")}
 

@@ -48,8 +48,20 @@ class _AddChannel(nn.Module):
         return x.unsqueeze(1) if x.ndim == self.ndim + 1 else x
 
 
+def _check_dropout(p: Any) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {p!r}")
+    return float(p)
+
+
+def _dropout(p: float) -> list[nn.Module]:
+    # No layer at p = 0, so a model without dropout keeps the layer indices (and names) it always had.
+    return [nn.Dropout(p)] if p > 0 else []
+
+
 def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (512, 512),
-         activation: str = "relu", batch_norm: bool = False) -> nn.Module:
+         activation: str = "relu", batch_norm: bool = False, dropout: float = 0.0) -> nn.Module:
+    dropout = _check_dropout(dropout)
     d = 1
     for s in input_shape:
         d *= int(s)
@@ -57,7 +69,7 @@ def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (51
     for h in _check_sizes(hidden, "hidden"):
         # With batch norm the linear bias is redundant (BN's shift replaces it).
         layers += [nn.Linear(d, h, bias=not batch_norm)] + ([nn.BatchNorm1d(h)] if batch_norm else [])
-        layers.append(_activation(activation))
+        layers += [_activation(activation)] + _dropout(dropout)
         d = h
     layers.append(nn.Linear(d, n_classes))
     return nn.Sequential(*layers)
@@ -65,7 +77,8 @@ def _mlp(input_shape: Sequence[int], n_classes: int, hidden: Sequence[int] = (51
 
 def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Sequence[int] = (32, 64),
          kernel_size: int = 3, hidden: Sequence[int] = (), activation: str = "relu",
-         batch_norm: bool = False) -> nn.Module:
+         batch_norm: bool = False, dropout: float = 0.0) -> nn.Module:
+    dropout = _check_dropout(dropout)
     shape = [int(s) for s in input_shape]
     if len(shape) == spatial:
         shape = [1] + shape
@@ -85,12 +98,12 @@ def _cnn(spatial: int, input_shape: Sequence[int], n_classes: int, channels: Seq
         # Stride 2 after the first layer halves the resolution, cheaply.
         layers.append(conv(c, out, int(kernel_size), stride=1 if i == 0 else 2, padding=int(kernel_size) // 2,
                            bias=not batch_norm))
-        layers += ([norm(out)] if batch_norm else []) + [_activation(activation)]
+        layers += ([norm(out)] if batch_norm else []) + [_activation(activation)] + _dropout(dropout)
         c = out
     layers += [pool(1), nn.Flatten()]
     for h in _check_sizes(hidden, "hidden"):
         layers += [nn.Linear(c, h, bias=not batch_norm)] + ([nn.BatchNorm1d(h)] if batch_norm else [])
-        layers.append(_activation(activation))
+        layers += [_activation(activation)] + _dropout(dropout)
         c = h
     layers.append(nn.Linear(c, n_classes))
     return nn.Sequential(*layers)
@@ -111,7 +124,8 @@ def model_options(name: str) -> list[str]:
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options: Any) -> nn.Module:
     """Builds a model by name (``"mlp"``, ``"cnn1d"``, ``"cnn2d"``). Options: ``hidden`` (MLP widths,
     or the CNN's dense head), ``channels`` and ``kernel_size`` (CNN), ``activation``, ``batch_norm`` (BatchNorm after every hidden
-    linear/conv layer, before the activation).
+    linear/conv layer, before the activation), ``dropout`` (a Dropout layer of that probability after
+    every hidden activation, convolutions included; none at 0).
 
     The MLP flattens its input; the CNNs (stride 1 in the first convolution, 2 after it, padding
     ``kernel_size // 2``, global average pooling, then the dense head) add a missing channel axis.
@@ -129,8 +143,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
     **options
         ``hidden`` (default (512, 512) for the MLP, () for the CNNs), ``channels`` (32, 64),
         ``kernel_size`` (3), ``activation`` (``"relu"``, ``"tanh"``, ``"gelu"``, ``"leaky_relu"``,
-        ``"abs"``; default ``"relu"``), ``batch_norm`` (False). The MLP takes ``hidden``,
-        ``activation`` and ``batch_norm`` only.
+        ``"abs"``; default ``"relu"``), ``batch_norm`` (False), ``dropout`` (0.0, in [0, 1)). The
+        MLP takes ``hidden``, ``activation``, ``batch_norm`` and ``dropout`` only.
 
     Returns
     -------
@@ -140,8 +154,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
     Raises
     ------
     ValueError
-        An unknown model or activation, ``n_classes`` below 2, sizes that are not positive, an
-        input shape the CNN cannot take.
+        An unknown model or activation, ``n_classes`` below 2, sizes that are not positive, a
+        dropout outside [0, 1), an input shape the CNN cannot take.
     TypeError
         An option the model does not take (e.g. ``channels`` for the MLP), named in the message.
 
@@ -152,6 +166,8 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, **options
     >>> net = nt.build_model("mlp", input_shape=(40,), n_classes=10, hidden=(64, 32))
     >>> [tuple(m.weight.shape) for m in net if isinstance(m, torch.nn.Linear)]
     [(64, 40), (32, 64), (10, 32)]
+    >>> [m.p for m in nt.build_model("mlp", (40,), 10, hidden=(64, 32), dropout=0.2) if isinstance(m, torch.nn.Dropout)]
+    [0.2, 0.2]
     >>> cnn = nt.build_model("cnn2d", input_shape=(8, 8), n_classes=10, channels=(4,))
     >>> tuple(cnn(torch.zeros(2, 8, 8)).shape)
     (2, 10)

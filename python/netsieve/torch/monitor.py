@@ -11,7 +11,8 @@ The columns, named as in the trainer's ``metrics.csv``:
   tail, as :func:`netsieve.analyze_layers` fits it), ``pt_boundary[name]`` with Porter–Thomas;
 - of a batch's margins, logits and labels (:func:`margin_columns`, :func:`delta_columns`): the
   ``margin_*`` summary (:func:`netsieve.margin_summary`) and ``acc_delta_<δ>``; ``churn``, the share
-  of the batch whose predicted class changed since the last measurement (read without labels);
+  of the ``unlabeled`` inputs (else of the batch) whose predicted class changed since the last
+  measurement (read without labels);
 - ζ (:func:`zeta_columns`): one probe step on fixed random labels, its running mean ``zeta``.
 
 A :class:`Monitor` is called once per step (or epoch) and measures when due: every ``every``
@@ -127,6 +128,10 @@ class Monitor:
         A fixed batch for the margin summary and acc_δ (``x`` a tensor, or a mapping of tensors
         passed as keyword arguments, as transformers models take them; the output, or its
         ``.logits``, must be N×C).
+    unlabeled : tensor or mapping of tensors, optional
+        Inputs without labels on which ``churn`` is measured (the pool the label-free stop
+        ``"churn"`` was validated on, README Results 6); without it, churn reads ``eval_batch``'s
+        inputs.
     spectra : bool, default True
         Per weight matrix: σ, spikes, MP soft rank, α (:func:`spectral_columns`).
     layers : str or sequence of str, optional
@@ -164,7 +169,7 @@ class Monitor:
     """
 
     def __init__(self, every: int | None = None, *, max_overhead: float = 0.05, warmup: int = 10,
-                 eval_batch: tuple[Any, Any] | None = None, spectra: bool = True,
+                 eval_batch: tuple[Any, Any] | None = None, unlabeled: Any = None, spectra: bool = True,
                  layers: str | Sequence[str] | None = None, min_dim: int = 2, deltas: Sequence[float] = DEFAULT_DELTAS,
                  susceptibility: bool = False, seed: int = 0) -> None:  # fmt: skip
         if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
@@ -177,10 +182,11 @@ class Monitor:
             raise InvalidInputError("eval_batch must be a pair (inputs, labels)")
         if susceptibility and (eval_batch is None or isinstance(eval_batch[0], Mapping)):
             raise InvalidInputError("susceptibility=True needs eval_batch= with a tensor of inputs (they carry the random labels)")
-        if not spectra and eval_batch is None:
-            raise InvalidInputError("nothing to measure: spectra=False and no eval_batch")
+        if not spectra and eval_batch is None and unlabeled is None:
+            raise InvalidInputError("nothing to measure: spectra=False and no eval_batch or unlabeled inputs")
         self.every, self.max_overhead, self.warmup = every, float(max_overhead), warmup
-        self.eval_batch, self.spectra, self.layers, self.min_dim = eval_batch, bool(spectra), layers, min_dim
+        self.eval_batch, self.unlabeled = eval_batch, unlabeled
+        self.spectra, self.layers, self.min_dim = bool(spectra), layers, min_dim
         self.deltas, self.susceptibility, self.seed = tuple(deltas), bool(susceptibility), seed
         self.zeta_terms: list[float] = []
         self.history: list[Diagnostics] = []
@@ -318,8 +324,8 @@ class Monitor:
             x, y = _to(self.eval_batch[0], device), torch.as_tensor(self.eval_batch[1])
             logits = _logits(model, x)
             cols.update(margin_columns(ns.margins(logits.numpy(), y.cpu().numpy())))
-            pred, previous, self._predictions = logits.argmax(1), self._predictions, logits.argmax(1)
-            cols["churn"] = float((pred != previous).double().mean()) if previous is not None else math.nan
+            if self.unlabeled is None:
+                cols["churn"] = self._churn(logits)
             cols.update(delta_columns(logits, y.cpu(), self.deltas))
             if self.susceptibility:
                 if optimizer is None:
@@ -328,10 +334,18 @@ class Monitor:
                     gen = torch.Generator().manual_seed(self.seed)
                     self._random_labels = torch.randint(0, logits.shape[1], (logits.shape[0],), generator=gen)
                 cols.update(zeta_columns(model, optimizer, x, self._random_labels.to(device), self.zeta_terms, _loss))
+        if self.unlabeled is not None:
+            device = next((p.device for p in model.parameters()), torch.device("cpu"))
+            cols["churn"] = self._churn(_logits(model, _to(self.unlabeled, device)))
         d = Diagnostics(step=int(step), epoch=epoch, columns=cols, seconds=time.perf_counter() - t0)
         self.seconds += d.seconds
         self.history.append(d)
         return d
+
+    def _churn(self, logits: torch.Tensor) -> float:
+        """The share of predicted classes changed since the last measurement (NaN at the first)."""
+        pred, previous, self._predictions = logits.argmax(1), self._predictions, logits.argmax(1)
+        return float((pred != previous).double().mean()) if previous is not None else math.nan
 
 
 def _loss(out: Any, labels: torch.Tensor) -> torch.Tensor:

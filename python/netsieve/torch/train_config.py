@@ -85,7 +85,8 @@ class TrainConfig:
     size instead (the control of the pruning experiment); ``prune_fraction=1`` keeps every sample but
     still tracks separation, the full-data arm with the same schedule. From the epoch after separation
     the scheduled learning rate is multiplied by ``separated_lr_factor`` (needs ``prune_fraction``).
-    ``batch_norm`` adds BatchNorm to the built model. ``noise_seed`` defaults to ``seed``.
+    ``batch_norm`` adds BatchNorm to the built model, ``dropout`` Dropout after each of its hidden
+    activations. ``noise_seed`` defaults to ``seed``.
 
     List fields (``hidden``, ``channels``, ``metrics``, ``deltas``) also take a comma-separated
     string (``hidden="512,512"``) and are stored as tuples. Fields assigned after construction are
@@ -101,9 +102,10 @@ class TrainConfig:
         Seeds the synthetic tasks and the digits split.
     model : str, default "mlp"
         One of :data:`MODELS`, or ``"custom"`` (the trainer is then given ``model=``).
-    hidden, channels, kernel_size, activation, batch_norm
+    hidden, channels, kernel_size, activation, batch_norm, dropout
         The model's options (see :func:`build_model`); defaults (512, 512), (32, 64), 3,
-        ``"relu"``, False.
+        ``"relu"``, False, 0.0. ``dropout`` is a probability in [0, 1) (0: no Dropout layer); its
+        masks come from torch's global generator, seeded by ``seed``, so a run stays reproducible.
     noise_rate : float, default 0.0
         Label noise in [0, 1) (see :func:`corrupt_labels`).
     noise_kind : {"symmetric", "pair"}, default "symmetric"
@@ -144,10 +146,12 @@ class TrainConfig:
     early_stop : str, optional
         A label-free stopping rule of :data:`netsieve.torch.stopping.RULES` (``"spectral"``,
         ``"spectral_small_n"``, ``"churn"``): the run stops at the onset of memorisation the rule
-        sees (it needs the rule's metric in ``metrics``: ``"spectra"``, or ``"churn"``) and the model
-        is given back with the weights of the epoch the rule keeps. Measured on fresh seeds they
-        help only on small training sets at high noise and stay below early stopping on a noisy
-        validation split: README, Results 6.
+        sees (it needs the rule's metric in ``metrics``: ``"spectra"``, or ``"churn"``, measured on
+        the data's unlabeled pool, :attr:`DataSplit.x_unlabeled`, when it has one) and the model
+        is given back with the weights of the epoch the rule keeps. Measured on fresh seeds (README,
+        Results 6) they stay below early stopping on a noisy validation split; they help on small
+        training sets at high noise and, ``"churn"`` and ``"spectral"``, where a large training set
+        is trained until it memorises; on a 1-D CNN that hardly memorised they only cost accuracy.
     checkpoint_every : int, default 1
         Epochs between checkpoints of a run with a run directory (the last epoch is always saved).
     keep_checkpoints : int, default 0
@@ -202,6 +206,7 @@ class TrainConfig:
     kernel_size: int = 3
     activation: str = "relu"
     batch_norm: bool = False
+    dropout: float = 0.0
     noise_rate: float = 0.0
     noise_kind: str = "symmetric"
     noise_seed: int | None = None
@@ -288,6 +293,10 @@ class TrainConfig:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}")
+        d = self.dropout
+        if isinstance(d, bool) or not isinstance(d, (int, float, np.floating)) or not 0 <= d < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {d!r}")
+        self.dropout = float(d)
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
 
