@@ -32,8 +32,11 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
-use crate::linalg::symmetric_eigenvalues::symmetric_eigenvalues;
+use crate::linalg::symmetric_eigenvalues::{tridiagonalise, Tridiagonal};
 pub use crate::linalg::symmetric_eigenvalues::{TWO_STAGE_MIN_DIM, TWO_STAGE_MIN_DIM_ONE_THREAD};
+use crate::linalg::tridiagonal_eigenvalues::{
+    eigenvalues_below, largest_eigenvalue_lower_bound, tridiagonal_eigenvalues,
+};
 use crate::matrix::{check_finite_matrix, to_f64_mat, MatrixView, Scalar};
 
 crate::named_enum! {
@@ -105,11 +108,14 @@ pub struct Plan {
 /// | LeadingComponents   | Gram; SVD if (s₁₀%/s_max)² < 1e-10     | Gram            | SVD |
 /// | TrailingComponents  | SVD                                    | Gram            | SVD |
 ///
-/// The λ_min rule is decided before any eigenvalue is computed ([`gram_condition_passes`]: one
-/// Cholesky factorisation of G − 1e-10·λ̂_max·I, a quarter of the tridiagonalisation's flops), so
-/// an ill-conditioned matrix costs the Gram product and that factorisation on top of the SVD, not
-/// a whole Gram decomposition. The eigenvalues are still checked after (λ̂_max is a lower bound, so
-/// a matrix within a few per cent of the limit may pass the first test). The 10 % quantile rule of
+/// The λ_min rule is decided before any eigenvalue is computed. For values, a diagonal entry
+/// Gᵢᵢ < 1e-10·max Gⱼⱼ fails it at once (no reduction); otherwise it is one Sturm count on the
+/// tridiagonal form the eigenvalues need anyway ([`tridiagonal_condition_passes`], O(n)), so a
+/// well-conditioned matrix pays nothing for it and an ill-conditioned one pays the reduction on
+/// top of its SVD. For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
+/// ([`gram_condition_passes`], a quarter of the tridiagonalisation's flops), before the
+/// eigendecomposition with vectors. The eigenvalues are still checked after (λ̂_max is a lower
+/// bound, so a matrix just below the limit may pass the first test). The 10 % quantile rule of
 /// the leading components is checked on the eigenvalues only.
 pub fn plan(need: Need, route: Decomposition) -> Plan {
     match (route, need) {
@@ -261,9 +267,14 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
             Need::Values => {
                 let mut g = gram_lower(a.as_ref(), par);
                 stop.check()?;
-                if !plan.fall_back || gram_condition_passes(g.as_ref(), par) {
+                if !plan.fall_back || !has_negligible_diagonal(g.as_ref()) {
+                    let t = tridiagonalise(&mut g, par, stop)?;
+                    drop(g);
                     stop.check()?;
-                    let lambda = symmetric_eigenvalues(&mut g, par, stop)?;
+                    if plan.fall_back && !tridiagonal_condition_passes(&t) {
+                        return svd_values(a);
+                    }
+                    let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
                     if !plan.fall_back || gram_is_accurate(need, &lambda) {
                         return Ok(TallResult {
                             s: descending_roots(&lambda),
@@ -316,14 +327,7 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
         stop.check()?;
     }
     if need == Need::Values {
-        let s = a
-            .singular_values()
-            .map_err(|_| CoreError::NoConvergence { algorithm: "SVD" })?;
-        return Ok(TallResult {
-            s,
-            factors: Factors::None,
-            route: Route::Svd,
-        });
+        return svd_values(a);
     }
     let svd = a
         .thin_svd()
@@ -336,6 +340,39 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
         },
         route: Route::Svd,
     })
+}
+
+/// Singular values of the tall `a` by the SVD.
+fn svd_values(a: &Mat<f64>) -> CoreResult<TallResult> {
+    let s = a
+        .singular_values()
+        .map_err(|_| CoreError::NoConvergence { algorithm: "SVD" })?;
+    Ok(TallResult {
+        s,
+        factors: Factors::None,
+        route: Route::Svd,
+    })
+}
+
+/// Whether some Gᵢᵢ < limit·max Gⱼⱼ: then λ_min ≤ Gᵢᵢ < limit·λ_max (λ_max ≥ max Gⱼⱼ), and the
+/// Gram route fails the λ_min rule before anything is computed (a zero column of A, say).
+fn has_negligible_diagonal(g: MatRef<'_, f64>) -> bool {
+    let m = g.nrows();
+    let largest = (0..m).fold(0.0f64, |acc, j| acc.max(g[(j, j)]));
+    (0..m).any(|j| g[(j, j)] < GRAM_CONDITION_LIMIT * largest)
+}
+
+/// Whether λ_min ≥ [`GRAM_CONDITION_LIMIT`]·λ_max for the tridiagonal form of a Gram matrix,
+/// decided in O(n) before its eigenvalues: one Sturm count at τ = limit·λ̂_max, with λ̂_max a
+/// lower bound within 0.1 % (bisection), so a matrix just below the limit may pass; the
+/// eigenvalues are checked again after. The reduction's backward error, about ε·λ_max, is 10⁶
+/// times smaller than τ, so the count is decisive.
+fn tridiagonal_condition_passes(t: &Tridiagonal) -> bool {
+    let lmax = largest_eigenvalue_lower_bound(&t.diag, &t.subdiag);
+    if !(lmax > 0.0 && lmax.is_finite()) {
+        return false;
+    }
+    eigenvalues_below(&t.diag, &t.subdiag, GRAM_CONDITION_LIMIT * lmax) == 0
 }
 
 /// Singular values of `w`, descending.
@@ -746,7 +783,27 @@ mod tests {
                     assert_eq!(g[(i, j)], g0[(i, j)]);
                 }
             }
+            // The values' check, a Sturm count on the tridiagonal form, splits at the same limit.
+            let t = tridiagonalise(&mut g0.clone(), Par::Seq, &Stop::never()).unwrap();
+            assert_eq!(tridiagonal_condition_passes(&t), passes, "{ratio:e}");
         }
+    }
+
+    #[test]
+    fn a_negligible_diagonal_entry_decides_before_the_reduction() {
+        let (n, m) = (50, 20);
+        let mut data = random(n, m, 8);
+        let g = gram_lower(MatRef::from_row_major_slice(&data, n, m), Par::Seq);
+        assert!(!has_negligible_diagonal(g.as_ref()));
+        for i in 0..n {
+            data[i * m + 7] = 0.0; // a zero column
+        }
+        let g = gram_lower(MatRef::from_row_major_slice(&data, n, m), Par::Seq);
+        assert!(has_negligible_diagonal(g.as_ref()));
+        let v = MatrixView::from_row_major(&data, n, m);
+        let d = decompose(v, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
+        assert_eq!(d.route, Route::Svd);
+        assert!(d.s[m - 1] <= 1e-13 * d.s[0]);
     }
 
     #[test]

@@ -47,20 +47,38 @@ pub fn two_stage_pays(n: usize, par: Par) -> bool {
 /// Eigenvalues (ascending) of the symmetric matrix whose lower triangle is in `a`, by whichever
 /// route is faster at its size; `a` may be overwritten.
 pub fn symmetric_eigenvalues(a: &mut Mat<f64>, par: Par, stop: &Stop) -> CoreResult<Vec<f64>> {
-    if two_stage_pays(a.nrows(), par) {
-        return symmetric_eigenvalues_two_stage(a, BAND_WIDTH, par, stop);
-    }
-    one_stage_eigenvalues(a, par)
+    let t = tridiagonalise(a, par, stop)?;
+    tridiagonal_eigenvalues(&t.diag, &t.subdiag)
 }
 
-/// One-stage route: faer's tridiagonalisation (dsytrd's algorithm) on `par`, then the root-free QR
-/// of [`tridiagonal_eigenvalues`] (faer's own tridiagonal QR keeps rotation bookkeeping and took a
-/// third of a 256² computation). `a` is overwritten.
-fn one_stage_eigenvalues(a: &mut Mat<f64>, par: Par) -> CoreResult<Vec<f64>> {
+/// A symmetric tridiagonal matrix orthogonally similar to the input (same eigenvalues).
+pub struct Tridiagonal {
+    /// The diagonal.
+    pub diag: Vec<f64>,
+    /// The off-diagonal (length n − 1).
+    pub subdiag: Vec<f64>,
+}
+
+/// The tridiagonal form of the symmetric matrix whose lower triangle is in `a`, by whichever
+/// reduction is faster at its size (see [`two_stage_pays`]); `a` is overwritten.
+pub fn tridiagonalise(a: &mut Mat<f64>, par: Par, stop: &Stop) -> CoreResult<Tridiagonal> {
+    if two_stage_pays(a.nrows(), par) {
+        return two_stage_tridiagonal(a, BAND_WIDTH, par, stop);
+    }
+    Ok(one_stage_tridiagonal(a, par))
+}
+
+/// One-stage reduction: faer's tridiagonalisation (dsytrd's algorithm) on `par` (faer's convenience
+/// eigenvalue method would use faer's global setting, which splits even a batch's small matrices
+/// across threads, and its rotation-keeping QR, a third of a 256² computation). `a` is overwritten.
+fn one_stage_tridiagonal(a: &mut Mat<f64>, par: Par) -> Tridiagonal {
     use faer::linalg::evd::tridiag;
     let n = a.nrows();
     if n == 0 {
-        return Ok(Vec::new());
+        return Tridiagonal {
+            diag: Vec::new(),
+            subdiag: Vec::new(),
+        };
     }
     let block = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
     let mut householder = Mat::<f64>::zeros(block, n - 1);
@@ -72,9 +90,10 @@ fn one_stage_eigenvalues(a: &mut Mat<f64>, par: Par) -> CoreResult<Vec<f64>> {
         MemStack::new(&mut MemBuffer::new(scratch)),
         Default::default(),
     );
-    let diag: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
-    let subdiag: Vec<f64> = (1..n).map(|i| a[(i, i - 1)]).collect();
-    tridiagonal_eigenvalues(&diag, &subdiag)
+    Tridiagonal {
+        diag: (0..n).map(|i| a[(i, i)]).collect(),
+        subdiag: (1..n).map(|i| a[(i, i - 1)]).collect(),
+    }
 }
 
 /// Eigenvalues (ascending) of the symmetric matrix whose lower triangle is in `a`; `a` is used as
@@ -85,17 +104,31 @@ pub fn symmetric_eigenvalues_two_stage(
     par: Par,
     stop: &Stop,
 ) -> CoreResult<Vec<f64>> {
+    let t = two_stage_tridiagonal(a, band_width, par, stop)?;
+    tridiagonal_eigenvalues(&t.diag, &t.subdiag)
+}
+
+/// Two-stage reduction: dense → band of half-width `band_width` → tridiagonal.
+fn two_stage_tridiagonal(
+    a: &mut Mat<f64>,
+    band_width: usize,
+    par: Par,
+    stop: &Stop,
+) -> CoreResult<Tridiagonal> {
     let n = a.nrows();
     assert_eq!(n, a.ncols(), "symmetric eigenvalues need a square matrix");
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(Tridiagonal {
+            diag: Vec::new(),
+            subdiag: Vec::new(),
+        });
     }
     let b = band_width.clamp(1, n);
     reduce_to_band(a.as_mut(), b, par, stop)?;
     let mut band = SymmetricBand::from_lower(a.as_ref(), b);
     band.chase_to_tridiagonal(b);
     let (diag, subdiag) = band.tridiagonal();
-    tridiagonal_eigenvalues(&diag, &subdiag)
+    Ok(Tridiagonal { diag, subdiag })
 }
 
 /// Householder reflector H = I − τ·v·vᵀ (v₀ = 1) with H·x = β·e₀; LAPACK dlarfg's convention.

@@ -45,6 +45,58 @@ pub fn tridiagonal_eigenvalues(diag: &[f64], subdiag: &[f64]) -> CoreResult<Vec<
     Ok(out)
 }
 
+/// The number of eigenvalues of the symmetric tridiagonal matrix (diag, subdiag) below `x`: the
+/// negative pivots of the LDLᵀ factorisation of T − x·I (Sylvester's law of inertia), by LAPACK
+/// dlaneg's recurrence with a zero pivot replaced by −pivmin. Exact up to rounding of about
+/// ε·‖T‖ in x.
+pub fn eigenvalues_below(diag: &[f64], subdiag: &[f64], x: f64) -> usize {
+    let pivmin = f64::MIN_POSITIVE * subdiag.iter().fold(1.0f64, |m, e| m.max(e * e));
+    let mut count = 0;
+    let mut q = 1.0;
+    for (i, &d) in diag.iter().enumerate() {
+        let e2 = if i == 0 {
+            0.0
+        } else {
+            subdiag[i - 1] * subdiag[i - 1]
+        };
+        q = d - x - if i == 0 { 0.0 } else { e2 / q };
+        if q.abs() < pivmin {
+            q = -pivmin;
+        }
+        if q < 0.0 {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// A lower bound within 0.1 % of the largest eigenvalue of (diag, subdiag), by bisection on
+/// [`eigenvalues_below`] inside Gershgorin's interval [max dᵢ, max(dᵢ + |eᵢ₋₁| + |eᵢ|)].
+pub fn largest_eigenvalue_lower_bound(diag: &[f64], subdiag: &[f64]) -> f64 {
+    let n = diag.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let radius = |i: usize| {
+        (if i > 0 { subdiag[i - 1].abs() } else { 0.0 })
+            + (if i + 1 < n { subdiag[i].abs() } else { 0.0 })
+    };
+    let mut lo = diag.iter().fold(f64::NEG_INFINITY, |m, &d| m.max(d));
+    let mut hi = (0..n).fold(f64::NEG_INFINITY, |m, i| m.max(diag[i] + radius(i)));
+    for _ in 0..64 {
+        if hi - lo <= 1e-3 * lo.abs().max(hi.abs()) {
+            break;
+        }
+        let mid = 0.5 * (lo + hi);
+        if eigenvalues_below(diag, subdiag, mid) == n {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    lo
+}
+
 /// dsterf on 1-based `d[1..=n]`, `e[1..n]`; the eigenvalues are left in `d` (unsorted).
 /// Returns false when some eigenvalue did not converge in 30·n sweeps.
 fn root_free_ql_qr(n: usize, d: &mut [f64], e: &mut [f64]) -> bool {
@@ -388,6 +440,41 @@ mod tests {
             .map(|i| 1e-3 * rng.random::<f64>() * d[i].min(d[i - 1]))
             .collect();
         assert_close(&d, &e, 1e-13);
+    }
+
+    #[test]
+    fn sturm_counts_and_the_largest_eigenvalue_match_the_eigenvalues() {
+        let mut rng = SmallRng::seed_from_u64(21);
+        for n in [1usize, 2, 7, 60, 301] {
+            let d: Vec<f64> = (0..n).map(|_| rng.random::<f64>() - 0.5).collect();
+            let mut e: Vec<f64> = (1..n).map(|_| rng.random::<f64>() - 0.5).collect();
+            if n > 7 {
+                e[3] = 0.0; // a split: a zero pivot path elsewhere is exercised by the ties below
+            }
+            let lambda = tridiagonal_eigenvalues(&d, &e).unwrap();
+            for k in 0..n {
+                // Between consecutive eigenvalues the count is exact.
+                let x = if k + 1 < n {
+                    0.5 * (lambda[k] + lambda[k + 1])
+                } else {
+                    lambda[k] + 1.0
+                };
+                if k + 1 < n && lambda[k + 1] - lambda[k] < 1e-9 {
+                    continue;
+                }
+                assert_eq!(eigenvalues_below(&d, &e, x), k + 1, "n = {n}, k = {k}");
+            }
+            assert_eq!(eigenvalues_below(&d, &e, lambda[0] - 1.0), 0);
+            let lmax = largest_eigenvalue_lower_bound(&d, &e);
+            let want = lambda[n - 1];
+            assert!(
+                lmax <= want + 1e-12 && lmax >= want - 1e-3 * want.abs().max(1e-300),
+                "{lmax} vs {want}"
+            );
+        }
+        // Zero pivots (equal diagonal entries at the shift) count as negative, not NaN.
+        assert_eq!(eigenvalues_below(&[1.0, 1.0, 1.0], &[0.0, 0.0], 1.0), 3);
+        assert_eq!(eigenvalues_below(&[1.0, 1.0, 1.0], &[0.0, 0.0], 0.999), 0);
     }
 
     #[test]
