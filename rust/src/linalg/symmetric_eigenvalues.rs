@@ -20,7 +20,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
-pub use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
+use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 
 /// Half-width of the intermediate band: wide enough for rank-2b products to run near peak, narrow
 /// enough that bulge chasing (flops ∝ b) stays a small share. 24–64 measured within 10 % at n = 4096.
@@ -52,6 +52,7 @@ pub fn symmetric_eigenvalues(a: &mut Mat<f64>, par: Par, stop: &Stop) -> CoreRes
 }
 
 /// A symmetric tridiagonal matrix orthogonally similar to the input (same eigenvalues).
+#[derive(Default)]
 pub struct Tridiagonal {
     /// The diagonal.
     pub diag: Vec<f64>,
@@ -75,10 +76,7 @@ fn one_stage_tridiagonal(a: &mut Mat<f64>, par: Par) -> Tridiagonal {
     use faer::linalg::evd::tridiag;
     let n = a.nrows();
     if n == 0 {
-        return Tridiagonal {
-            diag: Vec::new(),
-            subdiag: Vec::new(),
-        };
+        return Tridiagonal::default();
     }
     let block = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
     let mut householder = Mat::<f64>::zeros(block, n - 1);
@@ -118,10 +116,7 @@ fn two_stage_tridiagonal(
     let n = a.nrows();
     assert_eq!(n, a.ncols(), "symmetric eigenvalues need a square matrix");
     if n == 0 {
-        return Ok(Tridiagonal {
-            diag: Vec::new(),
-            subdiag: Vec::new(),
-        });
+        return Ok(Tridiagonal::default());
     }
     let b = band_width.clamp(1, n);
     reduce_to_band(a.as_mut(), b, par, stop)?;
