@@ -1,5 +1,6 @@
 //! Dense linear algebra on weight matrices (faer underneath).
 
+pub mod band_chase;
 pub mod decomposition;
 pub mod symmetric_eigenvalues;
 pub mod tridiagonal_eigenvalues;

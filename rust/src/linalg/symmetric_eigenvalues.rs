@@ -6,7 +6,7 @@
 //! move that work into matrix–matrix products:
 //! 1. dense → band of half-width b: Householder QR of each b-column panel below the band, and the
 //!    two-sided trailing update Qᵀ·A·Q as rank-2b products (compute-bound, parallel);
-//! 2. band → tridiagonal by bulge chasing (Lang's algorithm, as in LAPACK dsytrd_sb2st): one
+//! 2. band → tridiagonal by bulge chasing ([`band_to_tridiagonal`], pipelined over threads): one
 //!    reflector of length ≤ b per step, O(b·n²) flops on a band that stays in cache;
 //!
 //! then the eigenvalues of the tridiagonal matrix by the root-free QR algorithm
@@ -20,6 +20,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
+use crate::linalg::band_chase::{band_to_tridiagonal, dot};
 use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 
 /// Half-width of the intermediate band: wide enough for rank-2b products to run near peak, narrow
@@ -120,15 +121,13 @@ fn two_stage_tridiagonal(
     }
     let b = band_width.clamp(1, n);
     reduce_to_band(a.as_mut(), b, par, stop)?;
-    let mut band = SymmetricBand::from_lower(a.as_ref(), b);
-    band.chase_to_tridiagonal(b);
-    let (diag, subdiag) = band.tridiagonal();
+    let (diag, subdiag) = band_to_tridiagonal(a.as_ref(), b, par.degree());
     Ok(Tridiagonal { diag, subdiag })
 }
 
 /// Householder reflector H = I − τ·v·vᵀ (v₀ = 1) with H·x = β·e₀; LAPACK dlarfg's convention.
 /// On return `x` holds v (x₀ = 1); returns (τ, β). τ = 0 when x is already a multiple of e₀.
-fn make_reflector(x: &mut [f64]) -> (f64, f64) {
+pub(super) fn make_reflector(x: &mut [f64]) -> (f64, f64) {
     let alpha = x[0];
     let tail_sq: f64 = x[1..].iter().map(|t| t * t).sum();
     x[0] = 1.0;
@@ -316,161 +315,6 @@ fn two_sided_update(mut a: MatMut<'_, f64>, v: MatRef<'_, f64>, t: MatRef<'_, f6
         -1.0,
         par,
     );
-}
-
-/// A symmetric band matrix stored in full (both triangles) with half-width `w`, column-major:
-/// A[i, j] for |i − j| ≤ w at `data[i + w + 2w·j]`, so every column segment is contiguous.
-struct SymmetricBand {
-    n: usize,
-    w: usize,
-    data: Vec<f64>,
-}
-
-impl SymmetricBand {
-    /// Copies the lower band of half-width b from `a`, with room for bulges up to 2b.
-    fn from_lower(a: MatRef<'_, f64>, b: usize) -> Self {
-        let n = a.nrows();
-        let w = 2 * b;
-        let mut band = SymmetricBand {
-            n,
-            w,
-            data: vec![0.0; (2 * w + 1) * n],
-        };
-        for j in 0..n {
-            for i in j..n.min(j + b + 1) {
-                let x = a[(i, j)];
-                let (lower, upper) = (band.index(i, j), band.index(j, i));
-                band.data[lower] = x;
-                band.data[upper] = x;
-            }
-        }
-        band
-    }
-
-    #[inline(always)]
-    fn index(&self, i: usize, j: usize) -> usize {
-        debug_assert!(i.abs_diff(j) <= self.w);
-        i + self.w + 2 * self.w * j
-    }
-
-    /// Stage 2: annihilates each column below its subdiagonal and chases the bulge down the band.
-    fn chase_to_tridiagonal(&mut self, b: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them).
-            return unsafe { self.chase_avx2(b) };
-        }
-        self.chase_generic(b)
-    }
-
-    /// The same loop compiled for AVX2 (4 f64 lanes instead of SSE2's 2), chosen at run time.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn chase_avx2(&mut self, b: usize) {
-        self.chase_generic(b)
-    }
-
-    #[inline(always)]
-    fn chase_generic(&mut self, b: usize) {
-        let n = self.n;
-        let mut x = vec![0.0; b];
-        let mut work = vec![0.0; 3 * b + 1];
-        for c in 0..n.saturating_sub(2) {
-            let mut col = c;
-            let mut p = c + 1;
-            while p + 1 < n {
-                let len = b.min(n - p);
-                let start = self.index(p, col);
-                x[..len].copy_from_slice(&self.data[start..start + len]);
-                let (tau, beta) = make_reflector(&mut x[..len]);
-                if tau != 0.0 {
-                    // Rows p..p+len touch columns col..p+len+b only (the band plus the bulge).
-                    let hi = n.min(p + len + b);
-                    self.reflect_two_sided(p, &x[..len], tau, col, hi, &mut work);
-                }
-                self.data[start] = beta;
-                let mirror = self.index(col, p);
-                self.data[mirror] = beta;
-                for i in 1..len {
-                    let below = self.index(p + i, col);
-                    self.data[below] = 0.0;
-                    let right = self.index(col, p + i);
-                    self.data[right] = 0.0;
-                }
-                col = p;
-                p += len;
-            }
-        }
-    }
-
-    /// A ← H·A·H for H = I − τ·v·vᵀ acting on indices p..p+len, over the window lo..hi that holds
-    /// every nonzero of those rows and columns.
-    #[inline(always)]
-    fn reflect_two_sided(
-        &mut self,
-        p: usize,
-        v: &[f64],
-        tau: f64,
-        lo: usize,
-        hi: usize,
-        work: &mut [f64],
-    ) {
-        let len = v.len();
-        // From the left: rows p..p+len of columns lo..hi.
-        for k in lo..hi {
-            let start = self.index(p, k);
-            let seg = &mut self.data[start..start + len];
-            let s = tau * dot(v, seg);
-            for (a, &vi) in seg.iter_mut().zip(v) {
-                *a -= s * vi;
-            }
-        }
-        // From the right: columns p..p+len of rows lo..hi.
-        let rows = hi - lo;
-        let acc = &mut work[..rows];
-        acc.fill(0.0);
-        for (t, &vt) in v.iter().enumerate() {
-            let start = self.index(lo, p + t);
-            for (a, &x) in acc.iter_mut().zip(&self.data[start..start + rows]) {
-                *a += vt * x;
-            }
-        }
-        for (t, &vt) in v.iter().enumerate() {
-            let start = self.index(lo, p + t);
-            let f = tau * vt;
-            for (x, &a) in self.data[start..start + rows].iter_mut().zip(acc.iter()) {
-                *x -= f * a;
-            }
-        }
-    }
-
-    fn tridiagonal(&self) -> (Vec<f64>, Vec<f64>) {
-        let n = self.n;
-        let diag = (0..n).map(|i| self.data[self.index(i, i)]).collect();
-        let subdiag = (0..n.saturating_sub(1))
-            .map(|i| self.data[self.index(i + 1, i)])
-            .collect();
-        (diag, subdiag)
-    }
-}
-
-/// Dot product with eight independent sums, so the compiler can vectorise it.
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
 }
 
 #[cfg(test)]
