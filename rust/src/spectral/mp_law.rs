@@ -67,6 +67,22 @@ impl MpShape {
         (sigma * (n.sqrt() - m.sqrt()), sigma * (n.sqrt() + m.sqrt()))
     }
 
+    /// The shape of the bulk that k spikes leave: (N − k)×(M − k), at least one value.
+    ///
+    /// Why: for i.i.d. noise X plus a rank-k signal whose singular vectors are (nearly) those of
+    /// the k spikes, the values below the spikes are those of X compressed off k left and k right
+    /// directions independent of X; by rotation invariance that compression is an (N − k)×(M − k)
+    /// white-noise matrix with the same σ. Read against the N×M law instead, the m − k bulk values
+    /// sit k ranks off their quantiles: σ comes out high by O(k/M) and the KS count n·D grows by
+    /// O(k), which the rigid-spectrum test (`stats/spectral_ks.rs`) resolves at k = 1.
+    pub fn without_spikes(&self, k: usize) -> Self {
+        let k = k.min(self.m - 1);
+        Self {
+            n: self.n - k,
+            m: self.m - k,
+        }
+    }
+
     /// u = s/(σ√N), the singular value in units of the bulk scale.
     fn ratio(&self, s: f64, sigma: f64) -> f64 {
         s / sigma / (self.n as f64).sqrt()
