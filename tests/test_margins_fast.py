@@ -99,3 +99,21 @@ def test_margins_equal_the_numpy_reference(problem):
     want = want.astype(logits.dtype)
     np.testing.assert_array_equal(got, want)
 
+
+
+@pytest.mark.parametrize("c", [2, 3, 4, 5])
+def test_int64_labels_with_a_high_word_are_out_of_range(c):
+    """The 2–4-class AVX2 kernels read int64 labels as int32 word pairs: a label whose low word is
+    a valid class must still be refused, wherever it sits in the 8-row steps."""
+    rng = np.random.default_rng(c)
+    logits = rng.standard_normal((61, c)).astype(np.float32)
+    for bad in (2**32, 2**32 + 1, -(2**32), np.iinfo(np.int64).min):
+        for row in (0, 8, 37, 60):
+            labels = np.arange(61, dtype=np.int64) % c
+            labels[row] = bad
+            with pytest.raises(InvalidInputError, match=re.escape(f"row {row}: label {bad} is out of range")):
+                netsieve.margins(logits, labels)
+    labels = (np.arange(61, dtype=np.int64) * 7) % c
+    want = reference(logits.astype(np.float64), labels).astype(np.float32)
+    np.testing.assert_array_equal(netsieve.margins(logits, labels), want)
+    np.testing.assert_array_equal(netsieve.margins(logits, labels.astype(np.int32)), want)

@@ -36,21 +36,21 @@ fn read_logits(x: &[f32], c: usize) -> f32 {
     x.par_chunks(CHUNK * c).map(lane_sum).sum()
 }
 
-fn read_labels(y: &[i64]) -> i64 {
+fn read_labels<L: Copy + Into<i64> + Sync>(y: &[L]) -> i64 {
     y.par_chunks(CHUNK)
-        .map(|c| c.iter().fold(0i64, |a, &b| a.wrapping_add(b)))
+        .map(|c| c.iter().fold(0i64, |a, &b| a.wrapping_add(b.into())))
         .reduce(|| 0, i64::wrapping_add)
 }
 
 /// Reads the labels and writes each as an f32 into a fresh vector, in one pass.
-fn labels_to_output(y: &[i64]) -> Vec<f32> {
+fn labels_to_output<L: Copy + Into<i64> + Sync>(y: &[L]) -> Vec<f32> {
     let mut out: Vec<f32> = Vec::with_capacity(y.len());
     out.spare_capacity_mut()[..y.len()]
         .par_chunks_mut(CHUNK)
         .zip(y.par_chunks(CHUNK))
         .for_each(|(o, l)| {
             for (o, &l) in o.iter_mut().zip(l) {
-                o.write(l as f32);
+                o.write(l.into() as f32);
             }
         });
     // SAFETY: every element up to y.len() was written above.
@@ -88,30 +88,45 @@ fn main() {
         "rayon threads {}; ms, best of {repeats}",
         rayon::current_num_threads()
     );
-    println!("| classes | cache | (a) logits | (b) + labels | (c) + output | margins | /(a) | /(b) | /(c) |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| classes | labels | cache | (a) logits | (b) + labels | (c) + output | margins | /(a) | /(b) | /(c) |");
+    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for &c in &classes {
         let x: Vec<f32> = (0..n * c).map(|_| rng.random::<f32>() - 0.5).collect();
         let y: Vec<i64> = (0..n).map(|_| rng.random_range(0..c as i64)).collect();
+        let y32: Vec<i32> = y.iter().map(|&l| l as i32).collect();
         let view = MatrixView::from_row_major(&x, n, c);
-        for cold in [false, true] {
+        for (cold, wide) in [(false, true), (false, false), (true, true), (true, false)] {
             let ta = best(repeats, cold, &mut evict, || {
                 black_box(read_logits(&x, c));
             });
+            let labels = if wide {
+                Labels::I64(&y)
+            } else {
+                Labels::I32(&y32)
+            };
             let tb = best(repeats, cold, &mut evict, || {
                 black_box(read_logits(&x, c));
-                black_box(read_labels(&y));
+                black_box(if wide {
+                    read_labels(&y)
+                } else {
+                    read_labels(&y32)
+                });
             });
             let tc = best(repeats, cold, &mut evict, || {
                 black_box(read_logits(&x, c));
-                black_box(labels_to_output(&y));
+                black_box(if wide {
+                    labels_to_output(&y)
+                } else {
+                    labels_to_output(&y32)
+                });
             });
             let tm = best(repeats, cold, &mut evict, || {
-                let m = margins(view, Labels::I64(&y), MarginKind::Logit, 1, &Stop::never());
+                let m = margins(view, labels, MarginKind::Logit, 1, &Stop::never());
                 black_box(m.expect("valid input"));
             });
             println!(
-                "| {c} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1}× | {:.1}× | {:.1}× |",
+                "| {c} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1}× | {:.1}× | {:.1}× |",
+                if wide { "int64" } else { "int32" },
                 if cold { "cold" } else { "warm" },
                 ta * 1e3,
                 tb * 1e3,

@@ -11,12 +11,21 @@
 //! exact kernel. Without NaN or +Inf, f_y − f_c is what the exact kernel returns too: f_y = −Inf
 //! gives −Inf, or NaN (flagged) when every competitor is −Inf as well.
 
+use std::mem::MaybeUninit;
+
 use super::float::MarginFloat;
+#[cfg(target_arch = "x86_64")]
+use super::logit_small;
 
 /// An integer label type read in place (int32 or int64).
 pub(super) trait LabelInt: Copy + Send + Sync {
     /// The label widened to i64.
     fn to_i64(self) -> i64;
+
+    /// The labels as int32 words for the AVX2 kernels, and whether they are int64 (then each
+    /// label is two words, low then high).
+    #[cfg(target_arch = "x86_64")]
+    fn words(labels: &[Self]) -> (&[i32], bool);
 }
 
 impl LabelInt for i32 {
@@ -24,12 +33,25 @@ impl LabelInt for i32 {
     fn to_i64(self) -> i64 {
         self as i64
     }
+
+    #[cfg(target_arch = "x86_64")]
+    fn words(labels: &[i32]) -> (&[i32], bool) {
+        (labels, false)
+    }
 }
 
 impl LabelInt for i64 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         self
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn words(labels: &[i64]) -> (&[i32], bool) {
+        // SAFETY: an i64 is two i32 words (x86_64: low word first), with looser alignment.
+        let words =
+            unsafe { std::slice::from_raw_parts(labels.as_ptr() as *const i32, 2 * labels.len()) };
+        (words, true)
     }
 }
 
@@ -59,7 +81,7 @@ fn clean<T: MarginFloat>(probe: T) -> bool {
 fn few_classes<T: MarginFloat, L: LabelInt, const C: usize>(
     x: &[T],
     labels: &[L],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> bool {
     let n = out.len();
     let (x, labels) = (&x[..n * C], &labels[..n]);
@@ -81,7 +103,7 @@ fn few_classes<T: MarginFloat, L: LabelInt, const C: usize>(
             probe = probe + v;
         }
         let r = fy - fc;
-        *slot = r;
+        slot.write(r);
         all_plain &= plain(label_ok, fy, r, probe);
     }
     all_plain
@@ -97,7 +119,7 @@ fn many_classes<T: MarginFloat, L: LabelInt>(
     x: &[T],
     c: usize,
     labels: &[L],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> bool {
     debug_assert!(c >= W && c <= u32::MAX as usize);
     let n = out.len();
@@ -157,7 +179,7 @@ fn many_classes<T: MarginFloat, L: LabelInt>(
         }
         let fy = row[y];
         let r = fy - max[0];
-        *slot = r;
+        slot.write(r);
         all_plain &= plain(label_ok, fy, r, T::ZERO);
     }
     let probe = probe.iter().fold(T::ZERO, |a, &b| a + b);
@@ -173,7 +195,7 @@ fn block_generic<T: MarginFloat, L: LabelInt>(
     x: &[T],
     c: usize,
     labels: &[L],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> bool {
     macro_rules! few {
         ($($k:literal)*) => {
@@ -193,25 +215,57 @@ unsafe fn block_avx2<T: MarginFloat, L: LabelInt>(
     x: &[T],
     c: usize,
     labels: &[L],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> bool {
     block_generic(x, c, labels, out)
 }
 
 /// Margins of the `out.len()` contiguous rows of `x` (C = `c` classes, 2 ≤ C ≤
-/// [`FAST_MAX_CLASSES`]); true when every row was plain, false when the block must be recomputed
-/// by the exact kernel.
+/// [`FAST_MAX_CLASSES`]), written to every slot of `out`; true when every row was plain, false
+/// when the block must be recomputed by the exact kernel.
 pub(super) fn block<T: MarginFloat, L: LabelInt>(
     x: &[T],
     c: usize,
     labels: &[L],
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
 ) -> bool {
     debug_assert!((2..=FAST_MAX_CLASSES).contains(&c));
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::avx2() {
+        if let Some(plain) = small_f32(x, c, labels, out) {
+            return plain;
+        }
         // SAFETY: the CPU supports AVX2 (crate::cpu detected it).
         return unsafe { block_avx2(x, c, labels, out) };
     }
     block_generic(x, c, labels, out)
+}
+
+/// float32 rows of 2–4 classes through [`logit_small`] (the rows past the last multiple of 8
+/// through `block_avx2`); None for other types and class counts. Needs AVX2.
+#[cfg(target_arch = "x86_64")]
+fn small_f32<T: MarginFloat, L: LabelInt>(
+    x: &[T],
+    c: usize,
+    labels: &[L],
+    out: &mut [MaybeUninit<T>],
+) -> Option<bool> {
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() || !logit_small::has_kernel(c) {
+        return None;
+    }
+    let n = out.len();
+    let head = n / logit_small::STEP * logit_small::STEP;
+    // SAFETY: T is f32 (same TypeId), so the slices are reinterpreted as themselves.
+    let (x32, out32) = unsafe {
+        (
+            std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()),
+            std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut MaybeUninit<f32>, n),
+        )
+    };
+    let (words, wide) = L::words(&labels[..n]);
+    // SAFETY: the caller checked AVX2; x holds n·c values (block's contract), words n labels.
+    let plain_head = unsafe { logit_small::block(x32, c, words, wide, &mut out32[..head]) };
+    // SAFETY: as above.
+    let plain_tail = unsafe { block_avx2(&x[head * c..], c, &labels[head..n], &mut out[head..]) };
+    Some(plain_head & plain_tail)
 }

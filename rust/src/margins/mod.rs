@@ -7,6 +7,8 @@ pub mod float;
 pub mod gdv;
 mod logit_fast;
 pub mod logit_margin;
+#[cfg(target_arch = "x86_64")]
+mod logit_small;
 pub mod selection;
 pub mod summary;
 pub mod total_variation;
