@@ -9,6 +9,7 @@ pub mod level_spacing;
 pub mod mp_law;
 pub mod noise_fit;
 pub mod norms;
+pub mod gram_block;
 pub mod partial;
 pub mod porter_thomas;
 pub mod power_law;

@@ -62,9 +62,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
-use crate::linalg::decomposition::to_f64_mat_scaled;
+use crate::linalg::decomposition::{scale_exponent, to_f64_mat_scaled};
 use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
+use super::gram_block::GramOperator;
 use super::mp_law::MpShape;
 use super::noise_fit::{BulkModel, FitOptions, SigmaMethod};
 use super::tracy_widom::upper_threshold;
@@ -73,10 +74,17 @@ use super::tracy_widom::upper_threshold;
 pub const PARTIAL_BLOCK: usize = 8;
 /// The Krylov space may grow to this fraction of M before the route gives up.
 pub const PARTIAL_MAX_DIMENSION_FRACTION: f64 = 0.25;
+/// A smaller M may still grow the space to this dimension, up to
+/// `PARTIAL_SMALL_DIMENSION_FRACTION`·M (module docs).
+pub const PARTIAL_SMALL_DIMENSION: usize = 96;
+/// The bound on that growth, as a fraction of M.
+pub const PARTIAL_SMALL_DIMENSION_FRACTION: f64 = 0.375;
 /// |R − 1| + 3·se allowed by the dispersion check (module docs).
 pub const PARTIAL_DISPERSION_TOLERANCE: f64 = 0.02;
-/// Columns of PGP sampled by the dispersion check.
+/// Columns of PGP the dispersion check samples at most.
 pub const PARTIAL_PROBES: usize = 64;
+/// Columns it samples at a time, stopping as soon as the check is decided.
+pub const PARTIAL_PROBE_BATCH: usize = 16;
 /// Relative residual every counted spike must reach.
 pub const SPIKE_RESIDUAL_TOLERANCE: f64 = 1e-6;
 /// Relative change over one block of the largest value when there is no spike.
@@ -129,27 +137,45 @@ pub fn partial_fit<T: Scalar>(
             "the deformed law is fitted to the whole spectrum".into()
         ));
     }
-    check_finite_matrix(w, "weight matrix")?;
     let (n, m) = (shape.n, shape.m);
     let block = PARTIAL_BLOCK.min(m);
-    let max_dim = (PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize;
-    if max_dim < 2 * block {
+    let max_dim = ((PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize)
+        .max(PARTIAL_SMALL_DIMENSION.min((PARTIAL_SMALL_DIMENSION_FRACTION * m as f64) as usize));
+    let transposed = w.nrows() < w.ncols();
+    let oriented = if transposed { w.t() } else { w };
+    let (products, back, scanned) = match GramOperator::new(oriented, 1.0) {
+        Some(op) => {
+            let (largest, finite, column_sq) = op.scan();
+            if !finite {
+                check_finite_matrix(w, "weight matrix")?;
+            }
+            match scale_exponent(largest) {
+                None => (Products::Direct(op), 1.0, Some(column_sq)),
+                Some(e) => {
+                    let scaled = GramOperator::new(oriented, libm::scalbn(1.0, -e));
+                    let scaled = scaled.expect("the same strides as `op`");
+                    (Products::Direct(scaled), libm::scalbn(1.0, e), None)
+                }
+            }
+        }
+        None => {
+            check_finite_matrix(w, "weight matrix")?;
+            let (a, back) = to_f64_mat_scaled(oriented);
+            let par = if n * m * block < 1 << 22 {
+                Par::Seq
+            } else {
+                Par::rayon(0)
+            };
+            (Products::Copied(a, par), back, None)
+        }
+    };
+    if ((PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize) < 2 * block {
         return Ok(Err(format!(
             "M = {m} is too small: a Krylov space of two blocks of {block} exceeds {PARTIAL_MAX_DIMENSION_FRACTION}·M"
         )));
     }
-    let transposed = w.nrows() < w.ncols();
-    let (a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
     stop.check()?;
-    let a = a.as_ref();
-    let par = if n * m * block < 1 << 22 {
-        Par::Seq
-    } else {
-        Par::rayon(0)
-    };
-    let column_sq: Vec<f64> = (0..m)
-        .map(|j| a.col(j).iter().map(|x| x * x).sum::<f64>())
-        .collect();
+    let column_sq = scanned.unwrap_or_else(|| products.column_squares());
     let fro2: f64 = column_sq.iter().sum();
     if !(fro2 > 0.0 && fro2.is_finite()) {
         return Ok(Err("the matrix is zero".into()));
@@ -195,7 +221,7 @@ pub fn partial_fit<T: Scalar>(
     loop {
         stop.check()?;
         let q = orthonormal_block(next, basis.subcols(0, d), &mut rng);
-        let g_q = gram_apply(a, q.as_ref(), par);
+        let g_q = products.apply(q.as_ref());
         basis.subcols_mut(d, block).copy_from(&q);
         images.subcols_mut(d, block).copy_from(&g_q);
         d += block;
@@ -230,12 +256,11 @@ pub fn partial_fit<T: Scalar>(
         if spikes_converged && top_converged && below {
             let leading: Vec<f64> = theta[..c.max(1)].iter().map(|t| t.sqrt() * back).collect();
             let (dispersion, dispersion_stderr) = dispersion(
-                a,
+                &products,
                 &column_sq,
                 (basis.subcols(0, d), ritz.subcols(0, c), &theta[..c]),
                 fro2 - theta[..c].iter().sum::<f64>(),
                 (n, m, c),
-                par,
                 &mut rng,
             );
             if (dispersion - 1.0).abs() + 3.0 * dispersion_stderr > PARTIAL_DISPERSION_TOLERANCE {
@@ -259,12 +284,37 @@ pub fn partial_fit<T: Scalar>(
         }
         if d + block > max_dim {
             return Ok(Err(format!(
-                "the leading values did not settle within a Krylov space of dimension {d} ({PARTIAL_MAX_DIMENSION_FRACTION}·M; {c} spikes so far)"
+                "the leading values did not settle within a Krylov space of dimension {d} (the largest allowed at M = {m}; {c} spikes so far)"
             )));
         }
         previous = Some((c, theta.get(c).copied().unwrap_or(0.0)));
         previous_top = Some(theta[0]);
         next = g_q;
+    }
+}
+
+/// Where the products with G come from: W read in place, or an f64 copy (for a view with no
+/// unit stride).
+enum Products<'a, T> {
+    Direct(GramOperator<'a, T>),
+    Copied(Mat<f64>, Par),
+}
+
+impl<T: Scalar> Products<'_, T> {
+    fn apply(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        match self {
+            Self::Direct(op) => op.apply(x),
+            Self::Copied(a, par) => gram_apply(a.as_ref(), x, *par),
+        }
+    }
+
+    fn column_squares(&self) -> Vec<f64> {
+        match self {
+            Self::Direct(op) => op.scan().2,
+            Self::Copied(a, _) => (0..a.ncols())
+                .map(|j| a.col(j).iter().map(|x| x * x).sum::<f64>())
+                .collect(),
+        }
     }
 }
 
@@ -367,17 +417,17 @@ fn residual(
     (&gy - &y * faer::Scale(theta)).norm_l2()
 }
 
-/// R and its standard error (module docs) from sampled columns of PGP. The diagonal of PGP,
-/// Gᵢᵢ − Σₖ θₖVᵢₖ² (Gᵢᵢ the squared column norms), is known for every column, so its share of
-/// ‖PGP‖_F² is exact and only the off-diagonal share is sampled (the diagonal dominates the
+/// R and its standard error (module docs) from sampled columns of PGP, `PARTIAL_PROBE_BATCH`
+/// columns at a time until the check is decided (or `PARTIAL_PROBES` are used). The diagonal of
+/// PGP, Gᵢᵢ − Σₖ θₖVᵢₖ² (Gᵢᵢ the squared column norms), is known for every column, so its share
+/// of ‖PGP‖_F² is exact and only the off-diagonal share is sampled (the diagonal dominates the
 /// column-to-column variance: 2√(2/N) relative).
-fn dispersion(
-    a: MatRef<'_, f64>,
+fn dispersion<T: Scalar>(
+    products: &Products<'_, T>,
     column_sq: &[f64],
     (k, spike_coef, spikes): (MatRef<'_, f64>, MatRef<'_, f64>, &[f64]),
     bulk_trace: f64,
     (n, m, c): (usize, usize, usize),
-    par: Par,
     rng: &mut SmallRng,
 ) -> (f64, f64) {
     let p = PARTIAL_PROBES.min(m);
@@ -387,10 +437,6 @@ fn dispersion(
         sample(rng, m, p).into_vec()
     };
     let v = k * spike_coef; // spike Ritz vectors, M×c
-    let mut e = Mat::<f64>::from_fn(m, p, |i, j| if cols[j] == i { 1.0 } else { 0.0 });
-    project_off(&mut e, v.as_ref());
-    let mut z = gram_apply(a, e.as_ref(), par);
-    project_off(&mut z, v.as_ref());
     let diagonal = |i: usize| -> f64 {
         column_sq[i]
             - (0..spikes.len())
@@ -398,24 +444,45 @@ fn dispersion(
                 .sum::<f64>()
     };
     let exact: f64 = (0..m).map(|i| diagonal(i).powi(2)).sum();
-    let x: Vec<f64> = (0..p)
-        .map(|j| z.col(j).squared_norm_l2() - diagonal(cols[j]).powi(2))
-        .collect();
-    let mean = x.iter().sum::<f64>() / p as f64;
-    let var = if p > 1 {
-        x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (p - 1) as f64
-    } else {
-        0.0
-    };
-    let total = exact + m as f64 * mean;
-    let se = m as f64
-        * (var / p as f64 * (1.0 - p as f64 / m as f64))
-            .max(0.0)
-            .sqrt();
     let (n1, m1) = ((n - c) as f64, (m - c) as f64);
     let white = (n1 + m1 + 1.0) / n1;
     let scale = m1 / (bulk_trace * bulk_trace) / white;
-    (total * scale, se * scale)
+    let batch = if p == m { p } else { PARTIAL_PROBE_BATCH };
+    let mut x: Vec<f64> = Vec::with_capacity(p);
+    loop {
+        let batch_cols = &cols[x.len()..(x.len() + batch).min(p)];
+        let mut e = Mat::<f64>::from_fn(m, batch_cols.len(), |i, j| {
+            if batch_cols[j] == i {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        project_off(&mut e, v.as_ref());
+        let mut z = products.apply(e.as_ref());
+        project_off(&mut z, v.as_ref());
+        x.extend(
+            batch_cols
+                .iter()
+                .enumerate()
+                .map(|(j, &col)| z.col(j).squared_norm_l2() - diagonal(col).powi(2)),
+        );
+        let used = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / used;
+        let var = if x.len() > 1 {
+            x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (used - 1.0)
+        } else {
+            0.0
+        };
+        let total = exact + m as f64 * mean;
+        let se = m as f64 * (var / used * (1.0 - used / m as f64)).max(0.0).sqrt();
+        let (r, se) = (total * scale, se * scale);
+        let decided = (r - 1.0).abs() + 3.0 * se <= PARTIAL_DISPERSION_TOLERANCE
+            || (r - 1.0).abs() - 3.0 * se > PARTIAL_DISPERSION_TOLERANCE;
+        if decided || x.len() == p {
+            return (r, se);
+        }
+    }
 }
 
 #[cfg(test)]
