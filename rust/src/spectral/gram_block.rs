@@ -271,7 +271,8 @@ fn spread_body<T: Scalar, const FMA: bool>(
     while j < lines.len() {
         let t = TILE.min(lines.len() - j);
         let w: [&[T]; TILE] = std::array::from_fn(|r| &lines[j + r.min(t - 1)][i0..i0 + len]);
-        let xs: [Row; TILE] = std::array::from_fn(|r| if r < t { x[j + r] } else { [0.0; GRAM_BLOCK] });
+        let xs: [Row; TILE] =
+            std::array::from_fn(|r| if r < t { x[j + r] } else { [0.0; GRAM_BLOCK] });
         for (i, yi) in y.iter_mut().enumerate() {
             let a: [f64; TILE] = std::array::from_fn(|r| w[r][i].to_f64() * s);
             for k in 0..GRAM_BLOCK {
@@ -362,7 +363,8 @@ mod tests {
             let want = a.col(j).squared_norm_l2();
             assert!((sq / want - 1.0).abs() < 1e-13);
         }
-        let strided = unsafe { MatrixView::from_raw_parts(data.as_ptr(), n / 2, m / 2, 2 * m as isize, 2) };
+        let strided =
+            unsafe { MatrixView::from_raw_parts(data.as_ptr(), n / 2, m / 2, 2 * m as isize, 2) };
         assert!(GramOperator::new(strided, 1.0).is_none());
     }
 }
