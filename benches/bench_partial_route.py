@@ -9,6 +9,8 @@ matrix is timed once per route, full first, on whatever load the machine has (re
 
     python benches/bench_partial_route.py                       # shapes of the 1.1B model + MiniLM
     python benches/bench_partial_route.py --shapes 4096x11008 --no-minilm
+
+Each run is written as a new section at the top of ``--out``; the sections of earlier runs stay below.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ SIGMA = 0.02
 # TinyLlama-1.1B matrices per shape, embeddings excluded (the `netsieve analyze` default).
 TINYLLAMA = {"2048x2048": 44, "256x2048": 44, "5632x2048": 44, "2048x5632": 22, "32000x2048": 1}
 OPTIONS = dict(porter_thomas=False, level_statistics=False)
+TITLE = "# Partial vs full route (`benches/bench_partial_route.py`)"
 
 
 def planted(rng: np.random.Generator, n: int, m: int, rank: int) -> np.ndarray:
@@ -52,11 +55,11 @@ def compare(full, part) -> tuple[float, bool]:
     return part.sigma / full.sigma - 1.0, part.n_spikes == full.n_spikes
 
 
-def bench_shapes(shapes: list[str], rank: int, seed: int, lines: list[str]) -> dict[str, tuple[float, float]]:
+def bench_shapes(shapes: list[str], rank: int, seed: int, lines: list[str]) -> dict[str, tuple[float, ...]]:
     rng = np.random.default_rng(seed)
     times = {}
-    lines += ["| shape | full wall / CPU [s] | partial wall / CPU [s] | wall ratio | route | σ full | σ rel. diff | spikes full / partial | load (1 min) |",
-              "|---|---:|---:|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines += ["| shape | full wall / CPU [s] | partial wall / CPU [s] | wall ratio | CPU ratio | route | σ full | σ rel. diff | spikes full / partial | load (1 min) | partial route's note |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"]  # fmt: skip
     for shape in shapes:
         n, m = (int(x) for x in shape.split("x"))
         w = planted(rng, n, m, rank)
@@ -64,21 +67,23 @@ def bench_shapes(shapes: list[str], rank: int, seed: int, lines: list[str]) -> d
         part, tp, cp = timed({"w": w}, "partial")
         f, p = full["w"], part["w"]
         rel, same = compare(f, p)
-        times[shape] = (tf, tp)
+        times[shape] = (tf, tp, cf, cp)
         load = os.getloadavg()[0]
-        lines.append(f"| {shape} | {tf:.2f} / {cf:.2f} | {tp:.2f} / {cp:.2f} | {tf / tp:.1f}× | {p.route} | {f.sigma:.6g} | "
-                     f"{rel:+.2e} | {f.n_spikes} / {p.n_spikes}{'' if same else ' **differ**'} | {load:.1f} |")  # fmt: skip
-        print(lines[-1], f"[{p.route_note}]", flush=True)
+        lines.append(f"| {shape} | {tf:.2f} / {cf:.2f} | {tp:.2f} / {cp:.2f} | {tf / tp:.1f}× | {cf / cp:.1f}× | {p.route} | "
+                     f"{f.sigma:.6g} | {rel:+.2e} | {f.n_spikes} / {p.n_spikes}{'' if same else ' **differ**'} | {load:.1f} | "
+                     f"{p.route_note} |")  # fmt: skip
+        print(lines[-1], flush=True)
     return times
 
 
-def projection(times: dict[str, tuple[float, float]], lines: list[str]) -> None:
+def projection(times: dict[str, tuple[float, ...]], lines: list[str]) -> None:
     if not all(s in times for s in TINYLLAMA):
         return
-    full = sum(k * times[s][0] for s, k in TINYLLAMA.items())
-    part = sum(k * times[s][1] for s, k in TINYLLAMA.items())
+    full, part = (sum(k * times[s][i] for s, k in TINYLLAMA.items()) for i in (0, 1))
+    full_cpu, part_cpu = (sum(k * times[s][i] for s, k in TINYLLAMA.items()) for i in (2, 3))
     lines += ["", f"TinyLlama-1.1B (22 blocks, 155 matrices, embeddings excluded), summed from the per-shape times "
-              f"above (a projection, not one run): full {full:.0f} s, partial {part:.0f} s, {full / part:.1f}×."]  # fmt: skip
+              f"above (a projection, not one run): wall full {full:.0f} s, partial {part:.0f} s, {full / part:.1f}×; "
+              f"CPU full {full_cpu:.0f} s, partial {part_cpu:.0f} s, {full_cpu / part_cpu:.1f}×."]  # fmt: skip
 
 
 def bench_minilm(lines: list[str]) -> None:
@@ -110,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "partial_route.md"))
+    ap.add_argument("--label", default=time.strftime("run of %Y-%m-%d %H:%M UTC", time.gmtime()),
+                    help="heading of this run's section; earlier sections of --out are kept below it")
     a = ap.parse_args(argv)
-    lines = ["# Partial vs full route (`benches/bench_partial_route.py`)", "",
+    lines = [TITLE, "", f"## {a.label}", "",
              f"{machine()}; netsieve {ns.__version__}; load average at the start {os.getloadavg()[0]:.1f} "
              f"(the machine is shared: CPU time is the process's, both threads). Planted rank {a.rank}, seed {a.seed}, "
              "float32; `porter_thomas=False, level_statistics=False` on both routes.", ""]  # fmt: skip
@@ -119,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     projection(times, lines)
     if not a.no_minilm:
         bench_minilm(lines)
-    text = "\n".join(lines) + "\n"
-    tmp = Path(a.out).with_suffix(".tmp")
+    out = Path(a.out)
+    earlier = out.read_text().removeprefix(TITLE).strip() if out.exists() else ""
+    text = "\n".join(lines) + "\n" + (f"\n{earlier}\n" if earlier else "")
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, a.out)
-    print(text)
+    print("\n".join(lines))
     return 0
 
 

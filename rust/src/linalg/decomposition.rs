@@ -196,6 +196,16 @@ pub struct ThinSvd {
 /// Entries beyond 2^±100 in magnitude are rescaled before any decomposition.
 const SCALE_LIMIT_EXPONENT: i32 = 100;
 
+/// The power of two 2^e by which a matrix whose largest entry is `largest` is divided before any
+/// decomposition (`to_f64_mat_scaled`), or None when it needs none.
+pub(crate) fn scale_exponent(largest: f64) -> Option<i32> {
+    if largest == 0.0 || largest.log2().abs() <= SCALE_LIMIT_EXPONENT as f64 {
+        None
+    } else {
+        Some(largest.log2().floor() as i32)
+    }
+}
+
 /// The f64 copy of `w`, multiplied by a power of two when its largest entry lies outside
 /// 2^−100..2^100 (at 1e160 the Gram product overflows and the SVD fails to converge). Returns the
 /// exact factor taking the copy's singular values back to those of `w` (1 for ordinary weights).
@@ -204,10 +214,9 @@ pub(crate) fn to_f64_mat_scaled<T: Scalar>(w: MatrixView<'_, T>) -> (Mat<f64>, f
     let largest = (0..a.ncols())
         .flat_map(|j| a.col_as_slice(j).iter())
         .fold(0.0f64, |m, x| m.max(x.abs()));
-    if largest == 0.0 || largest.log2().abs() <= SCALE_LIMIT_EXPONENT as f64 {
+    let Some(exponent) = scale_exponent(largest) else {
         return (a, 1.0);
-    }
-    let exponent = largest.log2().floor() as i32;
+    };
     for j in 0..a.ncols() {
         a.col_as_slice_mut(j)
             .iter_mut()

@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod comparison;
 pub mod deformed_fit;
 pub mod deformed_law;
+pub mod gram_block;
 pub mod layer_report;
 pub mod level_spacing;
 pub mod mp_law;

@@ -16,7 +16,7 @@
 //!
 //! Leading values. Block Krylov (block Lanczos with full reorthogonalisation, Rayleigh–Ritz on the
 //! whole basis) on G from a Gaussian start of `PARTIAL_BLOCK` columns (fixed seed: the route is
-//! deterministic), each step one product W·X and one Wᵀ·Y (faer, parallel). A small block gives a
+//! deterministic), each step one product G·X (`gram_block`, below). A small block gives a
 //! higher polynomial degree for the same dimension, which is what resolves the crowded bulk edge. Ritz values θⱼ are
 //! lower bounds of the eigenvalues λⱼ = sⱼ² (Cauchy interlacing), so a value counted above the
 //! threshold is one. The stopping rule, checked after every block:
@@ -32,22 +32,52 @@
 //!    for a Gaussian start, but slow to appear when it sits just above the threshold) could be
 //!    missed. The benchmark compares every count with the full route.
 //!
+//! The space may grow to `PARTIAL_MAX_DIMENSION_FRACTION`·M, and for a small M to
+//! min(`PARTIAL_SMALL_DIMENSION`, `PARTIAL_SMALL_DIMENSION_FRACTION`·M): the edge needs about the
+//! same polynomial degree whatever M (measured: rule 3 holds at dimension 72 at 2048×256, where
+//! 0.25·M = 64 refused every planted layer), and at M ≥ 256 a space of 96 (12 passes of 32·N·M
+//! flops) costs fewer flops than the full route's Gram product (2·N·M²). A smaller side under
+//! 2·`PARTIAL_BLOCK`/`PARTIAL_MAX_DIMENSION_FRACTION` = 64 is still refused as too small.
+//!
+//! Products (`gram_block`). G·X is computed from W as it is stored (f32 or f64, rows or columns
+//! contiguous), never from an f64 copy: each entry is widened to f64 as it is read and every
+//! multiply-add runs in f64. Why that is as accurate as the copy: widening f32 to f64 is exact,
+//! the power-of-two scale `to_f64_mat_scaled` would apply is applied to each entry (exact), so the
+//! products are those of the f64 copy up to the order of the sums (a rounding of 1e-16 relative
+//! per term, as faer's); an f32 and an f64 input holding the same values give the same fit bit for
+//! bit (tested). Products in f32 arithmetic were not taken: their rounding (≈ √M·6e-8 relative
+//! to ‖G‖) is above `SPIKE_RESIDUAL_TOLERANCE` and the 1e-6 agreement of the leading values. Rows
+//! contiguous (a tall row-major W): one fused pass Σᵢ wᵢ(wᵢᵀX) per block, four rows at a time;
+//! columns contiguous (stored wide): W·X then Wᵀ·Y, two passes; neither stride 1: the f64 copy
+//! and faer's products. Measured per block at 32000×2048 f32, one thread, loaded machine: the
+//! fused pass 115 ms of CPU time, OpenBLAS's two products Wᵀ(W·X) 96 ms in f32 and 183 ms in f64;
+//! the f64 copy with faer's two products took 3-4× the fused pass. The finiteness check, the scale and the column
+//! norms share one more pass. Reorthogonalisation and Rayleigh–Ritz stay in f64 on the M×d basis
+//! (3-10 % of the time at these shapes).
+//!
 //! Check of the model (`dispersion`). σ̂ is a mean; the full fit's σ is a quantile fit of the
 //! bulk, refitted by the deformed law when the white-noise test fails. They agree when the bulk is
 //! white noise, and the partial route tests that before answering: the bulk's second moment
 //! R = (M−c)·Σ_bulk λ² / (Σ_bulk λ)², divided by its white-noise mean (N'+M'+1)/N' (N' = N−c,
 //! M' = M−c; exact for Gaussian noise), must be 1 within `PARTIAL_DISPERSION_TOLERANCE`.
 //! Σ_bulk λ² = ‖PGP‖_F² (P the projector off the spike Ritz vectors) is estimated from
-//! its exact diagonal plus `PARTIAL_PROBES` columns of PGP drawn without replacement for the
+//! its exact diagonal plus up to `PARTIAL_PROBES` columns of PGP drawn without replacement for the
 //! off-diagonal part (all columns when M is smaller), with the standard error of that sample; the
-//! check asks |R − 1| + 3·se ≤ tolerance. Correlated or
+//! check asks |R − 1| + 3·se ≤ tolerance. The columns are drawn `PARTIAL_PROBE_BATCH` at a time
+//! and the sampling stops once the check is decided (|R − 1| + 3·se ≤ tolerance: accept;
+//! |R − 1| − 3·se > tolerance: refuse; otherwise 16 more, up to `PARTIAL_PROBES`, where the rule
+//! above decides). Why: each batch costs a pass over W, and at language-model shapes a white bulk
+//! is decided from the first 16 (se 0.001-0.004 at M ≥ 2048), where 64 cost a third of the
+//! route. The price is up to four looks at a 3-se rule, so a bulk just outside the tolerance is
+//! accepted slightly more often than with one look at 64; the refusals that matter (MiniLM's R − 1
+//! of +4 % to +30 %) are 2-15 tolerances away. Correlated or
 //! heavy-tailed bulks (every trained MiniLM layer: R − 1 from +4 % to +30 %) are refused; white
 //! noise with planted spikes measured |R − 1| < 0.5 %.
 //!
 //! Refusals (the caller runs the full route and says why): σ by the median estimator, the deformed
 //! bulk model asked for, a smaller side too small to hold a Krylov space of two blocks within
-//! `PARTIAL_MAX_DIMENSION_FRACTION`·M, no convergence within that dimension (more spikes than it
-//! holds, or a threshold crowded by the edge), a zero matrix, a failed dispersion check.
+//! `PARTIAL_MAX_DIMENSION_FRACTION`·M, no convergence within the largest dimension allowed (more
+//! spikes than it holds, or a threshold crowded by the edge), a zero matrix, a failed dispersion check.
 //!
 //! Not given (None in the report): the full spectrum and everything computed from it — the
 //! KS statistics and `bulk_is_mp`, the deformed fit, low outliers, level statistics, the
@@ -62,9 +92,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
-use crate::linalg::decomposition::to_f64_mat_scaled;
+use crate::linalg::decomposition::{scale_exponent, to_f64_mat_scaled};
 use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
+use super::gram_block::GramOperator;
 use super::mp_law::MpShape;
 use super::noise_fit::{BulkModel, FitOptions, SigmaMethod};
 use super::tracy_widom::upper_threshold;
@@ -73,10 +104,17 @@ use super::tracy_widom::upper_threshold;
 pub const PARTIAL_BLOCK: usize = 8;
 /// The Krylov space may grow to this fraction of M before the route gives up.
 pub const PARTIAL_MAX_DIMENSION_FRACTION: f64 = 0.25;
+/// A smaller M may still grow the space to this dimension, up to
+/// `PARTIAL_SMALL_DIMENSION_FRACTION`·M (module docs).
+pub const PARTIAL_SMALL_DIMENSION: usize = 96;
+/// The bound on that growth, as a fraction of M.
+pub const PARTIAL_SMALL_DIMENSION_FRACTION: f64 = 0.375;
 /// |R − 1| + 3·se allowed by the dispersion check (module docs).
 pub const PARTIAL_DISPERSION_TOLERANCE: f64 = 0.02;
-/// Columns of PGP sampled by the dispersion check.
+/// Columns of PGP the dispersion check samples at most.
 pub const PARTIAL_PROBES: usize = 64;
+/// Columns it samples at a time, stopping as soon as the check is decided.
+pub const PARTIAL_PROBE_BATCH: usize = 16;
 /// Relative residual every counted spike must reach.
 pub const SPIKE_RESIDUAL_TOLERANCE: f64 = 1e-6;
 /// Relative change over one block of the largest value when there is no spike.
@@ -106,6 +144,8 @@ pub struct PartialFit {
     pub dispersion: f64,
     /// Its standard error.
     pub dispersion_stderr: f64,
+    /// Columns of PGP the check sampled.
+    pub dispersion_probes: usize,
     /// Dimension of the Krylov space at the stop.
     pub krylov_dimension: usize,
 }
@@ -129,27 +169,45 @@ pub fn partial_fit<T: Scalar>(
             "the deformed law is fitted to the whole spectrum".into()
         ));
     }
-    check_finite_matrix(w, "weight matrix")?;
     let (n, m) = (shape.n, shape.m);
     let block = PARTIAL_BLOCK.min(m);
-    let max_dim = (PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize;
-    if max_dim < 2 * block {
+    let max_dim = ((PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize)
+        .max(PARTIAL_SMALL_DIMENSION.min((PARTIAL_SMALL_DIMENSION_FRACTION * m as f64) as usize));
+    let transposed = w.nrows() < w.ncols();
+    let oriented = if transposed { w.t() } else { w };
+    let (products, back, scanned) = match GramOperator::new(oriented, 1.0) {
+        Some(op) => {
+            let (largest, finite, column_sq) = op.scan();
+            if !finite {
+                check_finite_matrix(w, "weight matrix")?;
+            }
+            match scale_exponent(largest) {
+                None => (Products::Direct(op), 1.0, Some(column_sq)),
+                Some(e) => {
+                    let scaled = GramOperator::new(oriented, libm::scalbn(1.0, -e));
+                    let scaled = scaled.expect("the same strides as `op`");
+                    (Products::Direct(scaled), libm::scalbn(1.0, e), None)
+                }
+            }
+        }
+        None => {
+            check_finite_matrix(w, "weight matrix")?;
+            let (a, back) = to_f64_mat_scaled(oriented);
+            let par = if n * m * block < 1 << 22 {
+                Par::Seq
+            } else {
+                Par::rayon(0)
+            };
+            (Products::Copied(a, par), back, None)
+        }
+    };
+    if ((PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize) < 2 * block {
         return Ok(Err(format!(
             "M = {m} is too small: a Krylov space of two blocks of {block} exceeds {PARTIAL_MAX_DIMENSION_FRACTION}·M"
         )));
     }
-    let transposed = w.nrows() < w.ncols();
-    let (a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
     stop.check()?;
-    let a = a.as_ref();
-    let par = if n * m * block < 1 << 22 {
-        Par::Seq
-    } else {
-        Par::rayon(0)
-    };
-    let column_sq: Vec<f64> = (0..m)
-        .map(|j| a.col(j).iter().map(|x| x * x).sum::<f64>())
-        .collect();
+    let column_sq = scanned.unwrap_or_else(|| products.column_squares());
     let fro2: f64 = column_sq.iter().sum();
     if !(fro2 > 0.0 && fro2.is_finite()) {
         return Ok(Err("the matrix is zero".into()));
@@ -195,7 +253,7 @@ pub fn partial_fit<T: Scalar>(
     loop {
         stop.check()?;
         let q = orthonormal_block(next, basis.subcols(0, d), &mut rng);
-        let g_q = gram_apply(a, q.as_ref(), par);
+        let g_q = products.apply(q.as_ref());
         basis.subcols_mut(d, block).copy_from(&q);
         images.subcols_mut(d, block).copy_from(&g_q);
         d += block;
@@ -229,13 +287,12 @@ pub fn partial_fit<T: Scalar>(
             });
         if spikes_converged && top_converged && below {
             let leading: Vec<f64> = theta[..c.max(1)].iter().map(|t| t.sqrt() * back).collect();
-            let (dispersion, dispersion_stderr) = dispersion(
-                a,
+            let (dispersion, dispersion_stderr, dispersion_probes) = dispersion(
+                &products,
                 &column_sq,
                 (basis.subcols(0, d), ritz.subcols(0, c), &theta[..c]),
                 fro2 - theta[..c].iter().sum::<f64>(),
                 (n, m, c),
-                par,
                 &mut rng,
             );
             if (dispersion - 1.0).abs() + 3.0 * dispersion_stderr > PARTIAL_DISPERSION_TOLERANCE {
@@ -254,17 +311,43 @@ pub fn partial_fit<T: Scalar>(
                 frobenius_norm: fro2.sqrt() * back,
                 dispersion,
                 dispersion_stderr,
+                dispersion_probes,
                 krylov_dimension: d,
             }));
         }
         if d + block > max_dim {
             return Ok(Err(format!(
-                "the leading values did not settle within a Krylov space of dimension {d} ({PARTIAL_MAX_DIMENSION_FRACTION}·M; {c} spikes so far)"
+                "the leading values did not settle within a Krylov space of dimension {d} (the largest allowed at M = {m}; {c} spikes so far)"
             )));
         }
         previous = Some((c, theta.get(c).copied().unwrap_or(0.0)));
         previous_top = Some(theta[0]);
         next = g_q;
+    }
+}
+
+/// Where the products with G come from: W read in place, or an f64 copy (for a view with no
+/// unit stride).
+enum Products<'a, T> {
+    Direct(GramOperator<'a, T>),
+    Copied(Mat<f64>, Par),
+}
+
+impl<T: Scalar> Products<'_, T> {
+    fn apply(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        match self {
+            Self::Direct(op) => op.apply(x),
+            Self::Copied(a, par) => gram_apply(a.as_ref(), x, *par),
+        }
+    }
+
+    fn column_squares(&self) -> Vec<f64> {
+        match self {
+            Self::Direct(op) => op.scan().2,
+            Self::Copied(a, _) => (0..a.ncols())
+                .map(|j| a.col(j).iter().map(|x| x * x).sum::<f64>())
+                .collect(),
+        }
     }
 }
 
@@ -367,19 +450,19 @@ fn residual(
     (&gy - &y * faer::Scale(theta)).norm_l2()
 }
 
-/// R and its standard error (module docs) from sampled columns of PGP. The diagonal of PGP,
-/// Gᵢᵢ − Σₖ θₖVᵢₖ² (Gᵢᵢ the squared column norms), is known for every column, so its share of
-/// ‖PGP‖_F² is exact and only the off-diagonal share is sampled (the diagonal dominates the
+/// R and its standard error (module docs) from sampled columns of PGP, `PARTIAL_PROBE_BATCH`
+/// columns at a time until the check is decided (or `PARTIAL_PROBES` are used). The diagonal of
+/// PGP, Gᵢᵢ − Σₖ θₖVᵢₖ² (Gᵢᵢ the squared column norms), is known for every column, so its share
+/// of ‖PGP‖_F² is exact and only the off-diagonal share is sampled (the diagonal dominates the
 /// column-to-column variance: 2√(2/N) relative).
-fn dispersion(
-    a: MatRef<'_, f64>,
+fn dispersion<T: Scalar>(
+    products: &Products<'_, T>,
     column_sq: &[f64],
     (k, spike_coef, spikes): (MatRef<'_, f64>, MatRef<'_, f64>, &[f64]),
     bulk_trace: f64,
     (n, m, c): (usize, usize, usize),
-    par: Par,
     rng: &mut SmallRng,
-) -> (f64, f64) {
+) -> (f64, f64, usize) {
     let p = PARTIAL_PROBES.min(m);
     let cols: Vec<usize> = if p == m {
         (0..m).collect()
@@ -387,10 +470,6 @@ fn dispersion(
         sample(rng, m, p).into_vec()
     };
     let v = k * spike_coef; // spike Ritz vectors, M×c
-    let mut e = Mat::<f64>::from_fn(m, p, |i, j| if cols[j] == i { 1.0 } else { 0.0 });
-    project_off(&mut e, v.as_ref());
-    let mut z = gram_apply(a, e.as_ref(), par);
-    project_off(&mut z, v.as_ref());
     let diagonal = |i: usize| -> f64 {
         column_sq[i]
             - (0..spikes.len())
@@ -398,24 +477,45 @@ fn dispersion(
                 .sum::<f64>()
     };
     let exact: f64 = (0..m).map(|i| diagonal(i).powi(2)).sum();
-    let x: Vec<f64> = (0..p)
-        .map(|j| z.col(j).squared_norm_l2() - diagonal(cols[j]).powi(2))
-        .collect();
-    let mean = x.iter().sum::<f64>() / p as f64;
-    let var = if p > 1 {
-        x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (p - 1) as f64
-    } else {
-        0.0
-    };
-    let total = exact + m as f64 * mean;
-    let se = m as f64
-        * (var / p as f64 * (1.0 - p as f64 / m as f64))
-            .max(0.0)
-            .sqrt();
     let (n1, m1) = ((n - c) as f64, (m - c) as f64);
     let white = (n1 + m1 + 1.0) / n1;
     let scale = m1 / (bulk_trace * bulk_trace) / white;
-    (total * scale, se * scale)
+    let batch = if p == m { p } else { PARTIAL_PROBE_BATCH };
+    let mut x: Vec<f64> = Vec::with_capacity(p);
+    loop {
+        let batch_cols = &cols[x.len()..(x.len() + batch).min(p)];
+        let mut e = Mat::<f64>::from_fn(m, batch_cols.len(), |i, j| {
+            if batch_cols[j] == i {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        project_off(&mut e, v.as_ref());
+        let mut z = products.apply(e.as_ref());
+        project_off(&mut z, v.as_ref());
+        x.extend(
+            batch_cols
+                .iter()
+                .enumerate()
+                .map(|(j, &col)| z.col(j).squared_norm_l2() - diagonal(col).powi(2)),
+        );
+        let used = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / used;
+        let var = if x.len() > 1 {
+            x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (used - 1.0)
+        } else {
+            0.0
+        };
+        let total = exact + m as f64 * mean;
+        let se = m as f64 * (var / used * (1.0 - used / m as f64)).max(0.0).sqrt();
+        let (r, se) = (total * scale, se * scale);
+        let decided = (r - 1.0).abs() + 3.0 * se <= PARTIAL_DISPERSION_TOLERANCE
+            || (r - 1.0).abs() - 3.0 * se > PARTIAL_DISPERSION_TOLERANCE;
+        if decided || x.len() == p {
+            return (r, se, x.len());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -473,6 +573,63 @@ mod tests {
                 assert!((fit.frobenius_norm / fro - 1.0).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn f32_input_a_strided_copy_and_a_scaled_copy_give_the_same_fit() {
+        let (n, m) = (1000, 300);
+        let bbp = ((n * m) as f64).powf(0.25);
+        let data = planted(n, m, &[3.0 * bbp, 4.0 * bbp], 11);
+        let single: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+        let widened: Vec<f64> = single.iter().map(|&x| x as f64).collect();
+        let fit = |view: MatrixView<'_, f64>| {
+            partial_fit(view, &FitOptions::default(), &Stop::never())
+                .unwrap()
+                .unwrap()
+        };
+        let reference = fit(MatrixView::from_row_major(&widened, n, m));
+        assert_eq!(reference.n_spikes, 2);
+        // Widening is exact and the products are the same code: the same fit, bit for bit.
+        let from_f32 = partial_fit(
+            MatrixView::from_row_major(&single, n, m),
+            &FitOptions::default(),
+            &Stop::never(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(from_f32, reference);
+        // No unit stride: the f64 copy and faer's products; the same answer to rounding.
+        let padded: Vec<f64> = widened.iter().flat_map(|&x| [x, f64::NAN]).collect();
+        // SAFETY: element (i, j) sits at 2(i·m + j) < padded.len().
+        let strided =
+            unsafe { MatrixView::from_raw_parts(padded.as_ptr(), n, m, 2 * m as isize, 2) };
+        let copied = fit(strided);
+        assert_eq!(copied.n_spikes, reference.n_spikes);
+        assert!((copied.sigma / reference.sigma - 1.0).abs() < 1e-9);
+        // Entries near 2^400: read with an exact power-of-two scale, the same fit scaled.
+        let big = 2f64.powi(400);
+        let huge: Vec<f64> = widened.iter().map(|&x| x * big).collect();
+        let scaled = fit(MatrixView::from_row_major(&huge, n, m));
+        assert_eq!(scaled.n_spikes, reference.n_spikes);
+        assert!((scaled.sigma / (reference.sigma * big) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_small_side_may_grow_past_a_quarter_of_it_and_a_white_bulk_needs_one_probe_batch() {
+        let (n, m) = (2048, 256);
+        let bbp = ((n * m) as f64).powf(0.25);
+        let strengths: Vec<f64> = (0..4).map(|i| bbp * (2.5 + i as f64)).collect();
+        let data = planted(n, m, &strengths, 12);
+        let view = MatrixView::from_row_major(&data, n, m);
+        let fit = partial_fit(view, &FitOptions::default(), &Stop::never())
+            .unwrap()
+            .unwrap_or_else(|why| panic!("refused: {why}"));
+        let s = singular_values(view, Decomposition::Auto, &Stop::never()).unwrap();
+        let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
+        assert_eq!(fit.n_spikes, full.n_spikes);
+        assert!((fit.sigma / full.sigma - 1.0).abs() < 0.01);
+        assert!(fit.krylov_dimension > m / 4, "{}", fit.krylov_dimension);
+        assert_eq!(fit.dispersion_probes, PARTIAL_PROBE_BATCH);
     }
 
     #[test]
