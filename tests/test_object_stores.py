@@ -1,9 +1,7 @@
 """Checkpoints on an object store: ``s3://`` through a local S3 emulator (moto's server on
-127.0.0.1, started here; s3fs as the client). analyze, compare and the Dask ``client=`` path read the
+127.0.0.1, started here; s3fs as the client), ``gs://`` through a local GCS emulator. analyze, compare and the Dask ``client=`` path read the
 shards at their s3:// URLs, each worker process reading its own tensors (it imports s3fs itself and
-runs tasks); a missing bucket or key and an unreachable endpoint are clear errors naming the URL.
-
-gs:// is not tested (docs/checkpoints.md says why: gcsfs and s3fs pin different fsspec releases)."""
+runs tasks); a missing bucket or key and an unreachable endpoint are clear errors naming the URL."""
 
 from __future__ import annotations
 
@@ -22,7 +20,7 @@ from netsieve import InvalidInputError  # noqa: E402
 from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.torch import analyze, compare, filter_checkpoint, open_weights  # noqa: E402
 
-import _s3_emulator as s3  # noqa: E402
+import _store_emulators as s3  # noqa: E402
 from _examples import load  # noqa: E402
 
 
@@ -136,3 +134,23 @@ def test_cli_reads_s3_and_writes_reports_there(llama, bucket, tmp_path):
     assert b'"n_compared"' in fs.cat_file("models/reports/c.json")
     # a report into a bucket that does not exist: refused before the analysis
     assert cli_main(["analyze", "s3://models/tiny", "-q", "--csv", "s3://no-such-bucket/a.csv"]) != 0
+
+
+def test_gs_through_a_local_gcs_emulator(llama, tmp_path):
+    """The same reads from gs:// (gcsfs against gcp-storage-emulator), on 2 Dask workers too."""
+    pytest.importorskip("gcsfs")
+    pytest.importorskip("gcp_storage_emulator")
+    from netsieve.torch import cluster
+
+    with s3.gcs_server():
+        s3.upload(llama, "gs://models/tiny")
+        local = analyze(llama, porter_thomas=False)
+        assert analyze("gs://models/tiny", porter_thomas=False).rows == local.rows
+        with pytest.raises(FileNotFoundError, match="bucket 'no-such-bucket' of gs://no-such-bucket/tiny does not exist"):
+            analyze("gs://no-such-bucket/tiny")
+        client = cluster.local_client(2)
+        try:
+            assert analyze("gs://models/tiny", porter_thomas=False, client=client).rows == local.rows
+            assert all(client.run(lambda: "gcsfs" in sys.modules).values())
+        finally:
+            cluster.close_client(client)

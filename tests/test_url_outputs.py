@@ -1,5 +1,5 @@
 """Outputs at fsspec URLs (netsieve._url_files): filtering a model folder into ``memory://`` and
-``s3://`` (a local emulator) gives the bytes of the local filter, built under a staging prefix and
+``s3://`` and ``gs://`` (local emulators) gives the bytes of the local filter, built under a staging prefix and
 published with the index last; a failing tensor leaves nothing at OUT and no staging prefix; a
 failure while publishing deletes what it copied and keeps the staging prefix, naming it; existing
 outputs need overwrite; CSV/JSON reports and single files are written as one object."""
@@ -19,7 +19,7 @@ from safetensors.torch import save_file  # noqa: E402
 from netsieve import InvalidInputError  # noqa: E402
 from netsieve.torch import analyze, filter_checkpoint, open_weights  # noqa: E402
 
-import _s3_emulator as s3  # noqa: E402
+import _store_emulators as s3  # noqa: E402
 from _examples import load  # noqa: E402
 
 
@@ -55,12 +55,18 @@ def expected(llama, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(params=["memory", "s3"])
+@pytest.fixture(params=["memory", "s3", "gs"])
 def store(request, llama):
     """A folder URL on each kind of store, holding nothing yet (the s3 one on a fresh emulator)."""
     if request.param == "memory":
         yield "memory://out-tests"
         fsspec.filesystem("memory").rm("/out-tests", recursive=True) if fsspec.filesystem("memory").exists("/out-tests") else None
+        return
+    if request.param == "gs":
+        pytest.importorskip("gcsfs")
+        pytest.importorskip("gcp_storage_emulator")
+        with s3.gcs_server():
+            yield "gs://models/out-tests"
         return
     pytest.importorskip("s3fs")
     pytest.importorskip("moto.server")

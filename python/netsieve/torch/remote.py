@@ -5,8 +5,9 @@ shard's header when it is opened, then only the bytes of each tensor when it is 
 
 Anything that takes a checkpoint path takes such a URL: :func:`netsieve.torch.analyze` (also with
 ``client=``, whose workers read the shards at their URLs), :func:`netsieve.torch.compare` and
-:func:`netsieve.torch.filter_checkpoint` (outputs are local paths). A URL is a string holding
-``://``. Torch checkpoints (pickles) are read from local paths only. Needs ``fsspec`` (and the file
+:func:`netsieve.torch.filter_checkpoint` (outputs may be URLs too: :mod:`netsieve._url_files`).
+A URL is a string holding ``://``; a missing bucket or object is a FileNotFoundError naming the URL,
+an unreachable endpoint an OSError ``cannot reach URL``. Torch checkpoints (pickles) are read from local paths only. Needs ``fsspec`` (and the file
 system's own package, e.g. ``s3fs``); nothing else in netsieve imports it.
 """
 
