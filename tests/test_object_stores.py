@@ -1,5 +1,6 @@
 """Checkpoints on an object store: ``s3://`` through a local S3 emulator (moto's server on
-127.0.0.1, started here; s3fs as the client), ``gs://`` through a local GCS emulator. analyze, compare and the Dask ``client=`` path read the
+127.0.0.1, started here; s3fs as the client), ``gs://`` through a local GCS emulator
+(gcp-storage-emulator; gcsfs). analyze, compare and the Dask ``client=`` path read the
 shards at their s3:// URLs, each worker process reading its own tensors (it imports s3fs itself and
 runs tasks); a missing bucket or key and an unreachable endpoint are clear errors naming the URL."""
 

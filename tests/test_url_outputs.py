@@ -60,7 +60,9 @@ def store(request, llama):
     """A folder URL on each kind of store, holding nothing yet (the s3 one on a fresh emulator)."""
     if request.param == "memory":
         yield "memory://out-tests"
-        fsspec.filesystem("memory").rm("/out-tests", recursive=True) if fsspec.filesystem("memory").exists("/out-tests") else None
+        memory = fsspec.filesystem("memory")
+        if memory.exists("/out-tests"):
+            memory.rm("/out-tests", recursive=True)
         return
     if request.param == "gs":
         pytest.importorskip("gcsfs")

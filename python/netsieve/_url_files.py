@@ -12,7 +12,8 @@ writers do where there is no atomic rename.
   lister of OUT sees shards without the index, and a failure in it deletes what it copied to OUT
   and keeps the complete staging prefix, named in the error. With ``overwrite=True`` the old index
   at OUT is deleted first (the old folder stops being complete), old objects that the new folder
-  does not have are deleted before the new index is written.
+  does not have are deleted before the new index is written (so a failed publish over an old folder
+  leaves it incomplete: without its index).
 
 Credentials and endpoints are fsspec's (environment variables such as ``AWS_ENDPOINT_URL``, or
 ``fsspec.config``), the same on every Dask worker. Needs ``fsspec`` and the file system's own
@@ -27,7 +28,8 @@ from typing import Any, Callable, Iterable
 
 from ._netsieve import InvalidInputError
 
-__all__ = ["is_url", "filesystem", "call", "check_bucket", "local_path_of", "write_url_via", "check_url_output", "write_url", "staging_for", "publish", "remove_tree", "join"]
+__all__ = ["is_url", "filesystem", "call", "check_bucket", "local_path_of", "write_url_via", "check_url_output", "write_url",
+           "staging_for", "publish", "remove_tree", "join"]  # fmt: skip
 
 
 def is_url(path: Any) -> bool:

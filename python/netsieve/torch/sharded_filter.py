@@ -30,7 +30,8 @@ from typing import Any, Callable, Mapping
 import torch
 
 from netsieve import InvalidInputError
-from netsieve._url_files import check_url_output, filesystem, is_url, join, local_path_of, publish, remove_tree, staging_for, write_url
+from netsieve._url_files import (check_url_output, filesystem, is_url, join, local_path_of, publish, remove_tree, staging_for,
+                                 write_url)  # fmt: skip
 
 from ._weights import WeightMatrix, select_weight_matrices
 from .device_filter import shrink_matrices
