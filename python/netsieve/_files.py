@@ -136,7 +136,15 @@ def _write_error(path: Path, exc: BaseException) -> OSError:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Calls ``write(tmp_path)`` on a temporary file next to ``path``, then renames it into place
     (see the module docs for modes, links, devices and stale temporaries). On failure the target is
-    as it was, the temporary is removed and an OSError names the file and the cause."""
+    as it was, the temporary is removed and an OSError names the file and the cause. An fsspec URL
+    (``s3://…``) is written as one object (:func:`netsieve._url_files.write_url_via`)."""
+    from ._url_files import is_url
+
+    if is_url(path):
+        from ._url_files import write_url_via
+
+        write_url_via(str(path), write)
+        return
     path = Path(path)
     try:
         st = os.stat(path)
@@ -263,10 +271,15 @@ def check_outputs(
     ``in_place`` may be the input file itself when ``overwrite`` is True (``netsieve filter IN IN
     --overwrite``). Character devices and FIFOs are written through and never clash with each other.
     """
+    from ._url_files import check_url_output, is_url
+
     files, folders = _input_ids(inputs)
     seen: dict[tuple, str] = {}
     for label, path in outputs:
         if path is None:
+            continue
+        if is_url(path):  # an fsspec URL: checked by its file system (netsieve._url_files)
+            check_url_output(label, str(path), inputs, overwrite=overwrite)
             continue
         path = Path(path)
         st = _stat(path)
@@ -305,6 +318,10 @@ def check_output_folder(label: str, folder: str | os.PathLike | None, inputs: It
     and its nearest existing ancestor writable."""
     if folder is None:
         return
+    from ._url_files import is_url
+
+    if is_url(folder):
+        raise InvalidInputError(f"{label} {folder}: plots are written to a local folder, not to a URL")
     folder = Path(folder)
     st = _stat(folder)
     if st is not None and not stat.S_ISDIR(st.st_mode):

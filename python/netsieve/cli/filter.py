@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
     where, hub, inputs = locate_input(args.input, args.revision, args.cache_dir)  # a path, URL or cached hub model
     if hub is not None:
         say(args, f"reading {hub} from {hub.snapshot}")
-    report_path = Path(args.report) if args.report else None
+    report_path = args.report or None  # a path or an fsspec URL
     # All outputs are checked before any work: OUTPUT may be the input file (--overwrite filters it
     # in place), the report may be neither the input nor OUTPUT.
     from ..torch.sharded_filter import is_folder_output
 
-    folder_out = is_folder_output(where, Path(args.output))  # checked by the folder filter itself
+    folder_out = is_folder_output(where, args.output)  # checked by the folder filter itself
     check_outputs([("OUTPUT", None if folder_out else args.output), ("--report", report_path)], inputs, overwrite=args.overwrite,
                   in_place=("OUTPUT",) if hub is None else (), overwrite_hint="pass --overwrite to replace it")  # fmt: skip
     check_cluster_arguments(args)
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir, client=client, device=args.device, **options,
         )  # fmt: skip
     if report_path is not None:
-        if report_path.suffix == ".csv":
+        if Path(report_path).suffix == ".csv":
             report.to_csv(report_path)
         else:
             report.to_json(report_path)

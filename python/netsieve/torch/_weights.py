@@ -18,8 +18,11 @@ Conventions (documented once, used everywhere):
 - With ``per_head=True``, attention projections split into one block per head (the head counts of
   ``config.json``): query rows per attention head, key/value rows per key/value head (grouped-query
   shapes), output columns per attention head (rows for GPT-2's ``Conv1D`` ``c_proj``, stored
-  in × out); named ``name[head=h]``. Fused projections (``c_attn``, ``query_key_value``) split into
-  their q/k/v parts first, then each part per attention head: ``name[q][head=h]``.
+  in × out); named ``name[head=h]``. Fused projections (``c_attn``, ``query_key_value``, and
+  ``nn.MultiheadAttention``'s ``in_proj_weight``, whose q/k/v parts have rows ordered (head,
+  head_dim)) split into their q/k/v parts first, then each part per attention head:
+  ``name[q][head=h]``. The head count of an ``nn.MultiheadAttention`` module is its own
+  ``num_heads`` (for its ``in_proj_weight`` and ``out_proj.weight``), else ``config.json``'s.
 - Tensors with fewer than 2 dimensions (biases, norm scales, scalars) and matrices whose smaller side
   is below ``min_dim`` are skipped, each with its reason.
 """
@@ -167,7 +170,7 @@ def _head_block(matrix: torch.Tensor, h: int, heads: int, axis: int) -> torch.Te
 SPLIT_KINDS = ("attention_in_proj", "fused_columns", "fused_heads", "fused_head")
 # The axis of the heads in each part of a fused projection: c_attn's parts are in × E (Conv1D, the
 # output features in columns), query_key_value's parts E × E with rows ordered (head, head_dim).
-_FUSED_HEAD_AXIS = {"fused_columns": 1, "fused_heads": 0}
+_FUSED_HEAD_AXIS = {"fused_columns": 1, "fused_heads": 0, "attention_in_proj": 0}
 
 
 def _fused(name: str, shape: tuple[int, ...], heads: int | None) -> tuple[str, tuple] | None:
@@ -178,6 +181,8 @@ def _fused(name: str, shape: tuple[int, ...], heads: int | None) -> tuple[str, t
         return "fused_columns", ()
     if name.endswith("query_key_value.weight") and heads and shape[0] == 3 * shape[1] and shape[0] % (3 * heads) == 0:
         return "fused_heads", (heads,)
+    if name.endswith("in_proj_weight") and shape[0] == 3 * shape[1]:  # nn.MultiheadAttention: always split
+        return "attention_in_proj", ()
     return None
 
 
@@ -241,13 +246,15 @@ def select_weight_matrices(
     heads: int | None = None,
     per_head: bool = False,
     kv_heads: int | None = None,
+    module_heads: Mapping[str, int] | None = None,
 ) -> tuple[list[WeightMatrix], list[Skipped]]:
     """Classifies named tensor shapes into weight matrices and skipped tensors.
 
     ``tensors`` yields (name, shape); ``model``, when given, supplies the module types (otherwise
     they are inferred from names and shapes). ``layers`` selects by glob on the tensor name;
     ``split_fused`` splits fused projections (``heads``: attention heads, for ``query_key_value``);
-    ``per_head`` splits attention projections per head (``heads``, ``kv_heads``).
+    ``per_head`` splits attention projections per head (``heads``, ``kv_heads``; ``module_heads``:
+    tensor name → the head count of its ``nn.MultiheadAttention``, which takes precedence).
     """
     min_dim = check_min_dim(min_dim)
     types = _module_types(model)
@@ -258,12 +265,13 @@ def select_weight_matrices(
         if not matches(name, layers):
             continue
         layer_type = types.get(name) or _guess_type(name, shape)
-        fused = _fused(name, shape, heads) if split_fused or per_head else None
-        split = _per_head(name, shape, heads, kv_heads or heads) if per_head else None
-        if fused is not None and per_head and heads and heads > 1:  # each part, then each head of it
+        count = (module_heads or {}).get(name, heads)
+        fused = _fused(name, shape, count) if split_fused or per_head else None
+        split = _per_head(name, shape, count, count if name in (module_heads or {}) else kv_heads or heads) if per_head else None
+        if fused is not None and per_head and count and count > 1:  # each part, then each head of it
             axis = _FUSED_HEAD_AXIS[fused[0]]
-            entries = [WeightMatrix(f"{name}[{p}][head={h}]", name, layer_type, shape, "fused_head", (p, fused[0], fused[1], h, heads, axis))
-                       for p in "qkv" for h in range(heads)]  # fmt: skip
+            entries = [WeightMatrix(f"{name}[{p}][head={h}]", name, layer_type, shape, "fused_head", (p, fused[0], fused[1], h, count, axis))
+                       for p in "qkv" for h in range(count)]  # fmt: skip
             reason = None
         elif fused is not None:
             entries = [WeightMatrix(f"{name}[{p}]", name, layer_type, shape, fused[0], (p, *fused[1])) for p in "qkv"]
@@ -344,9 +352,19 @@ def module_weight_matrices(
                 "pass to give it a shape and values first"
             )
     chosen, skipped = select_weight_matrices(
-        ((n, tuple(p.shape)) for n, p in params.items()), model=model, **options
+        ((n, tuple(p.shape)) for n, p in params.items()), model=model, module_heads=attention_heads(model), **options
     )
     return chosen, skipped, params.__getitem__
+
+
+def attention_heads(model: torch.nn.Module) -> dict[str, int]:
+    """Tensor name → ``num_heads`` of its ``nn.MultiheadAttention`` (its ``in_proj_weight`` and ``out_proj.weight``)."""
+    out = {}
+    for mod_name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.MultiheadAttention):
+            prefix = f"{mod_name}." if mod_name else ""
+            out[f"{prefix}in_proj_weight"] = out[f"{prefix}out_proj.weight"] = int(mod.num_heads)
+    return out
 
 
 def state_dict_weight_matrices(

@@ -34,7 +34,7 @@ from netsieve import DEFAULTS, InvalidInputError, LayerReport
 from .._coerce import positive_integer
 from .._progress import progress_bar
 from .._layer_names import block_and_role
-from ._weights import SPLIT_KINDS, Skipped, WeightMatrix, check_min_dim, module_weight_matrices, select_weight_matrices
+from ._weights import SPLIT_KINDS, Skipped, WeightMatrix, attention_heads, check_min_dim, module_weight_matrices, select_weight_matrices
 from .checkpoints import TensorSource, open_weights
 from .hf_layout import order_key
 from .report import LayerResult, Report
@@ -53,7 +53,9 @@ def _open_input(model_or_path: Any, select: dict, hub: dict) -> tuple[list[Weigh
     per_head = select.pop("per_head", False)
     if isinstance(model_or_path, torch.nn.Module):
         config = getattr(model_or_path, "config", None)  # a transformers model's config: its head counts
-        heads = _head_counts(getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None), per_head)
+        own = per_head and getattr(config, "num_attention_heads", None) is None and bool(attention_heads(model_or_path))
+        heads = dict(per_head=True) if own else _head_counts(  # nn.MultiheadAttention modules: their own num_heads
+            getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None), per_head)  # fmt: skip
         chosen, skipped, get = module_weight_matrices(model_or_path, **select, **heads)
         return chosen, skipped, get, type(model_or_path).__name__, lambda: None, None
     if isinstance(model_or_path, Mapping):

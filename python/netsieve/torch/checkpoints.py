@@ -389,8 +389,7 @@ def save_weights(
     >>> sorted(p.name for p in folder.iterdir())
     ['w.pt', 'w.safetensors']
     """
-    path = Path(path)
-    if path.suffix == ".safetensors":
+    if Path(str(path)).suffix == ".safetensors":  # a path or an fsspec URL (atomic_write writes both)
         from safetensors.torch import save_file
 
         # safetensors wants contiguous tensors that share no storage.

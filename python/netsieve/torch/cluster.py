@@ -173,33 +173,37 @@ def compare_layers(client: Any, sources: tuple, pairs: list, core: dict, overlap
     return rows
 
 
-def filter_on_cluster(client: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
+def filter_on_cluster(client: Any, tmp: str, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
                       errors: str, tensor_task: Any, shard_task: Any, device: str | None = None) -> dict[str, tuple]:  # fmt: skip
     """One task per tensor of ``by_tensor`` writing its filtered tensor to a part file in ``tmp``,
     then one task per shard of ``shards`` (input file → its tensor names) assembling the output
-    shard in ``tmp``; returns tensor name → (records, failed). A failing task is raised after every
+    shard in ``tmp`` (a local folder, or a staging prefix at an fsspec URL that every worker can write); returns tensor name → (records, failed). A failing task is raised after every
     task has ended, so that nothing writes into ``tmp`` once the caller removes it."""
+    from .._url_files import is_url, join
+
     distributed = _distributed()
-    parts = tmp / ".parts"
-    parts.mkdir()
+    parts = join(tmp, ".parts")
+    if not is_url(parts):
+        os.mkdir(parts)
     part_of: dict[str, str] = {}
     futures = {}
     for shard, names in shards.items():
         for n in names:
             if n not in by_tensor:
                 continue
-            part_of[n] = str(parts / f"{len(part_of):07d}.safetensors")
+            part_of[n] = join(parts, f"{len(part_of):07d}.safetensors")
             futures[client.submit(tensor_task, _location(shard), n, by_tensor[n], method, sigma, options, errors,
                                   part_of[n], device, key=f"netsieve-filter-{n}-{id(futures)}", pure=False)] = n  # fmt: skip
     results = _gather_all(distributed, futures)
     assemble = {
-        client.submit(shard_task, _location(shard), str(tmp / Path(str(shard)).name), names,
+        client.submit(shard_task, _location(shard), join(tmp, Path(str(shard)).name), names,
                       {n: part_of[n] for n in names if n in part_of}, method,
                       key=f"netsieve-shard-{Path(str(shard)).name}-{id(futures)}", pure=False): str(shard)
         for shard, names in shards.items()
     }  # fmt: skip
     _gather_all(distributed, assemble)
-    parts.rmdir()
+    if not is_url(parts):
+        os.rmdir(parts)
     return results
 
 

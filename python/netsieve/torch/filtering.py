@@ -380,7 +380,7 @@ def filter_checkpoint(
     if url and (revision is not None or cache_dir is not None):
         raise InvalidInputError(f"{source} is a URL: revision= and cache_dir= apply only to hub ids")
     src, hub = (source, None) if url else locate(source, revision, cache_dir=cache_dir)  # a path, or a cached hub model
-    dst = Path(destination)
+    dst = destination if is_url(destination) else Path(destination)  # an fsspec URL: written through fsspec
     if is_folder_output(src, dst):
         return _filter_folder(src, dst, hub, method, layers, overwrite, client, dict(options, device=device))
     if client is not None:
@@ -392,7 +392,7 @@ def filter_checkpoint(
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
     _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options, device)
     check_min_dim(options.get("min_dim", MIN_DIM))  # before reading a possibly large file
-    if not url and src.is_file() and src.suffix != ".safetensors" and dst.suffix != ".safetensors":
+    if not url and src.is_file() and src.suffix != ".safetensors" and Path(str(dst)).suffix != ".safetensors":
         obj, path = load_checkpoint_object(src)
         tensors = _unwrap_state_dict(obj)
         filtered, report = filter_state_dict(tensors, method, layers, device=device, **options)

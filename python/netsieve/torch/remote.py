@@ -5,8 +5,9 @@ shard's header when it is opened, then only the bytes of each tensor when it is 
 
 Anything that takes a checkpoint path takes such a URL: :func:`netsieve.torch.analyze` (also with
 ``client=``, whose workers read the shards at their URLs), :func:`netsieve.torch.compare` and
-:func:`netsieve.torch.filter_checkpoint` (outputs are local paths). A URL is a string holding
-``://``. Torch checkpoints (pickles) are read from local paths only. Needs ``fsspec`` (and the file
+:func:`netsieve.torch.filter_checkpoint` (outputs may be URLs too: :mod:`netsieve._url_files`).
+A URL is a string holding ``://``; a missing bucket or object is a FileNotFoundError naming the URL,
+an unreachable endpoint an OSError ``cannot reach URL``. Torch checkpoints (pickles) are read from local paths only. Needs ``fsspec`` (and the file
 system's own package, e.g. ``s3fs``); nothing else in netsieve imports it.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from netsieve import InvalidInputError
+from netsieve._url_files import call, check_bucket, filesystem, is_url, local_path_of
 
 from .checkpoints import TensorSource
 from .hf_layout import CONFIG_FILE, INDEX_FILE, layout_of
@@ -28,26 +30,6 @@ __all__ = ["is_url", "UrlTensorSource", "read_tensor", "read_metadata", "is_fold
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
                       "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}  # fmt: skip
 _MAX_HEADER = 100 * 2**20  # safetensors' own limit on the header's JSON
-
-
-def is_url(path: Any) -> bool:
-    """Whether a checkpoint argument is an fsspec URL (a string with ``://``) rather than a path."""
-    return isinstance(path, str) and "://" in path
-
-
-def filesystem(url: str) -> tuple[Any, str]:
-    """(fsspec file system, path within it) of ``url``."""
-    try:
-        import fsspec
-    except ImportError as exc:
-        raise ImportError(
-            f"{url} is an fsspec URL: reading it needs fsspec (pip install fsspec, plus the file system's own "
-            "package, e.g. s3fs for s3://)"
-        ) from exc
-    try:
-        return fsspec.core.url_to_fs(url)
-    except ValueError as exc:  # an unknown protocol
-        raise InvalidInputError(f"{url}: {exc}") from exc
 
 
 def _header(fh: Any, where: str) -> tuple[dict, dict, int]:
@@ -125,9 +107,10 @@ class UrlTensorSource(TensorSource):
         from .hf_layout import Layout
 
         self.layout = Layout()
-        if not self._fs.exists(root):
+        check_bucket(self._fs, root, url)
+        if not call(url, lambda: self._fs.exists(root)):
             raise FileNotFoundError(f"no such file or folder: {url}")
-        if self._fs.isdir(root):
+        if call(url, lambda: self._fs.isdir(root)):
             self._open_folder_at(root.rstrip("/"))
         elif root.endswith(".safetensors"):
             self._open_file(root, self.path)
@@ -164,9 +147,9 @@ class UrlTensorSource(TensorSource):
 
     def _open_file(self, path: str, url: str) -> None:
         try:
-            with self._fs.open(path, "rb") as fh:
+            with call(url, lambda: self._fs.open(path, "rb")) as fh:
                 header, _, start = _header(fh, url)
-        except OSError as exc:
+        except (OSError, FileNotFoundError) as exc:
             raise InvalidInputError(f"cannot read {url}: {exc}") from exc
         self._add({n: (path, start, info) for n, info in header.items()}, url, None)
 
@@ -179,7 +162,7 @@ class UrlTensorSource(TensorSource):
         they cannot be read)."""
         path, start, info = self._where[name]
         try:
-            with self._fs.open(path, "rb") as fh:
+            with call(self._origin[name], lambda: self._fs.open(path, "rb")) as fh:
                 return _tensor(fh, info, start, name, self._origin[name])
         except OSError as exc:
             raise InvalidInputError(f"cannot read tensor {name!r} from {self._origin[name]}: {exc}") from exc
@@ -221,5 +204,4 @@ def is_folder(location: str) -> bool:
 
 def local_path(location: str) -> str | None:
     """The local path of a ``file://`` URL (for the checks that outputs do not overwrite inputs), else None."""
-    fs, path = filesystem(location)
-    return path if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)) else None
+    return local_path_of(location)

@@ -95,8 +95,8 @@ def save_plots(report: Any, folder: str | os.PathLike) -> list[Path]:
     """Writes summary.png and one <layer>.png (ESD and tail) per analysed layer, atomically; the
     folder may not be (or lie in) an input of the report."""
     plt = pyplot()
+    check_output_folder("plots folder", folder, report.inputs)  # before Path(), which would mangle a URL
     folder = Path(folder)
-    check_output_folder("plots folder", folder, report.inputs)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 

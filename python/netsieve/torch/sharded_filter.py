@@ -10,6 +10,12 @@ temporary folder is removed); the input folder is only read. With ``client=`` (a
 shard and writing its filtered tensor to a part file of the temporary folder, then one task per
 shard assembling the shard from its parts; in process the same per-tensor function runs shard by
 shard. Both give the same bytes (tested).
+
+OUT may be an fsspec URL (``s3://bucket/model-filtered``, ``memory://…``). Object stores have no
+atomic rename, so there the folder is built under a staging prefix beside OUT (nothing appears at
+OUT until every tensor has succeeded; a failure deletes the staging prefix), then copied to OUT with
+the index last (:mod:`netsieve._url_files` says what that step does and does not promise). Each
+shard is assembled in memory and written as one object.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
 from netsieve import InvalidInputError
+from netsieve._url_files import (check_url_output, filesystem, is_url, join, local_path_of, publish, remove_tree, staging_for,
+                                 write_url)  # fmt: skip
 
 from ._weights import WeightMatrix, select_weight_matrices
 from .device_filter import shrink_matrices
@@ -33,19 +41,23 @@ from .hf_layout import INDEX_FILE
 __all__ = ["filter_folder", "is_folder_output"]
 
 
-def is_folder_output(source: Path | str, destination: Path) -> bool:
+def is_folder_output(source: Path | str, destination: Path | str) -> bool:
     """A folder of ``.safetensors`` shards (a path or an fsspec URL) filtered to a name without a
-    suffix (or an existing folder) is written as a folder of shards."""
-    from .remote import is_folder, is_url
+    suffix (or an existing folder; either a path or an fsspec URL) is written as a folder of shards."""
+    from .remote import is_folder
 
     source_is_folder = is_folder(source) if is_url(source) else Path(source).is_dir()
-    return source_is_folder and (destination.is_dir() or destination.suffix == "")
+    if not source_is_folder:
+        return False
+    if is_url(destination):
+        name = destination.rstrip("/").rsplit("/", 1)[-1]
+        return Path(name).suffix == "" or is_folder(destination)
+    destination = Path(destination)
+    return destination.is_dir() or destination.suffix == ""
 
 
 def _check_destination(src: Path | str, dst: Path, overwrite: bool) -> None:
-    from .remote import is_url, local_path
-
-    local = local_path(src) if is_url(src) else src  # an input at a remote URL cannot overlap a local folder
+    local = local_path_of(src) if is_url(src) else src  # an input at a remote URL cannot overlap a local folder
     real_dst = Path(os.path.realpath(dst))
     real_src = Path(os.path.realpath(local)) if local is not None else None
     if real_src is not None and (real_dst == real_src or real_src in real_dst.parents or real_dst in real_src.parents):
@@ -99,22 +111,34 @@ def _shard_metadata(file: str, method: str) -> dict[str, str]:
 def _tensor_task(file: str, name: str, entries: list, method: str, sigma: Any, options: dict, errors: str, part: str,
                  device: str | None = None) -> tuple:  # fmt: skip
     """On a worker: filters one tensor and writes it to ``part`` (a one-tensor safetensors file)."""
-    from safetensors.torch import save_file
-
     new, records, failed = filter_tensor(_read(file, name), entries, method, sigma, options, errors, device)
-    save_file({name: new.contiguous()}, part)
+    _save({name: new.contiguous()}, part)
     return records, failed
 
 
 def _shard_task(src_file: str, dst_file: str, names: list[str], parts: dict[str, str], method: str) -> int:
     """On a worker: writes one output shard, its filtered tensors from their parts, the others copied."""
-    from safetensors.torch import save_file
-
     tensors = {n: (_read(parts[n], n) if n in parts else _read(src_file, n)) for n in names}
-    save_file(tensors, dst_file, metadata=_shard_metadata(src_file, method))
+    _save(tensors, dst_file, _shard_metadata(src_file, method))
     for p in parts.values():
-        os.unlink(p)
+        if is_url(p):
+            fs, path = filesystem(p)
+            fs.rm_file(path)
+        else:
+            os.unlink(p)
     return len(names)
+
+
+def _save(tensors: dict[str, torch.Tensor], location: str, metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file at a local path, or one object at an fsspec URL."""
+    if is_url(location):
+        from safetensors.torch import save
+
+        write_url(location, save(tensors, metadata=metadata))
+    else:
+        from safetensors.torch import save_file
+
+        save_file(tensors, location, metadata=metadata)
 
 
 def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, method_options: dict, *, embeddings: bool,
@@ -125,7 +149,12 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
     from .filtering import _drop_attention
 
     folder = src.path
-    _check_destination(folder, dst, overwrite)
+    remote_out = is_url(dst) and local_path_of(str(dst)) is None
+    if remote_out:
+        check_url_output("output folder", str(dst), [folder], overwrite=overwrite, folder=True)
+    else:
+        dst = Path(local_path_of(str(dst)) if is_url(dst) else dst)
+        _check_destination(folder, dst, overwrite)
     names = src.names()
     shard_of = {n: src.file_of(n) for n in names}
     not_safetensors = sorted({str(f) for f in shard_of.values() if Path(str(f)).suffix != ".safetensors"})
@@ -143,7 +172,10 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
     for n in names:
         shards.setdefault(shard_of[n], []).append(n)
     dtypes = {n: _stored_dtype(src, n) for n in by_tensor}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name[:80]}.netsieve-", dir=Path(os.path.realpath(dst)).parent))
+    if remote_out:
+        tmp = staging_for(str(dst))
+    else:
+        tmp = tempfile.mkdtemp(prefix=f".{dst.name[:80]}.netsieve-", dir=Path(os.path.realpath(dst)).parent)
     try:
         if client is None:
             results = _run_in_process(src, tmp, shards, by_tensor, method, sigma, method_options, errors, device)
@@ -152,11 +184,14 @@ def filter_folder(src: Any, dst: Path, method: str, layers: Any, sigma: Any, met
 
             results = filter_on_cluster(client, tmp, shards, by_tensor, method, sigma, method_options, errors,
                                         _tensor_task, _shard_task, None if device is None else str(device))  # fmt: skip
-        _finish_folder(folder, tmp, src)
-        _replace(tmp, dst)
+        has_index = _finish_folder(folder, tmp, src)
+        if not remote_out:
+            _replace(Path(tmp), dst)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp) if remote_out else shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if remote_out:  # keeps the staging prefix when it fails (named in the error)
+        publish(tmp, str(dst), INDEX_FILE if has_index else None)
     layers_done, failed = [], []
     for e in chosen:  # in the input's order
         records, fails = results[e.tensor_name]
@@ -185,10 +220,8 @@ def _stored_dtype(src: Any, name: str) -> str:
     return SAFETENSORS_DTYPES.get(code, code.lower())
 
 
-def _run_in_process(src: Any, tmp: Path, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
+def _run_in_process(src: Any, tmp: str, shards: dict, by_tensor: dict, method: str, sigma: Any, options: dict,
                     errors: str, device: Any = None) -> dict[str, tuple]:  # fmt: skip
-    from safetensors.torch import save_file
-
     results: dict[str, tuple] = {}
     for shard, names in shards.items():
         tensors: dict[str, torch.Tensor] = {}
@@ -198,36 +231,58 @@ def _run_in_process(src: Any, tmp: Path, shards: dict, by_tensor: dict, method: 
                 tensor, records, failed = filter_tensor(tensor, by_tensor[n], method, sigma, options, errors, device)
                 results[n] = (records, failed)
             tensors[n] = tensor.contiguous()
-        save_file(tensors, str(tmp / Path(str(shard)).name), metadata=_shard_metadata(str(shard), method))
+        _save(tensors, join(tmp, Path(str(shard)).name), _shard_metadata(str(shard), method))
         del tensors
     return results
 
 
-def _folder_files(folder: Path | str, src: Any) -> dict[str, Any]:
-    """Name → a function writing the file to a path, of each file directly in the input folder."""
+def _folder_files(folder: Path | str, src: Any) -> dict[str, Path | Callable[[], bytes]]:
+    """Name → its path, or a function returning its bytes (at a URL), of each file directly in the input folder."""
     if hasattr(src, "folder_files"):  # at an fsspec URL
-        return {n: (lambda to, read=read: Path(to).write_bytes(read())) for n, read in src.folder_files().items()}
-    return {p.name: (lambda to, p=p: shutil.copyfile(p, to)) for p in Path(folder).iterdir() if p.is_file()}
+        return dict(src.folder_files())
+    return {p.name: p for p in Path(folder).iterdir() if p.is_file()}
 
 
-def _finish_folder(folder: Path | str, tmp: Path, src: Any) -> None:
-    """Copies the folder's other files, then writes the index (last, when the input has one)."""
+def _read_bytes(item: Path | Callable[[], bytes]) -> bytes:
+    return item.read_bytes() if isinstance(item, Path) else item()
+
+
+def _finish_folder(folder: Path | str, tmp: str, src: Any) -> bool:
+    """Copies the folder's other files, then writes the index (last, when the input has one);
+    returns whether it did."""
     weights = {Path(str(src.file_of(n))).name for n in src.names()}
     files = _folder_files(folder, src)
     for name in sorted(files):  # config.json, tokenizer files; not sub-folders, not other weights
-        if name not in weights and name != INDEX_FILE and not name.endswith(".safetensors"):
-            files[name](tmp / name)
+        if name in weights or name == INDEX_FILE or name.endswith(".safetensors"):
+            continue
+        item = files[name]
+        if not is_url(tmp) and isinstance(item, Path):
+            shutil.copyfile(item, join(tmp, name))
+        else:
+            _write(join(tmp, name), _read_bytes(item))
     if INDEX_FILE in files:
-        files[INDEX_FILE](tmp / INDEX_FILE)
-        index = json.loads((tmp / INDEX_FILE).read_text(encoding="utf-8"))
+        index = json.loads(_read_bytes(files[INDEX_FILE]).decode("utf-8"))
         meta = dict(index.get("metadata") or {})
         if "total_size" in meta:
-            meta["total_size"] = sum(os.path.getsize(tmp / s) for s in dict.fromkeys(index["weight_map"].values()))
+            meta["total_size"] = sum(_size(join(tmp, s)) for s in dict.fromkeys(index["weight_map"].values()))
         index["metadata"] = meta
-        (tmp / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
-    for p in tmp.iterdir():  # every byte on disk before the folder is renamed into place
-        with open(p, "rb") as fh:
-            os.fsync(fh.fileno())
+        _write(join(tmp, INDEX_FILE), (json.dumps(index, indent=2) + "\n").encode("utf-8"))
+    if not is_url(tmp):
+        for p in Path(tmp).iterdir():  # every byte on disk before the folder is renamed into place
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+    return INDEX_FILE in files
+
+
+def _write(location: str, data: bytes) -> None:
+    write_url(location, data) if is_url(location) else Path(location).write_bytes(data)
+
+
+def _size(location: str) -> int:
+    if is_url(location):
+        fs, path = filesystem(location)
+        return int(fs.size(path))
+    return os.path.getsize(location)
 
 
 def _replace(tmp: Path, dst: Path) -> None:
