@@ -1,5 +1,6 @@
 //! Dense linear algebra on weight matrices (faer underneath).
 
 pub mod decomposition;
+pub mod leading_eigenvectors;
 pub mod symmetric_eigenvalues;
 pub mod tridiagonal_eigenvalues;
