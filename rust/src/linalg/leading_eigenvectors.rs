@@ -236,7 +236,8 @@ fn residual(y: &Mat<f64>, gy: &Mat<f64>, j: usize, lambda: f64) -> f64 {
 pub fn verified(g: MatRef<'_, f64>, v: &Mat<f64>, lambda: &[f64], par: Par) -> bool {
     let (n, k) = (v.nrows(), v.ncols());
     let lmax = lambda.last().copied().unwrap_or(0.0);
-    if !(lmax > 0.0)
+    if lmax.is_nan()
+        || lmax <= 0.0
         || v.as_ref()
             .col_iter()
             .any(|c| c.iter().any(|x| !x.is_finite()))
