@@ -7,8 +7,10 @@
 //! each step is one product G·X with a block of k + p columns (2n²(k + p) flops, GEMM speed):
 //! - the damped interval [a, b] is [λ_min, λ_{k+p+1}] (known), the scale point the largest
 //!   unlocked value, so the filtered block never overflows;
-//! - the degree of a round is capped so that the wanted components of one block differ by at most
-//!   10⁸ in amplification (otherwise the weak ones drop below rounding next to the strong ones);
+//! - the degree of a round is what the weakest kept component still needs to stand 10¹⁴ above
+//!   the bulk (known from the values: each step gains a factor e^{acosh x_k}), capped so that the
+//!   wanted components of one block differ by at most 10⁸ in amplification (otherwise the weak
+//!   ones drop below rounding next to the strong ones);
 //!   converged leading pairs are locked and projected out after every product, so the range
 //!   shrinks and the degree grows round by round;
 //! - each round ends with an orthonormalisation and a Rayleigh–Ritz step.
@@ -38,6 +40,10 @@ pub const RESIDUAL_TOLERANCE: f64 = 1e-11;
 pub const ORTHOGONALITY_TOLERANCE: f64 = 1e-10;
 /// Largest amplification ratio between the wanted components of one block in one round.
 const RANGE_PER_ROUND: f64 = 1e8;
+/// Amplification of the weakest kept component over the bulk aimed at (vectors to ≈ 1e-14).
+const TARGET_AMPLIFICATION: f64 = 1e14;
+/// Lowest degree of a round once the target is reached but a check is not yet passed.
+const MIN_DEGREE: usize = 4;
 /// Highest degree of one round (more rounds rather than more degree: Rayleigh–Ritz and locking
 /// happen once per round).
 const MAX_DEGREE: usize = 24;
@@ -82,8 +88,10 @@ pub fn leading_eigenvectors(
         return Ok(None);
     }
     let x = |l: f64| (l - c) / e;
-    // Steps the known gap predicts for the weakest kept vector (amplification 1e14 over the bulk).
-    let predicted = (1e14f64).ln() / x(desc(k - 1)).acosh();
+    // Log-amplification of the weakest kept component over the bulk that the vectors need, and
+    // the steps it takes (each step multiplies it by about e^{acosh x_k}).
+    let weak = x(desc(k - 1)).acosh();
+    let predicted = TARGET_AMPLIFICATION.ln() / weak;
     let budget = BUDGET_FACTOR * (n as f64).powi(3);
     let step_cost = |cols: usize| 2.0 * (n * n * cols) as f64;
     if predicted * step_cost(block) > budget {
@@ -93,16 +101,23 @@ pub fn leading_eigenvectors(
     let mut active = Mat::<f64>::from_fn(n, block, |_, _| StandardNormal.sample(&mut rng));
     let mut locked = Mat::<f64>::zeros(n, 0);
     let mut spent = 0.0;
+    let mut achieved = 0.0;
     while locked.ncols() < k {
         stop.check()?;
         let l = locked.ncols();
-        // Degree: the wanted components of the block (global l..k) differ by at most the range.
-        let (top, weak) = (x(desc(l)).acosh(), x(desc(k - 1)).acosh());
-        let degree = if top - weak <= 0.0 {
+        // Degree: what the target still needs (at least MIN_DEGREE), capped so that the wanted
+        // components of the block (global l..k) differ by at most the range.
+        let top = x(desc(l)).acosh();
+        let needed = ((TARGET_AMPLIFICATION.ln() - achieved) / weak)
+            .ceil()
+            .max(0.0) as usize;
+        let cap = if top - weak <= 0.0 {
             MAX_DEGREE
         } else {
-            (((2.0 * RANGE_PER_ROUND).ln() / (top - weak)).floor() as usize).clamp(1, MAX_DEGREE)
+            ((2.0 * RANGE_PER_ROUND).ln() / (top - weak)).floor() as usize
         };
+        let degree = needed.max(MIN_DEGREE).min(cap).clamp(1, MAX_DEGREE);
+        achieved += degree as f64 * weak;
         let filtered = chebyshev(
             g,
             active.as_ref(),
