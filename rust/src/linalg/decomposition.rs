@@ -16,6 +16,11 @@
 //! - **Svd**: a bidiagonalising SVD (faer, divide and conquer) of the f64 copy; relative error about
 //!   ε·s_max/sᵢ.
 //!
+//! Filters that keep only leading components call [`decompose_leading`]: on the Gram route the
+//! values come first (the values path), the caller turns them into a kept rank k, and only k
+//! eigenvectors are computed (`leading_eigenvectors`, checked; every vector as before when the
+//! check fails or the kept set is not separated).
+//!
 //! What is accurate enough depends on what the caller reads, so the caller states its [`Need`] and
 //! [`Decomposition::Auto`] applies that need's rule (table in [`plan`]). An explicit route is
 //! honoured, except that singular vectors of every component are never taken from an
@@ -32,6 +37,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
+use crate::linalg::leading_eigenvectors::leading_eigenvectors;
 use crate::linalg::symmetric_eigenvalues::{tridiagonalise, Tridiagonal};
 pub use crate::linalg::symmetric_eigenvalues::{TWO_STAGE_MIN_DIM, TWO_STAGE_MIN_DIM_ONE_THREAD};
 use crate::linalg::tridiagonal_eigenvalues::{
@@ -237,11 +243,84 @@ pub fn decompose<T: Scalar>(
     let (mut a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
     stop.check()?;
     let plan = plan(need, route);
-    let mut out = decompose_tall(&mut a, need, plan, stop)?;
+    let out = decompose_tall(&mut a, need, plan, stop)?;
+    Ok(finish(out, a, back, transposed))
+}
+
+/// What [`decompose_leading`] asks its caller once the singular values are known: how many
+/// leading components it keeps (`Some(k)`: only components 0..k are non-zero after the filter and
+/// no other is read), or `None` when it reads other components too.
+pub type KeptRank<'f> = &'f mut dyn FnMut(&[f64]) -> CoreResult<Option<usize>>;
+
+/// [`decompose`] for [`Need::LeadingComponents`], computing only the vectors the caller keeps.
+///
+/// On the Gram route the values come first, by the values path (tridiagonalisation + root-free
+/// QR, as [`singular_values`]); `kept` turns them into the kept rank k; then only the k leading
+/// eigenvectors are computed, by [`leading_eigenvectors`] on a kept copy of G, and V (M×k) is
+/// returned in `Factors::Gram` with the values path's s. When that route declines or fails its
+/// check (kept set not separated, budget spent, residual or orthogonality out of tolerance: see
+/// `leading_eigenvectors`), or `kept` says it reads more, every vector is computed as by
+/// [`decompose`], whose values then come with the vectors. The SVD route and the accuracy rule of
+/// the leading components are those of [`decompose`].
+pub fn decompose_leading<T: Scalar>(
+    w: MatrixView<'_, T>,
+    route: Decomposition,
+    stop: &Stop,
+    kept: KeptRank<'_>,
+) -> CoreResult<Decomposed> {
+    let need = Need::LeadingComponents;
+    let plan = plan(need, route);
+    if plan.first != Route::Gram {
+        return decompose(w, need, route, stop);
+    }
+    check_finite_matrix(w, "weight matrix")?;
+    let transposed = w.nrows() < w.ncols();
+    let (mut a, back) = to_f64_mat_scaled(if transposed { w.t() } else { w });
+    stop.check()?;
+    let par = parallelism(a.nrows(), a.ncols());
+    let m = a.ncols();
+    let mut g = gram_lower(a.as_ref(), par);
+    stop.check()?;
+    // The kept copy, both triangles (the block products read all of it).
+    let full = Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] });
+    let t = tridiagonalise(&mut g, par, stop)?;
+    drop(g);
+    stop.check()?;
+    let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
+    let out = if plan.fall_back && !gram_is_accurate(need, &lambda) {
+        drop(full);
+        let svd = Plan {
+            first: Route::Svd,
+            fall_back: false,
+        };
+        decompose_tall(&mut a, need, svd, stop)?
+    } else {
+        let mut s = descending_roots(&lambda);
+        s.iter_mut().for_each(|x| *x *= back);
+        let partial = match kept(&s)? {
+            Some(0) => Some(Mat::zeros(m, 0)),
+            Some(k) => leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?,
+            None => None,
+        };
+        stop.check()?;
+        let (lambda, v) = match partial {
+            Some(v) => (lambda, v),
+            None => gram_eigen(full)?,
+        };
+        TallResult {
+            s: descending_roots(&lambda),
+            factors: Factors::Gram { a: Mat::new(), v },
+            route: Route::Gram,
+        }
+    };
+    Ok(finish(out, a, back, transposed))
+}
+
+/// Values back in W's units and, for the Gram factors, A reattached (in W's units, like s).
+fn finish(mut out: TallResult, mut a: Mat<f64>, back: f64, transposed: bool) -> Decomposed {
     if back != 1.0 {
         out.s.iter_mut().for_each(|x| *x *= back);
     }
-    // The Gram factors keep A for reconstruction: in W's units, like s.
     let factors = match out.factors {
         Factors::Gram { v, .. } => {
             if back != 1.0 {
@@ -253,12 +332,12 @@ pub fn decompose<T: Scalar>(
         }
         other => other,
     };
-    Ok(Decomposed {
+    Decomposed {
         s: out.s,
         factors,
         route: out.route,
         transposed,
-    })
+    }
 }
 
 struct TallResult {
@@ -365,7 +444,7 @@ fn svd_values(a: &Mat<f64>) -> CoreResult<TallResult> {
 
 /// Whether some Gᵢᵢ < limit·max Gⱼⱼ: then λ_min ≤ Gᵢᵢ < limit·λ_max (λ_max ≥ max Gⱼⱼ), and the
 /// Gram route fails the λ_min rule before anything is computed (a zero column of A, say).
-fn has_negligible_diagonal(g: MatRef<'_, f64>) -> bool {
+pub fn has_negligible_diagonal(g: MatRef<'_, f64>) -> bool {
     let m = g.nrows();
     let largest = (0..m).fold(0.0f64, |acc, j| acc.max(g[(j, j)]));
     (0..m).any(|j| g[(j, j)] < GRAM_CONDITION_LIMIT * largest)
@@ -376,7 +455,7 @@ fn has_negligible_diagonal(g: MatRef<'_, f64>) -> bool {
 /// lower bound within 0.1 % (bisection), so a matrix just below the limit may pass; the
 /// eigenvalues are checked again after. The reduction's backward error, about ε·λ_max, is 10⁶
 /// times smaller than τ, so the count is decisive.
-fn tridiagonal_condition_passes(t: &Tridiagonal) -> bool {
+pub fn tridiagonal_condition_passes(t: &Tridiagonal) -> bool {
     let lmax = largest_eigenvalue_lower_bound(&t.diag, &t.subdiag);
     if !(lmax > 0.0 && lmax.is_finite()) {
         return false;
@@ -449,7 +528,8 @@ fn descending_roots(lambda_ascending: &[f64]) -> Vec<f64> {
 /// costs more than it saves there, and batches already run one small matrix per thread.
 const PARALLEL_MIN_WORK: usize = 1 << 25;
 
-fn parallelism(n: usize, m: usize) -> Par {
+/// The parallelism a decomposition of a tall n×m matrix runs on.
+pub fn parallelism(n: usize, m: usize) -> Par {
     if n.saturating_mul(m).saturating_mul(m) < PARALLEL_MIN_WORK {
         Par::Seq
     } else {
@@ -587,7 +667,7 @@ fn largest_eigenvalue_estimate(g: MatRef<'_, f64>) -> f64 {
 
 /// Eigenvalues (ascending) and eigenvectors of the Gram matrix (lower triangle in `g`); column i of the returned V pairs with the
 /// i-th *largest* eigenvalue (descending order, like the singular values).
-fn gram_eigen(g: Mat<f64>) -> CoreResult<(Vec<f64>, Mat<f64>)> {
+pub fn gram_eigen(g: Mat<f64>) -> CoreResult<(Vec<f64>, Mat<f64>)> {
     let m = g.ncols();
     let eig = g
         .self_adjoint_eigen(Side::Lower)
@@ -843,6 +923,91 @@ mod tests {
         }
         let s = values(v, Decomposition::Auto);
         assert_eq!(s, values(v, Decomposition::Svd));
+    }
+
+    /// Noise plus spikes of the given strengths (row-major n×m).
+    fn spiked_matrix(n: usize, m: usize, strengths: &[f64], seed: u64) -> Vec<f64> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut data: Vec<f64> = (0..n * m)
+            .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal))
+            .collect();
+        for &theta in strengths {
+            let a: Vec<f64> = (0..n)
+                .map(|_| rng.sample(rand_distr::StandardNormal))
+                .collect();
+            let b: Vec<f64> = (0..m)
+                .map(|_| rng.sample(rand_distr::StandardNormal))
+                .collect();
+            let scale = theta / (n as f64 * m as f64).sqrt();
+            for i in 0..n {
+                for j in 0..m {
+                    data[i * m + j] += scale * a[i] * b[j];
+                }
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn the_leading_route_computes_only_the_kept_vectors_and_falls_back() {
+        let (n, m) = (500, 200);
+        let data = spiked_matrix(n, m, &[400.0, 200.0, 120.0], 4);
+        for w in [
+            MatrixView::from_row_major(&data, n, m),
+            MatrixView::from_row_major(&data, n, m).t(),
+        ] {
+            let full = decompose(
+                w,
+                Need::LeadingComponents,
+                Decomposition::Auto,
+                &Stop::never(),
+            )
+            .unwrap();
+            let Factors::Gram { v: v_full, .. } = &full.factors else {
+                panic!("gram route expected")
+            };
+            let mut asked = Vec::new();
+            let mut three = |s: &[f64]| -> CoreResult<Option<usize>> {
+                asked.push(s.len());
+                Ok(Some(3))
+            };
+            let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut three).unwrap();
+            assert_eq!(asked, vec![m]);
+            assert_eq!((d.route, d.transposed), (Route::Gram, full.transposed));
+            let Factors::Gram { a, v } = &d.factors else {
+                panic!("gram route expected")
+            };
+            assert_eq!((v.nrows(), v.ncols(), a.nrows()), (m, 3, n));
+            for (x, y) in d.s.iter().zip(&full.s) {
+                assert!((x - y).abs() <= 1e-12 * full.s[0]);
+            }
+            for j in 0..3 {
+                let dot: f64 = (0..m).map(|i| v[(i, j)] * v_full[(i, j)]).sum();
+                assert!((dot.abs() - 1.0).abs() < 1e-10, "{j}: {dot}");
+            }
+            // Keeping 4 cuts into the bulk: not separated, so every vector, as before.
+            let mut four = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(Some(4)) };
+            let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut four).unwrap();
+            let Factors::Gram { v, .. } = &d.factors else {
+                panic!("gram route expected")
+            };
+            assert_eq!(v.ncols(), m);
+            assert_eq!(d.s, full.s);
+            let mut all = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(None) };
+            let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut all).unwrap();
+            assert_eq!(d.s, full.s);
+            let mut none = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(Some(0)) };
+            let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut none).unwrap();
+            let Factors::Gram { v, .. } = &d.factors else {
+                panic!("gram route expected")
+            };
+            assert_eq!(v.ncols(), 0);
+        }
+        // The SVD route is not asked.
+        let mut never = |_: &[f64]| -> CoreResult<Option<usize>> { panic!("not asked") };
+        let w = MatrixView::from_row_major(&data, n, m);
+        let d = decompose_leading(w, Decomposition::Svd, &Stop::never(), &mut never).unwrap();
+        assert_eq!(d.route, Route::Svd);
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! ([`ShrinkMethod::need`]): the methods that keep leading components take the Gram route when its
 //! accuracy rule allows (about half the work of an SVD); "fraction" acts on trailing components and
 //! "porter_thomas" tests every singular vector, so they take the SVD (or the accurate Gram route).
+//! On the Gram route the methods that keep leading components get their values first, fit the
+//! noise, and then only the kept vectors ([`decompose_leading`]; it falls back to every vector
+//! when its check fails).
 
 use crate::batch::MatrixTask;
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
-use crate::linalg::decomposition::{decompose, working_bytes, Factors};
+use crate::linalg::decomposition::{decompose, decompose_leading, working_bytes, Factors, Need};
 use crate::matrix::{AnyVec, MatrixView, Scalar};
 use crate::spectral::mp_law::MpShape;
 use crate::spectral::noise_fit::{check_spectrum, fit_noise, NoiseFit};
@@ -97,6 +100,18 @@ fn record(
     }
 }
 
+/// The number of leading components the filter keeps from singular values `s`, when η is
+/// non-zero exactly on s₀..s_k and the reconstruction reads only those (the kept-vectors route of
+/// `decompose_leading`); `None` otherwise. The filter recomputes the same fit from the same s.
+fn kept_rank(s: &[f64], shape: MpShape, options: &FilterOptions) -> CoreResult<Option<usize>> {
+    let fit = fit_noise(s, shape, options.fit)?;
+    let eta = shrunk_values(s, Some(&fit), options, None)?.eta;
+    let k = eta.iter().take_while(|&&x| x > 0.0).count();
+    let changed = s.iter().zip(&eta).filter(|(a, b)| a != b).count();
+    let prefix = eta[k..].iter().all(|&x| x == 0.0);
+    Ok((prefix && k <= changed).then_some(k))
+}
+
 /// Filters one matrix.
 pub fn filter_matrix<T: Scalar>(
     w: MatrixView<'_, T>,
@@ -108,7 +123,13 @@ pub fn filter_matrix<T: Scalar>(
     let method = options.method;
     let transposed = w.nrows() < w.ncols();
     let w_tall = if transposed { w.t() } else { w };
-    let d = decompose(w, method.need(), options.decomposition, stop)?;
+    let d = if method.need() == Need::LeadingComponents {
+        // The kept-vectors route: only the vectors of the components the filter keeps.
+        let mut kept = |s: &[f64]| kept_rank(s, shape, options);
+        decompose_leading(w, options.decomposition, stop, &mut kept)?
+    } else {
+        decompose(w, method.need(), options.decomposition, stop)?
+    };
     stop.check()?;
     let fit = match method {
         ShrinkMethod::Fraction if !options.derepel => fit_noise(&d.s, shape, options.fit).ok(),

@@ -26,7 +26,10 @@ pub fn reconstruct<T: Scalar>(
     let (n, m) = (w_tall.nrows(), w_tall.ncols());
     let nonzero: Vec<usize> = (0..s.len()).filter(|&i| eta[i] > 0.0).collect();
     let changed: Vec<usize> = (0..s.len()).filter(|&i| eta[i] != s[i]).collect();
-    let use_nonzero = nonzero.len() <= changed.len();
+    // Factors of the leading components only (the kept-vectors route) can only rebuild from them.
+    let partial = matches!(&factors, Factors::Gram { v, .. } if v.ncols() < s.len());
+    debug_assert!(!partial || nonzero.iter().all(|&i| i < v_cols(&factors)));
+    let use_nonzero = partial || nonzero.len() <= changed.len();
     let idx = if use_nonzero { &nonzero } else { &changed };
     // The coefficient of component i in L·Rᵀ.
     let coeff = |i: usize| if use_nonzero { eta[i] } else { eta[i] - s[i] };
@@ -85,6 +88,13 @@ pub fn reconstruct<T: Scalar>(
             a
         }
         Factors::None => unreachable!("filters always keep factors"),
+    }
+}
+
+fn v_cols(factors: &Factors) -> usize {
+    match factors {
+        Factors::Gram { v, .. } | Factors::Svd { v, .. } => v.ncols(),
+        Factors::None => 0,
     }
 }
 

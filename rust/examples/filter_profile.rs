@@ -1,0 +1,157 @@
+//! Where the time of `shrink(W, "operator")` goes, step by step, on a float32 N×M matrix with 32
+//! planted components (issue #16), and the per-step costs of `singular_values`' own routes.
+//!
+//!     cargo run --release --example filter_profile -- filter ROWS COLS [SPIKES]
+//!     cargo run --release --example filter_profile -- routes ROWS COLS
+//!
+//! One line per step: wall seconds and process CPU seconds. The pool size follows
+//! RAYON_NUM_THREADS (default: every CPU). `routes` prints one JSON row of
+//! benches/results/route_costs.json (gram_product, condition_check, eigenvalues, svd).
+
+use std::time::Instant;
+
+use _netsieve::interrupt::Stop;
+use _netsieve::linalg::decomposition::{
+    gram_eigen, gram_lower, has_negligible_diagonal, parallelism, tridiagonal_condition_passes,
+    Factors,
+};
+use _netsieve::linalg::leading_eigenvectors::leading_eigenvectors;
+use _netsieve::linalg::symmetric_eigenvalues::tridiagonalise;
+use _netsieve::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
+use _netsieve::matrix::{to_f64_mat, MatrixView};
+use _netsieve::shrinkage::filter::{filter_matrix, GivenOptions, ShrinkMethod};
+use _netsieve::shrinkage::reconstruct::reconstruct;
+use faer::Mat;
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, in clock ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
+struct Clock(Instant, f64);
+
+impl Clock {
+    fn start() -> Self {
+        Clock(Instant::now(), cpu_seconds())
+    }
+    fn lap(&mut self, label: &str) -> f64 {
+        let (wall, cpu) = (self.0.elapsed().as_secs_f64(), cpu_seconds() - self.1);
+        eprintln!("{label:<44} wall {wall:8.3} s   cpu {cpu:8.3} s");
+        *self = Clock::start();
+        wall
+    }
+}
+
+/// Gaussian noise plus `spikes` planted rank-one components of strengths 2..4 times the detection
+/// threshold (the bench's draw), float32, row-major.
+fn planted(rows: usize, cols: usize, spikes: usize) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(0);
+    let mut w: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect();
+    let threshold = ((rows * cols) as f64).powf(0.25);
+    for k in 0..spikes {
+        let theta = threshold * (2.0 + 2.0 * k as f64 / spikes.max(1) as f64);
+        let a: Vec<f64> = (0..rows).map(|_| rng.sample(StandardNormal)).collect();
+        let b: Vec<f64> = (0..cols).map(|_| rng.sample(StandardNormal)).collect();
+        let scale = theta / ((rows * cols) as f64).sqrt();
+        for i in 0..rows {
+            for j in 0..cols {
+                w[i * cols + j] += (scale * a[i] * b[j]) as f32;
+            }
+        }
+    }
+    w
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: usize| args.get(i).and_then(|x| x.parse().ok()).unwrap_or(d);
+    let mode = args.first().map(String::as_str).unwrap_or("filter");
+    let (rows, cols, spikes) = (arg(1, 2048), arg(2, 5632), arg(3, 32));
+    let stop = Stop::never();
+    let w = planted(rows, cols, spikes);
+    let view = MatrixView::from_row_major(&w, rows, cols);
+    let tall = if rows < cols { view.t() } else { view };
+    eprintln!(
+        "{mode} {rows}x{cols}, {spikes} planted, {} threads",
+        rayon::current_num_threads()
+    );
+    let mut clock = Clock::start();
+    let a = to_f64_mat(tall);
+    clock.lap("f64 copy (tall orientation)");
+    let par = parallelism(a.nrows(), a.ncols());
+    let g = gram_lower(a.as_ref(), par);
+    let gram = clock.lap("Gram product (lower triangle)");
+    let m = g.ncols();
+    if mode == "routes" {
+        let negligible = has_negligible_diagonal(g.as_ref());
+        let mut work = g.clone();
+        clock = Clock::start();
+        let t = tridiagonalise(&mut work, par, &stop).unwrap();
+        let reduce = clock.lap("tridiagonalisation");
+        let passes = !negligible && tridiagonal_condition_passes(&t);
+        let check = clock.lap("condition check (diagonal + Sturm count)");
+        let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag).unwrap();
+        let values = clock.lap("tridiagonal eigenvalues (root-free QR)");
+        assert!(passes && lambda.len() == m);
+        let _ = a.singular_values().unwrap();
+        let svd = clock.lap("SVD values (faer)");
+        println!(
+            "{{\"shape\": [{rows}, {cols}], \"threads\": {}, \"gram_product\": {gram:.3}, \
+             \"condition_check\": {check:.4}, \"eigenvalues\": {:.3}, \"svd\": {svd:.3}}}",
+            rayon::current_num_threads(),
+            reduce + values
+        );
+        return;
+    }
+    let full = Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] });
+    let mut work = g.clone();
+    clock.lap("copies of G");
+    let t = tridiagonalise(&mut work, par, &stop).unwrap();
+    clock.lap("values path: tridiagonalisation");
+    let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag).unwrap();
+    clock.lap("values path: root-free QR");
+    let k = lambda
+        .iter()
+        .rev()
+        .take_while(|&&l| l > 1.05 * lambda[m - 1 - spikes])
+        .count();
+    let v = leading_eigenvectors(full.as_ref(), &lambda, k, par, &stop).unwrap();
+    clock.lap(&format!(
+        "leading eigenvectors (k = {k}, partial: {})",
+        v.is_some()
+    ));
+    let (_, v_all) = gram_eigen(g).unwrap();
+    clock.lap("every eigenvector (faer self_adjoint_eigen)");
+    let s: Vec<f64> = lambda.iter().rev().map(|l| l.max(0.0).sqrt()).collect();
+    let eta: Vec<f64> = (0..m)
+        .map(|i| if i < k { 0.9 * s[i] } else { 0.0 })
+        .collect();
+    let out = reconstruct(tall, Factors::Gram { a, v: v_all }, &s, &eta);
+    clock.lap("reconstruction (A·V_k, then ·V_kᵀ)");
+    drop(out);
+    let options = GivenOptions::default()
+        .resolve(ShrinkMethod::Operator)
+        .unwrap();
+    let f = filter_matrix(view, &options, &stop).unwrap();
+    clock.lap(&format!(
+        "whole filter_matrix(operator): kept {}, route {}",
+        f.record.kept_rank, f.record.decomposition
+    ));
+}
