@@ -7,7 +7,8 @@ is extrapolated from per-block and head costs (said so in the output).
 weightwatcher gets the weights as float32 ``torch.nn.Linear`` modules and its usual call
 ``WeightWatcher(model=m).analyze(mp_fit=True)`` (as in bench_analyze.py); netsieve analyses the
 checkpoint folder itself (``netsieve.torch.analyze``), once with its defaults (Porter–Thomas on) and
-once without Porter–Thomas. weightwatcher is not a dependency of netsieve: install it yourself.
+once without Porter–Thomas, and once by the partial route (σ and spikes only, #17).
+weightwatcher is not a dependency of netsieve: install it yourself.
 
     python benches/bench_checkpoint_vs_weightwatcher.py --blocks 1
 """
@@ -64,11 +65,18 @@ def main() -> None:
               f"({len(names)} matrices); load {os.getloadavg()[0]:.1f} before")  # fmt: skip
         t_pt, rep = timed(lambda: nt.analyze(folder, progress=False))
         t_nopt, rep2 = timed(lambda: nt.analyze(folder, porter_thomas=False, progress=False))
+        lean = dict(porter_thomas=False, level_statistics=False, progress=False)
+        t_part, rep3 = timed(lambda: nt.analyze(folder, route="partial", **lean))
         t_ww, df = timed(lambda: ww.WeightWatcher(model=model).analyze(mp_fit=True))
+        answered = sum("partial" in (r.route or "") for r in rep3)
+        same = all((a.n_spikes, round(a.sigma, 4)) == (b.n_spikes, round(b.sigma, 4)) for a, b in zip(rep2, rep3))
         print(f"| tool | time | speed-up vs weightwatcher |\n|---|---:|---:|\n"
               f"| weightwatcher `analyze(mp_fit=True)` ({len(df)} layers) | {t_ww:.1f} s | 1.0× |\n"
               f"| netsieve `analyze(folder)`, Porter–Thomas on ({len(rep.rows)} rows) | {t_pt:.1f} s | {t_ww / t_pt:.1f}× |\n"
-              f"| netsieve `analyze(folder, porter_thomas=False)` | {t_nopt:.1f} s | {t_ww / t_nopt:.1f}× |")  # fmt: skip
+              f"| netsieve `analyze(folder, porter_thomas=False)` | {t_nopt:.1f} s | {t_ww / t_nopt:.1f}× |\n"
+              f"| netsieve `analyze(folder, route=\"partial\", porter_thomas=False, level_statistics=False)` "
+              f"({answered} of {len(rep3.rows)} rows answered by the partial route; spikes and σ to 4 digits "
+              f"{'equal to' if same else 'NOT equal to'} the full route's) | {t_part:.1f} s | {t_ww / t_part:.1f}× |")  # fmt: skip
         print(f"spikes found by netsieve: {sorted({r.n_spikes for r in rep})} (planted 4); load {os.getloadavg()[0]:.1f} after")
     finally:
         shutil.rmtree(tmp)

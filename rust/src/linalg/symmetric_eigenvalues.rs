@@ -28,13 +28,13 @@ use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 pub const BAND_WIDTH: usize = 32;
 
 /// From this size on the two-stage route is faster than faer's one-stage reduction with several
-/// threads (2 cores: n = 1024 even; n = 2048: 0.52 s against 0.68 s; n = 4096: 3.1 s against 6.6 s).
-pub const TWO_STAGE_MIN_DIM: usize = 1536;
+/// threads (2 cores, quiet machine, since the chase is pipelined: n = 768: 38.5 ms against 27.4 ms;
+/// n = 1024: 63 against 73 ms; n = 1536: 187 against 198 ms; n = 2048: 0.34 against 0.62 s).
+pub const TWO_STAGE_MIN_DIM: usize = 1024;
 
-/// The same crossover on one thread, where the one-stage reduction gains nothing from parallel
-/// matrix–vector products (1 thread, CPU time: n = 512 even, 768: 50 ms against 60 ms, 1024:
-/// 0.11 s against 0.16 s; LAPACK's dsyevd 44 ms and 0.10 s).
-pub const TWO_STAGE_MIN_DIM_ONE_THREAD: usize = 640;
+/// The same crossover on one thread (quiet machine: n = 512: 19.7 ms against 16.7 ms; n = 768:
+/// 35.3 against 34.5 ms, even; n = 1024: 74 against 83 ms).
+pub const TWO_STAGE_MIN_DIM_ONE_THREAD: usize = 768;
 
 /// Whether the two-stage route is the faster one for an n×n matrix on `par`.
 pub fn two_stage_pays(n: usize, par: Par) -> bool {
