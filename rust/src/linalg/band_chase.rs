@@ -83,8 +83,20 @@ impl LowerBand {
         if threads == 1 {
             let mut buffers = StepBuffers::new(b);
             for c in 0..sweeps {
+                let (before, mine) = (None, None);
                 // SAFETY: one thread owns the whole band.
-                unsafe { sweep(band, c, b, None, None, &mut buffers) };
+                unsafe {
+                    sweep(
+                        Sweep {
+                            band,
+                            c,
+                            b,
+                            before,
+                            mine,
+                        },
+                        &mut buffers,
+                    )
+                };
             }
             return;
         }
@@ -96,9 +108,17 @@ impl LowerBand {
                     let mut buffers = StepBuffers::new(b);
                     for c in (first..sweeps).step_by(threads) {
                         let before = c.checked_sub(1).map(|p| &progress[p]);
+                        let mine = Some(&progress[c]);
+                        let job = Sweep {
+                            band,
+                            c,
+                            b,
+                            before,
+                            mine,
+                        };
                         // SAFETY: each step waits until no other thread's current or later steps
                         // overlap its window (module docs).
-                        unsafe { sweep(band, c, b, before, Some(&progress[c]), &mut buffers) };
+                        unsafe { sweep(job, &mut buffers) };
                     }
                 });
             }
@@ -147,49 +167,46 @@ fn wait_for(before: &AtomicUsize, needed: usize) {
     }
 }
 
-/// Sweep c, waiting on `before` between steps and publishing its own progress in `mine`.
-///
-/// # Safety
-/// No other thread may touch the window of a step while it runs (the caller's pipeline).
-unsafe fn sweep(
+/// One sweep of the chase: sweep `c` waits on `before` (the previous sweep's completed steps)
+/// between steps and publishes its own in `mine`.
+#[derive(Clone, Copy)]
+struct Sweep<'a> {
     band: BandPtr,
     c: usize,
     b: usize,
-    before: Option<&AtomicUsize>,
-    mine: Option<&AtomicUsize>,
-    buffers: &mut StepBuffers,
-) {
+    before: Option<&'a AtomicUsize>,
+    mine: Option<&'a AtomicUsize>,
+}
+
+/// Runs `job`.
+///
+/// # Safety
+/// No other thread may touch the window of a step while it runs (the caller's pipeline).
+unsafe fn sweep(job: Sweep<'_>, buffers: &mut StepBuffers) {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them).
-        return sweep_avx2(band, c, b, before, mine, buffers);
+        return sweep_avx2(job, buffers);
     }
-    sweep_generic(band, c, b, before, mine, buffers)
+    sweep_generic(job, buffers)
 }
 
 /// The same loop compiled for AVX2 (4 f64 lanes instead of SSE2's 2), chosen at run time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sweep_avx2(
-    band: BandPtr,
-    c: usize,
-    b: usize,
-    before: Option<&AtomicUsize>,
-    mine: Option<&AtomicUsize>,
-    buffers: &mut StepBuffers,
-) {
-    sweep_generic(band, c, b, before, mine, buffers)
+unsafe fn sweep_avx2(job: Sweep<'_>, buffers: &mut StepBuffers) {
+    sweep_generic(job, buffers)
 }
 
 #[inline(always)]
-unsafe fn sweep_generic(
-    band: BandPtr,
-    c: usize,
-    b: usize,
-    before: Option<&AtomicUsize>,
-    mine: Option<&AtomicUsize>,
-    buffers: &mut StepBuffers,
-) {
+unsafe fn sweep_generic(job: Sweep<'_>, buffers: &mut StepBuffers) {
+    let Sweep {
+        band,
+        c,
+        b,
+        before,
+        mine,
+    } = job;
     let n = band.n;
     let (mut col, mut p, mut j) = (c, c + 1, 0);
     while p + 1 < n {
