@@ -172,8 +172,9 @@ fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     out
 }
 
-/// X ← X − L·(Lᵀ·X): removes the locked directions (orthonormal columns of L).
-fn project_out(x: &mut Mat<f64>, locked: MatRef<'_, f64>, par: Par) {
+/// X ← X − L·(Lᵀ·X): removes the directions of the orthonormal columns of L (also the partial
+/// route's Krylov basis, `spectral/partial.rs`).
+pub(crate) fn project_out(x: &mut Mat<f64>, locked: MatRef<'_, f64>, par: Par) {
     if locked.ncols() == 0 {
         return;
     }
@@ -228,10 +229,9 @@ fn chebyshev(
 }
 
 /// An orthonormal basis of span(Y) orthogonal to the locked columns (projection twice, then QR).
-fn orthonormal(mut y: Mat<f64>, locked: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+pub(crate) fn orthonormal(mut y: Mat<f64>, locked: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     project_out(&mut y, locked, par);
-    let q = y.qr().compute_thin_Q();
-    let mut q = q;
+    let mut q = y.qr().compute_thin_Q();
     project_out(&mut q, locked, par);
     q.qr().compute_thin_Q()
 }

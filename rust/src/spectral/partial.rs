@@ -93,6 +93,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::decomposition::{scale_exponent, to_f64_mat_scaled};
+use crate::linalg::leading_eigenvectors::{orthonormal, project_out};
 use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
 use super::gram_block::GramOperator;
@@ -367,28 +368,11 @@ fn gram_apply(a: MatRef<'_, f64>, x: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     z
 }
 
-/// X − K(KᵀX), in place.
-fn project_off(x: &mut Mat<f64>, k: MatRef<'_, f64>) {
-    if k.ncols() == 0 {
-        return;
-    }
-    let mut coef = Mat::<f64>::zeros(k.ncols(), x.ncols());
-    matmul(
-        coef.as_mut(),
-        Accum::Replace,
-        k.transpose(),
-        x.as_ref(),
-        1.0,
-        Par::Seq,
-    );
-    matmul(x.as_mut(), Accum::Add, k, coef.as_ref(), -1.0, Par::Seq);
-}
-
 /// An orthonormal block spanning X off the basis K (two projections and QRs); columns that the
 /// basis already holds (an invariant subspace) are replaced by fresh random ones.
 fn orthonormal_block(mut x: Mat<f64>, k: MatRef<'_, f64>, rng: &mut SmallRng) -> Mat<f64> {
     let norms_before: Vec<f64> = (0..x.ncols()).map(|j| x.col(j).norm_l2()).collect();
-    project_off(&mut x, k);
+    project_out(&mut x, k, Par::Seq);
     for (j, &before) in norms_before.iter().enumerate() {
         let after = x.col(j).norm_l2();
         if after.is_nan() || after <= 1e-10 * before {
@@ -397,10 +381,7 @@ fn orthonormal_block(mut x: Mat<f64>, k: MatRef<'_, f64>, rng: &mut SmallRng) ->
             }
         }
     }
-    project_off(&mut x, k);
-    let mut q = x.qr().compute_thin_Q();
-    project_off(&mut q, k);
-    q.qr().compute_thin_Q()
+    orthonormal(x, k, Par::Seq)
 }
 
 /// Adds the last block's columns (and, by symmetry, rows) to H = KᵀGK: Kᵀ·(G·K_new).
@@ -491,9 +472,9 @@ fn dispersion<T: Scalar>(
                 0.0
             }
         });
-        project_off(&mut e, v.as_ref());
+        project_out(&mut e, v.as_ref(), Par::Seq);
         let mut z = products.apply(e.as_ref());
-        project_off(&mut z, v.as_ref());
+        project_out(&mut z, v.as_ref(), Par::Seq);
         x.extend(
             batch_cols
                 .iter()
