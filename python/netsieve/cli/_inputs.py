@@ -12,11 +12,11 @@ from typing import Any
 def locate_input(arg: str, revision: str | None = None, cache_dir: str | os.PathLike | None = None) -> tuple[Any, Any, list]:
     """(what to read: a Path or a URL string, the HubModel or None, the local inputs to protect)."""
     if "://" in arg:
-        from ..torch.remote import local_path
+        from .._url_files import local_path_of
 
         if revision is not None or cache_dir is not None:
             raise ValueError(f"{arg} is a URL: --revision and --cache-dir apply only to hub ids")
-        local = local_path(arg)
+        local = local_path_of(arg)
         return arg, None, [Path(local)] if local else []
     from ..hub import locate
 

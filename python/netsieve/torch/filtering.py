@@ -374,7 +374,7 @@ def filter_checkpoint(
     from ..hub import locate
     from .checkpoints import _unwrap_state_dict, load_checkpoint_object, replace_state_dict, save_weights
 
-    from .remote import is_url, local_path
+    from .._url_files import is_url, local_path_of
 
     url = is_url(source)  # an fsspec URL (netsieve.torch.remote): read through fsspec, written locally
     if url and (revision is not None or cache_dir is not None):
@@ -387,7 +387,10 @@ def filter_checkpoint(
         raise InvalidInputError("client= filters a folder of .safetensors shards into a folder (a destination without a suffix)")
     # A cached hub model is never written: its snapshot folder counts as an input folder, and the
     # output may not be the input even with overwrite (it would change a blob of the cache).
-    local = ([local_path(src)] if local_path(src) else []) if url else [src] if hub is None else [src, hub.snapshot]
+    if url:
+        local = [p] if (p := local_path_of(src)) else []
+    else:
+        local = [src] if hub is None else [src, hub.snapshot]
     check_outputs([("output", dst)], local, overwrite=overwrite, in_place=("output",) if hub is None else ())
     method_options = {k: v for k, v in options.items() if k not in _SELECTION and k != "sigma"}
     _check_request(method, options.get("sigma"), options.get("errors", DEFAULTS["errors"]), method_options, device)

@@ -20,12 +20,12 @@ from typing import Any
 import torch
 
 from netsieve import InvalidInputError
-from netsieve._url_files import call, check_bucket, filesystem, is_url, local_path_of
+from netsieve._url_files import call, check_bucket, filesystem, is_url
 
 from .checkpoints import TensorSource
 from .hf_layout import CONFIG_FILE, INDEX_FILE, layout_of
 
-__all__ = ["is_url", "UrlTensorSource", "read_tensor", "read_metadata", "is_folder", "local_path", "SAFETENSORS_DTYPES"]
+__all__ = ["is_url", "UrlTensorSource", "read_tensor", "read_metadata", "is_folder", "SAFETENSORS_DTYPES"]
 
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
                       "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}  # fmt: skip
@@ -201,7 +201,3 @@ def is_folder(location: str) -> bool:
     fs, path = filesystem(location)
     return bool(fs.isdir(path))
 
-
-def local_path(location: str) -> str | None:
-    """The local path of a ``file://`` URL (for the checks that outputs do not overwrite inputs), else None."""
-    return local_path_of(location)
