@@ -14,18 +14,14 @@ import netsieve as ns  # noqa: E402
 from netsieve import InvalidInputError  # noqa: E402
 from netsieve.torch import analyze  # noqa: E402
 
-from _examples import load  # noqa: E402
+from _tiny_llama import tiny_llama  # noqa: E402
 
 RTOL = 1e-9  # the documented tolerance (netsieve.torch.device_route), relative to the largest singular value
 
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
-    out = tmp_path_factory.mktemp("llama") / "tiny"
-    load("make_llama_checkpoint", "benches").write_llama_checkpoint(
-        out, blocks=2, rank=2, shard_bytes=400_000, hidden=128, intermediate=256, vocab=200, heads=4, kv_heads=2
-    )
-    return out
+    return tiny_llama(tmp_path_factory, shard_bytes=400_000)
 
 
 def _agree(got, want) -> None:

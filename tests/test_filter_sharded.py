@@ -17,16 +17,12 @@ from netsieve import InvalidInputError  # noqa: E402
 from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.torch import filter_checkpoint, open_weights  # noqa: E402
 
-from _examples import load  # noqa: E402
+from _tiny_llama import tiny_llama  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("llama") / "tiny"
-    load("make_llama_checkpoint", "benches").write_llama_checkpoint(
-        out, blocks=3, rank=2, shard_bytes=120_000, hidden=128, intermediate=256, vocab=200, heads=4, kv_heads=2
-    )
-    return out
+    return tiny_llama(tmp_path_factory, blocks=3, shard_bytes=120_000)
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -18,16 +18,12 @@ from netsieve import InvalidInputError  # noqa: E402
 from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.torch import analyze, open_weights, save_weights  # noqa: E402
 
-from _examples import load  # noqa: E402
+from _tiny_llama import tiny_llama  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("llama") / "tiny"
-    load("make_llama_checkpoint", "benches").write_llama_checkpoint(
-        out, blocks=2, rank=1, shard_bytes=400_000, hidden=256, intermediate=256, vocab=200, heads=4, kv_heads=2
-    )
-    return out
+    return tiny_llama(tmp_path_factory, rank=1, shard_bytes=400_000, hidden=256)
 
 
 def test_heads_follow_the_config_with_grouped_query_shapes(llama):
