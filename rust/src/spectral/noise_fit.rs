@@ -516,8 +516,9 @@ mod tests {
 
     #[test]
     fn planted_spikes_leave_sigma_and_the_white_noise_test_alone() {
-        // Against the N×M law (before `without_spikes`) every such draw failed the test and σ was
-        // high by 0.3–0.8 %; against the bulk's own law they behave as spike-free noise.
+        // Against the N×M law (before `without_spikes`) every such draw failed the test (20 of 20
+        // at k = 4) and σ was high by O(k/M); against the bulk's own law they behave as
+        // spike-free noise.
         let (n, m, draws) = (600, 300, 20);
         for k in [0, 4, 8] {
             let shape = MpShape::new(n, m).unwrap();
