@@ -41,14 +41,15 @@ def sample():
 sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
 t = time.perf_counter()
-report = nt.analyze({path!r}, porter_thomas={pt}, progress=False{client})
+report = nt.analyze({path!r}, porter_thomas={pt}, progress=False{client}{route})
 elapsed = time.perf_counter() - t
 done.set()
 sampler.join()
 {teardown}
 hwm = status("VmHWM")
 print(json.dumps({{"elapsed": elapsed, "hwm": hwm, "base": base, "anon": peak_anon[0], "base_anon": base_anon,
-                  "rows": len(report.rows), "spikes": [r.n_spikes for r in report]}}))
+                  "rows": len(report.rows), "spikes": [r.n_spikes for r in report],
+                  "partial": sum(r.route == "partial" for r in report)}}))
 """
 
 PER_ROLE = """
@@ -82,6 +83,8 @@ def main() -> None:
     ap.add_argument("--porter-thomas", action="store_true")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--skip-per-role", action="store_true")
+    ap.add_argument("--route", choices=["full", "partial"], default="full",
+                    help="partial: route=\"partial\" without level statistics (σ and spikes only)")
     args = ap.parse_args()
     spec = importlib.util.spec_from_file_location("gen", HERE / "make_llama_checkpoint.py")
     gen = importlib.util.module_from_spec(spec)
@@ -99,18 +102,20 @@ def main() -> None:
     print(f"checkpoint {folder}: {args.shape} shape, {args.blocks} blocks, {size / 1e9:.2f} GB bf16; largest tensor "
           f"{largest * 8 / 2**20:.0f} MiB as float64; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     pt = bool(args.porter_thomas)
-    res = _run(RUN.format(path=str(folder), pt=pt, setup="", teardown="", client=""))
+    route = ', route="partial", level_statistics=False' if args.route == "partial" else ""
+    res = _run(RUN.format(path=str(folder), pt=pt, setup="", teardown="", client="", route=route))
     above = res["hwm"] - res["base"]
     print(f"in-process: {res['elapsed']:.1f} s, peak RSS {res['hwm'] / 2**30:.2f} GiB, {above / 2**30:.2f} GiB above the "
           f"{res['base'] / 2**30:.2f} GiB before the call ({above / (largest * 8):.2f}× the largest tensor in float64), {res['rows']} rows, "
-          f"spikes {sorted(set(res['spikes']))}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"spikes {sorted(set(res['spikes']))}, {res['partial']} rows answered by the partial route; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     anon = res["anon"] - res["base_anon"]
     print(f"peak anonymous memory (the process's own allocations, sampled every 10 ms): {anon / 2**30:.2f} GiB above "
           f"the {res['base_anon'] / 2**30:.2f} GiB before the call ({anon / (largest * 8):.2f}× the largest tensor in "
           f"float64)")  # fmt: skip
     if args.workers:
         setup = f"from netsieve.torch import cluster\nc = cluster.local_client({args.workers})"
-        res2 = _run(RUN.format(path=str(folder), pt=pt, setup=setup, teardown="cluster.close_client(c)", client=", client=c"))
+        res2 = _run(RUN.format(path=str(folder), pt=pt, setup=setup, teardown="cluster.close_client(c)", client=", client=c",
+                               route=route))
         print(f"LocalCluster of {args.workers} processes: {res2['elapsed']:.1f} s (in-process {res['elapsed']:.1f} s: "
               f"{res['elapsed'] / res2['elapsed']:.2f}×), same spikes: {res2['spikes'] == res['spikes']}; "
               f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
