@@ -134,3 +134,28 @@ def test_shrink_many_takes_the_route_per_matrix():
     out = ns.shrink_many({"good": good, "bad": bad}, "operator", route="partial")
     assert out["good"][1].route == "partial" and out["bad"][1].route == "full"
     np.testing.assert_allclose(out["good"][0], ns.shrink(good, "operator", route="partial"), rtol=0, atol=0)
+
+
+def test_torch_filters_and_the_cli_pass_the_route(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    from safetensors.torch import load_file
+
+    from netsieve.cli import main
+    from netsieve.torch import filter_state_dict, save_weights
+
+    state = {"a.weight": torch.from_numpy(planted(211, 1000, 400, 3, np.float32)),
+             "b.weight": torch.from_numpy(planted(212, 400, 1200, 2, np.float32))}  # fmt: skip
+    filtered, report = filter_state_dict(state, "operator", route="partial")
+    for name, w in state.items():
+        rec = report[name].record
+        assert rec.route == "partial", rec.route_note
+        np.testing.assert_array_equal(filtered[name].numpy(), ns.shrink(w.numpy(), "operator", route="partial"))
+    with pytest.raises(ValueError, match="route='partial'"):
+        filter_state_dict(state, "operator", route="partial", device="cpu")
+    src, dst = tmp_path / "in.safetensors", tmp_path / "out.safetensors"
+    save_weights(state, src)
+    assert main(["filter", str(src), str(dst), "--method", "operator", "--route", "partial"]) == 0
+    got = load_file(str(dst))
+    for name in state:
+        torch.testing.assert_close(got[name], filtered[name], rtol=0, atol=0)

@@ -19,8 +19,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::decomposition::{decompose, decompose_leading, working_bytes, Factors, Need};
 use crate::matrix::{AnyVec, MatrixView, Scalar};
-use crate::spectral::mp_law::MpShape;
 use crate::spectral::layer_report::SpectrumRoute;
+use crate::spectral::mp_law::MpShape;
 use crate::spectral::noise_fit::{check_spectrum, fit_noise, NoiseFit};
 use crate::spectral::porter_thomas::porter_thomas;
 

@@ -347,7 +347,11 @@ mod tests {
                 "{err}"
             );
         }
-        for method in [ShrinkMethod::Hard, ShrinkMethod::Operator, ShrinkMethod::OptimalHard] {
+        for method in [
+            ShrinkMethod::Hard,
+            ShrinkMethod::Operator,
+            ShrinkMethod::OptimalHard,
+        ] {
             assert_eq!(given.resolve(method).unwrap().route, SpectrumRoute::Partial);
             assert_eq!(method.need(), Need::LeadingComponents);
         }

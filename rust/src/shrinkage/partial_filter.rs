@@ -86,7 +86,12 @@ pub fn filter_partial<T: Scalar>(
 /// orientation, with X = V_k·diag(η/s): W' = (W·X)·V_kᵀ when W is tall, W' = V_k·(Xᵀ·W) when it
 /// is wide, each computed one panel of W at a time (widened to f64, products in f64, rounded once
 /// to T).
-pub fn rebuild<T: Scalar>(w: MatrixView<'_, T>, v: MatRef<'_, f64>, s: &[f64], eta: &[f64]) -> Vec<T> {
+pub fn rebuild<T: Scalar>(
+    w: MatrixView<'_, T>,
+    v: MatRef<'_, f64>,
+    s: &[f64],
+    eta: &[f64],
+) -> Vec<T> {
     let (rows, cols) = (w.nrows(), w.ncols());
     let k = v.ncols();
     let mut out = vec![T::from_f64(0.0); rows * cols];
@@ -154,7 +159,9 @@ mod tests {
     /// Unit Gaussian noise plus spikes of the given strengths (random unit directions), row-major.
     fn planted(n: usize, m: usize, strengths: &[f64], seed: u64) -> Vec<f64> {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let mut w: Vec<f64> = (0..n * m).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let mut w: Vec<f64> = (0..n * m)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
         for &theta in strengths {
             let u: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
             let v: Vec<f64> = (0..m).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -196,8 +203,16 @@ mod tests {
         let partial = filter_matrix(w, &options(method, SpectrumRoute::Partial), &stop).unwrap();
         let full = filter_matrix(w, &options(method, SpectrumRoute::Full), &stop).unwrap();
         let (p, f) = (&partial.record, &full.record);
-        assert_eq!(p.route, SpectrumRoute::Partial, "{what}: {:?}", p.route_note);
-        assert_eq!(p.decomposition, crate::shrinkage::filter::PARTIAL_DECOMPOSITION);
+        assert_eq!(
+            p.route,
+            SpectrumRoute::Partial,
+            "{what}: {:?}",
+            p.route_note
+        );
+        assert_eq!(
+            p.decomposition,
+            crate::shrinkage::filter::PARTIAL_DECOMPOSITION
+        );
         assert_eq!(p.kept_rank, f.kept_rank, "{what}");
         assert!(p.kept_rank > 0, "{what}");
         for i in 0..p.kept_rank {
@@ -210,9 +225,15 @@ mod tests {
             .sqrt();
         let norm = f.shrunk.iter().map(|x| x * x).sum::<f64>().sqrt();
         let zero = vec![T::from_f64(0.0); full.data.len()];
-        assert!((distance(&full.data, &zero) / norm - 1.0).abs() < 1e-5, "{what}");
+        assert!(
+            (distance(&full.data, &zero) / norm - 1.0).abs() < 1e-5,
+            "{what}"
+        );
         let gap = distance(&partial.data, &full.data);
-        assert!(gap <= d_eta + 1e-5 * norm, "{what}: {gap:e} vs {d_eta:e} + 1e-5·{norm:e}");
+        assert!(
+            gap <= d_eta + 1e-5 * norm,
+            "{what}: {gap:e} vs {d_eta:e} + 1e-5·{norm:e}"
+        );
         // ‖W‖_F² is exact on the partial route: its energy ratio is Σ η² over the full Σ s².
         let total: f64 = f.singular_values.iter().map(|x| x * x).sum();
         let kept: f64 = p.shrunk.iter().map(|x| x * x).sum();
@@ -259,7 +280,10 @@ mod tests {
         let full = filter_matrix(view, &options(method, SpectrumRoute::Full), &stop).unwrap();
         assert_eq!(partial.record.route, SpectrumRoute::Full);
         let why = partial.record.route_note.clone().unwrap();
-        assert!(why.contains("not white") || why.contains("did not settle"), "{why}");
+        assert!(
+            why.contains("not white") || why.contains("did not settle"),
+            "{why}"
+        );
         assert_eq!(partial.data, full.data);
         assert_eq!(partial.record.shrunk, full.record.shrunk);
         assert_eq!(full.record.route_note, None);
@@ -287,7 +311,10 @@ mod tests {
         let wide = rebuild(view.t(), v.as_ref(), &s, &eta);
         for i in 0..n {
             for j in 0..m {
-                assert!((tall[i * m + j] - wide[j * n + i]).abs() <= 1e-12 * tall[i * m + j].abs().max(1.0));
+                assert!(
+                    (tall[i * m + j] - wide[j * n + i]).abs()
+                        <= 1e-12 * tall[i * m + j].abs().max(1.0)
+                );
             }
         }
     }

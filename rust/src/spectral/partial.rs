@@ -220,9 +220,14 @@ pub fn partial_fit_with_vectors<T: Scalar>(
     options: &FitOptions,
     stop: &Stop,
 ) -> CoreResult<Result<(PartialFit, Mat<f64>), String>> {
-    Ok(krylov_fit(w, options, stop, true)?
-        .map(|(fit, v)| (fit, v.expect("asked for the vectors"))))
+    Ok(
+        krylov_fit(w, options, stop, true)?
+            .map(|(fit, v)| (fit, v.expect("asked for the vectors"))),
+    )
 }
+
+/// The fit and, when asked for, V_c; or why the route refused.
+type KrylovAnswer = Result<(PartialFit, Option<Mat<f64>>), String>;
 
 /// The route itself; with `vectors`, also V_c and the subspace rule of
 /// [`partial_fit_with_vectors`].
@@ -231,7 +236,7 @@ fn krylov_fit<T: Scalar>(
     options: &FitOptions,
     stop: &Stop,
     vectors: bool,
-) -> CoreResult<Result<(PartialFit, Option<Mat<f64>>), String>> {
+) -> CoreResult<KrylovAnswer> {
     let shape = MpShape::new(w.nrows(), w.ncols())?;
     let tw = options.validate()?;
     if options.sigma.is_none() && options.sigma_method == SigmaMethod::Median {
@@ -381,19 +386,22 @@ fn krylov_fit<T: Scalar>(
             }
             let sigma = sigma * back;
             let v = vectors.then(|| basis.subcols(0, d) * ritz.subcols(0, c));
-            return Ok(Ok((PartialFit {
-                shape,
-                sigma,
-                edges: shape.edges(sigma),
-                spike_threshold: thr * back,
-                n_spikes: c,
-                leading,
-                frobenius_norm: fro2.sqrt() * back,
-                dispersion,
-                dispersion_stderr,
-                dispersion_probes,
-                krylov_dimension: d,
-            }, v)));
+            return Ok(Ok((
+                PartialFit {
+                    shape,
+                    sigma,
+                    edges: shape.edges(sigma),
+                    spike_threshold: thr * back,
+                    n_spikes: c,
+                    leading,
+                    frobenius_norm: fro2.sqrt() * back,
+                    dispersion,
+                    dispersion_stderr,
+                    dispersion_probes,
+                    krylov_dimension: d,
+                },
+                v,
+            )));
         }
         if d + block > max_dim {
             return Ok(Err(format!(
