@@ -2,13 +2,20 @@
 same standard"), side by side in one run, with one and with two threads.
 
     python benches/bench_filter_routes.py [--threads 1,2] [--shapes 2048x5632,4096x11008]
-        [--spikes 32] [--repeat 2] [--no-svd] [--out benches/results/filter_routes.md]
+        [--spikes 32] [--repeat 2] [--no-svd] [--partial] [--out benches/results/filter_routes.md [--append]]
 
 On float32 noise plus 32 planted rank-one components (strengths 2–4× the detection threshold):
 - netsieve: `shrink_with_record(W, "operator")` (its kept rank k and shrunk values η);
 - scipy: `eigh(G, subset_by_index=[m−k, m−1])` of the float64 Gram matrix of the short side,
   then the same reconstruction U_k·diag(η/s)·U_kᵀ·W (float32 out);
 - numpy: `numpy.linalg.svd(W, full_matrices=False)` + (U_k·η)·V_kᵀ.
+With --partial, instead (the partial route of #16):
+- netsieve full: `shrink_with_record(W, "operator")` (the reference values and kept rank);
+- netsieve partial: `shrink_with_record(W, "operator", route="partial")`;
+- torch: `torch.svd_lowrank(W, q=42)` + (U_k·η)·V_kᵀ with the partial route's k and η
+  (torch.set_num_threads to the same count);
+and reports the kept ranks, the largest relative difference of the partial route's kept values
+from the full route's, ‖W'_partial − W'_full‖_F/‖W'_full‖_F and the time ratios.
 Each thread count runs in its own process (pools are fixed at start). Wall time (best of
 --repeat after one warm-up, the SVD once) and that run's process CPU time; load average before
 and after; accuracy: kept rank, largest relative difference of the kept values, and
@@ -48,6 +55,40 @@ def timed(fn, repeat, warmup):
         if wall < best[0]:
             best = (wall, cpu, out)
     return best
+
+
+def one_process_partial(args):
+    import numpy as np
+    import torch
+
+    import netsieve as ns
+
+    threads = int(os.environ["RAYON_NUM_THREADS"])
+    torch.set_num_threads(threads)
+    for text in args.shapes.split(","):
+        rows, cols = (int(x) for x in text.split("x"))
+        W = planted(rows, cols, args.spikes)
+        load = os.getloadavg()[0]
+        t_full, c_full, (out_full, full) = timed(lambda: ns.shrink_with_record(W, "operator"), 1, 0)
+        t_p, c_p, (out_p, rec) = timed(lambda: ns.shrink_with_record(W, "operator", route="partial"), args.repeat, 1)
+        k, eta = rec.kept_rank, np.asarray(rec.shrunk_singular_values)[: rec.kept_rank]
+        s_p, s_f = np.asarray(rec.singular_values)[:k], np.asarray(full.singular_values)[:k]
+        kept_rel = float(np.max(np.abs(s_p / s_f - 1))) if k and k == full.kept_rank else float("nan")
+        diff = float(np.linalg.norm(out_p - out_full) / max(np.linalg.norm(out_full), 1e-300))
+        Wt, eta_t = torch.from_numpy(W), torch.from_numpy(eta.astype(np.float32))
+
+        def lowrank():
+            torch.manual_seed(0)
+            U, S, V = torch.svd_lowrank(Wt, q=42)
+            return ((U[:, :k] * eta_t) @ V[:, :k].T).numpy(), S
+
+        t_t, c_t, (out_t, s_t) = timed(lowrank, args.repeat, 1)
+        torch_rel = float(np.max(np.abs(s_t.numpy()[:k] / s_f - 1))) if k else 0.0
+        row = [f"{rows}×{cols}", str(threads), f"{load:.1f}", f"{t_full:.2f} s ({c_full:.1f})",
+               f"{t_p:.2f} s ({c_p:.1f})", f"{t_t:.2f} s ({c_t:.1f})", f"{t_p / t_t:.2f}×", f"{t_full / t_p:.1f}×",
+               f"{k} / {full.kept_rank} / {args.spikes}", f"{kept_rel:.1e}", f"{torch_rel:.1e}", f"{diff:.1e}",
+               rec.route, (rec.route_note or "").replace("|", "/")]
+        print("| " + " | ".join(row) + " |", flush=True)
 
 
 def one_process(args):
@@ -104,12 +145,26 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-svd", dest="svd", action="store_false")
     ap.add_argument("--out")
+    ap.add_argument("--partial", action="store_true", help="the partial route vs torch.svd_lowrank (module docs)")
+    ap.add_argument("--append", action="store_true", help="append the run to --out as a new section")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        one_process(args)
+        (one_process_partial if args.partial else one_process)(args)
         return
     lines = [
+        f"## The partial route vs torch.svd_lowrank (#16), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"`python benches/bench_filter_routes.py --partial --threads {args.threads} --shapes {args.shapes}"
+        f" --spikes {args.spikes} --repeat {args.repeat}`; {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the start; wall time best of {args.repeat} after one warm-up (the full route once;"
+        " process CPU seconds in brackets). torch: `svd_lowrank(W, q=42)` + (U_k·η)·V_kᵀ, torch.set_num_threads(threads).",
+        "",
+        "| shape (float32) | threads | load before | netsieve full | netsieve partial | torch svd_lowrank + recon. "
+        "| partial / torch | full / partial | kept rank partial / full / planted | kept values partial vs full (rel.) "
+        "| torch values vs full (rel.) | ‖ΔW'‖/‖W'‖ partial vs full | route | route note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|",
+    ] if args.partial else [
         f"# The filter route vs Gram-eigh and SVD (#16), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         f"`python benches/bench_filter_routes.py --threads {args.threads} --shapes {args.shapes}"
@@ -127,7 +182,7 @@ def main():
         for var in ("RAYON_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = t
         cmd = [sys.executable, __file__, "--child", "--shapes", args.shapes, "--spikes", str(args.spikes),
-               "--repeat", str(args.repeat)] + ([] if args.svd else ["--no-svd"])
+               "--repeat", str(args.repeat)] + ([] if args.svd else ["--no-svd"]) + (["--partial"] if args.partial else [])
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if out.returncode:
             sys.stderr.write(out.stderr)
@@ -138,8 +193,12 @@ def main():
     if args.out:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         tmp = args.out + ".tmp"
+        before = ""
+        if args.append and os.path.exists(args.out):
+            with open(args.out) as f:
+                before = f.read().rstrip("\n") + "\n\n"
         with open(tmp, "w") as f:
-            f.write("\n".join(lines))
+            f.write(before + "\n".join(lines))
         os.replace(tmp, args.out)
 
 

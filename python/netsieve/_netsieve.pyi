@@ -421,6 +421,8 @@ class ShrinkRecord:
     kept_energy: float
     relative_change: float
     decomposition: str
+    route: str
+    route_note: str | None
     singular_values: _F64
     shrunk_singular_values: _F64
     def __new__(
@@ -441,6 +443,8 @@ class ShrinkRecord:
         kept_energy: float,
         relative_change: float,
         decomposition: str,
+        route: str,
+        route_note: str | None,
         singular_values: _F64,
         shrunk_singular_values: _F64,
     ) -> Self: ...
@@ -668,6 +672,7 @@ def shrink(
     sigma_method: str | None = None,
     spike_confidence: float | None = None,
     decomposition: str | None = None,
+    route: str | None = None,
     fraction: float | None = None,
     derepel: bool | None = None,
     window: int | None = None,
@@ -684,6 +689,7 @@ def shrink_with_record(
     sigma_method: str | None = None,
     spike_confidence: float | None = None,
     decomposition: str | None = None,
+    route: str | None = None,
     fraction: float | None = None,
     derepel: bool | None = None,
     window: int | None = None,
@@ -702,6 +708,7 @@ def shrink_many(
     sigma_method: str | None = None,
     spike_confidence: float | None = None,
     decomposition: str | None = None,
+    route: str | None = None,
     fraction: float | None = None,
     derepel: bool | None = None,
     window: int | None = None,

@@ -65,6 +65,16 @@ of an SVD; falls back to the SVD when ill-conditioned), the thin SVD for "fracti
 "porter_thomas" the accurate route to every singular vector. :data:`SHRINK_METHOD_OPTIONS` lists
 the options of each method; an option that does not apply to the chosen method is an error.
 
+``route`` ("full" or "partial"; "hard", "optimal_hard", "operator", "frobenius", "nuclear"):
+``"partial"`` finds the spikes and their vectors by block Krylov on WᵀW (W read in place), σ from
+the trace less the spike energies, the spike count by the Tracy–Widom threshold, and rebuilds
+W' = Σ η(sᵢ)uᵢvᵢᵀ from them without a full decomposition (``rust/src/shrinkage/partial_filter.rs``);
+the kept values agree with the full route to 1e-6 (relative), the spike subspace to an angle of
+1e-6. When the bulk fails its white-noise check, σ is the median estimator, the deformed law is
+asked for or the values do not settle, the full route answers and the record's ``route_note``
+says why (``route`` says which answered). "optshrink", "porter_thomas" and "fraction" read the
+whole spectrum: ``route=`` is an error for them.
+
 :func:`shrink_decomposed` gives the record (and so η) from a decomposition computed elsewhere, e.g.
 by ``torch.linalg`` on a GPU (:func:`netsieve.torch.filter_checkpoint` with ``device=``).
 

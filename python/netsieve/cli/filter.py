@@ -8,12 +8,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, SHRINK_METHODS, SIGMA_METHODS, SPIKE_CONFIDENCES
+from .. import BULK_MODELS, DECOMPOSITIONS, DEFAULTS, ROUTES, SHRINK_METHODS, SIGMA_METHODS, SPIKE_CONFIDENCES
 from ._cluster import add_cluster_arguments, check_cluster_arguments, cluster_client
 
 # flag → option of netsieve.shrink (None: not given, the method's default applies)
-_METHOD_FLAGS = ("sigma", "fraction", "derepel", "sigma_method", "spike_confidence", "decomposition", "window", "alpha",
-                 "bulk", "rank")  # fmt: skip
+_METHOD_FLAGS = ("sigma", "fraction", "derepel", "sigma_method", "spike_confidence", "decomposition", "route", "window",
+                 "alpha", "bulk", "rank")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--sigma-method", choices=SIGMA_METHODS)
     p.add_argument("--spike-confidence", type=float, choices=sorted(SPIKE_CONFIDENCES))
     p.add_argument("--decomposition", choices=DECOMPOSITIONS)
+    p.add_argument("--route", choices=ROUTES, help="partial: the spikes by block Krylov where the bulk is white noise, "
+                   "else the full route (hard, optimal_hard, operator, frobenius, nuclear; default full)")
     p.add_argument("--window", type=int, help="porter_thomas: moving-average half-width")
     p.add_argument("--alpha", type=float, help="porter_thomas: test level")
     p.add_argument("--bulk", choices=BULK_MODELS, help="hard/optshrink: noise model of the bulk (default auto)")

@@ -12,7 +12,8 @@ to the input's dtype. The records therefore have the same fields (``decompositio
 ``"given"``), the singular values agree to a relative 1e-9 of the largest, counts and kept ranks
 are equal unless a value lies that close to a threshold, and the filtered entries agree to 1e-9 of
 the largest entry in float64 (two rounding steps of a float32/bfloat16 weight)
-(tests/test_device_checkpoints.py). ``decomposition`` and ``max_working_bytes`` do not apply; a
+(tests/test_device_checkpoints.py). ``decomposition`` and ``max_working_bytes`` do not apply, and
+``route="partial"`` (the core's CPU route) is refused with ``device=``; a
 batch holds at most 256 MiB of float64 inputs. A matrix with NaN or Inf goes to the core route,
 which gives its error.
 """
@@ -39,8 +40,10 @@ def shrink_matrices(matrices: Mapping[str, torch.Tensor], method: str, sigma: An
         return ns.shrink_many(dict(matrices), method, sigma, errors=errors, **options)
     from .device_route import check_device
 
+    if options.get("route") == "partial":
+        raise ValueError("route='partial' is the core's CPU route; device= decomposes every matrix in full on the device: pass one or the other")
     dev = check_device(device)
-    given = {k: v for k, v in options.items() if k != "decomposition"}  # the decomposition is the device's
+    given = {k: v for k, v in options.items() if k not in ("decomposition", "route")}  # the decomposition is the device's
     finite = {n: m for n, m in matrices.items() if bool(torch.isfinite(m).all())}
     out: dict[str, tuple[Any, Any]] = {}
     batches: dict[tuple[int, ...], list[list[str]]] = {}  # by shape, each batch at most _BATCH_BYTES in float64

@@ -245,10 +245,7 @@ impl LayerReport {
         row.alpha_note = Some(
             "not computed by the partial route (the tail fit needs the whole spectrum)".to_string(),
         );
-        row.route_note = Some(format!(
-            "white-noise dispersion {:.4} ± {:.4} ({} columns); Krylov dimension {}",
-            f.dispersion, f.dispersion_stderr, f.dispersion_probes, f.krylov_dimension
-        ));
+        row.route_note = Some(f.check_note());
         row.singular_values = frozen_array(py, f.leading)?;
         Ok(row)
     }

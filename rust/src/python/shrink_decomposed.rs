@@ -91,6 +91,7 @@ fn shrink_decomposed<'py>(
         sigma_method,
         spike_confidence,
         None,
+        None,
         fraction,
         derepel,
         window,

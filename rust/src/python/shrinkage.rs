@@ -12,6 +12,7 @@ use crate::shrinkage::filter::{FilterOptions, FilterRecord, GivenOptions, Shrink
 use crate::shrinkage::thresholds::{
     optimal_hard_threshold as core_threshold, optimal_hard_threshold_of_spectrum,
 };
+use crate::spectral::layer_report::SpectrumRoute;
 use crate::spectral::mp_law::{check_sigma, MpShape};
 use crate::spectral::noise_fit::{BulkModel, SigmaMethod};
 
@@ -39,7 +40,11 @@ record! {
     /// applied (None for "fraction" and "porter_thomas"), ``kept_rank`` the number of non-zero
     /// shrunk values, ``kept_energy`` = ‖W'‖²_F/‖W‖²_F and ``relative_change`` = ‖W' − W‖_F/‖W‖_F
     /// (both exact, from the spectra). For "fraction" without de-repelling the MP fit is optional:
-    /// when the bulk cannot be fitted, the fit fields are None.
+    /// when the bulk cannot be fitted, the fit fields are None. ``route`` is the route that
+    /// answered ("full" or "partial"); ``route_note`` why a partial request fell back, or the
+    /// partial route's check. On the partial route ``decomposition`` is "krylov", ``sigma_method``
+    /// "trace" (unless σ was given), and ``singular_values``/``shrunk_singular_values`` hold only
+    /// the spikes (s₁ alone when there are none); ``rank`` is min(rows, cols) on both routes.
     pub struct ShrinkRecord as "ShrinkRecord" {
         method: String,
         shape: (usize, usize),
@@ -56,14 +61,16 @@ record! {
         kept_energy: f64,
         relative_change: f64,
         decomposition: String,
+        route: String,
+        route_note: Option<String>,
         singular_values: Py<numpy::PyArray1<f64>>,
         shrunk_singular_values: Py<numpy::PyArray1<f64>>,
     }
     extra {
-        /// The number of singular values, min(rows, cols).
+        /// The number of singular values of W, min(rows, cols).
         #[getter]
-        fn rank(&self, py: Python<'_>) -> PyResult<usize> {
-            Ok(numpy::PyUntypedArrayMethods::len(self.singular_values.bind(py)))
+        fn rank(&self) -> usize {
+            self.shape.0.min(self.shape.1)
         }
     }
 }
@@ -86,6 +93,8 @@ pub(super) fn record_of(py: Python<'_>, r: FilterRecord) -> PyResult<ShrinkRecor
         kept_energy: r.kept_energy,
         relative_change: r.relative_change,
         decomposition: r.decomposition.to_string(),
+        route: r.route.name().to_string(),
+        route_note: r.route_note,
         singular_values: frozen_array(py, r.singular_values)?,
         shrunk_singular_values: frozen_array(py, r.shrunk)?,
     })
@@ -140,6 +149,7 @@ pub(super) fn filter_options(
     sigma_method: Option<&str>,
     spike_confidence: Option<Real>,
     decomposition: Option<&str>,
+    route: Option<&str>,
     fraction: Option<Real>,
     derepel: Option<bool>,
     window: Option<Count>,
@@ -152,6 +162,7 @@ pub(super) fn filter_options(
         sigma_method: sigma_method.map(SigmaMethod::parse).transpose()?,
         spike_confidence: spike_confidence.map(|s| s.0),
         decomposition: decomposition.map(Decomposition::parse).transpose()?,
+        route: route.map(SpectrumRoute::parse).transpose()?,
         fraction: fraction.map(|f| f.0),
         derepel,
         window: window.map(|w| w.0),
@@ -199,7 +210,14 @@ fn shrink_one<'py>(
 ///     Default 0.99 (not for "optimal_hard").
 /// decomposition : {"auto", "gram", "svd"}, optional
 ///     Default "auto": the Gram route for methods that keep leading components, the SVD for
-///     "fraction"; "porter_thomas" needs accurate vectors of every component.
+///     "fraction"; "porter_thomas" needs accurate vectors of every component. On the partial
+///     route, the decomposition of its fallback.
+/// route : {"full", "partial"}, optional
+///     Default "full". ``"partial"`` ("hard", "optimal_hard", "operator", "frobenius", "nuclear";
+///     an error for the other methods): the spikes and their vectors by block Krylov on WᵀW
+///     without a full decomposition, σ from the trace less the spike energies, when the bulk
+///     passes a white-noise check; otherwise the full route answers and the record's
+///     ``route_note`` says why (see :mod:`netsieve.shrink`).
 /// fraction : float, optional
 ///     "fraction" only (required): the share of singular values to zero, in [0, 1].
 /// derepel : bool, optional
@@ -243,7 +261,7 @@ fn shrink_one<'py>(
 /// >>> int(np.linalg.matrix_rank(ns.shrink(W, "hard")))
 /// 1
 #[pyfunction]
-#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
+#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, route = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 fn shrink<'py>(
     py: Python<'py>,
@@ -253,6 +271,7 @@ fn shrink<'py>(
     sigma_method: Option<&str>,
     spike_confidence: Option<Real>,
     decomposition: Option<&str>,
+    route: Option<&str>,
     fraction: Option<Real>,
     derepel: Option<bool>,
     window: Option<Count>,
@@ -268,6 +287,7 @@ fn shrink<'py>(
         sigma_method,
         spike_confidence,
         decomposition,
+        route,
         fraction,
         derepel,
         window,
@@ -282,7 +302,7 @@ fn shrink<'py>(
 ///
 /// Parameters
 /// ----------
-/// W, method, sigma, sigma_method, spike_confidence, decomposition, fraction, derepel, window, alpha, bulk, rank
+/// W, method, sigma, sigma_method, spike_confidence, decomposition, route, fraction, derepel, window, alpha, bulk, rank
 ///     As for :func:`shrink`.
 ///
 /// Returns
@@ -302,7 +322,7 @@ fn shrink<'py>(
 /// >>> rec.kept_rank, rec.method, rec.decomposition
 /// (0, 'hard', 'gram')
 #[pyfunction]
-#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
+#[pyo3(signature = (W, method = ShrinkMethod::default().name(), sigma = None, *, sigma_method = None, spike_confidence = None, decomposition = None, route = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 fn shrink_with_record<'py>(
     py: Python<'py>,
@@ -312,6 +332,7 @@ fn shrink_with_record<'py>(
     sigma_method: Option<&str>,
     spike_confidence: Option<Real>,
     decomposition: Option<&str>,
+    route: Option<&str>,
     fraction: Option<Real>,
     derepel: Option<bool>,
     window: Option<Count>,
@@ -327,6 +348,7 @@ fn shrink_with_record<'py>(
         sigma_method,
         spike_confidence,
         decomposition,
+        route,
         fraction,
         derepel,
         window,
@@ -344,7 +366,7 @@ fn shrink_with_record<'py>(
 /// ----------
 /// matrices : mapping of name to matrix, or sequence of matrices
 ///     A mapping gives a dict in the same order, a sequence a list.
-/// method, sigma, sigma_method, spike_confidence, decomposition, fraction, derepel, window, alpha, bulk, rank
+/// method, sigma, sigma_method, spike_confidence, decomposition, route, fraction, derepel, window, alpha, bulk, rank
 ///     As for :func:`shrink`, the same for every matrix.
 /// errors : {"raise", "collect"}, default "raise"
 ///     ``"collect"``: a failing matrix gives (None, exception) instead of raising.
@@ -368,7 +390,7 @@ fn shrink_with_record<'py>(
 /// >>> {k: (w.shape, rec.kept_rank) for k, (w, rec) in out.items()}
 /// {'a': ((200, 100), 0), 'b': ((50, 80), 0)}
 #[pyfunction]
-#[pyo3(signature = (matrices, method = ShrinkMethod::default().name(), sigma = None, *, errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES), sigma_method = None, spike_confidence = None, decomposition = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
+#[pyo3(signature = (matrices, method = ShrinkMethod::default().name(), sigma = None, *, errors = ErrorPolicy::default().name(), max_working_bytes = Count(DEFAULT_MAX_WORKING_BYTES), sigma_method = None, spike_confidence = None, decomposition = None, route = None, fraction = None, derepel = None, window = None, alpha = None, bulk = None, rank = None, **unknown))]
 #[allow(clippy::too_many_arguments)]
 fn shrink_many<'py>(
     py: Python<'py>,
@@ -380,6 +402,7 @@ fn shrink_many<'py>(
     sigma_method: Option<&str>,
     spike_confidence: Option<Real>,
     decomposition: Option<&str>,
+    route: Option<&str>,
     fraction: Option<Real>,
     derepel: Option<bool>,
     window: Option<Count>,
@@ -395,6 +418,7 @@ fn shrink_many<'py>(
         sigma_method,
         spike_confidence,
         decomposition,
+        route,
         fraction,
         derepel,
         window,

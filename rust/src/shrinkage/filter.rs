@@ -9,17 +9,23 @@
 //! On the Gram route the methods that keep leading components get their values first, fit the
 //! noise, and then only the kept vectors ([`decompose_leading`]; it falls back to every vector
 //! when its check fails).
+//!
+//! With `route = Partial` (the methods that keep leading components) the partial route of
+//! `partial_filter.rs` answers first; when it refuses, this full route runs and the record keeps
+//! the reason, as the per-layer analysis does.
 
 use crate::batch::MatrixTask;
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::decomposition::{decompose, decompose_leading, working_bytes, Factors, Need};
 use crate::matrix::{AnyVec, MatrixView, Scalar};
+use crate::spectral::layer_report::SpectrumRoute;
 use crate::spectral::mp_law::MpShape;
 use crate::spectral::noise_fit::{check_spectrum, fit_noise, NoiseFit};
 use crate::spectral::porter_thomas::porter_thomas;
 
 pub use super::methods::{FilterOptions, GivenOptions, ShrinkMethod};
+use super::partial_filter::filter_partial;
 use super::reconstruct::{reconstruct, to_row_major};
 use super::shrunk_values::shrunk_values;
 
@@ -44,13 +50,21 @@ pub struct FilterRecord {
     pub kept_energy: f64,
     /// ‖W' − W‖_F / ‖W‖_F.
     pub relative_change: f64,
-    /// The singular values of W, descending.
+    /// The singular values of W, descending (on the partial route only the spikes, or s₁
+    /// when there are none).
     pub singular_values: Vec<f64>,
     /// The shrunk values η, in the same order.
     pub shrunk: Vec<f64>,
-    /// The route of the decomposition ("gram" or "svd").
+    /// The route of the decomposition ("gram", "svd", or [`PARTIAL_DECOMPOSITION`]).
     pub decomposition: &'static str,
+    /// The route that answered.
+    pub route: SpectrumRoute,
+    /// Why a partial request fell back, or the partial route's own check.
+    pub route_note: Option<String>,
 }
+
+/// The decomposition the partial route reports (block Krylov on WᵀW).
+pub const PARTIAL_DECOMPOSITION: &str = "krylov";
 
 /// The filtered matrix (row-major, the input's shape and element type) and its record.
 pub struct Filtered<T> {
@@ -60,7 +74,8 @@ pub struct Filtered<T> {
     pub record: FilterRecord,
 }
 
-/// The record of a filter from its spectra: energies and change are exact, from s and η.
+/// The record of a filter from its spectra: energies and change are exact, from s and η and
+/// `rest` = ‖W‖_F² − Σ s² (the energy of the values not in `s`: 0 on the full route).
 #[allow(clippy::too_many_arguments)]
 fn record(
     rows: usize,
@@ -72,14 +87,16 @@ fn record(
     s: Vec<f64>,
     eta: Vec<f64>,
     decomposition: &'static str,
+    rest: f64,
 ) -> FilterRecord {
     // Ratios of sums of squares, scaled by s₁ so that extreme magnitudes neither overflow nor underflow.
     let s1 = s.first().copied().unwrap_or(0.0);
     let sq = |x: f64| (x / s1) * (x / s1);
     let (kept_energy, relative_change) = if s1 > 0.0 {
-        let total: f64 = s.iter().map(|&v| sq(v)).sum();
+        let rest = rest.max(0.0) / (s1 * s1);
+        let total: f64 = s.iter().map(|&v| sq(v)).sum::<f64>() + rest;
         let kept: f64 = eta.iter().map(|&v| sq(v)).sum();
-        let change: f64 = s.iter().zip(&eta).map(|(&a, &b)| sq(a - b)).sum();
+        let change: f64 = s.iter().zip(&eta).map(|(&a, &b)| sq(a - b)).sum::<f64>() + rest;
         (kept / total, (change / total).sqrt())
     } else {
         (0.0, 0.0)
@@ -97,6 +114,8 @@ fn record(
         singular_values: s,
         shrunk: eta,
         decomposition,
+        route: SpectrumRoute::Full,
+        route_note: None,
     }
 }
 
@@ -121,6 +140,34 @@ pub fn filter_matrix<T: Scalar>(
     options.validate()?;
     let shape = MpShape::new(w.nrows(), w.ncols())?;
     let method = options.method;
+    let mut route_note = None;
+    if options.route == SpectrumRoute::Partial {
+        match filter_partial(w, options, stop)? {
+            Ok(p) => {
+                let fro2 = p.fit.frobenius_norm * p.fit.frobenius_norm;
+                let rest = fro2 - p.fit.leading.iter().map(|x| x * x).sum::<f64>();
+                let mut r = record(
+                    w.nrows(),
+                    w.ncols(),
+                    options,
+                    Some(p.fit.as_noise_fit(options.fit.sigma.is_some())),
+                    p.threshold,
+                    None,
+                    p.fit.leading.clone(),
+                    p.eta,
+                    PARTIAL_DECOMPOSITION,
+                    rest,
+                );
+                r.route = SpectrumRoute::Partial;
+                r.route_note = Some(p.fit.check_note());
+                return Ok(Filtered {
+                    data: p.data,
+                    record: r,
+                });
+            }
+            Err(why) => route_note = Some(why),
+        }
+    }
     let transposed = w.nrows() < w.ncols();
     let w_tall = if transposed { w.t() } else { w };
     let d = if method.need() == Need::LeadingComponents {
@@ -145,20 +192,20 @@ pub fn filter_matrix<T: Scalar>(
     stop.check()?;
     let out = reconstruct(w_tall, d.factors, &d.s, &shrunk.eta);
     let data = to_row_major::<T>(out.as_ref(), transposed);
-    Ok(Filtered {
-        data,
-        record: record(
-            w.nrows(),
-            w.ncols(),
-            options,
-            fit,
-            shrunk.threshold,
-            pt_boundary,
-            d.s,
-            shrunk.eta,
-            d.route.name(),
-        ),
-    })
+    let mut record = record(
+        w.nrows(),
+        w.ncols(),
+        options,
+        fit,
+        shrunk.threshold,
+        pt_boundary,
+        d.s,
+        shrunk.eta,
+        d.route.name(),
+        0.0,
+    );
+    record.route_note = route_note;
+    Ok(Filtered { data, record })
 }
 
 /// The route name of a decomposition given by the caller ([`filter_decomposed`]).
@@ -223,6 +270,7 @@ pub fn filter_decomposed(
         s,
         shrunk.eta,
         GIVEN_DECOMPOSITION,
+        0.0,
     ))
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::linalg::decomposition::{Decomposition, Need};
+use crate::spectral::layer_report::SpectrumRoute;
 use crate::spectral::noise_fit::{BulkModel, FitOptions, SigmaMethod};
 use crate::spectral::porter_thomas::PorterThomasOptions;
 use crate::spectral::tracy_widom::DEFAULT_SPIKE_CONFIDENCE;
@@ -34,10 +35,11 @@ crate::named_enum! {
 }
 
 /// The options a method may take besides `sigma` (every method takes `sigma`).
-pub const OPTION_NAMES: [&str; 9] = [
+pub const OPTION_NAMES: [&str; 10] = [
     "sigma_method",
     "spike_confidence",
     "decomposition",
+    "route",
     "fraction",
     "derepel",
     "window",
@@ -49,12 +51,21 @@ pub const OPTION_NAMES: [&str; 9] = [
 impl ShrinkMethod {
     /// The options of [`OPTION_NAMES`] this method takes.
     pub fn options(self) -> &'static [&'static str] {
-        const COMMON: [&str; 3] = ["sigma_method", "spike_confidence", "decomposition"];
+        // "route" ("partial", `filter.rs`) is taken by the methods whose values need only the
+        // leading singular values and a white-noise σ; "optshrink" reads every bulk value,
+        // "porter_thomas" every vector, "fraction" the trailing components.
+        const COMMON: [&str; 4] = ["sigma_method", "spike_confidence", "decomposition", "route"];
         match self {
             // Their formulas are white-noise formulas: the bulk is MP.
             ShrinkMethod::Operator | ShrinkMethod::Frobenius | ShrinkMethod::Nuclear => &COMMON,
             // A cut at the fitted bulk's edge, whichever law it is.
-            ShrinkMethod::Hard => &["sigma_method", "spike_confidence", "decomposition", "bulk"],
+            ShrinkMethod::Hard => &[
+                "sigma_method",
+                "spike_confidence",
+                "decomposition",
+                "route",
+                "bulk",
+            ],
             ShrinkMethod::OptShrink => &[
                 "sigma_method",
                 "spike_confidence",
@@ -63,7 +74,7 @@ impl ShrinkMethod {
                 "rank",
             ],
             // The Gavish–Donoho threshold has no Tracy–Widom margin.
-            ShrinkMethod::OptimalHard => &["sigma_method", "decomposition"],
+            ShrinkMethod::OptimalHard => &["sigma_method", "decomposition", "route"],
             ShrinkMethod::PorterThomas => &[
                 "sigma_method",
                 "spike_confidence",
@@ -129,6 +140,8 @@ pub struct GivenOptions {
     pub spike_confidence: Option<f64>,
     /// The decomposition route.
     pub decomposition: Option<Decomposition>,
+    /// Full or partial spectrum (the methods that keep leading components).
+    pub route: Option<SpectrumRoute>,
     /// "fraction": the share of singular values to zero, in [0, 1].
     pub fraction: Option<f64>,
     /// "fraction" and "porter_thomas": replace kept spikes by θ̂(s).
@@ -150,8 +163,10 @@ pub struct FilterOptions {
     pub method: ShrinkMethod,
     /// The noise fit (σ given or estimated, spike margin).
     pub fit: FitOptions,
-    /// The decomposition route.
+    /// The decomposition route (of the full route).
     pub decomposition: Decomposition,
+    /// "partial": the leading components by block Krylov where its checks allow (`filter.rs`).
+    pub route: SpectrumRoute,
     /// "fraction": share of singular values to zero.
     pub fraction: f64,
     /// Replace kept spikes by their de-repelled value.
@@ -192,6 +207,7 @@ impl GivenOptions {
             self.sigma_method.is_some(),
             self.spike_confidence.is_some(),
             self.decomposition.is_some(),
+            self.route.is_some(),
             self.fraction.is_some(),
             self.derepel.is_some(),
             self.window.is_some(),
@@ -210,6 +226,26 @@ impl GivenOptions {
     /// the defaults.
     pub fn resolve(self, method: ShrinkMethod) -> CoreResult<FilterOptions> {
         let allowed = method.options();
+        if self.route.is_some() && !allowed.contains(&"route") {
+            let reads = match method {
+                ShrinkMethod::OptShrink => "its weights read every singular value of the bulk",
+                ShrinkMethod::PorterThomas => "its test reads every singular vector",
+                _ => "it acts on the trailing components",
+            };
+            return Err(CoreError::invalid(
+                "route",
+                format!(
+                    "method '{}' takes no route: {reads}, so only the full spectrum serves it (the partial route serves {})",
+                    method.name(),
+                    ShrinkMethod::NAMES
+                        .iter()
+                        .filter(|m| ShrinkMethod::parse(m).is_ok_and(|m| m.options().contains(&"route")))
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
         let foreign: Vec<&str> = self
             .given_names()
             .into_iter()
@@ -252,6 +288,7 @@ impl GivenOptions {
                 bulk: self.bulk.unwrap_or(method.default_bulk()),
             },
             decomposition: self.decomposition.unwrap_or_default(),
+            route: self.route.unwrap_or_default(),
             fraction,
             derepel: self.derepel.unwrap_or(method.default_derepel()),
             porter_thomas,
@@ -291,6 +328,34 @@ mod tests {
             let m = ShrinkMethod::parse(m).unwrap();
             assert!(m.options().iter().all(|o| OPTION_NAMES.contains(o)));
         }
+    }
+
+    #[test]
+    fn the_route_applies_only_to_the_methods_that_keep_leading_components() {
+        let given = GivenOptions {
+            route: Some(SpectrumRoute::Partial),
+            ..Default::default()
+        };
+        for method in [
+            ShrinkMethod::OptShrink,
+            ShrinkMethod::PorterThomas,
+            ShrinkMethod::Fraction,
+        ] {
+            let err = given.resolve(method).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("'{}'", method.name())) && err.contains("operator"),
+                "{err}"
+            );
+        }
+        for method in [
+            ShrinkMethod::Hard,
+            ShrinkMethod::Operator,
+            ShrinkMethod::OptimalHard,
+        ] {
+            assert_eq!(given.resolve(method).unwrap().route, SpectrumRoute::Partial);
+            assert_eq!(method.need(), Need::LeadingComponents);
+        }
+        assert!(SpectrumRoute::parse("partal").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod methods;
 pub mod optshrink;
+pub mod partial_filter;
 pub mod reconstruct;
 pub mod shrinkers;
 pub mod shrunk_values;

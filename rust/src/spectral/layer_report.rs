@@ -22,7 +22,8 @@ use super::power_law::{fit_power_law_of_singular_values, PowerLawFit, PowerLawOp
 pub const DEFAULT_PORTER_THOMAS: bool = true;
 
 crate::named_enum! {
-    /// How much of each spectrum the per-layer report computes.
+    /// How much of each spectrum the per-layer report (and a filter, `shrinkage/partial_filter.rs`)
+    /// computes.
     #[derive(Default)]
     pub enum SpectrumRoute for "route" as "route" / "routes" {
         /// Every singular value: all quantities.

@@ -94,14 +94,17 @@ pub enum SigmaSource {
     Given,
     /// Estimated by this method.
     Fitted(SigmaMethod),
+    /// Estimated by the partial route from the trace less the spike energies (`partial.rs`).
+    Trace,
 }
 
 impl SigmaSource {
-    /// "given", "quantile" or "median", as results report it.
+    /// "given", "quantile", "median" or "trace", as results report it.
     pub fn name(self) -> &'static str {
         match self {
             SigmaSource::Given => "given",
             SigmaSource::Fitted(m) => m.name(),
+            SigmaSource::Trace => "trace",
         }
     }
 }

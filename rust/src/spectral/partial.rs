@@ -82,6 +82,10 @@
 //! Not given (None in the report): the full spectrum and everything computed from it — the
 //! KS statistics and `bulk_is_mp`, the deformed fit, low outliers, level statistics, the
 //! Porter–Thomas test, the effective rank and entropy, the power-law tail α.
+//!
+//! Vectors (the filters' partial route, `shrinkage/filter.rs`): [`partial_fit_with_vectors`]
+//! also returns the spikes' Ritz vectors V_c = K·Y_c and keeps iterating until the spike subspace
+//! meets `PARTIAL_VECTOR_TOLERANCE` (its docs); the left vectors are W·vⱼ/sⱼ, never formed.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par, Side};
@@ -98,7 +102,7 @@ use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
 use super::gram_block::GramOperator;
 use super::mp_law::MpShape;
-use super::noise_fit::{BulkModel, FitOptions, SigmaMethod};
+use super::noise_fit::{BulkModel, FitOptions, NoiseFit, SigmaMethod, SigmaSource};
 use super::tracy_widom::upper_threshold;
 
 /// Columns of the Krylov start block (and of every block after it).
@@ -118,6 +122,10 @@ pub const PARTIAL_PROBES: usize = 64;
 pub const PARTIAL_PROBE_BATCH: usize = 16;
 /// Relative residual every counted spike must reach.
 pub const SPIKE_RESIDUAL_TOLERANCE: f64 = 1e-6;
+/// sin of the largest angle allowed between the spike Ritz subspace and the true one
+/// ([`partial_fit_with_vectors`]): the filter's reconstruction error is then at most about
+/// 2·this·η₁ (η₁ its largest kept value), with the values already within 1e-12 relative.
+pub const PARTIAL_VECTOR_TOLERANCE: f64 = 1e-6;
 /// Relative change over one block of the largest value when there is no spike.
 pub const TOP_CHANGE_TOLERANCE: f64 = 1e-5;
 /// Headroom factor of stopping rule 3.
@@ -151,6 +159,44 @@ pub struct PartialFit {
     pub krylov_dimension: usize,
 }
 
+impl PartialFit {
+    /// The fit as a white-noise [`NoiseFit`] (for the shrinkers, which read σ, the shape, the
+    /// edges and the threshold): σ from `Given` or `Trace`; what the route does not compute is NaN
+    /// (the KS statistics) or 0 (low outliers, iterations); `bulk_is_mp` is the dispersion check,
+    /// passed.
+    pub fn as_noise_fit(&self, sigma_given: bool) -> NoiseFit {
+        NoiseFit {
+            shape: self.shape,
+            sigma: self.sigma,
+            method: if sigma_given {
+                SigmaSource::Given
+            } else {
+                SigmaSource::Trace
+            },
+            edges: self.edges,
+            spike_threshold: self.spike_threshold,
+            n_spikes: self.n_spikes,
+            n_low_outliers: 0,
+            ks_distance: f64::NAN,
+            ks_pvalue: f64::NAN,
+            iterations: 0,
+            deformed: None,
+            bulk_is_mp: true,
+            mp_ks_distance: f64::NAN,
+            mp_ks_pvalue: f64::NAN,
+            mp_n_spikes: self.n_spikes,
+        }
+    }
+
+    /// The route's own check, as results report it.
+    pub fn check_note(&self) -> String {
+        format!(
+            "white-noise dispersion {:.4} ± {:.4} ({} columns); Krylov dimension {}",
+            self.dispersion, self.dispersion_stderr, self.dispersion_probes, self.krylov_dimension
+        )
+    }
+}
+
 /// Runs the partial route: `Ok(Ok(fit))`, or `Ok(Err(reason))` when a check refuses it (module
 /// docs) and the full route must answer; `Err` for bad input or an interruption.
 pub fn partial_fit<T: Scalar>(
@@ -158,6 +204,39 @@ pub fn partial_fit<T: Scalar>(
     options: &FitOptions,
     stop: &Stop,
 ) -> CoreResult<Result<PartialFit, String>> {
+    Ok(krylov_fit(w, options, stop, false)?.map(|(fit, _)| fit))
+}
+
+/// [`partial_fit`] that also returns the spikes' right singular vectors V_c (M×c for the tall
+/// orientation N ≥ M, orthonormal columns in the order of `leading`), the Ritz vectors of the
+/// Krylov basis. Besides the value rule it stops only once the spike subspace is accurate:
+/// ‖R‖_F ≤ `PARTIAL_VECTOR_TOLERANCE`·(θ_c − t²), R = G·V_c − V_c·diag(θ) the residual block, θ_c
+/// the smallest spike's Ritz value and t the spike threshold, which bounds every other eigenvalue
+/// of G (stopping rule 3). By the sin Θ theorem for Rayleigh–Ritz (Davis–Kahan) the sine of the
+/// largest angle between the Ritz subspace and the true spike subspace is at most ‖R‖_F/(θ_c − t²),
+/// so at most `PARTIAL_VECTOR_TOLERANCE`; each Ritz value is within ‖rⱼ‖²/gapⱼ of an eigenvalue.
+pub fn partial_fit_with_vectors<T: Scalar>(
+    w: MatrixView<'_, T>,
+    options: &FitOptions,
+    stop: &Stop,
+) -> CoreResult<Result<(PartialFit, Mat<f64>), String>> {
+    Ok(
+        krylov_fit(w, options, stop, true)?
+            .map(|(fit, v)| (fit, v.expect("asked for the vectors"))),
+    )
+}
+
+/// The fit and, when asked for, V_c; or why the route refused.
+type KrylovAnswer = Result<(PartialFit, Option<Mat<f64>>), String>;
+
+/// The route itself; with `vectors`, also V_c and the subspace rule of
+/// [`partial_fit_with_vectors`].
+fn krylov_fit<T: Scalar>(
+    w: MatrixView<'_, T>,
+    options: &FitOptions,
+    stop: &Stop,
+    vectors: bool,
+) -> CoreResult<KrylovAnswer> {
     let shape = MpShape::new(w.nrows(), w.ncols())?;
     let tw = options.validate()?;
     if options.sigma.is_none() && options.sigma_method == SigmaMethod::Median {
@@ -280,13 +359,17 @@ pub fn partial_fit<T: Scalar>(
         let spikes_converged = (0..c).all(|j| residuals[j] <= SPIKE_RESIDUAL_TOLERANCE * theta[j]);
         let top_converged =
             c > 0 || previous_top.is_some_and(|t| theta[0] - t <= TOP_CHANGE_TOLERANCE * theta[0]);
+        let subspace_converged = !vectors
+            || c == 0
+            || residuals[..c].iter().map(|r| r * r).sum::<f64>().sqrt()
+                <= PARTIAL_VECTOR_TOLERANCE * (theta[c - 1] - thr * thr);
         let room = d >= c + block;
         let below = room
             && previous.is_some_and(|(pc, prev)| {
                 let rise = (theta[c] - prev).max(0.0);
                 pc == c && theta[c] + CLIMB_FACTOR * rise < thr * thr
             });
-        if spikes_converged && top_converged && below {
+        if spikes_converged && top_converged && below && subspace_converged {
             let leading: Vec<f64> = theta[..c.max(1)].iter().map(|t| t.sqrt() * back).collect();
             let (dispersion, dispersion_stderr, dispersion_probes) = dispersion(
                 &products,
@@ -302,19 +385,23 @@ pub fn partial_fit<T: Scalar>(
                 )));
             }
             let sigma = sigma * back;
-            return Ok(Ok(PartialFit {
-                shape,
-                sigma,
-                edges: shape.edges(sigma),
-                spike_threshold: thr * back,
-                n_spikes: c,
-                leading,
-                frobenius_norm: fro2.sqrt() * back,
-                dispersion,
-                dispersion_stderr,
-                dispersion_probes,
-                krylov_dimension: d,
-            }));
+            let v = vectors.then(|| basis.subcols(0, d) * ritz.subcols(0, c));
+            return Ok(Ok((
+                PartialFit {
+                    shape,
+                    sigma,
+                    edges: shape.edges(sigma),
+                    spike_threshold: thr * back,
+                    n_spikes: c,
+                    leading,
+                    frobenius_norm: fro2.sqrt() * back,
+                    dispersion,
+                    dispersion_stderr,
+                    dispersion_probes,
+                    krylov_dimension: d,
+                },
+                v,
+            )));
         }
         if d + block > max_dim {
             return Ok(Err(format!(

@@ -1,0 +1,321 @@
+//! The filters' partial route (`route = "partial"`): the methods that keep only leading
+//! components ("hard", "optimal_hard", "operator", "frobenius", "nuclear") shrink the spikes
+//! found by the analysis' partial route (`spectral/partial.rs`) without a full decomposition.
+//!
+//! Steps: the partial fit with the spikes' right vectors V_c (block Krylov on G = WᵀW, W read in
+//! place; σ̂ from the trace less the spike energies, the Tracy–Widom spike count, the white-noise
+//! dispersion check); η = the method's shrinker of the spike values with σ̂ and the shape, as the
+//! full route passes its fit; then W' = Σ_{i<k} ηᵢuᵢvᵢᵀ with uᵢ = W·vᵢ/sᵢ, computed as
+//! (W·V_k·diag(η/s))·V_kᵀ in panels of the input, in its orientation and element type.
+//!
+//! Accuracy: every spike's Ritz value is within ‖rⱼ‖²/gapⱼ of its eigenvalue (relative residual
+//! ≤ 1e-6, so 1e-12·θ/gap relative) and the spike subspace within an angle of
+//! `PARTIAL_VECTOR_TOLERANCE` (sin Θ ≤ ‖R‖_F/(θ_c − t²)); W' is then within about
+//! 2·`PARTIAL_VECTOR_TOLERANCE`·‖W'‖ of Σ ηᵢ(true uᵢvᵢᵀ). σ̂ is not the full route's quantile σ
+//! (they agree to about 1 % on a white bulk), so η and the kept rank can differ where σ moves a
+//! value across the threshold or through the shrinker; the benchmark and tests compare both.
+//!
+//! Refusals (the full route answers, the record says why): every refusal of the partial fit
+//! (median σ, which "optimal_hard" uses unless `sigma_method="quantile"` or σ is given; the
+//! deformed bulk asked for; a small side; no convergence; a bulk that is not white), and a
+//! method's cut below the spike threshold (values past the spikes are not computed).
+//! The structural misfits ("optshrink", "porter_thomas", "fraction") never get here: `route` is
+//! not one of their options (`methods.rs`).
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::error::CoreResult;
+use crate::interrupt::Stop;
+use crate::matrix::{MatrixView, Scalar};
+use crate::spectral::partial::{partial_fit_with_vectors, PartialFit};
+
+use super::methods::FilterOptions;
+use super::shrunk_values::shrunk_values;
+
+/// Lines (rows or columns) of W widened to f64 at a time by the reconstruction.
+const PANEL: usize = 64;
+
+/// What the partial route gives for one matrix.
+pub struct PartialFiltered<T> {
+    /// Row-major W', the input's shape and element type.
+    pub data: Vec<T>,
+    /// The partial fit.
+    pub fit: PartialFit,
+    /// η of `fit.leading`, in the same order.
+    pub eta: Vec<f64>,
+    /// The cut applied.
+    pub threshold: Option<f64>,
+}
+
+/// The partial route for one matrix: `Ok(Ok(..))`, or `Ok(Err(reason))` when it refuses and the
+/// full route must answer.
+pub fn filter_partial<T: Scalar>(
+    w: MatrixView<'_, T>,
+    options: &FilterOptions,
+    stop: &Stop,
+) -> CoreResult<Result<PartialFiltered<T>, String>> {
+    let (fit, v) = match partial_fit_with_vectors(w, &options.fit, stop)? {
+        Ok(found) => found,
+        Err(why) => return Ok(Err(why)),
+    };
+    stop.check()?;
+    let noise = fit.as_noise_fit(options.fit.sigma.is_some());
+    let shrunk = shrunk_values(&fit.leading, Some(&noise), options, None)?;
+    if let Some(cut) = shrunk.threshold.filter(|&c| c < fit.spike_threshold) {
+        return Ok(Err(format!(
+            "the method's cut {cut:.6e} lies below the spike threshold {:.6e}: values past the spikes would be kept, and the partial route does not compute them",
+            fit.spike_threshold
+        )));
+    }
+    // The shrinkers are non-decreasing in s, so the kept components are a prefix of the spikes.
+    let kept = shrunk.eta.iter().take_while(|&&e| e > 0.0).count();
+    debug_assert!(kept <= v.ncols() && shrunk.eta[kept..].iter().all(|&e| e == 0.0));
+    let data = rebuild(w, v.subcols(0, kept), &fit.leading, &shrunk.eta[..kept]);
+    Ok(Ok(PartialFiltered {
+        data,
+        eta: shrunk.eta,
+        threshold: shrunk.threshold,
+        fit,
+    }))
+}
+
+/// Row-major W' = U_k·diag(η)·V_kᵀ of W's shape and element type, from V_k (the right vectors of
+/// the tall orientation, k columns), the values s and η (k of each): uᵢ = W·vᵢ/sᵢ. In the input's
+/// orientation, with X = V_k·diag(η/s): W' = (W·X)·V_kᵀ when W is tall, W' = V_k·(Xᵀ·W) when it
+/// is wide, each computed one panel of W at a time (widened to f64, products in f64, rounded once
+/// to T).
+pub fn rebuild<T: Scalar>(
+    w: MatrixView<'_, T>,
+    v: MatRef<'_, f64>,
+    s: &[f64],
+    eta: &[f64],
+) -> Vec<T> {
+    let (rows, cols) = (w.nrows(), w.ncols());
+    let k = v.ncols();
+    let mut out = vec![T::from_f64(0.0); rows * cols];
+    if k == 0 || rows == 0 || cols == 0 {
+        return out;
+    }
+    let x = Mat::from_fn(v.nrows(), k, |i, j| v[(i, j)] * (eta[j] / s[j]));
+    let write_rows = |chunk: &mut [T], panel: MatRef<'_, f64>| {
+        for (i, row) in chunk.chunks_mut(cols).enumerate() {
+            for (j, e) in row.iter_mut().enumerate() {
+                *e = T::from_f64(panel[(i, j)]);
+            }
+        }
+    };
+    if rows >= cols {
+        // Tall: rows r0..r1 of W' = (W[r0..r1, :]·X)·V_kᵀ.
+        out.par_chunks_mut(PANEL * cols)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                let (r0, nr) = (b * PANEL, chunk.len() / cols);
+                let panel = Mat::from_fn(nr, cols, |i, j| w.get(r0 + i, j).to_f64());
+                let left = product(panel.as_ref(), x.as_ref());
+                let block = product(left.as_ref(), v.transpose());
+                write_rows(chunk, block.as_ref());
+            });
+    } else {
+        // Wide: Z = Xᵀ·W (k×cols) by column panels, then rows r0..r1 of W' = V_k[r0..r1, :]·Z.
+        let panels: Vec<Mat<f64>> = (0..cols.div_ceil(PANEL))
+            .into_par_iter()
+            .map(|b| {
+                let (c0, nc) = (b * PANEL, PANEL.min(cols - b * PANEL));
+                let panel = Mat::from_fn(rows, nc, |i, j| w.get(i, c0 + j).to_f64());
+                product(x.transpose(), panel.as_ref())
+            })
+            .collect();
+        let z = Mat::from_fn(k, cols, |i, j| panels[j / PANEL][(i, j % PANEL)]);
+        out.par_chunks_mut(PANEL * cols)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                let (r0, nr) = (b * PANEL, chunk.len() / cols);
+                let block = product(v.subrows(r0, nr), z.as_ref());
+                write_rows(chunk, block.as_ref());
+            });
+    }
+    out
+}
+
+/// A·B, sequential (the callers run panels in parallel).
+fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    let mut c = Mat::<f64>::zeros(a.nrows(), b.ncols());
+    matmul(c.as_mut(), Accum::Replace, a, b, 1.0, Par::Seq);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::decomposition::Decomposition;
+    use crate::shrinkage::filter::{filter_matrix, GivenOptions, ShrinkMethod};
+    use crate::spectral::layer_report::SpectrumRoute;
+    use crate::spectral::noise_fit::SigmaMethod;
+    use rand::{rngs::SmallRng, SeedableRng};
+    use rand_distr::{Distribution, StandardNormal};
+
+    /// Unit Gaussian noise plus spikes of the given strengths (random unit directions), row-major.
+    fn planted(n: usize, m: usize, strengths: &[f64], seed: u64) -> Vec<f64> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut w: Vec<f64> = (0..n * m)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        for &theta in strengths {
+            let u: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let v: Vec<f64> = (0..m).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let nu = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            for i in 0..n {
+                for j in 0..m {
+                    w[i * m + j] += theta * u[i] / nu * v[j] / nv;
+                }
+            }
+        }
+        w
+    }
+
+    fn options(method: ShrinkMethod, route: SpectrumRoute) -> FilterOptions {
+        GivenOptions {
+            route: Some(route),
+            decomposition: Some(Decomposition::Svd),
+            sigma_method: (method == ShrinkMethod::OptimalHard).then_some(SigmaMethod::Quantile),
+            ..Default::default()
+        }
+        .resolve(method)
+        .unwrap()
+    }
+
+    fn distance<T: Scalar>(a: &[T], b: &[T]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x.to_f64() - y.to_f64()).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// Partial and full routes on one matrix: the same kept rank, the kept values within 1e-6,
+    /// and W' within ‖η_partial − η_full‖₂ (σ̂ is not the quantile σ) plus 1e-5·‖W'‖ (the vector
+    /// rule's 2e-6 and the rounding of T).
+    fn check_agreement<T: Scalar>(w: MatrixView<'_, T>, method: ShrinkMethod, what: &str) {
+        let stop = Stop::never();
+        let partial = filter_matrix(w, &options(method, SpectrumRoute::Partial), &stop).unwrap();
+        let full = filter_matrix(w, &options(method, SpectrumRoute::Full), &stop).unwrap();
+        let (p, f) = (&partial.record, &full.record);
+        assert_eq!(
+            p.route,
+            SpectrumRoute::Partial,
+            "{what}: {:?}",
+            p.route_note
+        );
+        assert_eq!(
+            p.decomposition,
+            crate::shrinkage::filter::PARTIAL_DECOMPOSITION
+        );
+        assert_eq!(p.kept_rank, f.kept_rank, "{what}");
+        assert!(p.kept_rank > 0, "{what}");
+        for i in 0..p.kept_rank {
+            let rel = (p.singular_values[i] / f.singular_values[i] - 1.0).abs();
+            assert!(rel < 1e-6, "{what}: value {i} differs by {rel:e}");
+        }
+        let d_eta = (0..p.kept_rank)
+            .map(|i| (p.shrunk[i] - f.shrunk[i]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm = f.shrunk.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let zero = vec![T::from_f64(0.0); full.data.len()];
+        assert!(
+            (distance(&full.data, &zero) / norm - 1.0).abs() < 1e-5,
+            "{what}"
+        );
+        let gap = distance(&partial.data, &full.data);
+        assert!(
+            gap <= d_eta + 1e-5 * norm,
+            "{what}: {gap:e} vs {d_eta:e} + 1e-5·{norm:e}"
+        );
+        // ‖W‖_F² is exact on the partial route: its energy ratio is Σ η² over the full Σ s².
+        let total: f64 = f.singular_values.iter().map(|x| x * x).sum();
+        let kept: f64 = p.shrunk.iter().map(|x| x * x).sum();
+        assert!((p.kept_energy - kept / total).abs() < 1e-9, "{what}");
+    }
+
+    #[test]
+    fn partial_and_full_routes_agree_on_planted_spikes_in_both_orientations() {
+        for (n, m, k, seed) in [(900usize, 300usize, 4usize, 1u64), (600, 400, 8, 2)] {
+            let bbp = ((n * m) as f64).powf(0.25);
+            let strengths: Vec<f64> = (0..k).map(|i| bbp * (3.0 + 0.7 * i as f64)).collect();
+            let data = planted(n, m, &strengths, seed);
+            let single: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+            for method in [
+                ShrinkMethod::Hard,
+                ShrinkMethod::OptimalHard,
+                ShrinkMethod::Operator,
+                ShrinkMethod::Frobenius,
+                ShrinkMethod::Nuclear,
+            ] {
+                let view = MatrixView::from_row_major(&data, n, m);
+                check_agreement(view, method, &format!("{n}×{m} f64 {method:?}"));
+                check_agreement(view.t(), method, &format!("{m}×{n} f64 {method:?}"));
+                let wide = MatrixView::from_row_major(&single, n, m).t();
+                check_agreement(wide, method, &format!("{m}×{n} f32 {method:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_non_white_bulk_falls_back_to_exactly_the_full_answer() {
+        let (n, m) = (900, 400);
+        let bbp = ((n * m) as f64).powf(0.25);
+        let mut data = planted(n, m, &[4.0 * bbp, 6.0 * bbp], 4);
+        for i in 0..n {
+            for j in 0..m {
+                data[i * m + j] *= 0.3 + 1.4 * j as f64 / m as f64;
+            }
+        }
+        let view = MatrixView::from_row_major(&data, n, m);
+        let stop = Stop::never();
+        let method = ShrinkMethod::Operator;
+        let partial = filter_matrix(view, &options(method, SpectrumRoute::Partial), &stop).unwrap();
+        let full = filter_matrix(view, &options(method, SpectrumRoute::Full), &stop).unwrap();
+        assert_eq!(partial.record.route, SpectrumRoute::Full);
+        let why = partial.record.route_note.clone().unwrap();
+        assert!(
+            why.contains("not white") || why.contains("did not settle"),
+            "{why}"
+        );
+        assert_eq!(partial.data, full.data);
+        assert_eq!(partial.record.shrunk, full.record.shrunk);
+        assert_eq!(full.record.route_note, None);
+    }
+
+    #[test]
+    fn median_sigma_falls_back_and_a_wide_matrix_is_rebuilt_like_its_transpose() {
+        let (n, m) = (700, 300);
+        let bbp = ((n * m) as f64).powf(0.25);
+        let data = planted(n, m, &[5.0 * bbp], 6);
+        let view = MatrixView::from_row_major(&data, n, m);
+        let median = GivenOptions {
+            route: Some(SpectrumRoute::Partial),
+            ..Default::default()
+        }
+        .resolve(ShrinkMethod::OptimalHard)
+        .unwrap();
+        let f = filter_matrix(view, &median, &Stop::never()).unwrap();
+        assert_eq!(f.record.route, SpectrumRoute::Full);
+        assert!(f.record.route_note.unwrap().contains("median"));
+        // rebuild in both orientations: the same numbers, transposed.
+        let v = Mat::from_fn(m, 2, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+        let (s, eta) = ([3.0, 2.0], [1.5, 0.5]);
+        let tall = rebuild(view, v.as_ref(), &s, &eta);
+        let wide = rebuild(view.t(), v.as_ref(), &s, &eta);
+        for i in 0..n {
+            for j in 0..m {
+                assert!(
+                    (tall[i * m + j] - wide[j * n + i]).abs()
+                        <= 1e-12 * tall[i * m + j].abs().max(1.0)
+                );
+            }
+        }
+    }
+}
