@@ -370,7 +370,44 @@ fn solve_real(
     solve_at(atoms, beta, c64::new(x, 0.0), e)
 }
 
+/// Most laws [`DeformedLaw::shared`] keeps (about 2.7 kB each); the store is emptied when full.
+const SHARED_LAWS: usize = 2048;
+
+/// A tabulated law, or why it could not be tabulated.
+pub type SharedLaw = CoreResult<std::sync::Arc<DeformedLaw>>;
+
 impl DeformedLaw {
+    /// [`Self::new`], solved once per process for each (N, M, τ, population shape): the deformed
+    /// fit's τ scan is the same grid for every matrix of a shape, and the golden-section searches
+    /// of similar spectra (a batch of same-shaped layers) pass through the same points. The law is
+    /// a pure function of its key, so a stored law is the one `new` would return, bit for bit.
+    pub fn shared(shape: MpShape, spread: f64, population_shape: (f64, f64)) -> SharedLaw {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        type Key = (usize, usize, u64, u64, u64);
+        static STORE: OnceLock<Mutex<HashMap<Key, SharedLaw>>> = OnceLock::new();
+        let key = (
+            shape.n,
+            shape.m,
+            spread.to_bits(),
+            population_shape.0.to_bits(),
+            population_shape.1.to_bits(),
+        );
+        let store = STORE.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(law) = store.lock().ok().and_then(|s| s.get(&key).cloned()) {
+            return law;
+        }
+        // Solved outside the lock: the other threads of a batch keep using the store meanwhile.
+        let law = Self::new(shape, spread, population_shape).map(Arc::new);
+        if let Ok(mut s) = store.lock() {
+            if s.len() >= SHARED_LAWS {
+                s.clear();
+            }
+            s.insert(key, law.clone());
+        }
+        law
+    }
+
     /// Tabulates the law for `shape`, spread τ ∈ [0, `max_spread(shape)`] and a population shape
     /// of [`POPULATION_SHAPES`] (any shape at τ = 0, white noise).
     pub fn new(shape: MpShape, spread: f64, population_shape: (f64, f64)) -> CoreResult<Self> {
