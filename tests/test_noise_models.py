@@ -156,6 +156,41 @@ def test_analysis_reports_both_fits():
     assert analysed.fit.bulk == "deformed" and analysed.level_statistics.unfolding == "deformed"
 
 
+
+def same(x, y) -> bool:
+    """Equal bit for bit (NaN equal to NaN), through dicts, lists and arrays."""
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return type(x) is type(y) and len(x) == len(y) and all(map(same, x, y))
+    if isinstance(x, (np.ndarray, float)):
+        x, y = np.asarray(x), np.asarray(y)
+        return x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+    return x == y
+
+
+def test_a_batch_gives_what_each_matrix_gives_alone():
+    # The deformed fit keeps the laws it solves for the whole process (the Rust test
+    # `shared_laws_change_no_result` checks them against freshly solved ones); a batch of mixed
+    # shapes and noise models, run in parallel, equals each matrix analysed alone in reverse order.
+    rng = np.random.default_rng(21)
+    a, b = NOISES["toeplitz cond 2"](rng)
+    c, d = NOISES["random cond 10, one side"](rng)
+    mats = {
+        "toeplitz, spikes": correlated_draw(a, b, rng)[0],
+        "random, one side": c @ rng.standard_normal((N, M)) @ d,
+        "white": rng.standard_normal((N, M)),
+        "white square f32": rng.standard_normal((96, 96)).astype(np.float32),
+        "wide toeplitz": (a @ rng.standard_normal((N, M)) @ b).T[:, ::2],
+    }
+    batch = ns.analyze_spectra(mats)
+    refitted = [name for name, r in batch.items() if r.fit.bulk == "deformed"]
+    assert len(refitted) >= 3 and all(not batch[n].fit.bulk_is_mp for n in refitted), refitted
+    for name, w in reversed(mats.items()):
+        (alone,) = ns.analyze_spectra([w])
+        assert same(batch[name].to_dict(), {**alone.to_dict(), "name": name}), name
+
+
 # -- OptShrink ------------------------------------------------------------------------------------
 
 

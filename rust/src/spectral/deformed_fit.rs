@@ -20,11 +20,11 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 
-use super::deformed_law::{max_spread, DeformedLaw, POPULATION_SHAPES, WHITE_SHAPE};
+use super::deformed_law::{max_spread, DeformedLaw, SharedLaw, POPULATION_SHAPES, WHITE_SHAPE};
 use super::mp_law::MpShape;
 
 /// The fitted deformed law.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeformedFit {
     /// The fitted law (its spread is τ).
     pub law: DeformedLaw,
@@ -86,15 +86,20 @@ fn quantile_match(law: &DeformedLaw, bulk: &[f64], sigma: Option<f64>) -> Option
 /// One population shape's τ scan: (best residual, its index, the shape, the τ grid).
 type Scan = (f64, usize, (f64, f64), Vec<f64>);
 
+/// Where the fit takes its laws from: [`DeformedLaw::shared`] (solved once per process), or in
+/// tests freshly solved ones, to show that sharing changes no result.
+type Laws = fn(MpShape, f64, (f64, f64)) -> SharedLaw;
+
 /// A candidate law's residual, or ∞ where the solver cannot tabulate it (extreme aspect ratios).
 fn residual(
+    laws: Laws,
     shape: MpShape,
     bulk: &[f64],
     sigma: Option<f64>,
     tau: f64,
     kappa: (f64, f64),
 ) -> CoreResult<f64> {
-    match DeformedLaw::new(shape, tau, kappa) {
+    match laws(shape, tau, kappa) {
         Ok(law) => Ok(quantile_match(&law, bulk, sigma).map_or(f64::INFINITY, |(_, r)| r)),
         Err(CoreError::NoConvergence { .. }) => Ok(f64::INFINITY),
         Err(e) => Err(e),
@@ -103,13 +108,14 @@ fn residual(
 
 /// Golden-section minimum of the residual over τ ∈ [a, b]; returns (τ, residual).
 fn golden(
+    laws: Laws,
     shape: MpShape,
     bulk: &[f64],
     sigma: Option<f64>,
     kappa: (f64, f64),
     (mut a, mut b): (f64, f64),
 ) -> CoreResult<(f64, f64)> {
-    let f = |t: f64| residual(shape, bulk, sigma, t, kappa);
+    let f = |t: f64| residual(laws, shape, bulk, sigma, t, kappa);
     let r = 0.5 * (5f64.sqrt() - 1.0);
     let (mut c, mut d) = (b - r * (b - a), a + r * (b - a));
     let (mut fc, mut fd) = (f(c)?, f(d)?);
@@ -135,6 +141,7 @@ fn golden(
 /// with τ² near white noise) refined by golden section; with `previous` only a golden search near
 /// the previous τ at its κ (the outlier iteration moves the fit little).
 fn best_law(
+    laws: Laws,
     shape: MpShape,
     bulk: &[f64],
     sigma: Option<f64>,
@@ -145,16 +152,16 @@ fn best_law(
         Some((tau, kappa)) => {
             let w = 0.15 * max_spread(kappa);
             let range = ((tau - w).max(0.0), (tau + w).min(max_spread(kappa)));
-            let (t, r) = golden(shape, bulk, sigma, kappa, range)?;
+            let (t, r) = golden(laws, shape, bulk, sigma, kappa, range)?;
             best = (r, t, kappa);
-            let r_prev = residual(shape, bulk, sigma, tau, kappa)?;
+            let r_prev = residual(laws, shape, bulk, sigma, tau, kappa)?;
             if r_prev < best.0 {
                 best = (r_prev, tau, kappa);
             }
         }
         None => {
             const SCAN: usize = 8;
-            let white = residual(shape, bulk, sigma, 0.0, WHITE_SHAPE)?;
+            let white = residual(laws, shape, bulk, sigma, 0.0, WHITE_SHAPE)?;
             best = (white, 0.0, WHITE_SHAPE);
             // (best scan residual, its index, the scan) per shape, the shapes in parallel; the
             // two best are refined, also in parallel.
@@ -165,7 +172,7 @@ fn best_law(
                     .collect();
                 let mut vals = vec![white];
                 for &t in &taus[1..] {
-                    vals.push(residual(shape, bulk, sigma, t, kappa)?);
+                    vals.push(residual(laws, shape, bulk, sigma, t, kappa)?);
                 }
                 let k = (0..vals.len())
                     .min_by(|&i, &j| vals[i].total_cmp(&vals[j]))
@@ -182,7 +189,7 @@ fn best_law(
                 .par_iter()
                 .map(|(r_scan, k, kappa, taus)| {
                     let range = (taus[k.saturating_sub(1)], taus[(k + 1).min(SCAN)]);
-                    let (t, r) = golden(shape, bulk, sigma, *kappa, range)?;
+                    let (t, r) = golden(laws, shape, bulk, sigma, *kappa, range)?;
                     Ok([(r, t, *kappa), (*r_scan, taus[*k], *kappa)])
                 })
                 .collect::<CoreResult<Vec<_>>>()?;
@@ -193,7 +200,7 @@ fn best_law(
             }
         }
     }
-    let law = DeformedLaw::new(shape, best.1, best.2)?;
+    let law = std::sync::Arc::unwrap_or_clone(laws(shape, best.1, best.2)?);
     let sig = quantile_match(&law, bulk, sigma).map_or(f64::NAN, |(s, _)| s);
     Ok((law, sig))
 }
@@ -201,6 +208,16 @@ fn best_law(
 /// Fits the deformed law to `s` (descending, length `shape.m`, checked by the caller) with the
 /// Tracy–Widom margin `tw`; `sigma` fixes σ and fits τ alone.
 pub fn fit_deformed(
+    s: &[f64],
+    shape: MpShape,
+    sigma: Option<f64>,
+    tw: f64,
+) -> CoreResult<DeformedFit> {
+    fit_with(DeformedLaw::shared, s, shape, sigma, tw)
+}
+
+fn fit_with(
+    laws: Laws,
     s: &[f64],
     shape: MpShape,
     sigma: Option<f64>,
@@ -224,7 +241,7 @@ pub fn fit_deformed(
     let mut previous = None;
     loop {
         iterations += 1;
-        let (law, sig) = best_law(shape, &s[k..m - low], sigma, previous)?;
+        let (law, sig) = best_law(laws, shape, &s[k..m - low], sigma, previous)?;
         previous = Some((law.spread(), law.population_shape()));
         let upper = law.upper_threshold(sig, tw);
         let lower = law.lower_threshold(sig, tw);
@@ -323,6 +340,41 @@ mod tests {
                 "τ = {tau}: {}",
                 fit.law.spread()
             );
+        }
+    }
+
+    #[test]
+    fn shared_laws_change_no_result() {
+        // Fitted with freshly solved laws, then twice from the process-wide store (the second
+        // pass reads every law from it): the same fit, bit for bit. White noise (the fit the
+        // white test's false alarms get), correlated noise of several shapes, planted spikes,
+        // tall and square, σ fitted and given.
+        fn fresh(shape: MpShape, tau: f64, kappa: (f64, f64)) -> SharedLaw {
+            DeformedLaw::new(shape, tau, kappa).map(std::sync::Arc::new)
+        }
+        // (N, M, τ, population shape, planted spikes)
+        type Case = (usize, usize, f64, (f64, f64), &'static [f64]);
+        let cases: [Case; 5] = [
+            (96, 96, 0.0, (1.0, 1.0), &[]),
+            (160, 64, 0.5, (2.0, 2.0), &[]),
+            (120, 80, 0.8, (0.5, 2.0), &[60.0]),
+            (64, 64, 0.6, (0.5, 0.5), &[40.0, 50.0]),
+            (300, 40, 0.3, (4.0, 4.0), &[]),
+        ];
+        for (seed, &(n, m, tau, kappa, spikes)) in cases.iter().enumerate() {
+            let shape = MpShape::new(n, m).unwrap();
+            let s = correlated(n, m, tau, kappa, spikes, 20 + seed as u64);
+            for sigma in [None, Some(1.0)] {
+                let reference = fit_with(fresh, &s, shape, sigma, 2.0234).unwrap();
+                for pass in 0..2 {
+                    let fit = fit_deformed(&s, shape, sigma, 2.0234).unwrap();
+                    let bits = |f: &DeformedFit| {
+                        [f.sigma, f.spike_threshold, f.low_threshold].map(f64::to_bits)
+                    };
+                    assert_eq!(fit, reference, "{n}×{m} τ {tau} σ {sigma:?} pass {pass}");
+                    assert_eq!(bits(&fit), bits(&reference));
+                }
+            }
         }
     }
 

@@ -280,31 +280,55 @@ fn tw_scale(atoms: &[f64], beta: f64, upper: bool, e_star: f64, z_star: f64, m: 
     (std::f64::consts::PI * a_coef * m as f64).powf(-2.0 / 3.0)
 }
 
-/// G(e) for complex e, with G'(e).
-fn g_complex(atoms: &[f64], e: c64) -> (c64, c64) {
-    let (mut g, mut dg) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0));
-    for &a in atoms {
-        let r = c64::new(a, 0.0) / (c64::new(1.0, 0.0) + e * a);
-        g += r;
-        dg -= r * r;
+/// Per-atom terms of [`g_complex`] and [`solve_at`]: computed elementwise (a loop the compiler
+/// vectorises, where a loop that also sums cannot be) and then summed in atom order, so every sum
+/// is the one a single loop gives, bit for bit.
+struct Terms([Vec<f64>; 4]);
+
+impl Terms {
+    fn new(atoms: usize) -> Self {
+        Self(std::array::from_fn(|_| vec![0.0; atoms]))
     }
-    let k = atoms.len() as f64;
-    (g / k, dg / k)
+}
+
+/// Σ of the terms (t₀ + i·t₁) and (t₂ + i·t₃) over the atoms, in atom order.
+fn sum_terms(t: &Terms, k: usize) -> (c64, c64) {
+    let [a, b, c, d] = &t.0;
+    let (mut x, mut y) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0));
+    for i in 0..k {
+        x += c64::new(a[i], b[i]);
+        y += c64::new(c[i], d[i]);
+    }
+    (x, y)
+}
+
+/// G(e) for complex e, with G'(e).
+fn g_complex(atoms: &[f64], e: c64, t: &mut Terms) -> (c64, c64) {
+    let k = atoms.len();
+    let [re, im, sq_re, sq_im] = &mut t.0;
+    for (i, &a) in atoms.iter().enumerate() {
+        let r = c64::new(a, 0.0) / (c64::new(1.0, 0.0) + e * a);
+        let minus_sq = -(r * r);
+        (re[i], im[i], sq_re[i], sq_im[i]) = (r.re, r.im, minus_sq.re, minus_sq.im);
+    }
+    let (g, dg) = sum_terms(t, k);
+    (g / k as f64, dg / k as f64)
 }
 
 /// Newton's method for e at complex z from `start`; returns (e, m) or None when it did not
 /// converge onto the physical branch (Im e ≥ 0).
-fn solve_at(atoms: &[f64], beta: f64, z: c64, start: c64) -> Option<(c64, c64)> {
+fn solve_at(atoms: &[f64], beta: f64, z: c64, start: c64, t: &mut Terms) -> Option<(c64, c64)> {
     let k = atoms.len() as f64;
     let mut e = start;
     for _ in 0..200 {
-        let (g, dg) = g_complex(atoms, e);
-        let (mut v, mut dv) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0));
-        for &a in atoms {
+        let (g, dg) = g_complex(atoms, e, t);
+        let [v_re, v_im, dv_re, dv_im] = &mut t.0;
+        for (i, &a) in atoms.iter().enumerate() {
             let inv = (g * a - z).inv();
-            v += inv * a;
-            dv += inv * inv * (a * a);
+            let (v, dv) = (inv * a, inv * inv * (a * a));
+            (v_re[i], v_im[i], dv_re[i], dv_im[i]) = (v.re, v.im, dv.re, dv.im);
         }
+        let (v, dv) = sum_terms(t, atoms.len());
         let f = e - v * (beta / k);
         let df = c64::new(1.0, 0.0) + dg * dv * (beta / k);
         let mut step = f / df;
@@ -318,7 +342,7 @@ fn solve_at(atoms: &[f64], beta: f64, z: c64, start: c64) -> Option<(c64, c64)> 
             return None;
         }
         if step.norm() <= 1e-13 * e.norm().max(1e-300) {
-            let (g, _) = g_complex(atoms, e);
+            let (g, _) = g_complex(atoms, e, t);
             let mut m = c64::new(0.0, 0.0);
             for &a in atoms {
                 m += (g * a - z).inv();
@@ -337,9 +361,10 @@ fn solve_real(
     x: f64,
     width: f64,
     start: Option<c64>,
+    t: &mut Terms,
 ) -> Option<(c64, c64)> {
     if let Some(st) = start {
-        if let Some(r) = solve_at(atoms, beta, c64::new(x, 0.0), st) {
+        if let Some(r) = solve_at(atoms, beta, c64::new(x, 0.0), st, t) {
             if r.1.im > 0.0 {
                 return Some(r);
             }
@@ -351,7 +376,7 @@ fn solve_real(
     let k = atoms.len() as f64;
     let mut e = -c64::new(beta, 0.0) / z;
     for _ in 0..500 {
-        let (g, _) = g_complex(atoms, e);
+        let (g, _) = g_complex(atoms, e, t);
         let mut v = c64::new(0.0, 0.0);
         for &a in atoms {
             v += (g * a - z).inv() * a;
@@ -364,13 +389,50 @@ fn solve_real(
         }
     }
     while eta > 1e-14 * width {
-        e = solve_at(atoms, beta, c64::new(x, eta), e)?.0;
+        e = solve_at(atoms, beta, c64::new(x, eta), e, t)?.0;
         eta *= 0.5;
     }
-    solve_at(atoms, beta, c64::new(x, 0.0), e)
+    solve_at(atoms, beta, c64::new(x, 0.0), e, t)
 }
 
+/// Most laws [`DeformedLaw::shared`] keeps (about 2.7 kB each); the store is emptied when full.
+const SHARED_LAWS: usize = 2048;
+
+/// A tabulated law, or why it could not be tabulated.
+pub type SharedLaw = CoreResult<std::sync::Arc<DeformedLaw>>;
+
 impl DeformedLaw {
+    /// [`Self::new`], solved once per process for each (N, M, τ, population shape): the deformed
+    /// fit's τ scan is the same grid for every matrix of a shape, and the golden-section searches
+    /// of similar spectra (a batch of same-shaped layers) pass through the same points. The law is
+    /// a pure function of its key, so a stored law is the one `new` would return, bit for bit.
+    pub fn shared(shape: MpShape, spread: f64, population_shape: (f64, f64)) -> SharedLaw {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        type Key = (usize, usize, u64, u64, u64);
+        static STORE: OnceLock<Mutex<HashMap<Key, SharedLaw>>> = OnceLock::new();
+        let key = (
+            shape.n,
+            shape.m,
+            spread.to_bits(),
+            population_shape.0.to_bits(),
+            population_shape.1.to_bits(),
+        );
+        let store = STORE.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(law) = store.lock().ok().and_then(|s| s.get(&key).cloned()) {
+            return law;
+        }
+        // Solved outside the lock: the other threads of a batch keep using the store meanwhile.
+        let law = Self::new(shape, spread, population_shape).map(Arc::new);
+        if let Ok(mut s) = store.lock() {
+            if s.len() >= SHARED_LAWS {
+                s.clear();
+            }
+            s.insert(key, law.clone());
+        }
+        law
+    }
+
     /// Tabulates the law for `shape`, spread τ ∈ [0, `max_spread(shape)`] and a population shape
     /// of [`POPULATION_SHAPES`] (any shape at τ = 0, white noise).
     pub fn new(shape: MpShape, spread: f64, population_shape: (f64, f64)) -> CoreResult<Self> {
@@ -427,9 +489,10 @@ impl DeformedLaw {
         // In the outermost cells (a few 1e-5 of the width from an edge) Newton may land on the
         // real branch; there the density follows the square-root edge law from its neighbour.
         let edge_cells = CELLS / 32;
+        let mut terms = Terms::new(atoms.len());
         let mut solve_from = |j: usize, start: Option<c64>, inner: usize| -> CoreResult<c64> {
             let x = lam_at(mid(j));
-            match solve_real(&atoms, beta, x, width, start) {
+            match solve_real(&atoms, beta, x, width, start, &mut terms) {
                 Some((e, m)) => {
                     density[j] = m.im.max(0.0) / std::f64::consts::PI;
                     Ok(e)
