@@ -23,6 +23,11 @@
 //! Flops for an M×M matrix: 8/3·M³ in stage 1 (as dgebrd, but at matrix–matrix speed) and
 //! ~8·b·M² in stage 2. Every transformation is orthogonal, so the bidiagonal's singular values
 //! differ from A's by about ε·‖A‖ (backward stable, as dgebrd).
+//!
+//! Threads: the QR and stage 1's products run on `par` (faer); stage 2 runs on one thread (the
+//! pipelined sweeps of `band_chase` are not ported to the non-symmetric chase yet). One thread,
+//! loaded machine: at 1024² stage 1 took 0.12 s, stage 2 0.04 s; at 5632×2048 the QR and stage 1
+//! took ~3.2 s, stage 2 0.14 s.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
