@@ -18,7 +18,7 @@
 //!   [`TWO_STAGE_SVD_MIN_DIM`] columns on: QR first when tall, two-stage bidiagonalisation
 //!   (`band_bidiagonal`: dense → band by blocked panel QR/LQ, band → bidiagonal by bulge chasing)
 //!   and the bidiagonal's singular values (`bidiagonal_values`): 1.5–1.7× faster than faer's
-//!   one-stage SVD at 1024² and 5632×2048 on one thread (loaded machine), 1.0–1.9× the Gram
+//!   one-stage SVD at 1024² and 5632×2048 on one thread (`route_costs.json`), 1.1–1.8× the Gram
 //!   route's time (an SVD needs 8/3·M³ flops against M³ + 4/3·M³ for a square matrix, and QR
 //!   first when tall). Below that size and for vectors: faer's SVD (one-stage bidiagonalisation,
 //!   divide and conquer).
