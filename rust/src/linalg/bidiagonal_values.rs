@@ -54,7 +54,7 @@ pub fn bidiagonal_singular_values(b: &Bidiagonal) -> CoreResult<Vec<f64>> {
     let lambda = tridiagonal_eigenvalues(&diag, &off)?;
     let mut s: Vec<f64> = lambda.iter().map(|x| x.max(0.0).sqrt()).collect(); // ascending
     let smax = s[m - 1];
-    if !(smax > 0.0) {
+    if smax == 0.0 {
         return Ok(vec![0.0; m]);
     }
     let squares: Vec<f64> = (0..2 * m - 1)
