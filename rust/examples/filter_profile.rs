@@ -6,14 +6,15 @@
 //!
 //! One line per step: wall seconds and process CPU seconds. The pool size follows
 //! RAYON_NUM_THREADS (default: every CPU). `routes` prints one JSON row of
-//! benches/results/route_costs.json (gram_product, condition_check, eigenvalues, svd).
+//! benches/results/route_costs.json (column_check, gram_product, condition_check, eigenvalues, svd:
+//! the route's two-stage SVD, svd_faer: faer's one-stage SVD, for comparison).
 
 use std::time::Instant;
 
 use _netsieve::interrupt::Stop;
 use _netsieve::linalg::decomposition::{
-    gram_eigen, gram_lower, has_negligible_diagonal, parallelism, tridiagonal_condition_passes,
-    Factors,
+    gram_eigen, gram_lower, has_negligible_column, parallelism, svd_singular_values,
+    tridiagonal_condition_passes, Factors,
 };
 use _netsieve::linalg::leading_eigenvectors::leading_eigenvectors;
 use _netsieve::linalg::symmetric_eigenvalues::tridiagonalise;
@@ -96,25 +97,29 @@ fn main() {
     let a = to_f64_mat(tall);
     clock.lap("f64 copy (tall orientation)");
     let par = parallelism(a.nrows(), a.ncols());
+    let negligible = has_negligible_column(a.as_ref());
+    let column_check = clock.lap("column check (negligible column)");
     let g = gram_lower(a.as_ref(), par);
     let gram = clock.lap("Gram product (lower triangle)");
     let m = g.ncols();
     if mode == "routes" {
-        let negligible = has_negligible_diagonal(g.as_ref());
         let mut work = g.clone();
         clock = Clock::start();
         let t = tridiagonalise(&mut work, par, &stop).unwrap();
         let reduce = clock.lap("tridiagonalisation");
         let passes = !negligible && tridiagonal_condition_passes(&t);
-        let check = clock.lap("condition check (diagonal + Sturm count)");
+        let check = clock.lap("condition check (Sturm count)");
         let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag).unwrap();
         let values = clock.lap("tridiagonal eigenvalues (root-free QR)");
         assert!(passes && lambda.len() == m);
+        let _ = svd_singular_values(&mut a.clone(), par, &stop).unwrap();
+        let svd = clock.lap("SVD values (the route's: two-stage bidiagonalisation)");
         let _ = a.singular_values().unwrap();
-        let svd = clock.lap("SVD values (faer)");
+        let svd_faer = clock.lap("SVD values (faer's one-stage)");
         println!(
-            "{{\"shape\": [{rows}, {cols}], \"threads\": {}, \"gram_product\": {gram:.3}, \
-             \"condition_check\": {check:.4}, \"eigenvalues\": {:.3}, \"svd\": {svd:.3}}}",
+            "{{\"shape\": [{rows}, {cols}], \"threads\": {}, \"column_check\": {column_check:.4}, \
+             \"gram_product\": {gram:.3}, \"condition_check\": {check:.4}, \"eigenvalues\": {:.3}, \
+             \"svd\": {svd:.3}, \"svd_faer\": {svd_faer:.3}}}",
             rayon::current_num_threads(),
             reduce + values
         );

@@ -1,6 +1,8 @@
 //! Dense linear algebra on weight matrices (faer underneath).
 
+pub mod band_bidiagonal;
 pub mod band_chase;
+pub mod bidiagonal_values;
 pub mod decomposition;
 pub mod leading_eigenvectors;
 pub mod symmetric_eigenvalues;

@@ -151,26 +151,11 @@ fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par, stop: &Stop) -> Co
     while k + b + 1 < n {
         stop.check()?;
         let m = n - k - b;
-        let panel_cols = b;
-        let reflectors = panel_cols.min(m);
-        let mut panel = a.rb().submatrix(k + b, k, m, panel_cols).to_owned();
-        let mut tau = vec![0.0; reflectors];
-        panel_qr(&mut panel, &mut tau);
-
-        // V: unit lower trapezoidal basis; the panel becomes R (upper triangular) above zeros.
-        let mut v = Mat::<f64>::zeros(m, reflectors);
-        for j in 0..reflectors {
-            v[(j, j)] = 1.0;
-            for i in j + 1..m {
-                v[(i, j)] = panel[(i, j)];
-                panel[(i, j)] = 0.0;
-            }
-        }
+        let mut panel = a.rb().submatrix(k + b, k, m, b).to_owned();
+        let (v, t) = panel_reflectors(&mut panel, par);
         a.rb_mut()
-            .submatrix_mut(k + b, k, m, panel_cols)
+            .submatrix_mut(k + b, k, m, b)
             .copy_from(panel.as_ref());
-
-        let t = block_reflector_factor(v.as_ref(), &tau, par);
         two_sided_update(
             a.rb_mut().submatrix_mut(k + b, k + b, m, m),
             v.as_ref(),
@@ -180,6 +165,25 @@ fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par, stop: &Stop) -> Co
         k += b;
     }
     Ok(())
+}
+
+/// The block reflector of a panel's Householder QR: on return `panel` holds R (upper triangular,
+/// zeros below), and (V, T) satisfy Q = I − V·T·Vᵀ with panel = Q·R, V unit lower trapezoidal.
+pub(super) fn panel_reflectors(panel: &mut Mat<f64>, par: Par) -> (Mat<f64>, Mat<f64>) {
+    let (m, cols) = (panel.nrows(), panel.ncols());
+    let reflectors = cols.min(m);
+    let mut tau = vec![0.0; reflectors];
+    panel_qr(panel, &mut tau);
+    let mut v = Mat::<f64>::zeros(m, reflectors);
+    for j in 0..reflectors {
+        v[(j, j)] = 1.0;
+        for i in j + 1..m {
+            v[(i, j)] = panel[(i, j)];
+            panel[(i, j)] = 0.0;
+        }
+    }
+    let t = block_reflector_factor(v.as_ref(), &tau, par);
+    (v, t)
 }
 
 /// Unblocked Householder QR in place (LAPACK dgeqr2): R on and above the diagonal, the reflectors'
