@@ -153,28 +153,7 @@ mod tests {
     use crate::shrinkage::filter::{filter_matrix, GivenOptions, ShrinkMethod};
     use crate::spectral::layer_report::SpectrumRoute;
     use crate::spectral::noise_fit::SigmaMethod;
-    use rand::{rngs::SmallRng, SeedableRng};
-    use rand_distr::{Distribution, StandardNormal};
-
-    /// Unit Gaussian noise plus spikes of the given strengths (random unit directions), row-major.
-    fn planted(n: usize, m: usize, strengths: &[f64], seed: u64) -> Vec<f64> {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let mut w: Vec<f64> = (0..n * m)
-            .map(|_| StandardNormal.sample(&mut rng))
-            .collect();
-        for &theta in strengths {
-            let u: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
-            let v: Vec<f64> = (0..m).map(|_| StandardNormal.sample(&mut rng)).collect();
-            let nu = u.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            for i in 0..n {
-                for j in 0..m {
-                    w[i * m + j] += theta * u[i] / nu * v[j] / nv;
-                }
-            }
-        }
-        w
-    }
+    use crate::spectral::partial::tests::planted;
 
     fn options(method: ShrinkMethod, route: SpectrumRoute) -> FilterOptions {
         GivenOptions {

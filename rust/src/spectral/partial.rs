@@ -587,12 +587,13 @@ fn dispersion<T: Scalar>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::linalg::decomposition::{singular_values, Decomposition};
     use crate::spectral::noise_fit::fit_noise;
 
-    fn planted(n: usize, m: usize, strengths: &[f64], seed: u64) -> Vec<f64> {
+    /// Unit Gaussian noise plus spikes of the given strengths (random unit directions), row-major.
+    pub(crate) fn planted(n: usize, m: usize, strengths: &[f64], seed: u64) -> Vec<f64> {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut w: Vec<f64> = (0..n * m)
             .map(|_| StandardNormal.sample(&mut rng))
