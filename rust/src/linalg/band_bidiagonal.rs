@@ -36,8 +36,9 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
-use crate::linalg::band_chase::dot;
-use crate::linalg::symmetric_eigenvalues::{make_reflector, panel_reflectors};
+use crate::linalg::householder::dot;
+use crate::linalg::householder::make_reflector;
+use crate::linalg::symmetric_eigenvalues::panel_reflectors;
 
 /// A tall matrix with more than this many rows per column is QR-factorised first (dgesdd's rule).
 pub const QR_FIRST_RATIO: f64 = 11.0 / 6.0;

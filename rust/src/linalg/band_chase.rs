@@ -21,6 +21,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::linalg::householder::{dot, make_reflector};
 use faer::MatRef;
 
 /// Steps of sweep c − 1 that must be complete before sweep c runs its step j: j + this (module docs).
@@ -241,7 +242,7 @@ unsafe fn step(band: BandPtr, col: usize, p: usize, len: usize, b: usize, buf: &
     let target = column(band, p, col, len);
     let v = &mut buf.v[..len];
     v.copy_from_slice(target);
-    let (tau, beta) = super::symmetric_eigenvalues::make_reflector(v);
+    let (tau, beta) = make_reflector(v);
     target[0] = beta;
     target[1..].fill(0.0);
     if tau == 0.0 {
@@ -291,25 +292,6 @@ unsafe fn step(band: BandPtr, col: usize, p: usize, len: usize, b: usize, buf: &
             *a -= f * r;
         }
     }
-}
-
-/// Dot product with eight independent sums, so the compiler can vectorise it.
-#[inline(always)]
-pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
 }
 
 #[cfg(test)]

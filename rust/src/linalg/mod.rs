@@ -4,6 +4,7 @@ pub mod band_bidiagonal;
 pub mod band_chase;
 pub mod bidiagonal_values;
 pub mod decomposition;
+pub mod householder;
 pub mod leading_eigenvectors;
 pub mod symmetric_eigenvalues;
 pub mod tridiagonal_eigenvalues;

@@ -20,7 +20,8 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
-use crate::linalg::band_chase::{band_to_tridiagonal, dot};
+use crate::linalg::band_chase::band_to_tridiagonal;
+use crate::linalg::householder::{dot, make_reflector};
 use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 
 /// Half-width of the intermediate band: wide enough for rank-2b products to run near peak, narrow
@@ -123,24 +124,6 @@ fn two_stage_tridiagonal(
     reduce_to_band(a.as_mut(), b, par, stop)?;
     let (diag, subdiag) = band_to_tridiagonal(a.as_ref(), b, par.degree());
     Ok(Tridiagonal { diag, subdiag })
-}
-
-/// Householder reflector H = I − τ·v·vᵀ (v₀ = 1) with H·x = β·e₀; LAPACK dlarfg's convention.
-/// On return `x` holds v (x₀ = 1); returns (τ, β). τ = 0 when x is already a multiple of e₀.
-pub(super) fn make_reflector(x: &mut [f64]) -> (f64, f64) {
-    let alpha = x[0];
-    let tail_sq: f64 = x[1..].iter().map(|t| t * t).sum();
-    x[0] = 1.0;
-    if tail_sq == 0.0 {
-        return (0.0, alpha);
-    }
-    let norm = (alpha * alpha + tail_sq).sqrt();
-    let beta = if alpha >= 0.0 { -norm } else { norm };
-    let scale = 1.0 / (alpha - beta);
-    for t in &mut x[1..] {
-        *t *= scale;
-    }
-    ((beta - alpha) / beta, beta)
 }
 
 /// Stage 1: reduces the symmetric matrix (lower triangle of `a`) to lower band form of half-width b
