@@ -212,6 +212,15 @@ mod tests {
         }
     }
 
+    /// Diagonal graded from 1 down to 1e-14, superdiagonal `off` times the diagonal below it.
+    fn graded(m: usize, off: f64) -> Bidiagonal {
+        let level = |i: usize| 10f64.powf(-14.0 * i as f64 / m as f64);
+        Bidiagonal {
+            diag: (0..m).map(level).collect(),
+            superdiag: (1..m).map(|i| off * level(i)).collect(),
+        }
+    }
+
     #[test]
     fn agrees_with_faer_on_random_graded_and_singular_bidiagonals() {
         let mut rng = SmallRng::seed_from_u64(4);
@@ -222,15 +231,7 @@ mod tests {
             };
             assert_matches_faer(&random, 1e-13);
             // Graded from 1 down to 1e-14, and with exact zeros on both diagonals.
-            let graded = Bidiagonal {
-                diag: (0..m)
-                    .map(|i| 10f64.powf(-14.0 * i as f64 / m as f64))
-                    .collect(),
-                superdiag: (1..m)
-                    .map(|i| 0.5 * 10f64.powf(-14.0 * i as f64 / m as f64))
-                    .collect(),
-            };
-            assert_matches_faer(&graded, 1e-13);
+            assert_matches_faer(&graded(m, 0.5), 1e-13);
             let mut singular = random.clone();
             for i in (0..m).step_by(3) {
                 singular.diag[i] = 0.0;
@@ -262,15 +263,7 @@ mod tests {
     #[test]
     fn small_values_of_a_graded_bidiagonal_reach_absolute_accuracy() {
         // Values from 1 down to 1e-14, each to a few ε·σ_max.
-        let m = 300;
-        let b = Bidiagonal {
-            diag: (0..m)
-                .map(|i| 10f64.powf(-14.0 * i as f64 / m as f64))
-                .collect(),
-            superdiag: (1..m)
-                .map(|i| 0.3 * 10f64.powf(-14.0 * i as f64 / m as f64))
-                .collect(),
-        };
+        let b = graded(300, 0.3);
         let got = bidiagonal_singular_values(&b).unwrap();
         let reference = golub_kahan_values(&b).unwrap();
         // The Golub–Kahan QR and faer's SVD differ by up to 40ε·σ_max on the largest values here.
