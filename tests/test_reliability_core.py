@@ -67,10 +67,12 @@ def test_multiprocessing_fork_pool():
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
 
+# The call and the side of its square W: each must still be running 1.5 s after it starts (the
+# values-only SVD got fast enough to finish a 2500² matrix in under that).
 _INTERRUPTIBLE = {
-    "singular_values(svd)": "ns.singular_values(W, decomposition='svd')",
-    "shrink_many": "ns.shrink_many([W, W, W, W], 'operator', decomposition='svd')",
-    "analyze_spectra": "ns.analyze_spectra([W, W, W], porter_thomas=True, decomposition='svd')",
+    "singular_values(svd)": ("ns.singular_values(W, decomposition='svd')", 5000),
+    "shrink_many": ("ns.shrink_many([W, W, W, W], 'operator', decomposition='svd')", 2500),
+    "analyze_spectra": ("ns.analyze_spectra([W, W, W], porter_thomas=True, decomposition='svd')", 2500),
 }
 
 
@@ -82,11 +84,11 @@ def test_ctrl_c_interrupts_a_long_native_call_within_a_second(call):
         import signal, sys, time
         signal.signal(signal.SIGINT, signal.default_int_handler)
         import numpy as np, netsieve as ns
-        W = np.random.default_rng(0).normal(size=(2500, 2500))
+        W = np.random.default_rng(0).normal(size=({_INTERRUPTIBLE[call][1]}, {_INTERRUPTIBLE[call][1]}))
         print("ready", flush=True)
         t = time.perf_counter()
         try:
-            {_INTERRUPTIBLE[call]}
+            {_INTERRUPTIBLE[call][0]}
         except KeyboardInterrupt:
             print(f"interrupted {{time.perf_counter() - t:.2f}}", flush=True)
             sys.exit(130)
