@@ -22,12 +22,12 @@
 //! The structural misfits ("optshrink", "porter_thomas", "fraction") never get here: `route` is
 //! not one of their options (`methods.rs`).
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
+use crate::linalg::leading_eigenvectors::product;
 use crate::matrix::{MatrixView, Scalar};
 use crate::spectral::partial::{partial_fit_with_vectors, PartialFit};
 
@@ -107,14 +107,14 @@ pub fn rebuild<T: Scalar>(
         }
     };
     if rows >= cols {
-        // Tall: rows r0..r1 of W' = (W[r0..r1, :]·X)·V_kᵀ.
+        // Tall: rows r0..r1 of W' = (W[r0..r1, :]·X)·V_kᵀ (panels in parallel, each product sequential).
         out.par_chunks_mut(PANEL * cols)
             .enumerate()
             .for_each(|(b, chunk)| {
                 let (r0, nr) = (b * PANEL, chunk.len() / cols);
                 let panel = Mat::from_fn(nr, cols, |i, j| w.get(r0 + i, j).to_f64());
-                let left = product(panel.as_ref(), x.as_ref());
-                let block = product(left.as_ref(), v.transpose());
+                let left = product(panel.as_ref(), x.as_ref(), Par::Seq);
+                let block = product(left.as_ref(), v.transpose(), Par::Seq);
                 write_rows(chunk, block.as_ref());
             });
     } else {
@@ -124,7 +124,7 @@ pub fn rebuild<T: Scalar>(
             .map(|b| {
                 let (c0, nc) = (b * PANEL, PANEL.min(cols - b * PANEL));
                 let panel = Mat::from_fn(rows, nc, |i, j| w.get(i, c0 + j).to_f64());
-                product(x.transpose(), panel.as_ref())
+                product(x.transpose(), panel.as_ref(), Par::Seq)
             })
             .collect();
         let z = Mat::from_fn(k, cols, |i, j| panels[j / PANEL][(i, j % PANEL)]);
@@ -132,18 +132,11 @@ pub fn rebuild<T: Scalar>(
             .enumerate()
             .for_each(|(b, chunk)| {
                 let (r0, nr) = (b * PANEL, chunk.len() / cols);
-                let block = product(v.subrows(r0, nr), z.as_ref());
+                let block = product(v.subrows(r0, nr), z.as_ref(), Par::Seq);
                 write_rows(chunk, block.as_ref());
             });
     }
     out
-}
-
-/// A·B, sequential (the callers run panels in parallel).
-fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
-    let mut c = Mat::<f64>::zeros(a.nrows(), b.ncols());
-    matmul(c.as_mut(), Accum::Replace, a, b, 1.0, Par::Seq);
-    c
 }
 
 #[cfg(test)]
