@@ -28,13 +28,15 @@
 use crate::error::CoreResult;
 use crate::linalg::band_bidiagonal::Bidiagonal;
 use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
+use faer::Par;
+use rayon::prelude::*;
 
 /// Shifts counted together in one pass over T_GK (independent divisions fill the vector units).
 const LANES: usize = 8;
 
 /// Singular values (descending) of the upper bidiagonal `b`, to absolute error about ε·σ_max
-/// (module docs).
-pub fn bidiagonal_singular_values(b: &Bidiagonal) -> CoreResult<Vec<f64>> {
+/// (module docs); with `par` the groups of shifts run in parallel.
+pub fn bidiagonal_singular_values(b: &Bidiagonal, par: Par) -> CoreResult<Vec<f64>> {
     let m = b.diag.len();
     if m == 0 {
         return Ok(Vec::new());
@@ -67,22 +69,63 @@ pub fn bidiagonal_singular_values(b: &Bidiagonal) -> CoreResult<Vec<f64>> {
             .powi(2)
         })
         .collect();
-    let pivmin = f64::MIN_POSITIVE * squares.iter().fold(1.0f64, |a, &x| a.max(x));
-    let tolerance = 2.0 * f64::EPSILON * smax;
-    // Eigenvalue error of BᵀB: about ε·λ_max; the bracket is checked, and widened if it misses.
-    let delta = 64.0 * f64::EPSILON * smax * smax * (m as f64).sqrt();
+    let bisection = Bisection {
+        pivmin: f64::MIN_POSITIVE * squares.iter().fold(1.0f64, |a, &x| a.max(x)),
+        squares,
+        m,
+        smax,
+        tolerance: 2.0 * f64::EPSILON * smax,
+        // Eigenvalue error of BᵀB: about ε·λ_max; the bracket is checked, and widened if it misses.
+        delta: 64.0 * f64::EPSILON * smax * smax * (m as f64).sqrt(),
+    };
     let every: Vec<usize> = (0..m).collect();
-    for chunk in every.chunks(LANES) {
+    // Each group of LANES values is bisected on its own, so groups run in parallel with identical
+    // results; stage 2 before this runs on one thread, so here the other threads are idle.
+    let solved: Vec<[f64; LANES]> = match par {
+        Par::Seq => every
+            .chunks(LANES)
+            .map(|c| bisection.solve(c, &lambda))
+            .collect(),
+        Par::Rayon(_) => every
+            .par_chunks(LANES)
+            .map(|c| bisection.solve(c, &lambda))
+            .collect(),
+    };
+    for (chunk, values) in every.chunks(LANES).zip(&solved) {
+        for (l, &j) in chunk.iter().enumerate() {
+            s[j] = values[l];
+        }
+    }
+    s.sort_by(|x, y| y.total_cmp(x));
+    Ok(s)
+}
+
+/// The bisection of the module docs on T_GK, whose squared off-diagonals are `squares`.
+struct Bisection {
+    squares: Vec<f64>,
+    m: usize,
+    smax: f64,
+    pivmin: f64,
+    /// Final bracket width, 2·ε·σ_max.
+    tolerance: f64,
+    /// Half-width of the starting bracket in λ = σ².
+    delta: f64,
+}
+
+impl Bisection {
+    /// The values of rank `chunk` (ascending ranks, at most LANES) from their BᵀB eigenvalues.
+    fn solve(&self, chunk: &[usize], lambda: &[f64]) -> [f64; LANES] {
+        let (squares, m, smax, tolerance) = (&self.squares, self.m, self.smax, self.tolerance);
         let mut lo = [0.0f64; LANES];
         let mut hi = [0.0f64; LANES];
         for (l, &j) in chunk.iter().enumerate() {
-            lo[l] = (lambda[j] - delta).max(0.0).sqrt();
-            hi[l] = (lambda[j] + delta).max(0.0).sqrt() + tolerance;
+            lo[l] = (lambda[j] - self.delta).max(0.0).sqrt();
+            hi[l] = (lambda[j] + self.delta).max(0.0).sqrt() + tolerance;
         }
         let target = |l: usize| chunk.get(l).copied().unwrap_or(0);
         // Widen a bracket that misses: #{σ < lo} must be ≤ j and #{σ < hi} > j.
-        let below_lo = values_below(&squares, m, &lo, pivmin);
-        let below_hi = values_below(&squares, m, &hi, pivmin);
+        let below_lo = values_below(squares, m, &lo, self.pivmin);
+        let below_hi = values_below(squares, m, &hi, self.pivmin);
         for l in 0..chunk.len() {
             if lo[l] > 0.0 && below_lo[l] > target(l) {
                 lo[l] = 0.0;
@@ -93,7 +136,7 @@ pub fn bidiagonal_singular_values(b: &Bidiagonal) -> CoreResult<Vec<f64>> {
         }
         while (0..chunk.len()).any(|l| hi[l] - lo[l] > tolerance) {
             let mid: [f64; LANES] = std::array::from_fn(|l| 0.5 * (lo[l] + hi[l]));
-            let below = values_below(&squares, m, &mid, pivmin);
+            let below = values_below(squares, m, &mid, self.pivmin);
             for l in 0..chunk.len() {
                 if below[l] > target(l) {
                     hi[l] = mid[l];
@@ -102,17 +145,15 @@ pub fn bidiagonal_singular_values(b: &Bidiagonal) -> CoreResult<Vec<f64>> {
                 }
             }
         }
-        for (l, &j) in chunk.iter().enumerate() {
-            // A value within the tolerance of zero (a zero column, say) is reported as zero.
-            s[j] = if lo[l] == 0.0 {
+        // A value within the tolerance of zero (a zero column, say) is reported as zero.
+        std::array::from_fn(|l| {
+            if lo[l] == 0.0 {
                 0.0
             } else {
                 0.5 * (lo[l] + hi[l])
-            };
-        }
+            }
+        })
     }
-    s.sort_by(|x, y| y.total_cmp(x));
-    Ok(s)
 }
 
 /// #{σ < xₗ} for each positive shift xₗ: the negative pivots of T_GK − xₗ·I (off-diagonals squared
@@ -202,7 +243,7 @@ mod tests {
 
     fn assert_matches_faer(b: &Bidiagonal, tol: f64) {
         let want = dense(b).singular_values().unwrap();
-        let got = bidiagonal_singular_values(b).unwrap();
+        let got = bidiagonal_singular_values(b, Par::Seq).unwrap();
         let reference = golub_kahan_values(b).unwrap();
         assert_eq!(got.len(), want.len());
         let scale = want.first().copied().unwrap_or(0.0);
@@ -249,13 +290,13 @@ mod tests {
             diag: vec![-3.0, 0.0, 2.0, -1e-30, 0.2],
             superdiag: vec![0.0; 4],
         };
-        let got = bidiagonal_singular_values(&b).unwrap();
+        let got = bidiagonal_singular_values(&b, Par::Seq).unwrap();
         // Every value by bisection to 2ε·σ_max; zero and 1e-30 come out as zero.
         for (g, w) in got.iter().zip([3.0, 2.0, 0.2]) {
             assert!((g - w).abs() <= 2.0 * f64::EPSILON * 3.0, "{g} vs {w}");
         }
         assert_eq!(&got[3..], &[0.0, 0.0]);
-        assert!(bidiagonal_singular_values(&Bidiagonal::default())
+        assert!(bidiagonal_singular_values(&Bidiagonal::default(), Par::Seq)
             .unwrap()
             .is_empty());
     }
@@ -264,7 +305,12 @@ mod tests {
     fn small_values_of_a_graded_bidiagonal_reach_absolute_accuracy() {
         // Values from 1 down to 1e-14, each to a few ε·σ_max.
         let b = graded(300, 0.3);
-        let got = bidiagonal_singular_values(&b).unwrap();
+        let got = bidiagonal_singular_values(&b, Par::Seq).unwrap();
+        // The groups of shifts run in parallel with the same values, bit for bit.
+        let threaded =
+            crate::parallel::install(|| bidiagonal_singular_values(&b, Par::rayon(2)).unwrap())
+                .unwrap();
+        assert_eq!(got, threaded);
         let reference = golub_kahan_values(&b).unwrap();
         // The Golub–Kahan QR and faer's SVD differ by up to 40ε·σ_max on the largest values here.
         for (g, r) in got.iter().zip(&reference) {

@@ -455,7 +455,7 @@ pub fn svd_singular_values(a: &mut Mat<f64>, par: Par, stop: &Stop) -> CoreResul
     if a.ncols() >= TWO_STAGE_SVD_MIN_DIM {
         let b = bidiagonalise(a, BAND_WIDTH, par, stop)?;
         stop.check()?;
-        return bidiagonal_singular_values(&b);
+        return bidiagonal_singular_values(&b, par);
     }
     a.singular_values()
         .map_err(|_| CoreError::NoConvergence { algorithm: "SVD" })
