@@ -18,3 +18,12 @@ def bbp(n, m, sigma=1.0):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def llama_with_tokenizer(tmp_path_factory):
+    """The tiny sharded Llama checkpoint with a tokenizer file, built once for the remote-path,
+    object-store and URL-output tests (which read it and never change it)."""
+    from _tiny_llama import tiny_llama
+
+    return tiny_llama(tmp_path_factory, tokenizer=True)

@@ -20,12 +20,11 @@ from netsieve import InvalidInputError  # noqa: E402
 from netsieve.cli import main as cli_main  # noqa: E402
 from netsieve.torch import analyze, compare, filter_checkpoint, open_weights  # noqa: E402
 
-from _tiny_llama import tiny_llama  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory) -> Path:
-    return tiny_llama(tmp_path_factory, tokenizer=True)
+def llama(llama_with_tokenizer) -> Path:
+    return llama_with_tokenizer
 
 
 @pytest.fixture()
