@@ -440,18 +440,17 @@ fn median_of_descending(s: &[f64]) -> f64 {
     }
 }
 
-/// σ from least squares of the bulk values s_(i), i ≥ k, against σ·√N'·√Q_β'(pᵢ) of the bulk's
+/// σ from least squares of the bulk values s_(i), i ≥ k, against the quantiles σ·q(pᵢ) of the bulk's
 /// law `bulk` = (N − k)×(M − k) at its own ranks, over the central 10–90 %.
 fn quantile_least_squares(s: &[f64], bulk: MpShape) -> Option<f64> {
     let k = s.len() - bulk.m;
-    let (beta, scale) = (bulk.beta(), (bulk.n as f64).sqrt());
     let (mut num, mut den) = (0.0, 0.0);
     for (j, &v) in s[k..].iter().enumerate() {
         let p = 1.0 - (j as f64 + 0.5) / bulk.m as f64; // ascending quantile level of bulk rank j
         if !(0.1..=0.9).contains(&p) {
             continue;
         }
-        let q = scale * standard_quantile(p, beta).sqrt();
+        let q = bulk.quantile(p, 1.0);
         num += v * q;
         den += q * q;
     }
