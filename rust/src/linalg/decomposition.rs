@@ -45,11 +45,16 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::band_bidiagonal::bidiagonalise;
+use crate::linalg::band_eigenvectors::band_eigenvectors;
 use crate::linalg::bidiagonal_values::bidiagonal_singular_values;
 use crate::linalg::householder::dot;
-use crate::linalg::leading_eigenvectors::leading_eigenvectors;
+use crate::linalg::leading_eigenvectors::{
+    leading_eigenvectors, partial_pays, product, ORTHOGONALITY_TOLERANCE, RESIDUAL_TOLERANCE,
+};
 use crate::linalg::symmetric_eigenvalues::BAND_WIDTH;
-use crate::linalg::symmetric_eigenvalues::{tridiagonalise, Tridiagonal};
+use crate::linalg::symmetric_eigenvalues::{
+    tridiagonalise, tridiagonalise_keeping_band, two_stage_pays, BandReflectors, Tridiagonal,
+};
 pub use crate::linalg::symmetric_eigenvalues::{TWO_STAGE_MIN_DIM, TWO_STAGE_MIN_DIM_ONE_THREAD};
 use crate::linalg::tridiagonal_eigenvalues::{
     eigenvalues_below, largest_eigenvalue_lower_bound, tridiagonal_eigenvalues,
@@ -293,14 +298,21 @@ pub fn decompose_leading<T: Scalar>(
     let m = a.ncols();
     let mut g = gram_lower(a.as_ref(), par);
     stop.check()?;
-    // The kept copy, both triangles (the block products read all of it).
-    let full = Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] });
-    let t = tridiagonalise(&mut g, par, stop)?;
-    drop(g);
+    // From the two-stage size on, the kept vectors come from the band form (`band_eigenvectors`);
+    // below it, from the filtered subspace iteration on a kept copy of G, both triangles.
+    let band_route = two_stage_pays(m, par);
+    let full = (!band_route)
+        .then(|| Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] }));
+    let (t, reflectors) = if band_route {
+        let (t, r) = tridiagonalise_keeping_band(&mut g, par, stop)?;
+        (t, Some(r))
+    } else {
+        (tridiagonalise(&mut g, par, stop)?, None)
+    };
     stop.check()?;
     let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
     let out = if plan.fall_back && !gram_is_accurate(need, &lambda) {
-        drop(full);
+        drop((full, g, reflectors));
         let svd = Plan {
             first: Route::Svd,
             fall_back: false,
@@ -309,15 +321,28 @@ pub fn decompose_leading<T: Scalar>(
     } else {
         let mut s = descending_roots(&lambda);
         s.iter_mut().for_each(|x| *x *= back);
-        let partial = match kept(&s)? {
-            Some(0) => Some(Mat::zeros(m, 0)),
-            Some(k) => leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?,
-            None => None,
+        let partial = match (kept(&s)?, &full, &reflectors) {
+            (Some(0), _, _) => Some(Mat::zeros(m, 0)),
+            (Some(k), Some(full), _) => leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?,
+            (Some(k), None, Some(r)) => {
+                band_leading_vectors(a.as_ref(), &g, r, &lambda, k, par, stop)?
+            }
+            _ => None,
         };
         stop.check()?;
+        drop(reflectors);
         let (lambda, v) = match partial {
             Some(v) => (lambda, v),
-            None => gram_eigen(full)?,
+            None => {
+                // Every vector; the band route kept no copy of G, so it is formed again.
+                drop(g);
+                let g = match full {
+                    Some(full) => full,
+                    None => gram_lower(a.as_ref(), par),
+                };
+                stop.check()?;
+                gram_eigen(g)?
+            }
         };
         TallResult {
             s: descending_roots(&lambda),
@@ -326,6 +351,76 @@ pub fn decompose_leading<T: Scalar>(
         }
     };
     Ok(finish(out, a, back, transposed))
+}
+
+/// The k leading eigenvectors of G = AᵀA (values ascending in `lambda`, from the band form in
+/// `band`): inverse iteration on the band, mapped back by the first stage's reflectors, and
+/// returned only if every vector passes the check of `leading_eigenvectors` against AᵀA itself
+/// ([`verified_against_gram_factor`]); `None` when k does not pay (`partial_pays`) or a check fails.
+fn band_leading_vectors(
+    a: MatRef<'_, f64>,
+    band: &Mat<f64>,
+    reflectors: &BandReflectors,
+    lambda: &[f64],
+    k: usize,
+    par: Par,
+    stop: &Stop,
+) -> CoreResult<Option<Mat<f64>>> {
+    let n = lambda.len();
+    let lmax = lambda.last().copied().unwrap_or(0.0);
+    if !partial_pays(k, n) || !(lmax > 0.0 && lmax.is_finite()) {
+        return Ok(None);
+    }
+    let wanted: Vec<f64> = (0..k).map(|j| lambda[n - 1 - j]).collect();
+    let Some(mut v) = band_eigenvectors(band.as_ref(), reflectors.band_width, &wanted, lmax, par)
+    else {
+        return Ok(None);
+    };
+    stop.check()?;
+    reflectors.apply(v.as_mut(), par);
+    stop.check()?;
+    Ok(verified_against_gram_factor(a, &v, &wanted, lmax, par).then_some(v))
+}
+
+/// The check of `leading_eigenvectors::verified` with AᵀA in place of G (no copy of G needed):
+/// ‖Aᵀ·(A·vⱼ) − λⱼ·vⱼ‖₂ ≤ [`RESIDUAL_TOLERANCE`]·λ_max for each column (λ descending, one per
+/// column) and max |VᵀV − I| ≤ [`ORTHOGONALITY_TOLERANCE`].
+pub fn verified_against_gram_factor(
+    a: MatRef<'_, f64>,
+    v: &Mat<f64>,
+    lambda_descending: &[f64],
+    lmax: f64,
+    par: Par,
+) -> bool {
+    let k = v.ncols();
+    if lmax.is_nan()
+        || lmax <= 0.0
+        || v.as_ref()
+            .col_iter()
+            .any(|c| c.iter().any(|x| !x.is_finite()))
+    {
+        return false;
+    }
+    let av = product(a, v.as_ref(), par);
+    let gv = product(a.transpose(), av.as_ref(), par);
+    let residuals_pass = (0..k).all(|j| {
+        let r: f64 = v
+            .col_as_slice(j)
+            .iter()
+            .zip(gv.col_as_slice(j))
+            .map(|(&x, &y)| (y - lambda_descending[j] * x) * (y - lambda_descending[j] * x))
+            .sum::<f64>()
+            .sqrt();
+        r <= RESIDUAL_TOLERANCE * lmax
+    });
+    let gram = product(v.transpose(), v.as_ref(), Par::Seq);
+    let orthonormal = (0..k).all(|i| {
+        (0..k).all(|j| {
+            let want = if i == j { 1.0 } else { 0.0 };
+            (gram[(i, j)] - want).abs() <= ORTHOGONALITY_TOLERANCE
+        })
+    });
+    residuals_pass && orthonormal
 }
 
 /// Values back in W's units and, for the Gram factors, A reattached (in W's units, like s).
