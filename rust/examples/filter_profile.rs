@@ -14,15 +14,15 @@ use std::time::Instant;
 use _netsieve::interrupt::Stop;
 use _netsieve::linalg::band_eigenvectors::band_eigenvectors;
 use _netsieve::linalg::decomposition::{
-    gram_lower, has_negligible_column, parallelism, svd_singular_values,
-    tridiagonal_condition_passes, verified_against_gram_factor, Factors,
+    gram_factor_check, gram_lower, has_negligible_column, parallelism, svd_singular_values,
+    tridiagonal_condition_passes, Factors,
 };
 use _netsieve::linalg::leading_eigenvectors::leading_eigenvectors;
 use _netsieve::linalg::symmetric_eigenvalues::{tridiagonalise, tridiagonalise_keeping_band};
 use _netsieve::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 use _netsieve::matrix::{to_f64_mat, MatrixView};
 use _netsieve::shrinkage::filter::{filter_matrix, GivenOptions, ShrinkMethod};
-use _netsieve::shrinkage::reconstruct::{reconstruct, to_row_major};
+use _netsieve::shrinkage::reconstruct::reconstruct_row_major;
 use faer::Mat;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -102,6 +102,29 @@ fn main() {
     let column_check = clock.lap("column check (negligible column)");
     let g = gram_lower(a.as_ref(), par);
     let gram = clock.lap("Gram product (lower triangle)");
+    if mode == "gram" {
+        // Probe: column panels of rectangular products, sequential.
+        for panel_width in [64usize, 128, 256, 512] {
+            let m = a.ncols();
+            let mut g2 = Mat::<f64>::zeros(m, m);
+            clock = Clock::start();
+            let mut j = 0;
+            while j < m {
+                let w = panel_width.min(m - j);
+                faer::linalg::matmul::matmul(
+                    g2.as_mut().submatrix_mut(j, j, m - j, w),
+                    faer::Accum::Replace,
+                    a.as_ref().subcols(j, m - j).transpose(),
+                    a.as_ref().subcols(j, w),
+                    1.0,
+                    faer::Par::Seq,
+                );
+                j += w;
+            }
+            clock.lap(&format!("Gram by sequential panels of {panel_width}"));
+        }
+        return;
+    }
     let m = g.ncols();
     if mode == "routes" {
         let mut work = g.clone();
@@ -152,7 +175,8 @@ fn main() {
     ));
     reflectors.apply(v.as_mut(), par);
     clock.lap("kept vectors: stage-1 reflectors");
-    let ok = verified_against_gram_factor(a.as_ref(), &v, &wanted, lambda[m - 1], par);
+    let av = gram_factor_check(a.as_ref(), &v, &wanted, lambda[m - 1], par);
+    let ok = av.is_some();
     clock.lap(&format!("kept vectors: check against AᵀA (passes: {ok})"));
     let cheb = leading_eigenvectors(full.as_ref(), &lambda, k, par, &stop).unwrap();
     clock.lap(&format!(
@@ -164,11 +188,10 @@ fn main() {
         .map(|i| if i < k { 0.9 * s[i] } else { 0.0 })
         .collect();
     clock = Clock::start();
-    let out = reconstruct(tall, Factors::Gram { a, v }, &s, &eta);
-    clock.lap("reconstruction (A·V_k, then ·V_kᵀ)");
-    let data = to_row_major::<f32>(out.as_ref(), rows < cols);
-    clock.lap("output: row-major float32 copy");
-    drop((out, data, g));
+    let data =
+        reconstruct_row_major::<f32>(tall, Factors::Gram { a, v, av }, &s, &eta, rows < cols);
+    clock.lap("reconstruction, straight into row-major float32");
+    drop((data, g));
     let options = GivenOptions::default()
         .resolve(ShrinkMethod::Operator)
         .unwrap();

@@ -191,6 +191,8 @@ pub enum Factors {
         a: Mat<f64>,
         /// Right singular vectors (columns).
         v: Mat<f64>,
+        /// A·V, when the kept-vectors check computed it (the reconstruction reuses it).
+        av: Option<Mat<f64>>,
     },
 }
 
@@ -322,17 +324,20 @@ pub fn decompose_leading<T: Scalar>(
         let mut s = descending_roots(&lambda);
         s.iter_mut().for_each(|x| *x *= back);
         let partial = match (kept(&s)?, &full, &reflectors) {
-            (Some(0), _, _) => Some(Mat::zeros(m, 0)),
-            (Some(k), Some(full), _) => leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?,
+            (Some(0), _, _) => Some((Mat::zeros(m, 0), None)),
+            (Some(k), Some(full), _) => {
+                leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?.map(|v| (v, None))
+            }
             (Some(k), None, Some(r)) => {
                 band_leading_vectors(a.as_ref(), &g, r, &lambda, k, par, stop)?
+                    .map(|(v, av)| (v, Some(av)))
             }
             _ => None,
         };
         stop.check()?;
         drop(reflectors);
-        let (lambda, v) = match partial {
-            Some(v) => (lambda, v),
+        let (lambda, v, av) = match partial {
+            Some((v, av)) => (lambda, v, av),
             None => {
                 // Every vector; the band route kept no copy of G, so it is formed again.
                 drop(g);
@@ -341,12 +346,17 @@ pub fn decompose_leading<T: Scalar>(
                     None => gram_lower(a.as_ref(), par),
                 };
                 stop.check()?;
-                gram_eigen(g)?
+                let (lambda, v) = gram_eigen(g)?;
+                (lambda, v, None)
             }
         };
         TallResult {
             s: descending_roots(&lambda),
-            factors: Factors::Gram { a: Mat::new(), v },
+            factors: Factors::Gram {
+                a: Mat::new(),
+                v,
+                av,
+            },
             route: Route::Gram,
         }
     };
@@ -355,8 +365,8 @@ pub fn decompose_leading<T: Scalar>(
 
 /// The k leading eigenvectors of G = AᵀA (values ascending in `lambda`, from the band form in
 /// `band`): inverse iteration on the band, mapped back by the first stage's reflectors, and
-/// returned only if every vector passes the check of `leading_eigenvectors` against AᵀA itself
-/// ([`verified_against_gram_factor`]); `None` when k does not pay (`partial_pays`) or a check fails.
+/// returned, with A·V, only if every vector passes the check of `leading_eigenvectors` against
+/// AᵀA itself ([`gram_factor_check`]); `None` when k does not pay (`partial_pays`) or a check fails.
 fn band_leading_vectors(
     a: MatRef<'_, f64>,
     band: &Mat<f64>,
@@ -365,7 +375,7 @@ fn band_leading_vectors(
     k: usize,
     par: Par,
     stop: &Stop,
-) -> CoreResult<Option<Mat<f64>>> {
+) -> CoreResult<Option<(Mat<f64>, Mat<f64>)>> {
     let n = lambda.len();
     let lmax = lambda.last().copied().unwrap_or(0.0);
     if !partial_pays(k, n) || !(lmax > 0.0 && lmax.is_finite()) {
@@ -379,19 +389,20 @@ fn band_leading_vectors(
     stop.check()?;
     reflectors.apply(v.as_mut(), par);
     stop.check()?;
-    Ok(verified_against_gram_factor(a, &v, &wanted, lmax, par).then_some(v))
+    Ok(gram_factor_check(a, &v, &wanted, lmax, par).map(|av| (v, av)))
 }
 
 /// The check of `leading_eigenvectors::verified` with AᵀA in place of G (no copy of G needed):
 /// ‖Aᵀ·(A·vⱼ) − λⱼ·vⱼ‖₂ ≤ [`RESIDUAL_TOLERANCE`]·λ_max for each column (λ descending, one per
-/// column) and max |VᵀV − I| ≤ [`ORTHOGONALITY_TOLERANCE`].
-pub fn verified_against_gram_factor(
+/// column) and max |VᵀV − I| ≤ [`ORTHOGONALITY_TOLERANCE`]. Returns A·V when both hold (the
+/// reconstruction reuses it), `None` otherwise.
+pub fn gram_factor_check(
     a: MatRef<'_, f64>,
     v: &Mat<f64>,
     lambda_descending: &[f64],
     lmax: f64,
     par: Par,
-) -> bool {
+) -> Option<Mat<f64>> {
     let k = v.ncols();
     if lmax.is_nan()
         || lmax <= 0.0
@@ -399,7 +410,7 @@ pub fn verified_against_gram_factor(
             .col_iter()
             .any(|c| c.iter().any(|x| !x.is_finite()))
     {
-        return false;
+        return None;
     }
     let av = product(a, v.as_ref(), par);
     let gv = product(a.transpose(), av.as_ref(), par);
@@ -420,7 +431,7 @@ pub fn verified_against_gram_factor(
             (gram[(i, j)] - want).abs() <= ORTHOGONALITY_TOLERANCE
         })
     });
-    residuals_pass && orthonormal
+    (residuals_pass && orthonormal).then_some(av)
 }
 
 /// Values back in W's units and, for the Gram factors, A reattached (in W's units, like s).
@@ -429,13 +440,17 @@ fn finish(mut out: TallResult, mut a: Mat<f64>, back: f64, transposed: bool) -> 
         out.s.iter_mut().for_each(|x| *x *= back);
     }
     let factors = match out.factors {
-        Factors::Gram { v, .. } => {
+        Factors::Gram { v, mut av, .. } => {
             if back != 1.0 {
                 for j in 0..a.ncols() {
                     a.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= back);
                 }
+                for j in 0..av.as_ref().map_or(0, |p| p.ncols()) {
+                    let p = av.as_mut().expect("present");
+                    p.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= back);
+                }
             }
-            Factors::Gram { a, v }
+            Factors::Gram { a, v, av }
         }
         other => other,
     };
@@ -514,7 +529,11 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
                     }
                     return Ok(TallResult {
                         s,
-                        factors: Factors::Gram { a: Mat::new(), v },
+                        factors: Factors::Gram {
+                            a: Mat::new(),
+                            v,
+                            av: None,
+                        },
                         route: Route::Gram,
                     });
                 }
@@ -1195,7 +1214,7 @@ mod tests {
             let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut three).unwrap();
             assert_eq!(asked, vec![m]);
             assert_eq!((d.route, d.transposed), (Route::Gram, full.transposed));
-            let Factors::Gram { a, v } = &d.factors else {
+            let Factors::Gram { a, v, .. } = &d.factors else {
                 panic!("gram route expected")
             };
             assert_eq!((v.nrows(), v.ncols(), a.nrows()), (m, 3, n));
@@ -1229,6 +1248,49 @@ mod tests {
         let w = MatrixView::from_row_major(&data, n, m);
         let d = decompose_leading(w, Decomposition::Svd, &Stop::never(), &mut never).unwrap();
         assert_eq!(d.route, Route::Svd);
+    }
+
+    #[test]
+    fn from_the_two_stage_size_on_the_kept_vectors_come_from_the_band_form() {
+        // 1024 columns: the two-stage reduction on any pool, so the band route answers.
+        let (n, m) = (1100, TWO_STAGE_MIN_DIM);
+        let data = spiked_matrix(n, m, &[900.0, 500.0, 300.0], 5);
+        let w = MatrixView::from_row_major(&data, n, m).t();
+        let full = decompose(
+            w,
+            Need::LeadingComponents,
+            Decomposition::Auto,
+            &Stop::never(),
+        )
+        .unwrap();
+        let Factors::Gram { v: v_full, .. } = &full.factors else {
+            panic!("gram route expected")
+        };
+        let mut three = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(Some(3)) };
+        let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut three).unwrap();
+        let Factors::Gram { a, v, av } = &d.factors else {
+            panic!("gram route expected")
+        };
+        let av = av.as_ref().expect("the band route's check keeps A·V");
+        assert_eq!((v.ncols(), av.nrows(), av.ncols()), (3, n, 3));
+        for (x, y) in d.s.iter().zip(&full.s) {
+            assert!((x - y).abs() <= 1e-12 * full.s[0]);
+        }
+        for j in 0..3 {
+            let dot: f64 = (0..m).map(|i| v[(i, j)] * v_full[(i, j)]).sum();
+            assert!((dot.abs() - 1.0).abs() < 1e-10, "{j}: {dot}");
+            for i in (0..n).step_by(97) {
+                let direct: f64 = (0..m).map(|l| a[(i, l)] * v[(l, j)]).sum();
+                assert!((direct - av[(i, j)]).abs() <= 1e-12 * full.s[0]);
+            }
+        }
+        // A kept set too large to pay: every vector, as before.
+        let mut many = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(Some(m / 3)) };
+        let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut many).unwrap();
+        let Factors::Gram { v, av, .. } = &d.factors else {
+            panic!("gram route expected")
+        };
+        assert_eq!((v.ncols(), av.is_none()), (m, true));
     }
 
     #[test]
