@@ -102,29 +102,6 @@ fn main() {
     let column_check = clock.lap("column check (negligible column)");
     let g = gram_lower(a.as_ref(), par);
     let gram = clock.lap("Gram product (lower triangle)");
-    if mode == "gram" {
-        // Probe: column panels of rectangular products, sequential.
-        for panel_width in [64usize, 128, 256, 512] {
-            let m = a.ncols();
-            let mut g2 = Mat::<f64>::zeros(m, m);
-            clock = Clock::start();
-            let mut j = 0;
-            while j < m {
-                let w = panel_width.min(m - j);
-                faer::linalg::matmul::matmul(
-                    g2.as_mut().submatrix_mut(j, j, m - j, w),
-                    faer::Accum::Replace,
-                    a.as_ref().subcols(j, m - j).transpose(),
-                    a.as_ref().subcols(j, w),
-                    1.0,
-                    faer::Par::Seq,
-                );
-                j += w;
-            }
-            clock.lap(&format!("Gram by sequential panels of {panel_width}"));
-        }
-        return;
-    }
     let m = g.ncols();
     if mode == "routes" {
         let mut work = g.clone();

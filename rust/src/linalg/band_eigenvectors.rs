@@ -54,8 +54,8 @@ pub fn band_eigenvectors(
         }
     }
     let band = LowerBand::new(band, b);
-    let solve_cluster = |cluster: &Vec<usize>| -> Option<Vec<(usize, Vec<f64>)>> {
-        let mut done: Vec<(usize, Vec<f64>)> = Vec::with_capacity(cluster.len());
+    let solve_cluster = |cluster: &Vec<usize>| -> Option<Vec<Solved>> {
+        let mut done: Vec<Solved> = Vec::with_capacity(cluster.len());
         let mut previous_shift = f64::NEG_INFINITY;
         for &j in cluster {
             // Shifts within 10·ε·‖B‖ of each other are pulled apart (dstein's PERTOL).
@@ -68,7 +68,7 @@ pub fn band_eigenvectors(
         }
         Some(done)
     };
-    let solved: Option<Vec<Vec<(usize, Vec<f64>)>>> = if par.degree() > 1 {
+    let solved: Option<Vec<Vec<Solved>>> = if par.degree() > 1 {
         clusters.par_iter().map(solve_cluster).collect()
     } else {
         clusters.iter().map(solve_cluster).collect()
@@ -79,6 +79,9 @@ pub fn band_eigenvectors(
     }
     Some(out)
 }
+
+/// An eigenvector, with the index of its eigenvalue.
+type Solved = (usize, Vec<f64>);
 
 /// A unit vector x with (B − λI)·x small: solves from a fixed random start, each iterate
 /// orthogonalised against `members` and normalised; stops one solve after the growth shows a
@@ -250,8 +253,8 @@ impl BandLu {
         for j in (0..n).rev() {
             let last = (j + 2 * b).min(n - 1);
             let mut s = y[j];
-            for c in j + 1..=last {
-                s -= self.data[at(j, c)] * y[c];
+            for (c, &yc) in y.iter().enumerate().take(last + 1).skip(j + 1) {
+                s -= self.data[at(j, c)] * yc;
             }
             y[j] = s / self.data[at(j, j)];
         }

@@ -25,8 +25,10 @@
 //!
 //! Filters that keep only leading components call [`decompose_leading`]: on the Gram route the
 //! values come first (the values path), the caller turns them into a kept rank k, and only k
-//! eigenvectors are computed (`leading_eigenvectors`, checked; every vector as before when the
-//! check fails or the kept set is not separated).
+//! eigenvectors are computed, checked, with every vector as before when the check fails: from the
+//! two-stage size on by inverse iteration on the reduction's band form and its stage-1 reflectors
+//! (`band_eigenvectors`, checked against AᵀA, [`gram_factor_check`]), below it by a filtered
+//! subspace iteration on G (`leading_eigenvectors`).
 //!
 //! What is accurate enough depends on what the caller reads, so the caller states its [`Need`] and
 //! [`Decomposition::Auto`] applies that need's rule (table in [`plan`]). An explicit route is
@@ -275,11 +277,14 @@ pub type KeptRank<'f> = &'f mut dyn FnMut(&[f64]) -> CoreResult<Option<usize>>;
 ///
 /// On the Gram route the values come first, by the values path (tridiagonalisation + root-free
 /// QR, as [`singular_values`]); `kept` turns them into the kept rank k; then only the k leading
-/// eigenvectors are computed, by [`leading_eigenvectors`] on a kept copy of G, and V (M×k) is
-/// returned in `Factors::Gram` with the values path's s. When that route declines or fails its
-/// check (kept set not separated, budget spent, residual or orthogonality out of tolerance: see
+/// eigenvectors are computed, and V (M×k) is returned in `Factors::Gram` with the values path's s:
+/// from the two-stage size on ([`two_stage_pays`]) by inverse iteration on the band form the
+/// reduction leaves in G's storage, mapped back by its stage-1 reflectors and checked against AᵀA
+/// (no copy of G; the check's A·V comes with the factors); below it by [`leading_eigenvectors`]
+/// on a kept copy of G. When that route declines or fails its check (k too large to pay, kept
+/// set not separated, budget spent, residual or orthogonality out of tolerance: see
 /// `leading_eigenvectors`), or `kept` says it reads more, every vector is computed as by
-/// [`decompose`], whose values then come with the vectors. The SVD route and the accuracy rule of
+/// [`decompose`] (the band route forms G again), whose values then come with the vectors. The SVD route and the accuracy rule of
 /// the leading components are those of [`decompose`].
 pub fn decompose_leading<T: Scalar>(
     w: MatrixView<'_, T>,
@@ -378,7 +383,7 @@ fn band_leading_vectors(
 ) -> CoreResult<Option<(Mat<f64>, Mat<f64>)>> {
     let n = lambda.len();
     let lmax = lambda.last().copied().unwrap_or(0.0);
-    if !partial_pays(k, n) || !(lmax > 0.0 && lmax.is_finite()) {
+    if !(partial_pays(k, n) && lmax > 0.0 && lmax.is_finite()) {
         return Ok(None);
     }
     let wanted: Vec<f64> = (0..k).map(|j| lambda[n - 1 - j]).collect();

@@ -10,7 +10,9 @@
 //!    reflector of length ≤ b per step, O(b·n²) flops on a band that stays in cache;
 //!
 //! then the eigenvalues of the tridiagonal matrix by the root-free QR algorithm
-//! ([`tridiagonal_eigenvalues`]). No orthogonal factor is kept, so this is for eigenvalues only.
+//! ([`tridiagonal_eigenvalues`]). No orthogonal factor is kept, except by
+//! [`tridiagonalise_keeping_band`]: the first stage's reflectors and the band form, from which
+//! `band_eigenvectors` computes a few eigenvectors.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
@@ -131,8 +133,11 @@ fn two_stage_tridiagonal(
 pub struct BandReflectors {
     /// Half-width of the band.
     pub band_width: usize,
-    panels: Vec<(usize, Mat<f64>, Mat<f64>)>,
+    panels: Vec<Panel>,
 }
+
+/// One panel's block reflector: its first row, V and T.
+type Panel = (usize, Mat<f64>, Mat<f64>);
 
 impl BandReflectors {
     /// X ← Q·X (X has the matrix's n rows): maps eigenvectors of the band form to the matrix's.
@@ -208,7 +213,7 @@ fn reduce_to_band(
     b: usize,
     par: Par,
     stop: &Stop,
-    mut keep: Option<&mut Vec<(usize, Mat<f64>, Mat<f64>)>>,
+    mut keep: Option<&mut Vec<Panel>>,
 ) -> CoreResult<()> {
     let n = a.nrows();
     let mut k = 0;

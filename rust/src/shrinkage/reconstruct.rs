@@ -247,3 +247,47 @@ pub fn to_row_major<T: Scalar>(out: MatRef<'_, f64>, transposed: bool) -> Vec<T>
         });
     data
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interrupt::Stop;
+    use crate::linalg::decomposition::{decompose, Decomposition, Need};
+
+    #[test]
+    fn the_direct_output_equals_the_two_pass_one() {
+        // Tall and wide, Gram and SVD factors: the block-wise output equals the f64 result converted.
+        let (n, m) = (70, 30);
+        let data: Vec<f32> = (0..n * m)
+            .map(|i| {
+                (((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
+                    + if i % m == i / m % m { 3.0 } else { 0.0 }
+            })
+            .collect();
+        for wide in [false, true] {
+            let w = if wide {
+                MatrixView::from_row_major(&data, m, n)
+            } else {
+                MatrixView::from_row_major(&data, n, m)
+            };
+            let w_tall = if wide { w.t() } else { w };
+            for route in [Decomposition::Gram, Decomposition::Svd] {
+                let d = || decompose(w, Need::LeadingComponents, route, &Stop::never()).unwrap();
+                let s = d().s;
+                // A kept prefix: the direct path (η non-zero on the first 4 only).
+                let eta: Vec<f64> = s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| if i < 4 { 0.8 * x } else { 0.0 })
+                    .collect();
+                let direct = reconstruct_row_major::<f32>(w_tall, d().factors, &s, &eta, wide);
+                let two_pass = reconstruct(w_tall, d().factors, &s, &eta);
+                let two_pass = to_row_major::<f32>(two_pass.as_ref(), wide);
+                let scale = two_pass.iter().fold(0.0f32, |a, x| a.max(x.abs()));
+                for (x, y) in direct.iter().zip(&two_pass) {
+                    assert!((x - y).abs() <= 1e-6 * scale, "{x} vs {y}");
+                }
+            }
+        }
+    }
+}
