@@ -25,8 +25,10 @@
 //!
 //! Filters that keep only leading components call [`decompose_leading`]: on the Gram route the
 //! values come first (the values path), the caller turns them into a kept rank k, and only k
-//! eigenvectors are computed (`leading_eigenvectors`, checked; every vector as before when the
-//! check fails or the kept set is not separated).
+//! eigenvectors are computed, checked, with every vector as before when the check fails: from the
+//! two-stage size on by inverse iteration on the reduction's band form and its stage-1 reflectors
+//! (`band_eigenvectors`, checked against AᵀA, [`gram_factor_check`]), below it by a filtered
+//! subspace iteration on G (`leading_eigenvectors`).
 //!
 //! What is accurate enough depends on what the caller reads, so the caller states its [`Need`] and
 //! [`Decomposition::Auto`] applies that need's rule (table in [`plan`]). An explicit route is
@@ -45,11 +47,16 @@ use rayon::prelude::*;
 use crate::error::{CoreError, CoreResult};
 use crate::interrupt::Stop;
 use crate::linalg::band_bidiagonal::bidiagonalise;
+use crate::linalg::band_eigenvectors::band_eigenvectors;
 use crate::linalg::bidiagonal_values::bidiagonal_singular_values;
 use crate::linalg::householder::dot;
-use crate::linalg::leading_eigenvectors::leading_eigenvectors;
+use crate::linalg::leading_eigenvectors::{
+    leading_eigenvectors, partial_pays, product, ORTHOGONALITY_TOLERANCE, RESIDUAL_TOLERANCE,
+};
 use crate::linalg::symmetric_eigenvalues::BAND_WIDTH;
-use crate::linalg::symmetric_eigenvalues::{tridiagonalise, Tridiagonal};
+use crate::linalg::symmetric_eigenvalues::{
+    tridiagonalise, tridiagonalise_keeping_band, two_stage_pays, BandReflectors, Tridiagonal,
+};
 pub use crate::linalg::symmetric_eigenvalues::{TWO_STAGE_MIN_DIM, TWO_STAGE_MIN_DIM_ONE_THREAD};
 use crate::linalg::tridiagonal_eigenvalues::{
     eigenvalues_below, largest_eigenvalue_lower_bound, tridiagonal_eigenvalues,
@@ -186,6 +193,8 @@ pub enum Factors {
         a: Mat<f64>,
         /// Right singular vectors (columns).
         v: Mat<f64>,
+        /// A·V, when the kept-vectors check computed it (the reconstruction reuses it).
+        av: Option<Mat<f64>>,
     },
 }
 
@@ -268,11 +277,14 @@ pub type KeptRank<'f> = &'f mut dyn FnMut(&[f64]) -> CoreResult<Option<usize>>;
 ///
 /// On the Gram route the values come first, by the values path (tridiagonalisation + root-free
 /// QR, as [`singular_values`]); `kept` turns them into the kept rank k; then only the k leading
-/// eigenvectors are computed, by [`leading_eigenvectors`] on a kept copy of G, and V (M×k) is
-/// returned in `Factors::Gram` with the values path's s. When that route declines or fails its
-/// check (kept set not separated, budget spent, residual or orthogonality out of tolerance: see
+/// eigenvectors are computed, and V (M×k) is returned in `Factors::Gram` with the values path's s:
+/// from the two-stage size on ([`two_stage_pays`]) by inverse iteration on the band form the
+/// reduction leaves in G's storage, mapped back by its stage-1 reflectors and checked against AᵀA
+/// (no copy of G; the check's A·V comes with the factors); below it by [`leading_eigenvectors`]
+/// on a kept copy of G. When that route declines or fails its check (k too large to pay, kept
+/// set not separated, budget spent, residual or orthogonality out of tolerance: see
 /// `leading_eigenvectors`), or `kept` says it reads more, every vector is computed as by
-/// [`decompose`], whose values then come with the vectors. The SVD route and the accuracy rule of
+/// [`decompose`] (the band route forms G again), whose values then come with the vectors. The SVD route and the accuracy rule of
 /// the leading components are those of [`decompose`].
 pub fn decompose_leading<T: Scalar>(
     w: MatrixView<'_, T>,
@@ -293,14 +305,21 @@ pub fn decompose_leading<T: Scalar>(
     let m = a.ncols();
     let mut g = gram_lower(a.as_ref(), par);
     stop.check()?;
-    // The kept copy, both triangles (the block products read all of it).
-    let full = Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] });
-    let t = tridiagonalise(&mut g, par, stop)?;
-    drop(g);
+    // From the two-stage size on, the kept vectors come from the band form (`band_eigenvectors`);
+    // below it, from the filtered subspace iteration on a kept copy of G, both triangles.
+    let band_route = two_stage_pays(m, par);
+    let full = (!band_route)
+        .then(|| Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] }));
+    let (t, reflectors) = if band_route {
+        let (t, r) = tridiagonalise_keeping_band(&mut g, par, stop)?;
+        (t, Some(r))
+    } else {
+        (tridiagonalise(&mut g, par, stop)?, None)
+    };
     stop.check()?;
     let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
     let out = if plan.fall_back && !gram_is_accurate(need, &lambda) {
-        drop(full);
+        drop((full, g, reflectors));
         let svd = Plan {
             first: Route::Svd,
             fall_back: false,
@@ -309,23 +328,115 @@ pub fn decompose_leading<T: Scalar>(
     } else {
         let mut s = descending_roots(&lambda);
         s.iter_mut().for_each(|x| *x *= back);
-        let partial = match kept(&s)? {
-            Some(0) => Some(Mat::zeros(m, 0)),
-            Some(k) => leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?,
-            None => None,
+        let partial = match (kept(&s)?, &full, &reflectors) {
+            (Some(0), _, _) => Some((Mat::zeros(m, 0), None)),
+            (Some(k), Some(full), _) => {
+                leading_eigenvectors(full.as_ref(), &lambda, k, par, stop)?.map(|v| (v, None))
+            }
+            (Some(k), None, Some(r)) => {
+                band_leading_vectors(a.as_ref(), &g, r, &lambda, k, par, stop)?
+                    .map(|(v, av)| (v, Some(av)))
+            }
+            _ => None,
         };
         stop.check()?;
-        let (lambda, v) = match partial {
-            Some(v) => (lambda, v),
-            None => gram_eigen(full)?,
+        drop(reflectors);
+        let (lambda, v, av) = match partial {
+            Some((v, av)) => (lambda, v, av),
+            None => {
+                // Every vector; the band route kept no copy of G, so it is formed again.
+                drop(g);
+                let g = match full {
+                    Some(full) => full,
+                    None => gram_lower(a.as_ref(), par),
+                };
+                stop.check()?;
+                let (lambda, v) = gram_eigen(g)?;
+                (lambda, v, None)
+            }
         };
         TallResult {
             s: descending_roots(&lambda),
-            factors: Factors::Gram { a: Mat::new(), v },
+            factors: Factors::Gram {
+                a: Mat::new(),
+                v,
+                av,
+            },
             route: Route::Gram,
         }
     };
     Ok(finish(out, a, back, transposed))
+}
+
+/// The k leading eigenvectors of G = AᵀA (values ascending in `lambda`, from the band form in
+/// `band`): inverse iteration on the band, mapped back by the first stage's reflectors, and
+/// returned, with A·V, only if every vector passes the check of `leading_eigenvectors` against
+/// AᵀA itself ([`gram_factor_check`]); `None` when k does not pay (`partial_pays`) or a check fails.
+fn band_leading_vectors(
+    a: MatRef<'_, f64>,
+    band: &Mat<f64>,
+    reflectors: &BandReflectors,
+    lambda: &[f64],
+    k: usize,
+    par: Par,
+    stop: &Stop,
+) -> CoreResult<Option<(Mat<f64>, Mat<f64>)>> {
+    let n = lambda.len();
+    let lmax = lambda.last().copied().unwrap_or(0.0);
+    if !(partial_pays(k, n) && lmax > 0.0 && lmax.is_finite()) {
+        return Ok(None);
+    }
+    let wanted: Vec<f64> = (0..k).map(|j| lambda[n - 1 - j]).collect();
+    let Some(mut v) = band_eigenvectors(band.as_ref(), reflectors.band_width, &wanted, lmax, par)
+    else {
+        return Ok(None);
+    };
+    stop.check()?;
+    reflectors.apply(v.as_mut(), par);
+    stop.check()?;
+    Ok(gram_factor_check(a, &v, &wanted, lmax, par).map(|av| (v, av)))
+}
+
+/// The check of `leading_eigenvectors::verified` with AᵀA in place of G (no copy of G needed):
+/// ‖Aᵀ·(A·vⱼ) − λⱼ·vⱼ‖₂ ≤ [`RESIDUAL_TOLERANCE`]·λ_max for each column (λ descending, one per
+/// column) and max |VᵀV − I| ≤ [`ORTHOGONALITY_TOLERANCE`]. Returns A·V when both hold (the
+/// reconstruction reuses it), `None` otherwise.
+pub fn gram_factor_check(
+    a: MatRef<'_, f64>,
+    v: &Mat<f64>,
+    lambda_descending: &[f64],
+    lmax: f64,
+    par: Par,
+) -> Option<Mat<f64>> {
+    let k = v.ncols();
+    if lmax.is_nan()
+        || lmax <= 0.0
+        || v.as_ref()
+            .col_iter()
+            .any(|c| c.iter().any(|x| !x.is_finite()))
+    {
+        return None;
+    }
+    let av = product(a, v.as_ref(), par);
+    let gv = product(a.transpose(), av.as_ref(), par);
+    let residuals_pass = (0..k).all(|j| {
+        let r: f64 = v
+            .col_as_slice(j)
+            .iter()
+            .zip(gv.col_as_slice(j))
+            .map(|(&x, &y)| (y - lambda_descending[j] * x) * (y - lambda_descending[j] * x))
+            .sum::<f64>()
+            .sqrt();
+        r <= RESIDUAL_TOLERANCE * lmax
+    });
+    let gram = product(v.transpose(), v.as_ref(), Par::Seq);
+    let orthonormal = (0..k).all(|i| {
+        (0..k).all(|j| {
+            let want = if i == j { 1.0 } else { 0.0 };
+            (gram[(i, j)] - want).abs() <= ORTHOGONALITY_TOLERANCE
+        })
+    });
+    (residuals_pass && orthonormal).then_some(av)
 }
 
 /// Values back in W's units and, for the Gram factors, A reattached (in W's units, like s).
@@ -334,13 +445,17 @@ fn finish(mut out: TallResult, mut a: Mat<f64>, back: f64, transposed: bool) -> 
         out.s.iter_mut().for_each(|x| *x *= back);
     }
     let factors = match out.factors {
-        Factors::Gram { v, .. } => {
+        Factors::Gram { v, mut av, .. } => {
             if back != 1.0 {
                 for j in 0..a.ncols() {
                     a.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= back);
                 }
+                for j in 0..av.as_ref().map_or(0, |p| p.ncols()) {
+                    let p = av.as_mut().expect("present");
+                    p.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= back);
+                }
             }
-            Factors::Gram { a, v }
+            Factors::Gram { a, v, av }
         }
         other => other,
     };
@@ -419,7 +534,11 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
                     }
                     return Ok(TallResult {
                         s,
-                        factors: Factors::Gram { a: Mat::new(), v },
+                        factors: Factors::Gram {
+                            a: Mat::new(),
+                            v,
+                            av: None,
+                        },
                         route: Route::Gram,
                     });
                 }
@@ -1100,7 +1219,7 @@ mod tests {
             let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut three).unwrap();
             assert_eq!(asked, vec![m]);
             assert_eq!((d.route, d.transposed), (Route::Gram, full.transposed));
-            let Factors::Gram { a, v } = &d.factors else {
+            let Factors::Gram { a, v, .. } = &d.factors else {
                 panic!("gram route expected")
             };
             assert_eq!((v.nrows(), v.ncols(), a.nrows()), (m, 3, n));
@@ -1134,6 +1253,49 @@ mod tests {
         let w = MatrixView::from_row_major(&data, n, m);
         let d = decompose_leading(w, Decomposition::Svd, &Stop::never(), &mut never).unwrap();
         assert_eq!(d.route, Route::Svd);
+    }
+
+    #[test]
+    fn from_the_two_stage_size_on_the_kept_vectors_come_from_the_band_form() {
+        // 1024 columns: the two-stage reduction on any pool, so the band route answers.
+        let (n, m) = (1100, TWO_STAGE_MIN_DIM);
+        let data = spiked_matrix(n, m, &[900.0, 500.0, 300.0], 5);
+        let w = MatrixView::from_row_major(&data, n, m).t();
+        let full = decompose(
+            w,
+            Need::LeadingComponents,
+            Decomposition::Auto,
+            &Stop::never(),
+        )
+        .unwrap();
+        let Factors::Gram { v: v_full, .. } = &full.factors else {
+            panic!("gram route expected")
+        };
+        let mut three = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(Some(3)) };
+        let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut three).unwrap();
+        let Factors::Gram { a, v, av } = &d.factors else {
+            panic!("gram route expected")
+        };
+        let av = av.as_ref().expect("the band route's check keeps A·V");
+        assert_eq!((v.ncols(), av.nrows(), av.ncols()), (3, n, 3));
+        for (x, y) in d.s.iter().zip(&full.s) {
+            assert!((x - y).abs() <= 1e-12 * full.s[0]);
+        }
+        for j in 0..3 {
+            let dot: f64 = (0..m).map(|i| v[(i, j)] * v_full[(i, j)]).sum();
+            assert!((dot.abs() - 1.0).abs() < 1e-10, "{j}: {dot}");
+            for i in (0..n).step_by(97) {
+                let direct: f64 = (0..m).map(|l| a[(i, l)] * v[(l, j)]).sum();
+                assert!((direct - av[(i, j)]).abs() <= 1e-12 * full.s[0]);
+            }
+        }
+        // A kept set too large to pay: every vector, as before.
+        let mut many = |_: &[f64]| -> CoreResult<Option<usize>> { Ok(Some(m / 3)) };
+        let d = decompose_leading(w, Decomposition::Auto, &Stop::never(), &mut many).unwrap();
+        let Factors::Gram { v, av, .. } = &d.factors else {
+            panic!("gram route expected")
+        };
+        assert_eq!((v.ncols(), av.is_none()), (m, true));
     }
 
     #[test]

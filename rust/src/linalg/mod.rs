@@ -2,6 +2,7 @@
 
 pub mod band_bidiagonal;
 pub mod band_chase;
+pub mod band_eigenvectors;
 pub mod bidiagonal_values;
 pub mod decomposition;
 pub mod householder;

@@ -10,7 +10,9 @@
 //!    reflector of length ≤ b per step, O(b·n²) flops on a band that stays in cache;
 //!
 //! then the eigenvalues of the tridiagonal matrix by the root-free QR algorithm
-//! ([`tridiagonal_eigenvalues`]). No orthogonal factor is kept, so this is for eigenvalues only.
+//! ([`tridiagonal_eigenvalues`]). No orthogonal factor is kept, except by
+//! [`tridiagonalise_keeping_band`]: the first stage's reflectors and the band form, from which
+//! `band_eigenvectors` computes a few eigenvectors.
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
@@ -121,14 +123,98 @@ fn two_stage_tridiagonal(
         return Ok(Tridiagonal::default());
     }
     let b = band_width.clamp(1, n);
-    reduce_to_band(a.as_mut(), b, par, stop)?;
+    reduce_to_band(a.as_mut(), b, par, stop, None)?;
     let (diag, subdiag) = band_to_tridiagonal(a.as_ref(), b, par.degree());
     Ok(Tridiagonal { diag, subdiag })
 }
 
+/// The orthogonal factor Q of the two-stage reduction's first stage (G = Q·B·Qᵀ with B the band
+/// form), as its block reflectors: panel p acts on rows `start`.. as I − V·T·Vᵀ.
+pub struct BandReflectors {
+    /// Half-width of the band.
+    pub band_width: usize,
+    panels: Vec<Panel>,
+}
+
+/// One panel's block reflector: its first row, V and T.
+type Panel = (usize, Mat<f64>, Mat<f64>);
+
+impl BandReflectors {
+    /// X ← Q·X (X has the matrix's n rows): maps eigenvectors of the band form to the matrix's.
+    pub fn apply(&self, mut x: MatMut<'_, f64>, par: Par) {
+        let cols = x.ncols();
+        for (start, v, t) in self.panels.iter().rev() {
+            let (m, b) = (v.nrows(), v.ncols());
+            let mut rows = x.rb_mut().subrows_mut(*start, m);
+            let mut vtx = Mat::<f64>::zeros(b, cols);
+            matmul(
+                vtx.as_mut(),
+                Accum::Replace,
+                v.transpose(),
+                rows.rb(),
+                1.0,
+                par,
+            );
+            let mut tvtx = Mat::<f64>::zeros(b, cols);
+            matmul(
+                tvtx.as_mut(),
+                Accum::Replace,
+                t.as_ref(),
+                vtx.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            matmul(
+                rows.rb_mut(),
+                Accum::Add,
+                v.as_ref(),
+                tvtx.as_ref(),
+                -1.0,
+                par,
+            );
+        }
+    }
+}
+
+/// The two-stage reduction keeping the first stage's reflectors (for eigenvectors by
+/// `band_eigenvectors`): the tridiagonal form, its reflectors, and `a` left holding the band
+/// form (lower triangle, half-width [`BAND_WIDTH`]).
+pub fn tridiagonalise_keeping_band(
+    a: &mut Mat<f64>,
+    par: Par,
+    stop: &Stop,
+) -> CoreResult<(Tridiagonal, BandReflectors)> {
+    let n = a.nrows();
+    assert_eq!(n, a.ncols(), "symmetric eigenvalues need a square matrix");
+    let b = BAND_WIDTH.clamp(1, n.max(1));
+    let mut panels = Vec::new();
+    if n > 0 {
+        reduce_to_band(a.as_mut(), b, par, stop, Some(&mut panels))?;
+    }
+    let (diag, subdiag) = if n > 0 {
+        band_to_tridiagonal(a.as_ref(), b, par.degree())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok((
+        Tridiagonal { diag, subdiag },
+        BandReflectors {
+            band_width: b,
+            panels,
+        },
+    ))
+}
+
 /// Stage 1: reduces the symmetric matrix (lower triangle of `a`) to lower band form of half-width b
-/// by the similarity transforms diag(I, Qₖᵀ)·A·diag(I, Qₖ), one b-column panel at a time.
-fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par, stop: &Stop) -> CoreResult<()> {
+/// by the similarity transforms diag(I, Qₖᵀ)·A·diag(I, Qₖ), one b-column panel at a time; with
+/// `keep`, each panel's (first row, V, T) is kept.
+fn reduce_to_band(
+    mut a: MatMut<'_, f64>,
+    b: usize,
+    par: Par,
+    stop: &Stop,
+    mut keep: Option<&mut Vec<Panel>>,
+) -> CoreResult<()> {
     let n = a.nrows();
     let mut k = 0;
     while k + b + 1 < n {
@@ -145,6 +231,9 @@ fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par, stop: &Stop) -> Co
             t.as_ref(),
             par,
         );
+        if let Some(kept) = keep.as_mut() {
+            kept.push((k + b, v, t));
+        }
         k += b;
     }
     Ok(())

@@ -26,7 +26,7 @@ use crate::spectral::porter_thomas::porter_thomas;
 
 pub use super::methods::{FilterOptions, GivenOptions, ShrinkMethod};
 use super::partial_filter::filter_partial;
-use super::reconstruct::{reconstruct, to_row_major};
+use super::reconstruct::reconstruct_row_major;
 use super::shrunk_values::shrunk_values;
 
 /// What the filter did to one matrix.
@@ -190,8 +190,7 @@ pub fn filter_matrix<T: Scalar>(
     };
     let shrunk = shrunk_values(&d.s, fit.as_ref(), options, pt_boundary)?;
     stop.check()?;
-    let out = reconstruct(w_tall, d.factors, &d.s, &shrunk.eta);
-    let data = to_row_major::<T>(out.as_ref(), transposed);
+    let data = reconstruct_row_major(w_tall, d.factors, &d.s, &shrunk.eta, transposed);
     let mut record = record(
         w.nrows(),
         w.ncols(),
