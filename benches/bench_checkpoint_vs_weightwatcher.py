@@ -11,6 +11,7 @@ once without Porter–Thomas, and once by the partial route (σ and spikes only,
 weightwatcher is not a dependency of netsieve: install it yourself.
 
     python benches/bench_checkpoint_vs_weightwatcher.py --blocks 1
+    python benches/bench_checkpoint_vs_weightwatcher.py --partial-only --folder /tmp/ckpt  # netsieve's partial route alone
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ def timed(fn):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--partial-only", action="store_true",
+                    help="time only netsieve's partial route (no weightwatcher, no full route), best of --repeat")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the partial route with --partial-only")
+    ap.add_argument("--folder", type=Path, help="with --partial-only: reuse (or write once) the checkpoint here")
     args = ap.parse_args()
+    if args.partial_only:
+        partial_only(args)
+        return
     import weightwatcher as ww
 
     logging.getLogger("weightwatcher").setLevel(logging.ERROR)
@@ -80,6 +88,33 @@ def main() -> None:
         print(f"spikes found by netsieve: {sorted({r.n_spikes for r in rep})} (planted 4); load {os.getloadavg()[0]:.1f} after")
     finally:
         shutil.rmtree(tmp)
+
+
+def partial_only(args) -> None:
+    """The partial route alone, best of ``--repeat`` after one warm-up, with its per-matrix rows."""
+    torch.set_num_threads(2)
+    spec = importlib.util.spec_from_file_location("gen", HERE / "make_llama_checkpoint.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    tmp = None
+    folder = args.folder
+    if folder is None:
+        tmp = Path(tempfile.mkdtemp())
+        folder = tmp / "ckpt"
+    try:
+        if not folder.exists():
+            gen.write_llama_checkpoint(folder, shape="tinyllama", blocks=args.blocks)
+        lean = dict(porter_thomas=False, level_statistics=False, progress=False)
+        load = os.getloadavg()[0]
+        rep = nt.analyze(folder, route="partial", **lean)
+        best = min(timed(lambda: nt.analyze(folder, route="partial", **lean))[0] for _ in range(args.repeat))
+        answered = sum("partial" in (r.route or "") for r in rep)
+        print(f"netsieve `analyze(folder, route=\"partial\", porter_thomas=False, level_statistics=False)`, "
+              f"{args.blocks} block(s) + lm_head: best of {args.repeat} {best:.2f} s ({answered} of {len(rep.rows)} "
+              f"rows by the partial route); load {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
 //! place; σ̂ from the trace less the spike energies, the Tracy–Widom spike count, the white-noise
 //! dispersion check); η = the method's shrinker of the spike values with σ̂ and the shape, as the
 //! full route passes its fit; then W' = Σ_{i<k} ηᵢuᵢvᵢᵀ with uᵢ = W·vᵢ/sᵢ, computed as
-//! (W·V_k·diag(η/s))·V_kᵀ in panels of the input, in its orientation and element type.
+//! (W·V_k·diag(η/s))·V_kᵀ in panels of rows and columns of the output, in the input's orientation
+//! and element type, with W·V_k from the fit (the images W·Q of its products, `partial`): no
+//! pass over W after the fit.
 //!
 //! Accuracy: every spike's Ritz value is within ‖rⱼ‖²/gapⱼ of its eigenvalue (relative residual
 //! ≤ 1e-6, so 1e-12·θ/gap relative) and the spike subspace within an angle of
@@ -36,6 +38,8 @@ use super::shrunk_values::shrunk_values;
 
 /// Lines (rows or columns) of W widened to f64 at a time by the reconstruction.
 const PANEL: usize = 64;
+/// Columns of W' computed at a time within a panel of rows.
+const PANEL_COLUMNS: usize = 512;
 
 /// What the partial route gives for one matrix.
 pub struct PartialFiltered<T> {
@@ -56,7 +60,7 @@ pub fn filter_partial<T: Scalar>(
     options: &FilterOptions,
     stop: &Stop,
 ) -> CoreResult<Result<PartialFiltered<T>, String>> {
-    let (fit, v) = match partial_fit_with_vectors(w, &options.fit, stop)? {
+    let (fit, vectors) = match partial_fit_with_vectors(w, &options.fit, stop)? {
         Ok(found) => found,
         Err(why) => return Ok(Err(why)),
     };
@@ -71,8 +75,14 @@ pub fn filter_partial<T: Scalar>(
     }
     // The shrinkers are non-decreasing in s, so the kept components are a prefix of the spikes.
     let kept = shrunk.eta.iter().take_while(|&&e| e > 0.0).count();
-    debug_assert!(kept <= v.ncols() && shrunk.eta[kept..].iter().all(|&e| e == 0.0));
-    let data = rebuild(w, v.subcols(0, kept), &fit.leading, &shrunk.eta[..kept]);
+    debug_assert!(kept <= vectors.right.ncols() && shrunk.eta[kept..].iter().all(|&e| e == 0.0));
+    let data = assemble(
+        (w.nrows(), w.ncols()),
+        vectors.right.subcols(0, kept),
+        vectors.image.subcols(0, kept),
+        &fit.leading,
+        &shrunk.eta[..kept],
+    );
     Ok(Ok(PartialFiltered {
         data,
         eta: shrunk.eta,
@@ -82,60 +92,65 @@ pub fn filter_partial<T: Scalar>(
 }
 
 /// Row-major W' = U_k·diag(η)·V_kᵀ of W's shape and element type, from V_k (the right vectors of
-/// the tall orientation, k columns), the values s and η (k of each): uᵢ = W·vᵢ/sᵢ. In the input's
-/// orientation, with X = V_k·diag(η/s): W' = (W·X)·V_kᵀ when W is tall, W' = V_k·(Xᵀ·W) when it
-/// is wide, each computed one panel of W at a time (widened to f64, products in f64, rounded once
-/// to T).
+/// the tall orientation, k columns), the values s and η (k of each): uᵢ = W·vᵢ/sᵢ, W·V_k computed
+/// here one panel of W at a time (widened to f64, products in f64); the filter takes W·V_k from
+/// the Krylov fit instead ([`assemble`]).
 pub fn rebuild<T: Scalar>(
     w: MatrixView<'_, T>,
     v: MatRef<'_, f64>,
     s: &[f64],
     eta: &[f64],
 ) -> Vec<T> {
-    let (rows, cols) = (w.nrows(), w.ncols());
+    let oriented = if w.nrows() >= w.ncols() { w } else { w.t() };
+    let (n, m) = (oriented.nrows(), oriented.ncols());
+    let panels: Vec<Mat<f64>> = (0..n.div_ceil(PANEL))
+        .into_par_iter()
+        .map(|b| {
+            let (r0, nr) = (b * PANEL, PANEL.min(n - b * PANEL));
+            let panel = Mat::from_fn(nr, m, |i, j| oriented.get(r0 + i, j).to_f64());
+            product(panel.as_ref(), v, Par::Seq)
+        })
+        .collect();
+    let image = Mat::from_fn(n, v.ncols(), |i, j| panels[i / PANEL][(i % PANEL, j)]);
+    assemble((w.nrows(), w.ncols()), v, image.as_ref(), s, eta)
+}
+
+/// Row-major W' (`shape` rows × columns, element type T) from V_k, W·V_k (the tall orientation,
+/// N×k) and the values s and η: the tall W' = (W·V_k·diag(η/s))·V_kᵀ, the wide one its transpose
+/// V_k·diag(η/s)·(W·V_k)ᵀ, one panel of rows at a time (products in f64, rounded once to T).
+pub fn assemble<T: Scalar>(
+    (rows, cols): (usize, usize),
+    v: MatRef<'_, f64>,
+    image: MatRef<'_, f64>,
+    s: &[f64],
+    eta: &[f64],
+) -> Vec<T> {
     let k = v.ncols();
     let mut out = vec![T::from_f64(0.0); rows * cols];
     if k == 0 || rows == 0 || cols == 0 {
         return out;
     }
-    let x = Mat::from_fn(v.nrows(), k, |i, j| v[(i, j)] * (eta[j] / s[j]));
-    let write_rows = |chunk: &mut [T], panel: MatRef<'_, f64>| {
-        for (i, row) in chunk.chunks_mut(cols).enumerate() {
-            for (j, e) in row.iter_mut().enumerate() {
-                *e = T::from_f64(panel[(i, j)]);
+    let (left, right) = if rows >= cols { (image, v) } else { (v, image) };
+    let left = Mat::from_fn(rows, k, |i, j| left[(i, j)] * (eta[j] / s[j]));
+    out.par_chunks_mut(PANEL * cols)
+        .enumerate()
+        .for_each(|(b, chunk)| {
+            let (r0, nr) = (b * PANEL, chunk.len() / cols);
+            // PANEL × PANEL_COLUMNS at a time: the f64 block stays in L2 until rounded to T.
+            for c0 in (0..cols).step_by(PANEL_COLUMNS) {
+                let nc = PANEL_COLUMNS.min(cols - c0);
+                let block = product(
+                    left.subrows(r0, nr),
+                    right.subrows(c0, nc).transpose(),
+                    Par::Seq,
+                );
+                for (i, row) in chunk.chunks_mut(cols).enumerate() {
+                    for (j, e) in row[c0..c0 + nc].iter_mut().enumerate() {
+                        *e = T::from_f64(block[(i, j)]);
+                    }
+                }
             }
-        }
-    };
-    if rows >= cols {
-        // Tall: rows r0..r1 of W' = (W[r0..r1, :]·X)·V_kᵀ (panels in parallel, each product sequential).
-        out.par_chunks_mut(PANEL * cols)
-            .enumerate()
-            .for_each(|(b, chunk)| {
-                let (r0, nr) = (b * PANEL, chunk.len() / cols);
-                let panel = Mat::from_fn(nr, cols, |i, j| w.get(r0 + i, j).to_f64());
-                let left = product(panel.as_ref(), x.as_ref(), Par::Seq);
-                let block = product(left.as_ref(), v.transpose(), Par::Seq);
-                write_rows(chunk, block.as_ref());
-            });
-    } else {
-        // Wide: Z = Xᵀ·W (k×cols) by column panels, then rows r0..r1 of W' = V_k[r0..r1, :]·Z.
-        let panels: Vec<Mat<f64>> = (0..cols.div_ceil(PANEL))
-            .into_par_iter()
-            .map(|b| {
-                let (c0, nc) = (b * PANEL, PANEL.min(cols - b * PANEL));
-                let panel = Mat::from_fn(rows, nc, |i, j| w.get(i, c0 + j).to_f64());
-                product(x.transpose(), panel.as_ref(), Par::Seq)
-            })
-            .collect();
-        let z = Mat::from_fn(k, cols, |i, j| panels[j / PANEL][(i, j % PANEL)]);
-        out.par_chunks_mut(PANEL * cols)
-            .enumerate()
-            .for_each(|(b, chunk)| {
-                let (r0, nr) = (b * PANEL, chunk.len() / cols);
-                let block = product(v.subrows(r0, nr), z.as_ref(), Par::Seq);
-                write_rows(chunk, block.as_ref());
-            });
-    }
+        });
     out
 }
 

@@ -17,9 +17,18 @@
 //! Leading values. Block Krylov (block Lanczos with full reorthogonalisation, Rayleigh–Ritz on the
 //! whole basis) on G from a Gaussian start of `PARTIAL_BLOCK` columns (fixed seed: the route is
 //! deterministic), each step one product G·X (`gram_block`, below). A small block gives a
-//! higher polynomial degree for the same dimension, which is what resolves the crowded bulk edge. Ritz values θⱼ are
+//! higher polynomial degree for the same dimension, which is what resolves the crowded bulk edge
+//! and the spikes: measured with 32 planted spikes (2-4× the detection threshold, float32, one
+//! thread), the dimension at the stop was 104-108 with blocks of 4 against 160-184 with 8 and
+//! 204-480 with 12-32 at 2048×5632, 100 against 160 at 4096×11008, and 60 against 112-120 with 4
+//! spikes at 32000×2048; the kernel's pass over 4 columns costs 0.6× (two-pass) to 0.75-0.86×
+//! (fused) of one over 8, so `PARTIAL_BLOCK` = 4 (it was 8). Ritz values θⱼ are
 //! lower bounds of the eigenvalues λⱼ = sⱼ² (Cauchy interlacing), so a value counted above the
-//! threshold is one. The stopping rule, checked after every block:
+//! threshold is one. The stopping rule, checked after every block while that check (the d×d
+//! eigenproblem and the c + 1 residuals, two products) costs at most `RITZ_CHECK_SHARE` of the
+//! block's product, else after every 1/8 growth of d (checking every block, not every 1/8, took
+//! the dimension at 32 spikes from 184 to 160 with blocks of 8: the stop no longer waits for the
+//! next scheduled check):
 //! 1. the spike count c is the same as at the previous block;
 //! 2. every counted spike has ‖G yⱼ − θⱼ yⱼ‖ ≤ `SPIKE_RESIDUAL_TOLERANCE`·θⱼ, so some eigenvalue lies
 //!    within that relative distance (and σ̂ moves by at most about the same relative amount);
@@ -35,9 +44,11 @@
 //! The space may grow to `PARTIAL_MAX_DIMENSION_FRACTION`·M, and for a small M to
 //! min(`PARTIAL_SMALL_DIMENSION`, `PARTIAL_SMALL_DIMENSION_FRACTION`·M): the edge needs about the
 //! same polynomial degree whatever M (measured: rule 3 holds at dimension 72 at 2048×256, where
-//! 0.25·M = 64 refused every planted layer), and at M ≥ 256 a space of 96 (12 passes of 32·N·M
-//! flops) costs fewer flops than the full route's Gram product (2·N·M²). A smaller side under
-//! 2·`PARTIAL_BLOCK`/`PARTIAL_MAX_DIMENSION_FRACTION` = 64 is still refused as too small.
+//! 0.25·M = 64 refused every planted layer; measured with blocks of 8, while blocks of 4 stop at
+//! 48 there), and at M ≥ 256 a space of
+//! 96 (4·N·M·96 flops) costs fewer flops than the full route's Gram product (2·N·M²). A smaller
+//! side under `PARTIAL_SMALLEST_SIDE` = 64 is refused as too small (the bound blocks of 8 set
+//! before: two blocks within 0.25·M).
 //!
 //! Products (`gram_block`). G·X is computed from W as it is stored (f32 or f64, rows or columns
 //! contiguous), never from an f64 copy: each entry is widened to f64 as it is read and every
@@ -47,13 +58,16 @@
 //! per term, as faer's); an f32 and an f64 input holding the same values give the same fit bit for
 //! bit (tested). Products in f32 arithmetic were not taken: their rounding (≈ √M·6e-8 relative
 //! to ‖G‖) is above `SPIKE_RESIDUAL_TOLERANCE` and the 1e-6 agreement of the leading values. Rows
-//! contiguous (a tall row-major W): one fused pass Σᵢ wᵢ(wᵢᵀX) per block, four rows at a time;
-//! columns contiguous (stored wide): W·X then Wᵀ·Y, two passes; neither stride 1: the f64 copy
-//! and faer's products. Measured per block at 32000×2048 f32, one thread, loaded machine: the
-//! fused pass 115 ms of CPU time, OpenBLAS's two products Wᵀ(W·X) 96 ms in f32 and 183 ms in f64;
-//! the f64 copy with faer's two products took 3-4× the fused pass. The finiteness check, the scale and the column
-//! norms share one more pass. Reorthogonalisation and Rayleigh–Ritz stay in f64 on the M×d basis
-//! (3-10 % of the time at these shapes).
+//! contiguous (a tall row-major W): one fused pass Σᵢ wᵢ(wᵢᵀX) per block (an f64 tile of rows,
+//! AVX2 kernels, `gram_block`); columns contiguous (stored wide): W·X then Wᵀ·Y, two passes;
+//! neither stride 1: the f64 copy and faer's products. Measured per block of 8 at 32000×2048
+//! f32, one thread, loaded machine: the fused pass 115 ms of CPU time (101-185 ms with the tiled
+//! kernel under load, 0.80-1.04× the four-row kernel in the same runs), OpenBLAS's two products Wᵀ(W·X) 96 ms
+//! in f32 and 183 ms in f64; the f64 copy with faer's two products took 3-4× the fused pass.
+//! The finiteness check, the scale and the column norms share one more pass. Reorthogonalisation
+//! and Rayleigh–Ritz stay in f64 on the M×d basis (3-10 % of the time at these shapes; the
+//! residuals are two products, not c + 1 matrix-vector products, which at 4096×11008 with 32
+//! spikes and a check every block had cost about as much as the blocks saved).
 //!
 //! Check of the model (`dispersion`). σ̂ is a mean; the full fit's σ is a quantile fit of the
 //! bulk, refitted by the deformed law when the white-noise test fails. They agree when the bulk is
@@ -75,8 +89,7 @@
 //! noise with planted spikes measured |R − 1| < 0.5 %.
 //!
 //! Refusals (the caller runs the full route and says why): σ by the median estimator, the deformed
-//! bulk model asked for, a smaller side too small to hold a Krylov space of two blocks within
-//! `PARTIAL_MAX_DIMENSION_FRACTION`·M, no convergence within the largest dimension allowed (more
+//! bulk model asked for, a smaller side M under `PARTIAL_SMALLEST_SIDE`, no convergence within the largest dimension allowed (more
 //! spikes than it holds, or a threshold crowded by the edge), a zero matrix, a failed dispersion check.
 //!
 //! Not given (None in the report): the full spectrum and everything computed from it — the
@@ -85,7 +98,10 @@
 //!
 //! Vectors (the filters' partial route, `shrinkage/filter.rs`): [`partial_fit_with_vectors`]
 //! also returns the spikes' Ritz vectors V_c = K·Y_c and keeps iterating until the spike subspace
-//! meets `PARTIAL_VECTOR_TOLERANCE` (its docs); the left vectors are W·vⱼ/sⱼ, never formed.
+//! meets `PARTIAL_VECTOR_TOLERANCE` (its docs); the left vectors are W·vⱼ/sⱼ, with W·V_c =
+//! (W·K)·Y_c from the W·Q every product computes on the way (kept, N×d, only for the vectors), so
+//! the filter's rebuild makes no pass over W for it (measured at 4096×11008 f32, 32 spikes:
+//! rebuild 0.93-1.37 s with its own W·V, 0.65-0.85 s from the fit's; the two W' agree to 1e-11).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par, Side};
@@ -106,7 +122,9 @@ use super::noise_fit::{BulkModel, FitOptions, NoiseFit, SigmaMethod, SigmaSource
 use super::tracy_widom::upper_threshold;
 
 /// Columns of the Krylov start block (and of every block after it).
-pub const PARTIAL_BLOCK: usize = 8;
+pub const PARTIAL_BLOCK: usize = 4;
+/// A smaller side M below this is refused (the full route is cheap there).
+pub const PARTIAL_SMALLEST_SIDE: usize = 64;
 /// The Krylov space may grow to this fraction of M before the route gives up.
 pub const PARTIAL_MAX_DIMENSION_FRACTION: f64 = 0.25;
 /// A smaller M may still grow the space to this dimension, up to
@@ -128,6 +146,9 @@ pub const SPIKE_RESIDUAL_TOLERANCE: f64 = 1e-6;
 pub const PARTIAL_VECTOR_TOLERANCE: f64 = 1e-6;
 /// Relative change over one block of the largest value when there is no spike.
 pub const TOP_CHANGE_TOLERANCE: f64 = 1e-5;
+/// The largest cost of a Rayleigh–Ritz check after every block, as a share of the block's
+/// product with G (module docs); past it the checks come every 1/8 growth of the dimension.
+pub const RITZ_CHECK_SHARE: f64 = 0.1;
 /// Headroom factor of stopping rule 3.
 const CLIMB_FACTOR: f64 = 10.0;
 const SEED: u64 = 0x5eed_5eed;
@@ -207,9 +228,17 @@ pub fn partial_fit<T: Scalar>(
     Ok(krylov_fit(w, options, stop, false)?.map(|(fit, _)| fit))
 }
 
-/// [`partial_fit`] that also returns the spikes' right singular vectors V_c (M×c for the tall
-/// orientation N ≥ M, orthonormal columns in the order of `leading`), the Ritz vectors of the
-/// Krylov basis. Besides the value rule it stops only once the spike subspace is accurate:
+/// The spikes' singular vectors from the partial route (the tall orientation N ≥ M).
+pub struct SpikeVectors {
+    /// V_c (M×c): orthonormal columns in the order of `leading`, the Ritz vectors of the basis.
+    pub right: Mat<f64>,
+    /// W·V_c (N×c, the input's units): (W·K)·Y_c from the images W·Q that every Krylov product
+    /// computes on the way, so the filter's rebuild needs no further pass for it.
+    pub image: Mat<f64>,
+}
+
+/// [`partial_fit`] that also returns the spikes' right singular vectors V_c and W·V_c
+/// ([`SpikeVectors`]). Besides the value rule it stops only once the spike subspace is accurate:
 /// ‖R‖_F ≤ `PARTIAL_VECTOR_TOLERANCE`·(θ_c − t²), R = G·V_c − V_c·diag(θ) the residual block, θ_c
 /// the smallest spike's Ritz value and t the spike threshold, which bounds every other eigenvalue
 /// of G (stopping rule 3). By the sin Θ theorem for Rayleigh–Ritz (Davis–Kahan) the sine of the
@@ -219,15 +248,15 @@ pub fn partial_fit_with_vectors<T: Scalar>(
     w: MatrixView<'_, T>,
     options: &FitOptions,
     stop: &Stop,
-) -> CoreResult<Result<(PartialFit, Mat<f64>), String>> {
+) -> CoreResult<Result<(PartialFit, SpikeVectors), String>> {
     Ok(
         krylov_fit(w, options, stop, true)?
             .map(|(fit, v)| (fit, v.expect("asked for the vectors"))),
     )
 }
 
-/// The fit and, when asked for, V_c; or why the route refused.
-type KrylovAnswer = Result<(PartialFit, Option<Mat<f64>>), String>;
+/// The fit and, when asked for, the spike vectors; or why the route refused.
+type KrylovAnswer = Result<(PartialFit, Option<SpikeVectors>), String>;
 
 /// The route itself; with `vectors`, also V_c and the subspace rule of
 /// [`partial_fit_with_vectors`].
@@ -281,9 +310,9 @@ fn krylov_fit<T: Scalar>(
             (Products::Copied(a, par), back, None)
         }
     };
-    if ((PARTIAL_MAX_DIMENSION_FRACTION * m as f64) as usize) < 2 * block {
+    if m < PARTIAL_SMALLEST_SIDE {
         return Ok(Err(format!(
-            "M = {m} is too small: a Krylov space of two blocks of {block} exceeds {PARTIAL_MAX_DIMENSION_FRACTION}·M"
+            "M = {m} is too small: the partial route needs a smaller side of at least {PARTIAL_SMALLEST_SIDE}"
         )));
     }
     stop.check()?;
@@ -322,18 +351,31 @@ fn krylov_fit<T: Scalar>(
     let mut rng = SmallRng::seed_from_u64(SEED);
     let mut basis = Mat::<f64>::zeros(m, max_dim);
     let mut images = Mat::<f64>::zeros(m, max_dim);
+    // W·Q of every block (scaled units), kept only for the vectors: W·V_c = Σ_blocks (W·Q)·Y_c.
+    let mut images_w: Vec<Mat<f64>> = Vec::new();
     let mut projected = Mat::<f64>::zeros(max_dim, max_dim); // KᵀGK, grown a block at a time
     let mut next = Mat::<f64>::from_fn(m, block, |_, _| StandardNormal.sample(&mut rng));
     let mut d = 0;
     let mut previous: Option<(usize, f64)> = None;
     let mut previous_top: Option<f64> = None;
-    // Rayleigh–Ritz (an eigendecomposition of the d×d projection) after every block up to
-    // dimension 64, then every 1/8 growth of d: its O(d³) stays below the products with W.
+    // Rayleigh–Ritz (an eigendecomposition of the d×d projection) after every block while its
+    // ≈ 10·d³ flops and the residuals' 4·M·d·(c + 1) are at most `RITZ_CHECK_SHARE` of the
+    // block's product (4·N·M·b flops: every block at language-model shapes, where a check
+    // skipped costs up to two more passes over W),
+    // else every 1/8 growth of d (and every block up to dimension 64): its O(d³) stays below
+    // the products with W.
     let mut next_check = 0;
+    let mut c_last = 0;
     loop {
         stop.check()?;
         let q = orthonormal_block(next, basis.subcols(0, d), &mut rng);
-        let g_q = products.apply(q.as_ref());
+        let g_q = if vectors {
+            let (g_q, w_q) = products.apply_with_image(q.as_ref());
+            images_w.push(w_q);
+            g_q
+        } else {
+            products.apply(q.as_ref())
+        };
         basis.subcols_mut(d, block).copy_from(&q);
         images.subcols_mut(d, block).copy_from(&g_q);
         d += block;
@@ -342,20 +384,22 @@ fn krylov_fit<T: Scalar>(
             next = g_q;
             continue;
         }
-        next_check = (d + block).max(d * 9 / 8);
+        let check_flops = 10.0 * (d as f64).powi(3) + 4.0 * (m * d * (c_last + 1)) as f64;
+        next_check = if check_flops <= RITZ_CHECK_SHARE * 4.0 * (n * m * block) as f64 {
+            d + block
+        } else {
+            (d + block).max(d * 9 / 8)
+        };
         let (theta, ritz) = rayleigh_ritz(projected.submatrix(0, 0, d, d))?;
         let (c, sigma, thr) = count(&theta);
+        c_last = c;
         let checked = (c + 1).min(d);
-        let residuals: Vec<f64> = (0..checked.max(1))
-            .map(|j| {
-                residual(
-                    basis.subcols(0, d),
-                    images.subcols(0, d),
-                    ritz.col(j),
-                    theta[j],
-                )
-            })
-            .collect();
+        let residuals = residuals(
+            basis.subcols(0, d),
+            images.subcols(0, d),
+            ritz.subcols(0, checked.max(1)),
+            &theta,
+        );
         let spikes_converged = (0..c).all(|j| residuals[j] <= SPIKE_RESIDUAL_TOLERANCE * theta[j]);
         let top_converged =
             c > 0 || previous_top.is_some_and(|t| theta[0] - t <= TOP_CHANGE_TOLERANCE * theta[0]);
@@ -385,7 +429,24 @@ fn krylov_fit<T: Scalar>(
                 )));
             }
             let sigma = sigma * back;
-            let v = vectors.then(|| basis.subcols(0, d) * ritz.subcols(0, c));
+            let v = vectors.then(|| {
+                let mut image = Mat::<f64>::zeros(n, c);
+                for (b, w_q) in images_w.iter().enumerate() {
+                    let coef = ritz.submatrix(b * block, 0, block, c);
+                    matmul(
+                        image.as_mut(),
+                        Accum::Add,
+                        w_q.as_ref(),
+                        coef,
+                        back,
+                        Par::Seq,
+                    );
+                }
+                SpikeVectors {
+                    right: basis.subcols(0, d) * ritz.subcols(0, c),
+                    image,
+                }
+            });
             return Ok(Ok((
                 PartialFit {
                     shape,
@@ -423,8 +484,13 @@ enum Products<'a, T> {
 
 impl<T: Scalar> Products<'_, T> {
     fn apply(&self, x: MatRef<'_, f64>) -> Mat<f64> {
+        self.apply_with_image(x).0
+    }
+
+    /// G·X and W·X (both in the scaled units).
+    fn apply_with_image(&self, x: MatRef<'_, f64>) -> (Mat<f64>, Mat<f64>) {
         match self {
-            Self::Direct(op) => op.apply(x),
+            Self::Direct(op) => op.apply_with_image(x),
             Self::Copied(a, par) => gram_apply(a.as_ref(), x, *par),
         }
     }
@@ -439,8 +505,8 @@ impl<T: Scalar> Products<'_, T> {
     }
 }
 
-/// G·X = Wᵀ(W·X) for the tall f64 matrix `a`.
-fn gram_apply(a: MatRef<'_, f64>, x: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+/// G·X = Wᵀ(W·X) and W·X for the tall f64 matrix `a`.
+fn gram_apply(a: MatRef<'_, f64>, x: MatRef<'_, f64>, par: Par) -> (Mat<f64>, Mat<f64>) {
     let mut y = Mat::<f64>::zeros(a.nrows(), x.ncols());
     matmul(y.as_mut(), Accum::Replace, a, x, 1.0, par);
     let mut z = Mat::<f64>::zeros(a.ncols(), x.ncols());
@@ -452,7 +518,7 @@ fn gram_apply(a: MatRef<'_, f64>, x: MatRef<'_, f64>, par: Par) -> Mat<f64> {
         1.0,
         par,
     );
-    z
+    (z, y)
 }
 
 /// An orthonormal block spanning X off the basis K (two projections and QRs); columns that the
@@ -506,16 +572,18 @@ fn rayleigh_ritz(h: MatRef<'_, f64>) -> CoreResult<(Vec<f64>, Mat<f64>)> {
     Ok((theta, Mat::from_fn(d, d, |i, j| u[(i, d - 1 - j)])))
 }
 
-/// ‖G y − θ y‖ for the Ritz vector y = K·coef (GK holds G·K).
-fn residual(
+/// ‖G yⱼ − θⱼ yⱼ‖ for the Ritz vectors yⱼ = K·coefⱼ (GK holds G·K), as two products.
+fn residuals(
     k: MatRef<'_, f64>,
     gk: MatRef<'_, f64>,
-    coef: faer::ColRef<'_, f64>,
-    theta: f64,
-) -> f64 {
+    coef: MatRef<'_, f64>,
+    theta: &[f64],
+) -> Vec<f64> {
     let y = k * coef;
     let gy = gk * coef;
-    (&gy - &y * faer::Scale(theta)).norm_l2()
+    (0..coef.ncols())
+        .map(|j| (gy.col(j) - y.col(j) * faer::Scale(theta[j])).norm_l2())
+        .collect()
 }
 
 /// R and its standard error (module docs) from sampled columns of PGP, `PARTIAL_PROBE_BATCH`
@@ -684,7 +752,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_small_side_may_grow_past_a_quarter_of_it_and_a_white_bulk_needs_one_probe_batch() {
+    fn a_small_side_converges_within_a_quarter_of_it_and_a_white_bulk_needs_one_probe_batch() {
         let (n, m) = (2048, 256);
         let bbp = ((n * m) as f64).powf(0.25);
         let strengths: Vec<f64> = (0..4).map(|i| bbp * (2.5 + i as f64)).collect();
@@ -697,7 +765,9 @@ pub(crate) mod tests {
         let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
         assert_eq!(fit.n_spikes, full.n_spikes);
         assert!((fit.sigma / full.sigma - 1.0).abs() < 0.01);
-        assert!(fit.krylov_dimension > m / 4, "{}", fit.krylov_dimension);
+        // Blocks of 8 needed more than M/4 = 64 here (hence the small-side allowance); blocks of
+        // 4 reach the same answer at 48.
+        assert!(fit.krylov_dimension <= m / 4, "{}", fit.krylov_dimension);
         assert_eq!(fit.dispersion_probes, PARTIAL_PROBE_BATCH);
     }
 
