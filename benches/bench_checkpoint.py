@@ -12,7 +12,6 @@ Run:  PYTHONPATH=python python benches/bench_checkpoint.py --blocks 2 [--porter-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -86,9 +85,7 @@ def main() -> None:
     ap.add_argument("--route", choices=["full", "partial"], default="full",
                     help="partial: route=\"partial\" without level statistics (σ and spikes only)")
     args = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("gen", HERE / "make_llama_checkpoint.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    import make_llama_checkpoint as gen  # a sibling script (benches/ is on sys.path)
     tmp = None
     folder = args.folder
     if folder is None:

@@ -17,7 +17,6 @@ weightwatcher is not a dependency of netsieve: install it yourself.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import shutil
@@ -54,9 +53,7 @@ def main() -> None:
 
     logging.getLogger("weightwatcher").setLevel(logging.ERROR)
     torch.set_num_threads(2)
-    spec = importlib.util.spec_from_file_location("gen", HERE / "make_llama_checkpoint.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    import make_llama_checkpoint as gen  # a sibling script (benches/ is on sys.path)
     tmp = Path(tempfile.mkdtemp())
     try:
         folder = tmp / "ckpt"
@@ -93,9 +90,7 @@ def main() -> None:
 def partial_only(args) -> None:
     """The partial route alone, best of ``--repeat`` after one warm-up, with its per-matrix rows."""
     torch.set_num_threads(2)
-    spec = importlib.util.spec_from_file_location("gen", HERE / "make_llama_checkpoint.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    import make_llama_checkpoint as gen  # a sibling script (benches/ is on sys.path)
     tmp = None
     folder = args.folder
     if folder is None:
