@@ -772,6 +772,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_small_side_may_grow_past_a_quarter_of_it_with_many_spikes() {
+        // 28 spikes at M = 256: the space passes M/4 = 64 before they converge, and the small-side
+        // allowance (up to 96 here) still answers, with the full route's count.
+        let (n, m) = (2048, 256);
+        let bbp = ((n * m) as f64).powf(0.25);
+        let strengths: Vec<f64> = (0..28).map(|i| bbp * (2.5 + 0.25 * i as f64)).collect();
+        let data = planted(n, m, &strengths, 13);
+        let view = MatrixView::from_row_major(&data, n, m);
+        let fit = partial_fit(view, &FitOptions::default(), &Stop::never())
+            .unwrap()
+            .unwrap_or_else(|why| panic!("refused: {why}"));
+        let s = singular_values(view, Decomposition::Auto, &Stop::never()).unwrap();
+        let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
+        assert_eq!(fit.n_spikes, full.n_spikes);
+        assert!((fit.sigma / full.sigma - 1.0).abs() < 0.01);
+        assert!(fit.krylov_dimension > m / 4, "{}", fit.krylov_dimension);
+    }
+
+    #[test]
     fn refuses_a_correlated_bulk_and_unsupported_options() {
         // Noise with column scales from 0.3 to 1.7: the bulk is not white.
         let (n, m) = (900, 400);
