@@ -680,6 +680,27 @@ pub(crate) mod tests {
         w
     }
 
+    /// The partial fit of `view`, which must answer with the full route's spike count and σ
+    /// within 1 %; with the full route's singular values.
+    fn answered_like_the_full_route(
+        view: MatrixView<'_, f64>,
+        label: &str,
+    ) -> (PartialFit, Vec<f64>) {
+        let fit = partial_fit(view, &FitOptions::default(), &Stop::never())
+            .unwrap()
+            .unwrap_or_else(|why| panic!("{label}: refused: {why}"));
+        let s = singular_values(view, Decomposition::Auto, &Stop::never()).unwrap();
+        let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
+        assert_eq!(fit.n_spikes, full.n_spikes, "{label}");
+        assert!(
+            (fit.sigma / full.sigma - 1.0).abs() < 0.01,
+            "{label}: {} vs {}",
+            fit.sigma,
+            full.sigma
+        );
+        (fit, s)
+    }
+
     #[test]
     fn agrees_with_the_full_route_on_planted_spikes() {
         let (n, m) = (1200, 500);
@@ -690,19 +711,8 @@ pub(crate) mod tests {
                 let data = planted(n, m, &strengths, seed);
                 let view = MatrixView::from_row_major(&data, n, m);
                 let view = if transposed { view.t() } else { view };
-                let fit = partial_fit(view, &FitOptions::default(), &Stop::never())
-                    .unwrap()
-                    .unwrap_or_else(|why| panic!("seed {seed}: refused: {why}"));
-                let s = singular_values(view, Decomposition::Auto, &Stop::never()).unwrap();
-                let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
-                assert_eq!(fit.n_spikes, full.n_spikes, "seed {seed}");
+                let (fit, s) = answered_like_the_full_route(view, &format!("seed {seed}"));
                 assert_eq!(fit.n_spikes, k, "seed {seed}");
-                assert!(
-                    (fit.sigma / full.sigma - 1.0).abs() < 0.01,
-                    "{} vs {}",
-                    fit.sigma,
-                    full.sigma
-                );
                 for (a, b) in fit.leading.iter().zip(&s) {
                     assert!((a / b - 1.0).abs() < 1e-6, "{a} vs {b}");
                 }
@@ -758,13 +768,7 @@ pub(crate) mod tests {
         let strengths: Vec<f64> = (0..4).map(|i| bbp * (2.5 + i as f64)).collect();
         let data = planted(n, m, &strengths, 12);
         let view = MatrixView::from_row_major(&data, n, m);
-        let fit = partial_fit(view, &FitOptions::default(), &Stop::never())
-            .unwrap()
-            .unwrap_or_else(|why| panic!("refused: {why}"));
-        let s = singular_values(view, Decomposition::Auto, &Stop::never()).unwrap();
-        let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
-        assert_eq!(fit.n_spikes, full.n_spikes);
-        assert!((fit.sigma / full.sigma - 1.0).abs() < 0.01);
+        let (fit, _) = answered_like_the_full_route(view, "2048×256");
         // Blocks of 8 needed more than M/4 = 64 here (hence the small-side allowance); blocks of
         // 4 reach the same answer at 48.
         assert!(fit.krylov_dimension <= m / 4, "{}", fit.krylov_dimension);
@@ -780,13 +784,7 @@ pub(crate) mod tests {
         let strengths: Vec<f64> = (0..28).map(|i| bbp * (2.5 + 0.25 * i as f64)).collect();
         let data = planted(n, m, &strengths, 13);
         let view = MatrixView::from_row_major(&data, n, m);
-        let fit = partial_fit(view, &FitOptions::default(), &Stop::never())
-            .unwrap()
-            .unwrap_or_else(|why| panic!("refused: {why}"));
-        let s = singular_values(view, Decomposition::Auto, &Stop::never()).unwrap();
-        let full = fit_noise(&s, fit.shape, FitOptions::default()).unwrap();
-        assert_eq!(fit.n_spikes, full.n_spikes);
-        assert!((fit.sigma / full.sigma - 1.0).abs() < 0.01);
+        let (fit, _) = answered_like_the_full_route(view, "2048×256");
         assert!(fit.krylov_dimension > m / 4, "{}", fit.krylov_dimension);
     }
 
