@@ -295,12 +295,13 @@ unsafe fn step(band: BandPtr, col: usize, p: usize, len: usize, b: usize, buf: &
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use faer::Mat;
     use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-    fn random_band(n: usize, b: usize, seed: u64) -> Mat<f64> {
+    /// A random symmetric band matrix (full storage) of half-width b, entries uniform in ±0.5.
+    pub(crate) fn random_band(n: usize, b: usize, seed: u64) -> Mat<f64> {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut a = Mat::<f64>::zeros(n, n);
         for j in 0..n {

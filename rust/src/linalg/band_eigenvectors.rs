@@ -264,22 +264,8 @@ impl BandLu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linalg::band_chase::tests::random_band;
     use crate::linalg::leading_eigenvectors::product;
-    use rand::Rng;
-
-    /// A random symmetric band matrix (full storage) of half-width b.
-    fn random_band(n: usize, b: usize, seed: u64) -> Mat<f64> {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let mut a = Mat::<f64>::zeros(n, n);
-        for j in 0..n {
-            for i in j..n.min(j + b + 1) {
-                let v: f64 = rng.sample(StandardNormal);
-                a[(i, j)] = v;
-                a[(j, i)] = v;
-            }
-        }
-        a
-    }
 
     #[test]
     fn vectors_of_a_band_matrix_have_tiny_residuals() {
