@@ -10,6 +10,16 @@
 //! and element type, with W·V_k from the fit (the images W·Q of its products, `partial`): no
 //! pass over W after the fit.
 //!
+//! Where the time goes (measured on a loaded 2-core machine, load ≈ 3, one thread, 32 planted
+//! spikes, float32; the route's steps timed inside): at 2048×5632 (Krylov dimension 108) the
+//! products with G took 0.55-0.77 s, the rebuild 0.13-0.14 s, the dispersion probes 0.04-0.08 s,
+//! the scan 0.03-0.05 s, reorthogonalisation and Rayleigh–Ritz 0.05-0.06 s; at 4096×11008
+//! (dimension 104) 2.2-2.5 s, 0.39-0.51 s, 0.18-0.31 s, 0.07-0.14 s and 0.12-0.15 s. The
+//! products' narrow kernels (`spectral/gram_narrow.rs`), the rebuild's own kernel (`assemble`,
+//! 0.26-0.27 s at 4096×11008 against 0.39-0.51 s with faer's product per panel) and a vectorised
+//! scan took the route to 0.44 s and 1.65 s there (against 0.60 and 3.38 s for the build before
+//! in the same minutes; benches/bench_filter_routes.py --partial).
+//!
 //! Accuracy: every spike's Ritz value is within ‖rⱼ‖²/gapⱼ of its eigenvalue (relative residual
 //! ≤ 1e-6, so 1e-12·θ/gap relative) and the spike subspace within an angle of
 //! `PARTIAL_VECTOR_TOLERANCE` (sin Θ ≤ ‖R‖_F/(θ_c − t²)); W' is then within about
@@ -38,8 +48,6 @@ use super::shrunk_values::shrunk_values;
 
 /// Lines (rows or columns) of W widened to f64 at a time by the reconstruction.
 const PANEL: usize = 64;
-/// Columns of W' computed at a time within a panel of rows.
-const PANEL_COLUMNS: usize = 512;
 
 /// What the partial route gives for one matrix.
 pub struct PartialFiltered<T> {
@@ -117,7 +125,11 @@ pub fn rebuild<T: Scalar>(
 
 /// Row-major W' (`shape` rows × columns, element type T) from V_k, W·V_k (the tall orientation,
 /// N×k) and the values s and η: the tall W' = (W·V_k·diag(η/s))·V_kᵀ, the wide one its transpose
-/// V_k·diag(η/s)·(W·V_k)ᵀ, one panel of rows at a time (products in f64, rounded once to T).
+/// V_k·diag(η/s)·(W·V_k)ᵀ, `PANEL` rows at a time: each entry is Σ_κ lᵢκ·rⱼκ summed in f64 in the
+/// order of κ (fused multiply-adds, the same order with and without AVX2), rounded once to T. Why
+/// its own kernel: a rank-k product of k ≈ 32 is too thin for faer's GEMM to reach speed (5-6
+/// GFLOP/s measured here, with an f64 block per panel then rounded); the kernel packs the right
+/// factor once in `WIDTH`-column strips and keeps a 4 × `WIDTH` block of W' in registers.
 pub fn assemble<T: Scalar>(
     (rows, cols): (usize, usize),
     v: MatRef<'_, f64>,
@@ -131,26 +143,140 @@ pub fn assemble<T: Scalar>(
         return out;
     }
     let (left, right) = if rows >= cols { (image, v) } else { (v, image) };
-    let left = Mat::from_fn(rows, k, |i, j| left[(i, j)] * (eta[j] / s[j]));
+    // Row i of the left factor, k values at i·k.
+    let left: Vec<f64> = (0..rows * k)
+        .map(|e| left[(e / k, e % k)] * (eta[e % k] / s[e % k]))
+        .collect();
+    // Strip b of the right factor: for each κ, its `WIDTH` columns b·WIDTH.. (zero past cols).
+    let strips = cols.div_ceil(WIDTH);
+    let mut packed = vec![0.0; strips * k * WIDTH];
+    for (b, strip) in packed.chunks_mut(k * WIDTH).enumerate() {
+        for kk in 0..k {
+            for c in 0..WIDTH.min(cols - b * WIDTH) {
+                strip[kk * WIDTH + c] = right[(b * WIDTH + c, kk)];
+            }
+        }
+    }
     out.par_chunks_mut(PANEL * cols)
         .enumerate()
-        .for_each(|(b, chunk)| {
-            let (r0, nr) = (b * PANEL, chunk.len() / cols);
-            // PANEL × PANEL_COLUMNS at a time: the f64 block stays in L2 until rounded to T.
-            for c0 in (0..cols).step_by(PANEL_COLUMNS) {
-                let nc = PANEL_COLUMNS.min(cols - c0);
-                let block = product(
-                    left.subrows(r0, nr),
-                    right.subrows(c0, nc).transpose(),
-                    Par::Seq,
-                );
-                for (i, row) in chunk.chunks_mut(cols).enumerate() {
-                    for (j, e) in row[c0..c0 + nc].iter_mut().enumerate() {
-                        *e = T::from_f64(block[(i, j)]);
+        .for_each(|(p, chunk)| {
+            let r0 = p * PANEL;
+            // `GROUP_STRIPS` strips (k·12·42 f64, 130 KiB at k = 32) stay in L2 while every
+            // row of the panel uses them.
+            for (g, group) in packed.chunks(k * WIDTH * GROUP_STRIPS).enumerate() {
+                for (q, block) in chunk.chunks_mut(BLOCK_ROWS * cols).enumerate() {
+                    let i0 = r0 + q * BLOCK_ROWS;
+                    let nr = block.len() / cols;
+                    let l = &left[i0 * k..(i0 + nr) * k];
+                    for (b, strip) in group.chunks(k * WIDTH).enumerate() {
+                        let c0 = (g * GROUP_STRIPS + b) * WIDTH;
+                        let nc = WIDTH.min(cols - c0);
+                        rank_k_tile(l, nr, strip, k, &mut block[c0..], cols, nc);
                     }
                 }
             }
         });
+    out
+}
+
+/// Columns of W' a tile of the rebuild computes (three AVX2 registers).
+const WIDTH: usize = 12;
+/// Rows of W' a tile computes (4 × 3 accumulators of the 16 registers).
+const BLOCK_ROWS: usize = 4;
+/// Strips of the packed right factor a panel of rows goes over at a time.
+const GROUP_STRIPS: usize = 42;
+
+/// The tile Σ_κ l[r·k + κ]·strip[κ·WIDTH + c] of `nr` ≤ `BLOCK_ROWS` rows, κ in order, rounded
+/// to T into out[r·stride + c] for c < nc ≤ `WIDTH`.
+#[inline]
+fn rank_k_tile<T: Scalar>(
+    l: &[f64],
+    nr: usize,
+    strip: &[f64],
+    k: usize,
+    out: &mut [T],
+    stride: usize,
+    nc: usize,
+) {
+    assert!(nr <= BLOCK_ROWS && nc <= WIDTH && l.len() >= nr * k && strip.len() >= k * WIDTH);
+    assert!(nr == 0 || out.len() >= (nr - 1) * stride + nc);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features; lengths checked above.
+        let tile = unsafe { rank_k_tile_avx2(l, nr, strip, k) };
+        return store_tile(&tile, nr, out, stride, nc);
+    }
+    let mut acc = [[0.0; WIDTH]; BLOCK_ROWS];
+    for kk in 0..k {
+        for r in 0..nr {
+            let a = l[r * k + kk];
+            for c in 0..WIDTH {
+                acc[r][c] = a.mul_add(strip[kk * WIDTH + c], acc[r][c]);
+            }
+        }
+    }
+    store_tile(&acc, nr, out, stride, nc)
+}
+
+/// Rounds the tile's first nr rows and nc columns to T into out (rows `stride` apart).
+#[inline(always)]
+fn store_tile<T: Scalar>(
+    tile: &[[f64; WIDTH]; BLOCK_ROWS],
+    nr: usize,
+    out: &mut [T],
+    stride: usize,
+    nc: usize,
+) {
+    for (r, row) in tile.iter().enumerate().take(nr) {
+        let dst = &mut out[r * stride..r * stride + nc];
+        if nc == WIDTH {
+            let dst: &mut [T; WIDTH] = dst.try_into().expect("WIDTH entries");
+            for c in 0..WIDTH {
+                dst[c] = T::from_f64(row[c]);
+            }
+        } else {
+            for (d, &x) in dst.iter_mut().zip(row) {
+                *d = T::from_f64(x);
+            }
+        }
+    }
+}
+
+/// The tile of `rank_k_tile` with AVX2 intrinsics (the same sums).
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `l` holds nr·k values, `strip` k·`WIDTH`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rank_k_tile_avx2(
+    l: &[f64],
+    nr: usize,
+    strip: &[f64],
+    k: usize,
+) -> [[f64; WIDTH]; BLOCK_ROWS] {
+    use std::arch::x86_64::*;
+    let lp = l.as_ptr();
+    let sp = strip.as_ptr();
+    let mut acc = [[_mm256_setzero_pd(); 3]; BLOCK_ROWS];
+    // The rows past nr read row 0 again (their sums are dropped).
+    let rows: [usize; BLOCK_ROWS] = std::array::from_fn(|r| if r < nr { r * k } else { 0 });
+    for kk in 0..k {
+        let x0 = _mm256_loadu_pd(sp.add(kk * WIDTH));
+        let x1 = _mm256_loadu_pd(sp.add(kk * WIDTH + 4));
+        let x2 = _mm256_loadu_pd(sp.add(kk * WIDTH + 8));
+        for r in 0..BLOCK_ROWS {
+            let a = _mm256_broadcast_sd(&*lp.add(rows[r] + kk));
+            acc[r][0] = _mm256_fmadd_pd(a, x0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_pd(a, x1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_pd(a, x2, acc[r][2]);
+        }
+    }
+    let mut out = [[0.0; WIDTH]; BLOCK_ROWS];
+    for (row, acc) in out.iter_mut().zip(&acc) {
+        for (v, &a) in acc.iter().enumerate() {
+            _mm256_storeu_pd(row.as_mut_ptr().add(4 * v), a);
+        }
+    }
     out
 }
 
@@ -274,6 +400,34 @@ mod tests {
         assert_eq!(partial.data, full.data);
         assert_eq!(partial.record.shrunk, full.record.shrunk);
         assert_eq!(full.record.route_note, None);
+    }
+
+    #[test]
+    fn the_rebuild_kernel_gives_the_plain_sums_on_ragged_shapes() {
+        // Rows not a multiple of the 4-row tile, columns not of the 12-column strip, and more
+        // columns than one group of strips.
+        for (rows, cols, k) in [(70usize, 527usize, 5usize), (530, 61, 3), (3, 7, 1)] {
+            let v = Mat::from_fn(rows.min(cols), k, |i, j| {
+                ((i * 7 + j * 3) % 11) as f64 - 5.0
+            });
+            let image = Mat::from_fn(rows.max(cols), k, |i, j| ((i * 5 + j) % 13) as f64 / 3.0);
+            let s: Vec<f64> = (0..k).map(|j| 4.0 + j as f64).collect();
+            let eta: Vec<f64> = (0..k).map(|j| 1.0 + 0.5 * j as f64).collect();
+            let out: Vec<f64> = assemble((rows, cols), v.as_ref(), image.as_ref(), &s, &eta);
+            let (left, right) = if rows >= cols {
+                (&image, &v)
+            } else {
+                (&v, &image)
+            };
+            for i in 0..rows {
+                for j in 0..cols {
+                    let want: f64 = (0..k)
+                        .map(|c| left[(i, c)] * (eta[c] / s[c]) * right[(j, c)])
+                        .sum();
+                    assert!((out[i * cols + j] - want).abs() <= 1e-12 * want.abs().max(1.0));
+                }
+            }
+        }
     }
 
     #[test]

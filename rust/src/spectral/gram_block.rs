@@ -17,26 +17,38 @@
 //! against the four-row kernel in the same run: 0.101/0.114, 0.143/0.179, 0.185/0.178,
 //! 0.150/0.161, 0.132/0.131 s, i.e. 0.80-1.04×: no clear gain at 8 columns; at 4 columns (12-row
 //! tiles) a pass took 0.75-0.86× of one over 8, not the 0.5× of its flops (the widening and
-//! broadcasts do not halve). The two-pass product keeps the per-element widening, four lines at
-//! a time (at 4 columns a pass took 0.6× of one over 8): the tile variant measured slower there
-//! (0.110-0.186 s against 0.096-0.133 s at 11008×4096), its pieces of the lines being short and
-//! spread over many pages. Every product also returns W·X, which it computes on the way (the
+//! broadcasts do not halve). Blocks of at most `NARROW` = 4 columns (the Krylov blocks) therefore
+//! go to the kernels of `gram_narrow`, vectorised along the lines instead (4 elements of a line
+//! widened by one instruction, no tile, X, Y and Z in a span-blocked layout), in both layouts;
+//! the two-pass product's W·X goes over fixed chunks of lines, `GROUP` lines a span of Y at a
+//! time, each chunk its own Y added in order (lines read in long runs: one span of every line at a
+//! time touched a page per line). Measured per pass, one thread, f32, best of 5, three runs on a
+//! loaded machine (load 2.8-3.3), the narrow kernels against the 4- and 8-column tile kernels
+//! in the same runs: fused 32000×2048 45-64 ms against 79-91 and 126 ms, 5632×2048 10-16 ms
+//! against 18-30 and 17-29 ms; two-pass 11008×4096 (the last run, with the chunked W·X) 51 ms
+//! against 65 and 98 ms, 5632×2048 stored wide 23 ms against 27 and 44 ms: a pass of 4 columns
+//! now costs 0.36-0.55× of one over 8. The 8-column kernels below serve wider blocks (the
+//! dispersion probes). Every product also returns W·X, which it computes on the way (the
 //! rows wᵢᵀX of the fused pass, Y of the two-pass one): the filter's rebuild takes W·V from
-//! them (`partial`). Determinism: the rows are split into a fixed number of chunks whatever the
-//! thread count, and the chunks' sums are added in order.
+//! them (`partial`). Determinism: the rows (lines) are split into a fixed number of chunks
+//! (`CHUNKS` = 16, finer than the 8 before so that two threads under load share the work more
+//! evenly) whatever the thread count, and the chunks' sums are added in order.
 
 use faer::{Mat, MatRef};
 use rayon::prelude::*;
 
 use crate::matrix::{MatrixView, Scalar};
 
+use super::gram_narrow::{self, axpy_lines, blocked_len, dot_lines};
+
 /// Columns of the block each product takes.
 pub const GRAM_BLOCK: usize = 8;
 /// The narrow kernel's columns (the Krylov block, `PARTIAL_BLOCK`): half the work of a pass of
-/// `GRAM_BLOCK` columns.
-pub const NARROW: usize = 4;
-/// Row chunks of the fused product (fixed, so the sums' order does not depend on the threads).
-const CHUNKS: usize = 8;
+/// `GRAM_BLOCK` columns (`gram_narrow`).
+pub const NARROW: usize = gram_narrow::NARROW;
+/// Row chunks of the fused product and the scan, line chunks of the narrow two-pass W·X (fixed,
+/// so the sums' order does not depend on the threads).
+const CHUNKS: usize = 16;
 /// Accumulator registers of the fused kernels (of the 16 AVX2 ones): a tile of 6 rows at 8
 /// columns (two registers a row), 12 rows at 4.
 const ACCUMULATORS: usize = 12;
@@ -103,41 +115,34 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
     }
 
     /// In one pass: the largest |wᵢⱼ|, whether every entry is finite, and the squared norms of
-    /// W's columns (scaled), in f64.
+    /// W's columns (scaled), in f64. Written in 4 lanes so that it vectorises (a line's squares
+    /// summed lane by lane, the lanes added as (q₀ + q₁) + (q₂ + q₃); a non-finite entry shows as
+    /// a NaN in w·0).
     pub fn scan(&self) -> (f64, bool, Vec<f64>) {
         let (n, m) = self.shape();
         let s = self.scale;
-        let square_sum = |line: &[T], acc: &mut [f64]| -> (f64, bool) {
-            let mut largest = 0.0f64;
-            let mut finite = true;
-            for (a, &x) in acc.iter_mut().zip(line) {
-                let v = x.to_f64();
-                largest = largest.max(v.abs());
-                finite &= v.is_finite();
-                let v = v * s;
-                *a += v * v;
-            }
-            (largest, finite)
-        };
         if self.rows_contiguous {
-            let parts: Vec<(f64, bool, Vec<f64>)> = chunks(n)
+            let parts: Vec<([f64; 4], [f64; 4], Vec<f64>)> = chunks(n)
                 .into_par_iter()
                 .map(|(r0, r1)| {
                     let mut acc = vec![0.0; m];
-                    let (mut largest, mut finite) = (0.0f64, true);
+                    let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
                     for i in r0..r1 {
-                        let (l, f) = square_sum(self.line(i), &mut acc);
-                        largest = largest.max(l);
-                        finite &= f;
+                        let line = self.line(i);
+                        for (a, &x) in acc.iter_mut().zip(line) {
+                            let v = x.to_f64() * s;
+                            *a += v * v;
+                        }
+                        lanes_max(line, &mut largest, &mut poison);
                     }
-                    (largest, finite, acc)
+                    (largest, poison, acc)
                 })
                 .collect();
             let (mut largest, mut finite, mut total) = (0.0f64, true, vec![0.0; m]);
-            for (l, f, p) in parts {
-                largest = largest.max(l);
-                finite &= f;
-                total.iter_mut().zip(p).for_each(|(t, x)| *t += x);
+            for (l, p, acc) in parts {
+                largest = l.iter().fold(largest, |a, &b| a.max(b));
+                finite &= p.iter().all(|x| *x == 0.0);
+                total.iter_mut().zip(acc).for_each(|(t, x)| *t += x);
             }
             (largest, finite, total)
         } else {
@@ -145,15 +150,23 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
                 .into_par_iter()
                 .map(|j| {
                     let line = self.line(j);
-                    let mut acc = 0.0;
-                    let (mut largest, mut finite) = (0.0f64, true);
-                    for &x in line {
-                        let v = x.to_f64();
-                        largest = largest.max(v.abs());
-                        finite &= v.is_finite();
-                        acc += (v * s) * (v * s);
+                    let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
+                    lanes_max(line, &mut largest, &mut poison);
+                    let mut sq = [0.0f64; 4];
+                    let mut quads = line.chunks_exact(4);
+                    for quad in &mut quads {
+                        for q in 0..4 {
+                            let v = quad[q].to_f64() * s;
+                            sq[q] += v * v;
+                        }
                     }
-                    (largest, finite, acc)
+                    let mut acc = (sq[0] + sq[1]) + (sq[2] + sq[3]);
+                    for &x in quads.remainder() {
+                        let v = x.to_f64() * s;
+                        acc += v * v;
+                    }
+                    let largest = largest.iter().fold(0.0f64, |a, &b| a.max(b));
+                    (largest, poison.iter().all(|x| *x == 0.0), acc)
                 })
                 .collect();
             let largest = per_line.iter().fold(0.0f64, |a, p| a.max(p.0));
@@ -177,7 +190,7 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
         for c0 in (0..x.ncols()).step_by(GRAM_BLOCK) {
             let b = GRAM_BLOCK.min(x.ncols() - c0);
             if b <= NARROW {
-                self.apply_rows::<NARROW>(x, c0, b, &mut out, &mut image);
+                self.apply_narrow(x, c0, b, &mut out, &mut image);
             } else {
                 self.apply_rows::<GRAM_BLOCK>(x, c0, b, &mut out, &mut image);
             }
@@ -213,6 +226,121 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
                 image[(i, c0 + k)] = yi[k];
             }
         }
+    }
+
+    /// Columns c0..c0 + b (b ≤ `NARROW`) of G·X and W·X by the kernels vectorised along the
+    /// lines (`gram_narrow`).
+    fn apply_narrow(
+        &self,
+        x: MatRef<'_, f64>,
+        c0: usize,
+        b: usize,
+        out: &mut Mat<f64>,
+        image: &mut Mat<f64>,
+    ) {
+        let (n, m) = self.shape();
+        let at =
+            |i: usize| (i / gram_narrow::SPAN) * NARROW * gram_narrow::SPAN + i % gram_narrow::SPAN;
+        let span = gram_narrow::SPAN;
+        if self.rows_contiguous {
+            let mut xb = vec![0.0; blocked_len(m)];
+            for k in 0..b {
+                for i in 0..m {
+                    xb[at(i) + k * span] = x[(i, c0 + k)];
+                }
+            }
+            let (z, y) = self.fused_narrow(&xb);
+            for k in 0..b {
+                for i in 0..m {
+                    out[(i, c0 + k)] = z[at(i) + k * span];
+                }
+                for i in 0..n {
+                    image[(i, c0 + k)] = y[i][k];
+                }
+            }
+        } else {
+            let xr: Vec<Row<NARROW>> = (0..m)
+                .map(|i| std::array::from_fn(|k| if k < b { x[(i, c0 + k)] } else { 0.0 }))
+                .collect();
+            let (z, y) = self.two_pass_narrow(&xr);
+            for k in 0..b {
+                for i in 0..m {
+                    out[(i, c0 + k)] = z[i][k];
+                }
+                for i in 0..n {
+                    image[(i, c0 + k)] = y[at(i) + k * span];
+                }
+            }
+        }
+    }
+
+    /// `fused` at `NARROW` columns, x and G·X in the span-blocked layout (`gram_narrow`): per
+    /// `GROUP` of rows, t = W_group·x, then z += W_groupᵀ·t one span at a time.
+    fn fused_narrow(&self, x: &[f64]) -> (Vec<f64>, Vec<Row<NARROW>>) {
+        let (n, m) = self.shape();
+        let span = gram_narrow::SPAN;
+        let mut image = vec![[0.0; NARROW]; n];
+        let parts: Vec<Vec<f64>> = chunks(n)
+            .into_par_iter()
+            .zip(image.par_chunks_mut(chunk_size(n)))
+            .map(|((r0, r1), image)| {
+                let mut z = vec![0.0; blocked_len(m)];
+                for (g0, t) in (r0..r1).step_by(GROUP).zip(image.chunks_mut(GROUP)) {
+                    let rows: Vec<&[T]> =
+                        (g0..(g0 + GROUP).min(r1)).map(|i| self.line(i)).collect();
+                    dot_lines(&rows, x, m, self.scale, t);
+                    for (s, a) in (0..m).step_by(span).enumerate() {
+                        let len = span.min(m - a);
+                        let pieces: Vec<&[T]> = rows.iter().map(|row| &row[a..a + len]).collect();
+                        let block = &mut z[s * NARROW * span..(s + 1) * NARROW * span];
+                        axpy_lines(&pieces, t, self.scale, block, len);
+                    }
+                }
+                z
+            })
+            .collect();
+        let mut parts = parts.into_iter();
+        let mut z = parts.next().unwrap_or_else(|| vec![0.0; blocked_len(m)]);
+        for p in parts {
+            z.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        (z, image)
+    }
+
+    /// `two_pass` at `NARROW` columns: Y = W·X one span of Y at a time (every line's piece
+    /// added in the lines' order), in the span-blocked layout, then Wᵀ·Y `GROUP` lines at a time.
+    fn two_pass_narrow(&self, x: &[Row<NARROW>]) -> (Vec<Row<NARROW>>, Vec<f64>) {
+        let (n, m) = self.shape();
+        let span = gram_narrow::SPAN;
+        let lines: Vec<&[T]> = (0..m).map(|j| self.line(j)).collect();
+        // Fixed chunks of lines, each its own Y, added in order; within a chunk `GROUP` lines go
+        // over Y a span at a time, so each line is read in long runs (few pages at a time).
+        let parts: Vec<Vec<f64>> = chunks(m)
+            .into_par_iter()
+            .map(|(j0, j1)| {
+                let mut y = vec![0.0; blocked_len(n)];
+                for g0 in (j0..j1).step_by(GROUP) {
+                    let g1 = (g0 + GROUP).min(j1);
+                    for (s, block) in y.chunks_mut(NARROW * span).enumerate() {
+                        let (a, len) = (s * span, span.min(n - s * span));
+                        let pieces: Vec<&[T]> =
+                            lines[g0..g1].iter().map(|line| &line[a..a + len]).collect();
+                        axpy_lines(&pieces, &x[g0..g1], self.scale, block, len);
+                    }
+                }
+                y
+            })
+            .collect();
+        let mut parts = parts.into_iter();
+        let mut y = parts.next().unwrap_or_else(|| vec![0.0; blocked_len(n)]);
+        for p in parts {
+            y.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        let mut z = vec![[0.0; NARROW]; m];
+        z.par_chunks_mut(GROUP).enumerate().for_each(|(g, t)| {
+            dot_lines(&lines[g * GROUP..g * GROUP + t.len()], &y, n, self.scale, t);
+        });
+        (z, y)
     }
 
     /// Σᵢ wᵢ(wᵢᵀX) over the rows, in fixed chunks added in order, and W·X.
@@ -253,6 +381,24 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
             );
         });
         (z, y)
+    }
+}
+
+/// Lane-wise largest |x| and Σ x·0 (NaN once a non-finite entry was seen) of a line.
+#[inline(always)]
+fn lanes_max<T: Scalar>(line: &[T], largest: &mut [f64; 4], poison: &mut [f64; 4]) {
+    let mut quads = line.chunks_exact(4);
+    for quad in &mut quads {
+        for q in 0..4 {
+            let v = quad[q].to_f64();
+            largest[q] = largest[q].max(v.abs());
+            poison[q] += v * 0.0;
+        }
+    }
+    for &x in quads.remainder() {
+        let v = x.to_f64();
+        largest[0] = largest[0].max(v.abs());
+        poison[0] += v * 0.0;
     }
 }
 

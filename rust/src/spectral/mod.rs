@@ -5,6 +5,7 @@ pub mod comparison;
 pub mod deformed_fit;
 pub mod deformed_law;
 pub mod gram_block;
+pub mod gram_narrow;
 pub mod layer_report;
 pub mod level_spacing;
 pub mod mp_law;
