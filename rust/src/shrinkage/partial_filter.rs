@@ -17,8 +17,8 @@
 //! (dimension 104) 2.2-2.5 s, 0.39-0.51 s, 0.18-0.31 s, 0.07-0.14 s and 0.12-0.15 s. The
 //! products' narrow kernels (`spectral/gram_narrow.rs`), the rebuild's own kernel (`assemble`,
 //! 0.26-0.27 s at 4096×11008 against 0.39-0.51 s with faer's product per panel) and a vectorised
-//! scan took the route to 0.44 s and 1.65 s there (against 0.60 and 3.38 s for the build before
-//! in the same minutes; benches/bench_filter_routes.py --partial).
+//! scan took the route to 0.44-0.55 s and 1.65-1.86 s there (against 0.60-0.61 and 1.94-3.38 s
+//! for the build before in the same minutes, two rounds; benches/bench_filter_routes.py --partial).
 //!
 //! Accuracy: every spike's Ritz value is within ‖rⱼ‖²/gapⱼ of its eigenvalue (relative residual
 //! ≤ 1e-6, so 1e-12·θ/gap relative) and the spike subspace within an angle of
