@@ -41,7 +41,12 @@ def test_fit_is_invariant_under_transpose_permutation_and_rotation(seed, shape):
     O2, _ = np.linalg.qr(rng.normal(size=(shape[1], shape[1])))
     for other in (W.T, W[P][:, Q], O1 @ W @ O2):
         fit = ns.fit_mp(other)
-        assert np.isclose(fit.sigma, ref.sigma, rtol=1e-7)
+        # A deformed bulk's σ comes from a τ search that stops within 2e-3·(0.05 + τ) (Brent's
+        # method, spectral/deformed_fit.rs): a rounding-level change of the input can move where it
+        # stops, and σ with it by up to about 1e-4 relative (8e-5 measured); the white fit has no
+        # search. (seed 3438465, 53×58: 1.8e-6.)
+        rtol = 1e-4 if "deformed" in (ref.bulk, fit.bulk) else 1e-7
+        assert np.isclose(fit.sigma, ref.sigma, rtol=rtol)
         assert fit.n_spikes == ref.n_spikes
         np.testing.assert_allclose(ns.singular_values(other), ns.singular_values(W), rtol=1e-8, atol=1e-10)
 
