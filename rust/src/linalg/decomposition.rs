@@ -53,6 +53,9 @@ use crate::linalg::householder::dot;
 use crate::linalg::leading_eigenvectors::{
     leading_eigenvectors, partial_pays, product, ORTHOGONALITY_TOLERANCE, RESIDUAL_TOLERANCE,
 };
+use crate::linalg::small_values::{
+    plan_refinement, refined_values, refinement_pays, zero_columns_last, MIN_MARGIN,
+};
 use crate::linalg::symmetric_eigenvalues::BAND_WIDTH;
 use crate::linalg::symmetric_eigenvalues::{
     tridiagonalise, tridiagonalise_keeping_band, two_stage_pays, BandReflectors, Tridiagonal,
@@ -101,14 +104,18 @@ pub enum Route {
     Gram,
     /// Bidiagonalising SVD.
     Svd,
+    /// Gram eigenvalues with the smallest values refined by Rayleigh–Ritz on A (values only; see
+    /// `small_values`).
+    GramRefined,
 }
 
 impl Route {
-    /// "gram" or "svd", as results report it.
+    /// "gram", "svd" or "gram-refined", as results report it.
     pub fn name(self) -> &'static str {
         match self {
             Route::Gram => "gram",
             Route::Svd => "svd",
+            Route::GramRefined => "gram-refined",
         }
     }
 }
@@ -476,20 +483,59 @@ struct TallResult {
 /// The decomposition of the tall f64 matrix `a` (which may be overwritten; for `Factors::Gram` the
 /// caller reattaches it).
 fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> CoreResult<TallResult> {
+    if need == Need::Values {
+        if let Some(out) = without_zero_columns(a, plan, stop)? {
+            return Ok(out);
+        }
+    }
     let par = parallelism(a.nrows(), a.ncols());
     if plan.first == Route::Gram {
         match need {
             Need::Values => {
-                // A negligible column fails the λ_min rule before the Gram product is formed.
-                if !plan.fall_back || !has_negligible_column(a.as_ref()) {
+                // Negligible columns fail the λ_min rule before the Gram product is formed; the
+                // SVD answers unless refining that many values pays.
+                let negligible = if plan.fall_back {
+                    negligible_column_count(a.as_ref())
+                } else {
+                    0
+                };
+                // The automatic route keeps the band form and its reflectors, so that a few
+                // values below the limit can be refined (`small_values`), from the two-stage size
+                // on (the same reduction) or when a negligible column announces them; otherwise
+                // an ill-conditioned matrix takes the SVD.
+                let refinable =
+                    plan.fall_back && (negligible > 0 || two_stage_pays(a.ncols(), par));
+                if negligible == 0
+                    || (refinable && refinement_pays(negligible + MIN_MARGIN, a.ncols()))
+                {
                     let mut g = gram_lower(a.as_ref(), par);
                     stop.check()?;
-                    let t = tridiagonalise(&mut g, par, stop)?;
-                    drop(g);
+                    let (t, kept) = if refinable {
+                        let (t, r) = tridiagonalise_keeping_band(&mut g, par, stop)?;
+                        (t, Some(r))
+                    } else {
+                        (tridiagonalise(&mut g, par, stop)?, None)
+                    };
                     stop.check()?;
                     if plan.fall_back && !tridiagonal_condition_passes(&t) {
+                        // The band form and the reflectors are freed inside, before A·V exists.
+                        let refined = match (kept, plan_refinement(&t)) {
+                            (Some(r), Some(refinement)) => {
+                                let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
+                                refined_values(a.as_ref(), g, r, &lambda, refinement, par, stop)?
+                            }
+                            _ => None,
+                        };
+                        if let Some(s) = refined {
+                            return Ok(TallResult {
+                                s,
+                                factors: Factors::None,
+                                route: Route::GramRefined,
+                            });
+                        }
                         return svd_values(a, par, stop);
                     }
+                    drop((g, kept));
                     let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
                     if !plan.fall_back || gram_is_accurate(need, &lambda) {
                         return Ok(TallResult {
@@ -562,6 +608,33 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
     })
 }
 
+/// The values of `a` with its exactly zero columns removed, followed by that many zeros (exact:
+/// see `small_values`); the columns are reordered and `a` truncated in place. `None` when `a`
+/// has no zero column.
+fn without_zero_columns(
+    a: &mut Mat<f64>,
+    plan: Plan,
+    stop: &Stop,
+) -> CoreResult<Option<TallResult>> {
+    let m = a.ncols();
+    let zeros = zero_columns_last(a);
+    if zeros == 0 {
+        return Ok(None);
+    }
+    a.truncate(a.nrows(), m - zeros);
+    let mut out = if zeros == m {
+        TallResult {
+            s: Vec::new(),
+            factors: Factors::None,
+            route: plan.first,
+        }
+    } else {
+        decompose_tall(a, Need::Values, plan, stop)?
+    };
+    out.s.resize(m, 0.0);
+    Ok(Some(out))
+}
+
 /// From this many columns on, singular values alone come from the two-stage bidiagonalisation
 /// (`band_bidiagonal` + `bidiagonal_values`) instead of faer's one-stage SVD. faer's time over
 /// this route's, square, one thread, loaded machine: n = 128: 0.97; 192: 1.11; 256: 1.08;
@@ -591,6 +664,13 @@ fn svd_values(a: &mut Mat<f64>, par: Par, stop: &Stop) -> CoreResult<TallResult>
 /// Whether some column of A has ‖aᵢ‖² < limit·max ‖aⱼ‖²: the Gram diagonal, so the same test as
 /// [`has_negligible_diagonal`] in O(N·M), before the Gram product (a zero column, say).
 pub fn has_negligible_column(a: MatRef<'_, f64>) -> bool {
+    negligible_column_count(a) > 0
+}
+
+/// How many columns of A have ‖aᵢ‖² < limit·max ‖aⱼ‖²: c such columns put c eigenvalues of AᵀA
+/// below c·limit·λ_max (their coordinate subspace's Rayleigh quotient), so about c values need
+/// refining.
+pub fn negligible_column_count(a: MatRef<'_, f64>) -> usize {
     let norms: Vec<f64> = (0..a.ncols())
         .map(|j| match a.col(j).try_as_col_major() {
             Some(col) => dot(col.as_slice(), col.as_slice()),
@@ -598,7 +678,10 @@ pub fn has_negligible_column(a: MatRef<'_, f64>) -> bool {
         })
         .collect();
     let largest = norms.iter().fold(0.0f64, |acc, &x| acc.max(x));
-    norms.iter().any(|&x| x < GRAM_CONDITION_LIMIT * largest)
+    norms
+        .iter()
+        .filter(|&&x| x < GRAM_CONDITION_LIMIT * largest)
+        .count()
 }
 
 /// Whether some Gᵢᵢ < limit·max Gⱼⱼ: then λ_min ≤ Gᵢᵢ < limit·λ_max (λ_max ≥ max Gⱼⱼ), and the
@@ -665,7 +748,8 @@ pub fn working_bytes(rows: usize, cols: usize, need: Need, route: Decomposition)
     let words = match (p.first, p.fall_back) {
         (Route::Svd, _) => svd,
         (Route::Gram, false) => gram,
-        (Route::Gram, true) => gram.max(svd),
+        // The refinement of small values fits in the larger of the two (`small_values`).
+        (Route::Gram, true) | (Route::GramRefined, _) => gram.max(svd),
     };
     let bytes = 8.0 * words;
     if bytes >= usize::MAX as f64 {
@@ -1134,9 +1218,18 @@ mod tests {
             &data, n, m
         )));
         let v = MatrixView::from_row_major(&data, n, m);
+        // A zero column is deflated exactly; the rest is well-conditioned.
+        let d = decompose(v, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
+        assert_eq!((d.route, d.s[m - 1]), (Route::Gram, 0.0));
+        // A tiny one fails the rule at once; refining it (a subspace of 1 + MIN_MARGIN columns)
+        // does not pay at M = 20, so the SVD answers without a Gram product.
+        for i in 0..n {
+            data[i * m + 7] = 1e-9 * data[i * m + 3];
+        }
+        let v = MatrixView::from_row_major(&data, n, m);
         let d = decompose(v, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
         assert_eq!(d.route, Route::Svd);
-        assert!(d.s[m - 1] <= 1e-13 * d.s[0]);
+        assert_eq!(d.s, values(v, Decomposition::Svd));
     }
 
     #[test]
