@@ -22,6 +22,24 @@
 //!   route's time (an SVD needs 8/3·M³ flops against M³ + 4/3·M³ for a square matrix, and QR
 //!   first when tall). Below that size and for vectors: faer's SVD (one-stage bidiagonalisation,
 //!   divide and conquer).
+//! - **GramRefined** (values only, the automatic route of an ill-conditioned matrix): the Gram
+//!   route's values with the k values whose eigenvalues fall below the limit (and the margin's that
+//!   converge with them) replaced by the singular values of A·V, V an orthonormal basis of the
+//!   computed eigenspace of the k + p smallest eigenvalues of G (p ≥ 8, up to λ ≥ 1e-6·λ_max), by
+//!   subspace inverse iteration on the two-stage band form (`small_values`). The replaced values
+//!   carry about ε·s_max absolute error, as the SVD's (V couples to the large directions only at
+//!   angle ε·λ_max/λⱼ, which enters ‖A·v‖² at second order; A·V is formed from A); the others
+//!   keep the Gram route's 1e-6 relative. It costs one band LU, a few block solves and products of
+//!   O((N + M)·M·(k + p)) flops: a few per cent of the Gram route for a few values, and is taken
+//!   while k + p ≤ M/6 (measured break-even with the SVD near M/4 at 1024² and 5632×2048)
+//!   when negligible columns (‖aᵢ‖² < 1e-10·max ‖aⱼ‖²) announce the values before the Gram
+//!   product, so that the reduction keeps its band form. Ill-conditioning without such a column (a
+//!   decaying tail) is found by the Sturm count after a reduction that kept nothing, and takes the
+//!   SVD.
+//!
+//! Values alone: exactly zero columns of the tall orientation (zero lines of W's short side) are
+//! deflated first on every route — the values of the remaining columns, then one exact zero per
+//! zero column — by moving them to the end of the f64 copy (no further copy).
 //!
 //! Filters that keep only leading components call [`decompose_leading`]: on the Gram route the
 //! values come first (the values path), the caller turns them into a kept rank k, and only k
@@ -134,17 +152,20 @@ pub struct Plan {
 ///
 /// | need \ route        | auto                                   | gram            | svd |
 /// |---------------------|----------------------------------------|-----------------|-----|
-/// | Values              | Gram; SVD if λ_min/λ_max < 1e-10       | Gram            | SVD |
+/// | Values              | Gram; if λ_min/λ_max < 1e-10: refined (k + p ≤ M/6), else SVD | Gram | SVD |
 /// | Vectors             | Gram; SVD if λ_min/λ_max < 1e-10       | as auto         | SVD |
 /// | LeadingComponents   | Gram; SVD if (s₁₀%/s_max)² < 1e-10     | Gram            | SVD |
 /// | TrailingComponents  | SVD                                    | Gram            | SVD |
 ///
-/// The λ_min rule is decided before any eigenvalue is computed. For values, a column with
-/// ‖aᵢ‖² = Gᵢᵢ < 1e-10·max Gⱼⱼ fails it at once, before the Gram product
-/// ([`has_negligible_column`]: a zero column or row costs the SVD alone); otherwise it is one Sturm count on the
+/// The λ_min rule is decided before any eigenvalue is computed. For values, zero columns are
+/// deflated exactly first; c columns with ‖aᵢ‖² = Gᵢᵢ < 1e-10·max Gⱼⱼ fail it at once, before the
+/// Gram product ([`negligible_column_count`]): the SVD alone when refining c + 8 values does not
+/// pay, otherwise the Gram route keeping its band form, refined when two more Sturm counts say the
+/// subspace is small enough (`small_values::plan_refinement`). Else it is one Sturm count on the
 /// tridiagonal form the eigenvalues need anyway ([`tridiagonal_condition_passes`], O(n)), so a
-/// well-conditioned matrix pays nothing for it and an ill-conditioned one pays the reduction on
-/// top of its SVD. For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
+/// well-conditioned matrix pays nothing for it and an ill-conditioned one without a negligible
+/// column pays the reduction on top of its SVD (keeping the band form for every matrix would let
+/// it be refined too, at ~10 % of the reduction for every matrix: not taken). For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
 /// ([`gram_condition_passes`], a quarter of the tridiagonalisation's flops), before the
 /// eigendecomposition with vectors. The eigenvalues are still checked after (λ̂_max is a lower
 /// bound, so a matrix just below the limit may pass the first test). The 10 % quantile rule of
@@ -499,12 +520,11 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
                 } else {
                     0
                 };
-                // The automatic route keeps the band form and its reflectors, so that a few
-                // values below the limit can be refined (`small_values`), from the two-stage size
-                // on (the same reduction) or when a negligible column announces them; otherwise
-                // an ill-conditioned matrix takes the SVD.
-                let refinable =
-                    plan.fall_back && (negligible > 0 || two_stage_pays(a.ncols(), par));
+                // When negligible columns announce values to refine, the automatic route keeps the
+                // band form and its reflectors (`small_values`); otherwise it does not (keeping
+                // them costs ~10 % of the tridiagonalisation, measured at 5632×2048), and an
+                // ill-conditioned matrix takes the SVD.
+                let refinable = plan.fall_back && negligible > 0;
                 if negligible == 0
                     || (refinable && refinement_pays(negligible + MIN_MARGIN, a.ncols()))
                 {
