@@ -3,11 +3,15 @@
 //!
 //!     cargo run --release --example filter_profile -- filter ROWS COLS [SPIKES]
 //!     cargo run --release --example filter_profile -- routes ROWS COLS
+//!     cargo run --release --example filter_profile -- refine ROWS COLS
 //!
 //! One line per step: wall seconds and process CPU seconds. The pool size follows
 //! RAYON_NUM_THREADS (default: every CPU). `routes` prints one JSON row of
 //! benches/results/route_costs.json (column_check, gram_product, condition_check, eigenvalues, svd:
-//! the route's two-stage SVD, svd_faer: faer's one-stage SVD, for comparison).
+//! the route's two-stage SVD, svd_faer: faer's one-stage SVD, for comparison; eigenvalues_kept:
+//! the same keeping the band form and its reflectors, as the automatic route does from the
+//! two-stage size on; refine_five: the refinement of five tiny columns' values). `refine` times the
+//! refinement against the width of its subspace, and the SVD.
 
 use std::time::Instant;
 
@@ -18,6 +22,7 @@ use _netsieve::linalg::decomposition::{
     tridiagonal_condition_passes, Factors,
 };
 use _netsieve::linalg::leading_eigenvectors::leading_eigenvectors;
+use _netsieve::linalg::small_values::{plan_refinement, refined_values, Refinement};
 use _netsieve::linalg::symmetric_eigenvalues::{tridiagonalise, tridiagonalise_keeping_band};
 use _netsieve::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 use _netsieve::matrix::{to_f64_mat, MatrixView};
@@ -117,13 +122,72 @@ fn main() {
         let svd = clock.lap("SVD values (the route's: two-stage bidiagonalisation)");
         let _ = a.singular_values().unwrap();
         let svd_faer = clock.lap("SVD values (faer's one-stage)");
+        // Five tiny columns (norms 1e-6..1e-9 relative): the refinement of five values.
+        let mut tiny = a.clone();
+        for (j, scale) in [1e-6, 1e-7, 3e-8, 1e-8, 1e-9].iter().enumerate() {
+            tiny.col_mut(j).iter_mut().for_each(|x| *x *= scale);
+        }
+        let mut g = gram_lower(tiny.as_ref(), par);
+        clock = Clock::start();
+        let (t, r) = tridiagonalise_keeping_band(&mut g, par, &stop).unwrap();
+        let reduce_kept = clock.lap("tridiagonalisation keeping the band form");
+        let plan = plan_refinement(&t).expect("five values to refine");
+        let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag).unwrap();
+        clock = Clock::start();
+        let refined = refined_values(tiny.as_ref(), g, r, &lambda, plan, par, &stop).unwrap();
+        let refine = clock.lap(&format!("refinement ({plan:?})"));
+        assert!(refined.is_some());
         println!(
             "{{\"shape\": [{rows}, {cols}], \"threads\": {}, \"column_check\": {column_check:.4}, \
              \"gram_product\": {gram:.3}, \"condition_check\": {check:.4}, \"eigenvalues\": {:.3}, \
+             \"eigenvalues_kept\": {:.3}, \"refine_five\": {refine:.3}, \
              \"svd\": {svd:.3}, \"svd_faer\": {svd_faer:.3}}}",
             rayon::current_num_threads(),
-            reduce + values
+            reduce + values,
+            reduce_kept + values
         );
+        return;
+    }
+    if mode == "keep" {
+        // The tridiagonalisation with and without keeping the band form, alternately, same G.
+        let (mut plain, mut kept) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            let mut work = g.clone();
+            clock = Clock::start();
+            let _ = tridiagonalise(&mut work, par, &stop).unwrap();
+            plain = plain.min(clock.lap("tridiagonalisation"));
+            let mut work = g.clone();
+            clock = Clock::start();
+            let _ = tridiagonalise_keeping_band(&mut work, par, &stop).unwrap();
+            kept = kept.min(clock.lap("tridiagonalisation keeping the band form"));
+        }
+        println!("{{\"plain\": {plain:.3}, \"kept\": {kept:.3}}}");
+        return;
+    }
+    if mode == "refine" {
+        // The refinement's cost against the subspace's width q (five tiny columns, q forced).
+        let mut tiny = a.clone();
+        for (j, scale) in [1e-6, 1e-7, 3e-8, 1e-8, 1e-9].iter().enumerate() {
+            tiny.col_mut(j).iter_mut().for_each(|x| *x *= scale);
+        }
+        let g = gram_lower(tiny.as_ref(), par);
+        for q in [13, m / 32, m / 16, m / 8, m / 4, m / 2] {
+            let mut band = g.clone();
+            let (t, r) = tridiagonalise_keeping_band(&mut band, par, &stop).unwrap();
+            let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag).unwrap();
+            let plan = Refinement {
+                targets: 5,
+                subspace: q,
+            };
+            clock = Clock::start();
+            let _ = refined_values(tiny.as_ref(), band, r, &lambda, plan, par, &stop).unwrap();
+            let refine = clock.lap(&format!("refinement, q = {q}"));
+            println!("{{\"q\": {q}, \"m\": {m}, \"refine\": {refine:.3}}}");
+        }
+        clock = Clock::start();
+        let _ = svd_singular_values(&mut tiny, par, &stop).unwrap();
+        let svd = clock.lap("SVD values");
+        println!("{{\"svd\": {svd:.3}}}");
         return;
     }
     let full = Mat::from_fn(m, m, |i, j| if i >= j { g[(i, j)] } else { g[(j, i)] });

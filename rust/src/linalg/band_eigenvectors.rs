@@ -128,14 +128,14 @@ fn orthonormalise(x: &mut [f64], members: &[&[f64]]) -> Option<f64> {
 }
 
 /// The lower band of a symmetric matrix, column-major: (i, j), 0 ≤ i − j ≤ b, at `data[j·(b+1) + i − j]`.
-struct LowerBand {
+pub(crate) struct LowerBand {
     n: usize,
     b: usize,
     data: Vec<f64>,
 }
 
 impl LowerBand {
-    fn new(a: MatRef<'_, f64>, b: usize) -> Self {
+    pub(crate) fn new(a: MatRef<'_, f64>, b: usize) -> Self {
         let n = a.nrows();
         let b = b.min(n.saturating_sub(1));
         let mut data = vec![0.0; (b + 1) * n];
@@ -150,7 +150,7 @@ impl LowerBand {
 
 /// P·(B − λI) = L·U with partial pivoting, in LAPACK dgbtrf's layout: L has b sub-diagonals,
 /// U 2b super-diagonals; (i, j) for j − 2b ≤ i ≤ j + b at `data[j·(3b+1) + i + 2b − j]`.
-struct BandLu {
+pub(crate) struct BandLu {
     n: usize,
     b: usize,
     data: Vec<f64>,
@@ -158,7 +158,7 @@ struct BandLu {
 }
 
 impl BandLu {
-    fn factor(band: &LowerBand, shift: f64, norm: f64) -> Self {
+    pub(crate) fn factor(band: &LowerBand, shift: f64, norm: f64) -> Self {
         #[cfg(target_arch = "x86_64")]
         if crate::cpu::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (crate::cpu detected them).
@@ -233,7 +233,7 @@ impl BandLu {
     }
 
     /// y ← (B − λI)⁻¹·y.
-    fn solve(&self, y: &mut [f64]) {
+    pub(crate) fn solve(&self, y: &mut [f64]) {
         let (n, b) = (self.n, self.b);
         let ld = 3 * b + 1;
         let at = |i: usize, j: usize| j * ld + i + 2 * b - j;

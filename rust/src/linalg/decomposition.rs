@@ -22,6 +22,24 @@
 //!   route's time (an SVD needs 8/3·M³ flops against M³ + 4/3·M³ for a square matrix, and QR
 //!   first when tall). Below that size and for vectors: faer's SVD (one-stage bidiagonalisation,
 //!   divide and conquer).
+//! - **GramRefined** (values only, the automatic route of an ill-conditioned matrix): the Gram
+//!   route's values with the k values whose eigenvalues fall below the limit (and the margin's that
+//!   converge with them) replaced by the singular values of A·V, V an orthonormal basis of the
+//!   computed eigenspace of the k + p smallest eigenvalues of G (p ≥ 8, up to λ ≥ 1e-6·λ_max), by
+//!   subspace inverse iteration on the two-stage band form (`small_values`). The replaced values
+//!   carry about ε·s_max absolute error, as the SVD's (V couples to the large directions only at
+//!   angle ε·λ_max/λⱼ, which enters ‖A·v‖² at second order; A·V is formed from A); the others
+//!   keep the Gram route's 1e-6 relative. It costs one band LU, a few block solves and products of
+//!   O((N + M)·M·(k + p)) flops: a few per cent of the Gram route for a few values, and is taken
+//!   while k + p ≤ M/6 (measured break-even with the SVD near M/4 at 1024² and 5632×2048)
+//!   when negligible columns (‖aᵢ‖² < 1e-10·max ‖aⱼ‖²) announce the values before the Gram
+//!   product, so that the reduction keeps its band form. Ill-conditioning without such a column (a
+//!   decaying tail) is found by the Sturm count after a reduction that kept nothing, and takes the
+//!   SVD.
+//!
+//! Values alone: exactly zero columns of the tall orientation (zero lines of W's short side) are
+//! deflated first on every route — the values of the remaining columns, then one exact zero per
+//! zero column — by moving them to the end of the f64 copy (no further copy).
 //!
 //! Filters that keep only leading components call [`decompose_leading`]: on the Gram route the
 //! values come first (the values path), the caller turns them into a kept rank k, and only k
@@ -52,6 +70,9 @@ use crate::linalg::bidiagonal_values::bidiagonal_singular_values;
 use crate::linalg::householder::dot;
 use crate::linalg::leading_eigenvectors::{
     leading_eigenvectors, partial_pays, product, ORTHOGONALITY_TOLERANCE, RESIDUAL_TOLERANCE,
+};
+use crate::linalg::small_values::{
+    plan_refinement, refined_values, refinement_pays, zero_columns_last, MIN_MARGIN,
 };
 use crate::linalg::symmetric_eigenvalues::BAND_WIDTH;
 use crate::linalg::symmetric_eigenvalues::{
@@ -101,14 +122,18 @@ pub enum Route {
     Gram,
     /// Bidiagonalising SVD.
     Svd,
+    /// Gram eigenvalues with the smallest values refined by Rayleigh–Ritz on A (values only; see
+    /// `small_values`).
+    GramRefined,
 }
 
 impl Route {
-    /// "gram" or "svd", as results report it.
+    /// "gram", "svd" or "gram-refined", as results report it.
     pub fn name(self) -> &'static str {
         match self {
             Route::Gram => "gram",
             Route::Svd => "svd",
+            Route::GramRefined => "gram-refined",
         }
     }
 }
@@ -127,17 +152,20 @@ pub struct Plan {
 ///
 /// | need \ route        | auto                                   | gram            | svd |
 /// |---------------------|----------------------------------------|-----------------|-----|
-/// | Values              | Gram; SVD if λ_min/λ_max < 1e-10       | Gram            | SVD |
+/// | Values              | Gram; if λ_min/λ_max < 1e-10: refined (k + p ≤ M/6), else SVD | Gram | SVD |
 /// | Vectors             | Gram; SVD if λ_min/λ_max < 1e-10       | as auto         | SVD |
 /// | LeadingComponents   | Gram; SVD if (s₁₀%/s_max)² < 1e-10     | Gram            | SVD |
 /// | TrailingComponents  | SVD                                    | Gram            | SVD |
 ///
-/// The λ_min rule is decided before any eigenvalue is computed. For values, a column with
-/// ‖aᵢ‖² = Gᵢᵢ < 1e-10·max Gⱼⱼ fails it at once, before the Gram product
-/// ([`has_negligible_column`]: a zero column or row costs the SVD alone); otherwise it is one Sturm count on the
+/// The λ_min rule is decided before any eigenvalue is computed. For values, zero columns are
+/// deflated exactly first; c columns with ‖aᵢ‖² = Gᵢᵢ < 1e-10·max Gⱼⱼ fail it at once, before the
+/// Gram product ([`negligible_column_count`]): the SVD alone when refining c + 8 values does not
+/// pay, otherwise the Gram route keeping its band form, refined when two more Sturm counts say the
+/// subspace is small enough (`small_values::plan_refinement`). Else it is one Sturm count on the
 /// tridiagonal form the eigenvalues need anyway ([`tridiagonal_condition_passes`], O(n)), so a
-/// well-conditioned matrix pays nothing for it and an ill-conditioned one pays the reduction on
-/// top of its SVD. For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
+/// well-conditioned matrix pays nothing for it and an ill-conditioned one without a negligible
+/// column pays the reduction on top of its SVD (keeping the band form for every matrix would let
+/// it be refined too, at ~10 % of the reduction for every matrix: not taken). For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
 /// ([`gram_condition_passes`], a quarter of the tridiagonalisation's flops), before the
 /// eigendecomposition with vectors. The eigenvalues are still checked after (λ̂_max is a lower
 /// bound, so a matrix just below the limit may pass the first test). The 10 % quantile rule of
@@ -476,20 +504,58 @@ struct TallResult {
 /// The decomposition of the tall f64 matrix `a` (which may be overwritten; for `Factors::Gram` the
 /// caller reattaches it).
 fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> CoreResult<TallResult> {
+    if need == Need::Values {
+        if let Some(out) = without_zero_columns(a, plan, stop)? {
+            return Ok(out);
+        }
+    }
     let par = parallelism(a.nrows(), a.ncols());
     if plan.first == Route::Gram {
         match need {
             Need::Values => {
-                // A negligible column fails the λ_min rule before the Gram product is formed.
-                if !plan.fall_back || !has_negligible_column(a.as_ref()) {
+                // Negligible columns fail the λ_min rule before the Gram product is formed; the
+                // SVD answers unless refining that many values pays.
+                let negligible = if plan.fall_back {
+                    negligible_column_count(a.as_ref())
+                } else {
+                    0
+                };
+                // When negligible columns announce values to refine, the automatic route keeps the
+                // band form and its reflectors (`small_values`); otherwise it does not (keeping
+                // them costs ~10 % of the tridiagonalisation, measured at 5632×2048), and an
+                // ill-conditioned matrix takes the SVD.
+                let refinable = plan.fall_back && negligible > 0;
+                if negligible == 0
+                    || (refinable && refinement_pays(negligible + MIN_MARGIN, a.ncols()))
+                {
                     let mut g = gram_lower(a.as_ref(), par);
                     stop.check()?;
-                    let t = tridiagonalise(&mut g, par, stop)?;
-                    drop(g);
+                    let (t, kept) = if refinable {
+                        let (t, r) = tridiagonalise_keeping_band(&mut g, par, stop)?;
+                        (t, Some(r))
+                    } else {
+                        (tridiagonalise(&mut g, par, stop)?, None)
+                    };
                     stop.check()?;
                     if plan.fall_back && !tridiagonal_condition_passes(&t) {
+                        // The band form and the reflectors are freed inside, before A·V exists.
+                        let refined = match (kept, plan_refinement(&t)) {
+                            (Some(r), Some(refinement)) => {
+                                let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
+                                refined_values(a.as_ref(), g, r, &lambda, refinement, par, stop)?
+                            }
+                            _ => None,
+                        };
+                        if let Some(s) = refined {
+                            return Ok(TallResult {
+                                s,
+                                factors: Factors::None,
+                                route: Route::GramRefined,
+                            });
+                        }
                         return svd_values(a, par, stop);
                     }
+                    drop((g, kept));
                     let lambda = tridiagonal_eigenvalues(&t.diag, &t.subdiag)?;
                     if !plan.fall_back || gram_is_accurate(need, &lambda) {
                         return Ok(TallResult {
@@ -562,6 +628,33 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
     })
 }
 
+/// The values of `a` with its exactly zero columns removed, followed by that many zeros (exact:
+/// see `small_values`); the columns are reordered and `a` truncated in place. `None` when `a`
+/// has no zero column.
+fn without_zero_columns(
+    a: &mut Mat<f64>,
+    plan: Plan,
+    stop: &Stop,
+) -> CoreResult<Option<TallResult>> {
+    let m = a.ncols();
+    let zeros = zero_columns_last(a);
+    if zeros == 0 {
+        return Ok(None);
+    }
+    a.truncate(a.nrows(), m - zeros);
+    let mut out = if zeros == m {
+        TallResult {
+            s: Vec::new(),
+            factors: Factors::None,
+            route: plan.first,
+        }
+    } else {
+        decompose_tall(a, Need::Values, plan, stop)?
+    };
+    out.s.resize(m, 0.0);
+    Ok(Some(out))
+}
+
 /// From this many columns on, singular values alone come from the two-stage bidiagonalisation
 /// (`band_bidiagonal` + `bidiagonal_values`) instead of faer's one-stage SVD. faer's time over
 /// this route's, square, one thread, loaded machine: n = 128: 0.97; 192: 1.11; 256: 1.08;
@@ -591,6 +684,13 @@ fn svd_values(a: &mut Mat<f64>, par: Par, stop: &Stop) -> CoreResult<TallResult>
 /// Whether some column of A has ‖aᵢ‖² < limit·max ‖aⱼ‖²: the Gram diagonal, so the same test as
 /// [`has_negligible_diagonal`] in O(N·M), before the Gram product (a zero column, say).
 pub fn has_negligible_column(a: MatRef<'_, f64>) -> bool {
+    negligible_column_count(a) > 0
+}
+
+/// How many columns of A have ‖aᵢ‖² < limit·max ‖aⱼ‖²: c such columns put c eigenvalues of AᵀA
+/// below c·limit·λ_max (their coordinate subspace's Rayleigh quotient), so about c values need
+/// refining.
+pub fn negligible_column_count(a: MatRef<'_, f64>) -> usize {
     let norms: Vec<f64> = (0..a.ncols())
         .map(|j| match a.col(j).try_as_col_major() {
             Some(col) => dot(col.as_slice(), col.as_slice()),
@@ -598,7 +698,10 @@ pub fn has_negligible_column(a: MatRef<'_, f64>) -> bool {
         })
         .collect();
     let largest = norms.iter().fold(0.0f64, |acc, &x| acc.max(x));
-    norms.iter().any(|&x| x < GRAM_CONDITION_LIMIT * largest)
+    norms
+        .iter()
+        .filter(|&&x| x < GRAM_CONDITION_LIMIT * largest)
+        .count()
 }
 
 /// Whether some Gᵢᵢ < limit·max Gⱼⱼ: then λ_min ≤ Gᵢᵢ < limit·λ_max (λ_max ≥ max Gⱼⱼ), and the
@@ -665,7 +768,8 @@ pub fn working_bytes(rows: usize, cols: usize, need: Need, route: Decomposition)
     let words = match (p.first, p.fall_back) {
         (Route::Svd, _) => svd,
         (Route::Gram, false) => gram,
-        (Route::Gram, true) => gram.max(svd),
+        // The refinement of small values fits in the larger of the two (`small_values`).
+        (Route::Gram, true) | (Route::GramRefined, _) => gram.max(svd),
     };
     let bytes = 8.0 * words;
     if bytes >= usize::MAX as f64 {
@@ -1134,9 +1238,18 @@ mod tests {
             &data, n, m
         )));
         let v = MatrixView::from_row_major(&data, n, m);
+        // A zero column is deflated exactly; the rest is well-conditioned.
+        let d = decompose(v, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
+        assert_eq!((d.route, d.s[m - 1]), (Route::Gram, 0.0));
+        // A tiny one fails the rule at once; refining it (a subspace of 1 + MIN_MARGIN columns)
+        // does not pay at M = 20, so the SVD answers without a Gram product.
+        for i in 0..n {
+            data[i * m + 7] = 1e-9 * data[i * m + 3];
+        }
+        let v = MatrixView::from_row_major(&data, n, m);
         let d = decompose(v, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
         assert_eq!(d.route, Route::Svd);
-        assert!(d.s[m - 1] <= 1e-13 * d.s[0]);
+        assert_eq!(d.s, values(v, Decomposition::Svd));
     }
 
     #[test]

@@ -7,5 +7,6 @@ pub mod bidiagonal_values;
 pub mod decomposition;
 pub mod householder;
 pub mod leading_eigenvectors;
+pub mod small_values;
 pub mod symmetric_eigenvalues;
 pub mod tridiagonal_eigenvalues;

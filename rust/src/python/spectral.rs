@@ -365,7 +365,10 @@ impl MatrixTask for SingularValues {
 ///     ``"gram"``: eigenvalues of the smaller Gram matrix WᵀW in float64 (about twice as fast as
 ///     the SVD; relative error ≈ ε·(s_max/sᵢ)²/2, below 1e-6 while sᵢ/s_max ≥ 1e-5).
 ///     ``"svd"`` (alias ``"direct"``): bidiagonalising SVD of the float64 copy (relative error
-///     ≈ ε·s_max/sᵢ). ``"auto"``: Gram, redone by SVD when λ_min/λ_max < 1e-10.
+///     ≈ ε·s_max/sᵢ). ``"auto"``: Gram, redone by SVD when λ_min/λ_max < 1e-10, except that
+///     values announced by negligible columns (a few, at most a sixth with a margin) are refined
+///     by Rayleigh–Ritz on W itself (absolute error ≈ ε·s_max, as the SVD's). Zero lines of the
+///     short side give exact zeros on every route.
 ///
 /// Returns
 /// -------
