@@ -779,7 +779,7 @@ pub fn working_bytes(rows: usize, cols: usize, need: Need, route: Decomposition)
     }
 }
 
-fn descending_roots(lambda_ascending: &[f64]) -> Vec<f64> {
+pub(crate) fn descending_roots(lambda_ascending: &[f64]) -> Vec<f64> {
     lambda_ascending
         .iter()
         .rev()

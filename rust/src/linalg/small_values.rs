@@ -53,7 +53,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
 use crate::linalg::band_eigenvectors::{BandLu, LowerBand};
-use crate::linalg::decomposition::{svd_singular_values, GRAM_CONDITION_LIMIT};
+use crate::linalg::decomposition::{descending_roots, svd_singular_values, GRAM_CONDITION_LIMIT};
 use crate::linalg::leading_eigenvectors::product;
 use crate::linalg::symmetric_eigenvalues::{BandReflectors, Tridiagonal};
 use crate::linalg::tridiagonal_eigenvalues::{eigenvalues_below, largest_eigenvalue_lower_bound};
@@ -167,7 +167,7 @@ pub fn refined_values(
 ) -> CoreResult<Option<Vec<f64>>> {
     let m = lambda.len();
     let lmax = lambda[m - 1];
-    let mut s: Vec<f64> = lambda.iter().rev().map(|&l| l.max(0.0).sqrt()).collect();
+    let mut s = descending_roots(lambda);
     let q = plan.subspace;
     // The computed eigenvalues decide which values are replaced (the Sturm count's λ_max was a
     // bound): those below the limit, and the margin's that converge as fast (more accurate than

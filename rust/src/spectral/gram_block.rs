@@ -72,6 +72,13 @@ const GROUP: usize = 48;
 /// A row of a block of C columns (C = 4 or `GRAM_BLOCK`).
 type Row<const C: usize> = [f64; C];
 
+/// Rows 0..m of columns c0..c0 + b of X, as rows of C zero-padded past b.
+fn block_rows<const C: usize>(x: MatRef<'_, f64>, m: usize, c0: usize, b: usize) -> Vec<Row<C>> {
+    (0..m)
+        .map(|i| std::array::from_fn(|k| if k < b { x[(i, c0 + k)] } else { 0.0 }))
+        .collect()
+}
+
 /// W (N×M, N ≥ M after orientation) with one unit stride, as contiguous lines.
 #[derive(Clone, Copy)]
 pub struct GramOperator<'a, T> {
@@ -208,9 +215,7 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
         image: &mut Mat<f64>,
     ) {
         let (_, m) = self.shape();
-        let xr: Vec<Row<C>> = (0..m)
-            .map(|i| std::array::from_fn(|k| if k < b { x[(i, c0 + k)] } else { 0.0 }))
-            .collect();
+        let xr = block_rows::<C>(x, m, c0, b);
         let (z, y) = if self.rows_contiguous {
             self.fused::<C>(&xr)
         } else {
@@ -259,9 +264,7 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
                 }
             }
         } else {
-            let xr: Vec<Row<NARROW>> = (0..m)
-                .map(|i| std::array::from_fn(|k| if k < b { x[(i, c0 + k)] } else { 0.0 }))
-                .collect();
+            let xr = block_rows::<NARROW>(x, m, c0, b);
             let (z, y) = self.two_pass_narrow(&xr);
             for k in 0..b {
                 for i in 0..m {
