@@ -214,7 +214,7 @@ fn main() {
     clock.lap(&format!(
         "kept vectors: inverse iteration on the band (k = {k})"
     ));
-    reflectors.apply(v.as_mut(), par);
+    reflectors.apply(work.as_ref(), v.as_mut(), par);
     clock.lap("kept vectors: stage-1 reflectors");
     let av = gram_factor_check(a.as_ref(), &v, &wanted, lambda[m - 1], par);
     let ok = av.is_some();

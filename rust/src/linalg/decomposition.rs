@@ -31,11 +31,11 @@
 //!   angle ε·λ_max/λⱼ, which enters ‖A·v‖² at second order; A·V is formed from A); the others
 //!   keep the Gram route's 1e-6 relative. It costs one band LU, a few block solves and products of
 //!   O((N + M)·M·(k + p)) flops: a few per cent of the Gram route for a few values, and is taken
-//!   while k + p ≤ M/6 (measured break-even with the SVD near M/4 at 1024² and 5632×2048)
-//!   when negligible columns (‖aᵢ‖² < 1e-10·max ‖aⱼ‖²) announce the values before the Gram
-//!   product, so that the reduction keeps its band form. Ill-conditioning without such a column (a
-//!   decaying tail) is found by the Sturm count after a reduction that kept nothing, and takes the
-//!   SVD.
+//!   while k + p ≤ M/6 (measured break-even with the SVD near M/4 at 1024² and 5632×2048).
+//!   The reduction keeps its band form and reflectors for free wherever the two-stage route runs
+//!   (V stays below the band, as in LAPACK), so a decaying tail found by the Sturm count is
+//!   refined there; below the two-stage size only when negligible columns
+//!   (‖aᵢ‖² < 1e-10·max ‖aⱼ‖²) announce the values before the Gram product; otherwise the SVD.
 //!
 //! Values alone: exactly zero columns of the tall orientation (zero lines of W's short side) are
 //! deflated first on every route — the values of the remaining columns, then one exact zero per
@@ -163,9 +163,9 @@ pub struct Plan {
 /// pay, otherwise the Gram route keeping its band form, refined when two more Sturm counts say the
 /// subspace is small enough (`small_values::plan_refinement`). Else it is one Sturm count on the
 /// tridiagonal form the eigenvalues need anyway ([`tridiagonal_condition_passes`], O(n)), so a
-/// well-conditioned matrix pays nothing for it and an ill-conditioned one without a negligible
-/// column pays the reduction on top of its SVD (keeping the band form for every matrix would let
-/// it be refined too, at ~10 % of the reduction for every matrix: not taken). For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
+/// well-conditioned matrix pays nothing for it; an ill-conditioned one without a negligible
+/// column is refined from the band form the two-stage reduction kept (free), or below the
+/// two-stage size pays the reduction on top of its SVD. For vectors it is one Cholesky factorisation of G − 1e-10·λ̂_max·I
 /// ([`gram_condition_passes`], a quarter of the tridiagonalisation's flops), before the
 /// eigendecomposition with vectors. The eigenvalues are still checked after (λ̂_max is a lower
 /// bound, so a matrix just below the limit may pass the first test). The 10 % quantile rule of
@@ -420,7 +420,7 @@ fn band_leading_vectors(
         return Ok(None);
     };
     stop.check()?;
-    reflectors.apply(v.as_mut(), par);
+    reflectors.apply(band.as_ref(), v.as_mut(), par);
     stop.check()?;
     Ok(gram_factor_check(a, &v, &wanted, lmax, par).map(|av| (v, av)))
 }
@@ -520,17 +520,18 @@ fn decompose_tall(a: &mut Mat<f64>, need: Need, plan: Plan, stop: &Stop) -> Core
                 } else {
                     0
                 };
-                // When negligible columns announce values to refine, the automatic route keeps the
-                // band form and its reflectors (`small_values`); otherwise it does not (keeping
-                // them costs ~10 % of the tridiagonalisation, measured at 5632×2048), and an
-                // ill-conditioned matrix takes the SVD.
+                // The automatic route keeps the band form and its reflectors wherever the two-stage
+                // reduction runs (free: `tridiagonalise_keeping_band`), so small values found by the
+                // Sturm count are refined (`small_values`) instead of redone by the SVD; below
+                // that size only when negligible columns announce them.
                 let refinable = plan.fall_back && negligible > 0;
                 if negligible == 0
                     || (refinable && refinement_pays(negligible + MIN_MARGIN, a.ncols()))
                 {
                     let mut g = gram_lower(a.as_ref(), par);
                     stop.check()?;
-                    let (t, kept) = if refinable {
+                    let keep = refinable || (plan.fall_back && two_stage_pays(g.nrows(), par));
+                    let (t, kept) = if keep {
                         let (t, r) = tridiagonalise_keeping_band(&mut g, par, stop)?;
                         (t, Some(r))
                     } else {

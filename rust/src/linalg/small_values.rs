@@ -34,9 +34,9 @@
 //! one-sided. Inverse iteration converges for the targets by (τ + δ)/(λ_{q+1} + δ) ≤ ~1e-4 per
 //! solve; [`iterations`] takes as many solves as bring a random start to ε.
 //!
-//! `decomposition` calls the refinement when negligible columns announce the values before the
-//! Gram product (the reduction then keeps its band form; keeping it for every matrix would cost
-//! ~10 % of the tridiagonalisation).
+//! `decomposition` calls the refinement wherever the two-stage reduction ran (it keeps its band
+//! form and reflectors for free), and below that size when negligible columns announce the
+//! values before the Gram product.
 //!
 //! Measured against numpy's gesdd (benches/ill_conditioned_accuracy.py, largest relative error of
 //! the smallest 1 %): within a factor of about 2 of the disagreement between two LAPACK SVDs of the
@@ -151,8 +151,8 @@ pub fn converged(lambda: &[f64], subspace: usize) -> usize {
 }
 
 /// Every singular value (descending) of the tall `a` whose Gram matrix reduced to the band form in
-/// `band` (lower triangle, half-width `reflectors.band_width`; both freed before A·V is formed, so
-/// the peak stays within the Gram route's) with eigenvalues `lambda`
+/// `band` (lower triangle, half-width `reflectors.band_width`, V below it; both freed before A·V
+/// is formed, so the peak stays within the Gram route's) with eigenvalues `lambda`
 /// (ascending): the Gram route's values with the `plan.targets` smallest replaced by the
 /// Rayleigh–Ritz values of A on the computed eigenspace of the `plan.subspace` smallest (see the
 /// module docs). `None` when a solve produced a non-finite vector (the SVD answers).
@@ -184,13 +184,12 @@ pub fn refined_values(
         return Ok(None);
     }
     let x = smallest_eigenspace(band.as_ref(), reflectors.band_width, lambda, q, par, stop)?;
-    drop(band);
     let Some(mut x) = x else {
         return Ok(None);
     };
     stop.check()?;
-    reflectors.apply(x.as_mut(), par);
-    drop(reflectors);
+    reflectors.apply(band.as_ref(), x.as_mut(), par);
+    drop((band, reflectors));
     let mut av = product(a, x.as_ref(), par);
     drop(x);
     stop.check()?;
@@ -260,7 +259,7 @@ mod tests {
     use crate::linalg::decomposition::{
         decompose, gram_lower, tridiagonal_condition_passes, Decomposition, Need, Route,
     };
-    use crate::linalg::symmetric_eigenvalues::tridiagonalise_keeping_band;
+    use crate::linalg::symmetric_eigenvalues::{tridiagonalise_keeping_band, TWO_STAGE_MIN_DIM};
     use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
     use crate::matrix::MatrixView;
     use rand::Rng;
@@ -428,6 +427,30 @@ mod tests {
         for s in [&seq, &par] {
             assert!(smallest_error(s, &want, plan.targets) <= 2e-15 * (m as f64).sqrt());
             for (x, y) in s.iter().zip(&want) {
+                assert!((x - y).abs() <= 1e-6 * y, "{x} {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_decaying_tail_at_the_two_stage_size_is_refined_by_the_automatic_route() {
+        // No negligible column announces it: the Sturm count finds it after a two-stage reduction,
+        // whose band form and reflectors are kept for free, so the refinement answers (before:
+        // the SVD, 1.5-2× the Gram route's time).
+        let (n, m) = (1100, TWO_STAGE_MIN_DIM); // two-stage on one thread and on several
+        let a = with_singular_values(n, &decaying_tail(m), 9);
+        let want = a.singular_values().unwrap();
+        let data = row_major(&a);
+        for w in [
+            MatrixView::from_row_major(&data, n, m),
+            MatrixView::from_row_major(&data, n, m).t(),
+        ] {
+            let d = decompose(w, Need::Values, Decomposition::Auto, &Stop::never()).unwrap();
+            assert_eq!(d.route, Route::GramRefined);
+            let tail = want.iter().filter(|&&x| x < 1e-5 * want[0]).count();
+            assert!(tail >= 5, "{tail}");
+            assert!(smallest_error(&d.s, &want, tail) <= 2e-15 * (m as f64).sqrt());
+            for (x, y) in d.s.iter().zip(&want) {
                 assert!((x - y).abs() <= 1e-6 * y, "{x} {y}");
             }
         }
