@@ -462,7 +462,7 @@ fn analyze_layers<'py>(
         (min_tail, min_span),
     )?;
     let policy = ErrorPolicy::parse(errors)?;
-    let inputs = Matrices::extract(matrices)?;
+    let inputs = Matrices::extract(matrices, true)?;
     let tensors = labels(tensor_names, &inputs.names, "tensor_names", |n| {
         n.to_string()
     })?;
@@ -670,5 +670,6 @@ pub(super) fn to_mat(m: &Matrix) -> faer::Mat<f64> {
     match m.view() {
         crate::matrix::AnyMatrix::F32(v) => to_f64_mat(v),
         crate::matrix::AnyMatrix::F64(v) => to_f64_mat(v),
+        crate::matrix::AnyMatrix::Bf16(v) => to_f64_mat(v),
     }
 }

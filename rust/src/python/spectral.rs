@@ -866,6 +866,7 @@ fn porter_thomas(
         let svd = match w.view() {
             crate::matrix::AnyMatrix::F32(v) => decomposition::thin_svd(v, route, stop)?,
             crate::matrix::AnyMatrix::F64(v) => decomposition::thin_svd(v, route, stop)?,
+            crate::matrix::AnyMatrix::Bf16(v) => decomposition::thin_svd(v, route, stop)?,
         };
         let pt = core_porter_thomas(&svd.u, &svd.v, options, stop)?;
         Ok((svd.s, pt))
@@ -948,7 +949,7 @@ pub(super) fn analyze_spectra<'py>(
         alpha,
     )?;
     let policy = crate::batch::ErrorPolicy::parse(errors)?;
-    let inputs = Matrices::extract(matrices)?;
+    let inputs = Matrices::extract(matrices, true)?;
     let shapes: Vec<(usize, usize)> = inputs.items.iter().map(|m| m.shape()).collect();
     run_batch_call(
         py,

@@ -17,7 +17,7 @@
 
 use std::any::TypeId;
 
-use crate::matrix::Scalar;
+use crate::matrix::{Bf16, Scalar};
 
 /// Columns of the narrow block.
 pub const NARROW: usize = 4;
@@ -215,8 +215,15 @@ mod avx2 {
     unsafe fn load4<T: Scalar>(p: *const T, scale: __m256d, scaled: bool) -> __m256d {
         let v = if TypeId::of::<T>() == TypeId::of::<f32>() {
             _mm256_cvtps_pd(_mm_loadu_ps(p as *const f32))
-        } else {
+        } else if TypeId::of::<T>() == TypeId::of::<Bf16>() {
+            // bfloat16: the 16 bits are the f32's upper half (exact), then widened to f64.
+            let bits = _mm_cvtepu16_epi32(_mm_loadl_epi64(p as *const __m128i));
+            _mm256_cvtps_pd(_mm_castsi128_ps(_mm_slli_epi32::<16>(bits)))
+        } else if TypeId::of::<T>() == TypeId::of::<f64>() {
             _mm256_loadu_pd(p as *const f64)
+        } else {
+            let e = |q: usize| (*p.add(q)).to_f64();
+            _mm256_setr_pd(e(0), e(1), e(2), e(3))
         };
         if scaled {
             _mm256_mul_pd(v, scale)
@@ -236,7 +243,7 @@ mod avx2 {
     /// The lanes' sums over l < len & !3 (module docs).
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA; every line and column holds `len` elements; T is f32 or f64.
+    /// The CPU has AVX2 and FMA; every line and column holds `len` elements.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot<T: Scalar, const R: usize>(
         lines: &[&[T]],
@@ -267,7 +274,7 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA; every line holds `main` elements, z the 4 columns of `main` at
-    /// `stride`; T is f32 or f64.
+    /// `stride`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn axpy<T: Scalar, const R: usize>(
         lines: &[&[T]],
