@@ -49,10 +49,7 @@ impl Matrices {
                     ));
                 }
                 let w = obj.get_item(&key)?;
-                items.push(read(
-                    &w,
-                    &format!("matrix {}", quoted(obj.py(), &name)),
-                )?);
+                items.push(read(&w, &format!("matrix {}", quoted(obj.py(), &name)))?);
                 names.push(name);
             }
         } else {
@@ -63,10 +60,7 @@ impl Matrices {
             })?;
             for (i, w) in iter.enumerate() {
                 let name = i.to_string();
-                items.push(read(
-                    &w?,
-                    &format!("matrix {}", quoted(obj.py(), &name)),
-                )?);
+                items.push(read(&w?, &format!("matrix {}", quoted(obj.py(), &name)))?);
                 names.push(name);
             }
         }

@@ -84,7 +84,12 @@ fn margins<'py>(
             AnyMatrix::F32(v) => AnyVec::F32(core_margins(v, y.labels(), kind, top_k.0, stop)?),
             AnyMatrix::F64(v) => AnyVec::F64(core_margins(v, y.labels(), kind, top_k.0, stop)?),
             // `Matrix::extract` gives float32 or float64 only (bfloat16 arrives as its float32 copy).
-            AnyMatrix::Bf16(_) => return Err(crate::error::CoreError::invalid("X", "bfloat16 is not read in place here")),
+            AnyMatrix::Bf16(_) => {
+                return Err(crate::error::CoreError::invalid(
+                    "X",
+                    "bfloat16 is not read in place here",
+                ))
+            }
         })
     })?;
     let arr = match out {

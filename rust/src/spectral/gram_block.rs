@@ -135,12 +135,7 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
                     let mut acc = vec![0.0; m];
                     let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
                     for i in r0..r1 {
-                        let line = self.line(i);
-                        for (a, &x) in acc.iter_mut().zip(line) {
-                            let v = x.to_f64() * s;
-                            *a += v * v;
-                        }
-                        lanes_max(line, &mut largest, &mut poison);
+                        gram_narrow::scan_row(self.line(i), s, &mut acc, &mut largest, &mut poison);
                     }
                     (largest, poison, acc)
                 })
@@ -156,22 +151,8 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
             let per_line: Vec<(f64, bool, f64)> = (0..m)
                 .into_par_iter()
                 .map(|j| {
-                    let line = self.line(j);
                     let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
-                    lanes_max(line, &mut largest, &mut poison);
-                    let mut sq = [0.0f64; 4];
-                    let mut quads = line.chunks_exact(4);
-                    for quad in &mut quads {
-                        for q in 0..4 {
-                            let v = quad[q].to_f64() * s;
-                            sq[q] += v * v;
-                        }
-                    }
-                    let mut acc = (sq[0] + sq[1]) + (sq[2] + sq[3]);
-                    for &x in quads.remainder() {
-                        let v = x.to_f64() * s;
-                        acc += v * v;
-                    }
+                    let acc = gram_narrow::scan_line(self.line(j), s, &mut largest, &mut poison);
                     let largest = largest.iter().fold(0.0f64, |a, &b| a.max(b));
                     (largest, poison.iter().all(|x| *x == 0.0), acc)
                 })
@@ -384,24 +365,6 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
             );
         });
         (z, y)
-    }
-}
-
-/// Lane-wise largest |x| and Σ x·0 (NaN once a non-finite entry was seen) of a line.
-#[inline(always)]
-fn lanes_max<T: Scalar>(line: &[T], largest: &mut [f64; 4], poison: &mut [f64; 4]) {
-    let mut quads = line.chunks_exact(4);
-    for quad in &mut quads {
-        for q in 0..4 {
-            let v = quad[q].to_f64();
-            largest[q] = largest[q].max(v.abs());
-            poison[q] += v * 0.0;
-        }
-    }
-    for &x in quads.remainder() {
-        let v = x.to_f64();
-        largest[0] = largest[0].max(v.abs());
-        poison[0] += v * 0.0;
     }
 }
 

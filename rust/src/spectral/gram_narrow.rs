@@ -83,6 +83,79 @@ pub fn axpy_lines<T: Scalar>(
     }
 }
 
+/// One row of `GramOperator::scan` (rows contiguous): acc[l] += (line[l]·scale)² for every l
+/// (a product, then a sum, whatever the kernel: the same bits), and the line's largest |entry|
+/// and Σ entry·0 (NaN once a non-finite entry is seen) folded into 4 lanes.
+pub fn scan_row<T: Scalar>(
+    line: &[T],
+    scale: f64,
+    acc: &mut [f64],
+    largest: &mut [f64; 4],
+    poison: &mut [f64; 4],
+) {
+    assert_eq!(acc.len(), line.len());
+    let mut done = 0;
+    dispatch(|fma| {
+        #[cfg(target_arch = "x86_64")]
+        if fma {
+            // SAFETY: `fma` is true only where the CPU has AVX2 and FMA; lengths checked above.
+            done = unsafe { avx2::scan_row(line, scale, acc, largest, poison) };
+        }
+        let _ = fma;
+    });
+    for (a, &x) in acc[done..].iter_mut().zip(&line[done..]) {
+        let w = x.to_f64();
+        let v = w * scale;
+        *a += v * v;
+        largest[0] = largest[0].max(w.abs());
+        poison[0] += w * 0.0;
+    }
+}
+
+/// One line of `GramOperator::scan` (columns contiguous): Σ (line[l]·scale)² summed in 4 lanes
+/// (lane q the entries l ≡ q mod 4, in order; each square a product, then a sum), the lanes added
+/// as (q₀ + q₁) + (q₂ + q₃), then the tail in order; with the largest |entry| and Σ entry·0 as
+/// in [`scan_row`].
+pub fn scan_line<T: Scalar>(
+    line: &[T],
+    scale: f64,
+    largest: &mut [f64; 4],
+    poison: &mut [f64; 4],
+) -> f64 {
+    let main = line.len() & !3;
+    let mut lanes = [0.0f64; 4];
+    let mut vectorised = false;
+    dispatch(|fma| {
+        #[cfg(target_arch = "x86_64")]
+        if fma {
+            // SAFETY: as in `scan_row`.
+            lanes = unsafe { avx2::scan_line(line, main, scale, largest, poison) };
+            vectorised = true;
+        }
+        let _ = fma;
+    });
+    if !vectorised {
+        for quad in line[..main].chunks_exact(4) {
+            for q in 0..4 {
+                let w = quad[q].to_f64();
+                let v = w * scale;
+                lanes[q] += v * v;
+                largest[q] = largest[q].max(w.abs());
+                poison[q] += w * 0.0;
+            }
+        }
+    }
+    let mut sum = add_lanes(lanes);
+    for &x in &line[main..] {
+        let w = x.to_f64();
+        let v = w * scale;
+        sum += v * v;
+        largest[0] = largest[0].max(w.abs());
+        poison[0] += w * 0.0;
+    }
+    sum
+}
+
 /// Runs `f(true)` where the CPU has AVX2 and FMA, else `f(false)`.
 #[inline(always)]
 fn dispatch(f: impl FnOnce(bool)) {
@@ -268,6 +341,82 @@ mod avx2 {
             l += 4;
         }
         std::array::from_fn(|r| std::array::from_fn(|k| add_lanes(acc[r][k])))
+    }
+
+    /// |v| of each lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn abs(v: __m256d) -> __m256d {
+        _mm256_andnot_pd(_mm256_set1_pd(-0.0), v)
+    }
+
+    /// `scan_row` over l < len & !3; returns that count.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `acc` holds as many elements as `line`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scan_row<T: Scalar>(
+        line: &[T],
+        scale: f64,
+        acc: &mut [f64],
+        largest: &mut [f64; 4],
+        poison: &mut [f64; 4],
+    ) -> usize {
+        let main = line.len() & !3;
+        let (wp, ap) = (line.as_ptr(), acc.as_mut_ptr());
+        let s = _mm256_set1_pd(scale);
+        let zero = _mm256_setzero_pd();
+        let mut big = _mm256_loadu_pd(largest.as_ptr());
+        let mut bad = _mm256_loadu_pd(poison.as_ptr());
+        let mut l = 0;
+        while l < main {
+            let w = load4(wp.add(l), s, false);
+            let v = _mm256_mul_pd(w, s);
+            let a = _mm256_add_pd(_mm256_loadu_pd(ap.add(l)), _mm256_mul_pd(v, v));
+            _mm256_storeu_pd(ap.add(l), a);
+            // Finite entries only matter (a non-finite one shows in the poison): maxpd's NaN
+            // rule does not change the largest of finite values.
+            big = _mm256_max_pd(big, abs(w));
+            bad = _mm256_add_pd(bad, _mm256_mul_pd(w, zero));
+            l += 4;
+        }
+        _mm256_storeu_pd(largest.as_mut_ptr(), big);
+        _mm256_storeu_pd(poison.as_mut_ptr(), bad);
+        main
+    }
+
+    /// The 4 lanes of `scan_line` over l < main (a multiple of 4).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `line` holds at least `main` elements.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scan_line<T: Scalar>(
+        line: &[T],
+        main: usize,
+        scale: f64,
+        largest: &mut [f64; 4],
+        poison: &mut [f64; 4],
+    ) -> [f64; 4] {
+        let wp = line.as_ptr();
+        let s = _mm256_set1_pd(scale);
+        let zero = _mm256_setzero_pd();
+        let mut big = _mm256_loadu_pd(largest.as_ptr());
+        let mut bad = _mm256_loadu_pd(poison.as_ptr());
+        let mut sq = _mm256_setzero_pd();
+        let mut l = 0;
+        while l < main {
+            let w = load4(wp.add(l), s, false);
+            let v = _mm256_mul_pd(w, s);
+            sq = _mm256_add_pd(sq, _mm256_mul_pd(v, v));
+            big = _mm256_max_pd(big, abs(w));
+            bad = _mm256_add_pd(bad, _mm256_mul_pd(w, zero));
+            l += 4;
+        }
+        _mm256_storeu_pd(largest.as_mut_ptr(), big);
+        _mm256_storeu_pd(poison.as_mut_ptr(), bad);
+        let mut lanes = [0.0; 4];
+        _mm256_storeu_pd(lanes.as_mut_ptr(), sq);
+        lanes
     }
 
     /// z_k[l] += Σ_r w_r[l]·t[r][k] for l < main (a multiple of 4).
