@@ -6,7 +6,10 @@ Inputs
     numpy float32/float64 arrays are used as they are, with any strides, without a copy. Everything
     else is converted: torch tensors on any device (detached, copied to the CPU when they live
     elsewhere), lists and other array-likes (``numpy.asarray``), float16/bfloat16 (computed in
-    float32), big-endian or unaligned arrays (a native copy of the same precision). Integer, bool
+    float32), big-endian or unaligned arrays (a native copy of the same precision). The calls whose
+    results are float64 statistics (``analyze_layers``, ``analyze_spectra``) read 2-D bfloat16
+    tensors in place instead (:func:`bfloat16_bits`: a uint16 view of the bits, widened exactly by
+    the core as it reads them; the results are those of the float32 copy, bit for bit). Integer, bool
     and complex values are refused with a TypeError naming the argument; labels must be integers.
 
 Results (the tensor policy)

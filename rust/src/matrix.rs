@@ -333,3 +333,35 @@ pub fn to_f64_mat<T: Scalar>(w: MatrixView<'_, T>) -> Mat<f64> {
 struct SendPtr(*mut f64);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bfloat16_widens_exactly_and_rounds_to_nearest_even() {
+        for x in [
+            0.0f32,
+            -0.0,
+            1.0,
+            -2.5,
+            3.140625,
+            f32::INFINITY,
+            f32::MIN_POSITIVE,
+        ] {
+            assert_eq!(Bf16::from_f32(x).to_f32().to_bits(), x.to_bits(), "{x}");
+        }
+        // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: to even (1); 1 + 3·2⁻⁸ rounds up to 1 + 2⁻⁶.
+        assert_eq!(Bf16::from_f32(1.0 + 2f32.powi(-8)).to_f32(), 1.0);
+        assert_eq!(
+            Bf16::from_f32(1.0 + 3.0 * 2f32.powi(-8)).to_f32(),
+            1.0 + 2f32.powi(-6)
+        );
+        assert!(Bf16::from_f32(f32::NAN).to_f32().is_nan());
+        assert_eq!(Bf16::from_f64(1.5).to_f64(), 1.5);
+        assert_eq!(
+            Bf16::into_any_vec(vec![Bf16(0x3fc0)]),
+            AnyVec::F32(vec![1.5])
+        );
+    }
+}

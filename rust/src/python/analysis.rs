@@ -377,6 +377,8 @@ fn layer_options(
 /// Parameters
 /// ----------
 /// matrices : mapping of name to matrix, or sequence of matrices
+///     2-D bfloat16 torch tensors are read in place (no float32 copy; every field is that of the
+///     float32 copy, bit for bit).
 /// tensor_names, layer_types : sequence of str, optional
 ///     Per-matrix labels for the rows (default: the name, and "matrix").
 /// blocks : sequence of int or None, optional

@@ -887,7 +887,8 @@ fn porter_thomas(
 /// ----------
 /// matrices : mapping of name to matrix, or sequence of matrices
 ///     A mapping gives a dict in the same order (names are ``str(key)``; keys that collide after
-///     ``str`` are an error); a sequence gives a list.
+///     ``str`` are an error); a sequence gives a list. 2-D bfloat16 torch tensors are read in
+///     place (no float32 copy; the results are those of the float32 copy, bit for bit).
 /// sigma, sigma_method, spike_confidence, bulk
 ///     As for :func:`fit_mp`.
 /// decomposition : {"auto", "gram", "svd"}, default "auto"

@@ -459,6 +459,65 @@ mod avx2 {
 mod tests {
     use super::*;
 
+    /// The vectorised scan gives the portable loop's bits, for each element type, and sees a
+    /// non-finite entry.
+    #[test]
+    fn scans_agree_with_the_portable_loops() {
+        use crate::matrix::Bf16;
+        let len = 1037;
+        let data: Vec<f32> = (0..len)
+            .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 97.0)
+            .collect();
+        let bits: Vec<Bf16> = data.iter().map(|&x| Bf16::from_f32(x)).collect();
+        let wide: Vec<f64> = data.iter().map(|&x| x as f64).collect();
+        fn portable<T: Scalar>(line: &[T], scale: f64) -> (Vec<f64>, f64, f64, bool) {
+            let mut acc = vec![0.25; line.len()];
+            let (mut lanes, mut largest, mut poison) = ([0.0f64; 4], 0.0f64, 0.0);
+            let main = line.len() & !3;
+            for (l, &x) in line.iter().enumerate() {
+                let w = x.to_f64();
+                let v = w * scale;
+                acc[l] += v * v;
+                if l < main {
+                    lanes[l % 4] += v * v;
+                }
+                largest = largest.max(w.abs());
+                poison += w * 0.0;
+            }
+            let mut sum = add_lanes(lanes);
+            for &x in &line[main..] {
+                let v = x.to_f64() * scale;
+                sum += v * v;
+            }
+            (acc, sum, largest, poison == 0.0)
+        }
+        fn fast<T: Scalar>(line: &[T], scale: f64) -> (Vec<f64>, f64, f64, bool) {
+            let mut acc = vec![0.25; line.len()];
+            let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
+            scan_row(line, scale, &mut acc, &mut largest, &mut poison);
+            let (mut l2, mut p2) = ([0.0f64; 4], [0.0f64; 4]);
+            let sum = scan_line(line, scale, &mut l2, &mut p2);
+            assert_eq!(l2, largest);
+            let largest = largest.iter().fold(0.0f64, |a, &b| a.max(b));
+            (
+                acc,
+                sum,
+                largest,
+                poison.iter().chain(&p2).all(|p| *p == 0.0),
+            )
+        }
+        for scale in [1.0, 0.5] {
+            assert_eq!(fast(&data, scale), portable(&data, scale));
+            assert_eq!(fast(&bits, scale), portable(&bits, scale));
+            assert_eq!(fast(&wide, scale), portable(&wide, scale));
+        }
+        let mut bad = bits.clone();
+        bad[1001] = Bf16::from_f32(f32::NAN);
+        assert!(!fast(&bad, 1.0).3);
+        bad[1001] = Bf16::from_f32(f32::NEG_INFINITY);
+        assert!(!fast(&bad, 1.0).3);
+    }
+
     /// The AVX2 and the portable kernels give the same bits, and the sums are right.
     #[test]
     fn kernels_agree_with_each_other_and_with_plain_sums() {
