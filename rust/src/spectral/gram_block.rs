@@ -122,9 +122,10 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
     }
 
     /// In one pass: the largest |wᵢⱼ|, whether every entry is finite, and the squared norms of
-    /// W's columns (scaled), in f64. Written in 4 lanes so that it vectorises (a line's squares
-    /// summed lane by lane, the lanes added as (q₀ + q₁) + (q₂ + q₃); a non-finite entry shows as
-    /// a NaN in w·0).
+    /// W's columns (scaled), in f64, by the AVX2 kernels of `gram_narrow::scan_row`/`scan_line`
+    /// (the sums of the portable loops, in the same order: a line's squares summed lane by lane,
+    /// the lanes added as (q₀ + q₁) + (q₂ + q₃); a non-finite entry shows as a NaN in w·0).
+    /// Measured at 32000×2048, 2 threads, load 5-7: 25-36 ms, 99-122 ms as compiled loops.
     pub fn scan(&self) -> (f64, bool, Vec<f64>) {
         let (n, m) = self.shape();
         let s = self.scale;

@@ -14,6 +14,11 @@
 //! the tail's elements in order, then adds that span's sum to the total, span after span; `axpy`
 //! adds the lines' terms to each element of z in the lines' order. The portable versions compute
 //! the same sums in the same order (fused multiply-adds), so the results do not depend on AVX2.
+//!
+//! Element types: f32 and f64, and bfloat16 (`Bf16`, read in place from checkpoints: 4 entries
+//! widened by a zero-extension, a shift and two conversions, exact), so a bf16 matrix gives its
+//! float32 copy's products bit for bit while each pass reads half the bytes. The scan of
+//! `GramOperator::scan` (`scan_row`, `scan_line`) runs here too, on the same loads.
 
 use std::any::TypeId;
 
