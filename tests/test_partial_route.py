@@ -85,3 +85,36 @@ def test_the_torch_report_prints_partial_rows():
     (row,) = list(report)
     assert row.route == "partial" and row.n_spikes == 2
     assert "—" in str(report)
+
+
+def _fields(row) -> tuple:
+    return tuple(getattr(row, f) for f in ("route", "route_note", "n_spikes", "sigma", "spike_threshold", "spectral_norm",
+                                         "frobenius_norm", "stable_rank", "mp_soft_rank", "alpha", "effective_rank"))  # fmt: skip
+
+
+@pytest.mark.parametrize("route", ["partial", "full"])
+def test_bfloat16_tensors_read_in_place_give_the_float32_copys_answers(route):
+    # analyze_layers reads 2-D bfloat16 tensors in place (no float32 copy); widening is exact, so
+    # every field equals that of the float32 copy, bit for bit, in both layouts.
+    torch = pytest.importorskip("torch")
+    w = torch.from_numpy(planted(108, 1000, 301, 2)).to(torch.bfloat16)
+    cases = {"rows": w, "transposed": w.t(), "sliced": w[::2]}
+    bits = ns.analyze_layers(cases, route=route, **FAST)
+    copies = ns.analyze_layers({k: v.float() for k, v in cases.items()}, route=route, **FAST)
+    for k in cases:
+        assert _fields(bits[k]) == _fields(copies[k]), k
+    assert bits["rows"].n_spikes == 2 and bits["rows"].route == route
+    spectra = ns.analyze_spectra({"w": w}, **FAST)["w"]
+    assert spectra.fit.sigma == ns.analyze_spectra({"w": w.float()}, **FAST)["w"].fit.sigma
+
+
+def test_bfloat16_tensors_with_non_finite_entries_are_refused():
+    torch = pytest.importorskip("torch")
+    w = torch.from_numpy(planted(109, 300, 200, 0)).to(torch.bfloat16)
+    w[7, 3] = float("nan")
+    with pytest.raises(ns.InvalidInputError, match="NaN"):
+        ns.analyze_layers({"w": w}, route="partial", **FAST)
+    rows = ns.analyze_layers({"w": w}, route="partial", errors="collect", **FAST)
+    assert not rows["w"].ok and "NaN" in rows["w"].error
+    with pytest.raises(ns.InvalidInputError, match="meta"):
+        ns.analyze_layers({"w": torch.empty(300, 200, dtype=torch.bfloat16, device="meta")}, **FAST)

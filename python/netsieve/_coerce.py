@@ -6,7 +6,10 @@ Inputs
     numpy float32/float64 arrays are used as they are, with any strides, without a copy. Everything
     else is converted: torch tensors on any device (detached, copied to the CPU when they live
     elsewhere), lists and other array-likes (``numpy.asarray``), float16/bfloat16 (computed in
-    float32), big-endian or unaligned arrays (a native copy of the same precision). Integer, bool
+    float32), big-endian or unaligned arrays (a native copy of the same precision). The calls whose
+    results are float64 statistics (``analyze_layers``, ``analyze_spectra``) read 2-D bfloat16
+    tensors in place instead (:func:`bfloat16_bits`: a uint16 view of the bits, widened exactly by
+    the core as it reads them; the results are those of the float32 copy, bit for bit). Integer, bool
     and complex values are refused with a TypeError naming the argument; labels must be integers.
 
 Results (the tensor policy)
@@ -29,7 +32,7 @@ import numpy as np
 
 from ._netsieve import InvalidInputError
 
-__all__ = ["is_torch_tensor", "as_float_array", "as_labels", "as_batch_matrix", "like", "positive_integer"]
+__all__ = ["is_torch_tensor", "as_float_array", "bfloat16_bits", "as_labels", "as_batch_matrix", "like", "positive_integer"]
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -59,6 +62,20 @@ def _from_torch(x: Any, name: str) -> np.ndarray:
     if t.dtype not in (torch.float32, torch.float64):
         t = t.float()  # float16 / bfloat16: computed in float32 (and float64 inside the kernels)
     return t.resolve_conj().resolve_neg().numpy()
+
+
+def bfloat16_bits(x: Any, name: str) -> np.ndarray | None:
+    """The bits of a 2-D bfloat16 torch tensor as a uint16 numpy view of the same strides (no
+    copy for a CPU tensor), for the calls that read bfloat16 in place; None for anything else
+    (which :func:`as_float_array` then converts)."""
+    if not is_torch_tensor(x):
+        return None
+    torch = _torch_of(x)
+    t = x.detach()
+    if t.dtype != torch.bfloat16 or t.dim() != 2:
+        return None
+    t = _cpu(t, name).resolve_neg()
+    return t.view(torch.int16).numpy().view(np.uint16)
 
 
 def _refuse_kind(arr: np.ndarray, name: str) -> None:

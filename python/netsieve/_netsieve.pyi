@@ -106,6 +106,7 @@ DIRECTION_SOURCES: list[str]
 
 _F64 = npt.NDArray[np.float64]
 _ArrayLike = Any  # numpy arrays, torch tensors (any device), nested lists
+# analyze_layers and analyze_spectra read 2-D bfloat16 tensors in place (the core's Bf16 element).
 _Matrices = Mapping[Any, _ArrayLike] | Iterable[_ArrayLike]
 _Shape = Sequence[int]
 

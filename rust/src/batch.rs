@@ -49,6 +49,7 @@ pub fn run_one<K: MatrixTask>(task: &K, w: &AnyMatrix<'_>, stop: &Stop) -> CoreR
     match w {
         AnyMatrix::F32(w) => task.run(*w, stop),
         AnyMatrix::F64(w) => task.run(*w, stop),
+        AnyMatrix::Bf16(w) => task.run(*w, stop),
     }
 }
 

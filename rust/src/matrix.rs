@@ -44,13 +44,57 @@ impl Scalar for f64 {
     }
 }
 
-/// A matrix of either float type, for calls that take several matrices at once.
+/// A bfloat16 element (the upper 16 bits of an IEEE f32), as checkpoints store weights: read in
+/// place by the calls that take it (`AnyMatrix::Bf16`), widened exactly to f64 as it is read, so
+/// a bfloat16 matrix gives the results of its float32 copy without that copy (half the bytes per
+/// pass over W, no conversion pass).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Bf16(pub u16);
+
+impl Bf16 {
+    /// The f32 of the same value (exact).
+    #[inline(always)]
+    pub fn to_f32(self) -> f32 {
+        f32::from_bits((self.0 as u32) << 16)
+    }
+
+    /// Rounds an f32 to the nearest bfloat16, ties to even (as torch's cast); NaN stays NaN.
+    pub fn from_f32(x: f32) -> Self {
+        let bits = x.to_bits();
+        if x.is_nan() {
+            return Bf16(((bits >> 16) as u16) | 0x0040);
+        }
+        let round = 0x7fff + ((bits >> 16) & 1);
+        Bf16((bits.wrapping_add(round) >> 16) as u16)
+    }
+}
+
+impl Scalar for Bf16 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self.to_f32() as f64
+    }
+    /// Through f32, as the float32 copy's result cast back to bfloat16 would be.
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        Bf16::from_f32(x as f32)
+    }
+    /// As float32 (numpy has no bfloat16; the binding casts a tensor's result back).
+    fn into_any_vec(v: Vec<Self>) -> AnyVec {
+        AnyVec::F32(v.into_iter().map(Bf16::to_f32).collect())
+    }
+}
+
+/// A matrix of any element type the kernels read, for calls that take several matrices at once.
 #[derive(Clone, Copy)]
 pub enum AnyMatrix<'a> {
     /// float32 elements.
     F32(MatrixView<'a, f32>),
     /// float64 elements.
     F64(MatrixView<'a, f64>),
+    /// bfloat16 elements (only from the calls that read them in place, see [`Bf16`]).
+    Bf16(MatrixView<'a, Bf16>),
 }
 
 impl AnyMatrix<'_> {
@@ -59,6 +103,7 @@ impl AnyMatrix<'_> {
         match self {
             AnyMatrix::F32(w) => w.nrows(),
             AnyMatrix::F64(w) => w.nrows(),
+            AnyMatrix::Bf16(w) => w.nrows(),
         }
     }
 
@@ -67,6 +112,7 @@ impl AnyMatrix<'_> {
         match self {
             AnyMatrix::F32(w) => w.ncols(),
             AnyMatrix::F64(w) => w.ncols(),
+            AnyMatrix::Bf16(w) => w.ncols(),
         }
     }
 }
@@ -287,3 +333,35 @@ pub fn to_f64_mat<T: Scalar>(w: MatrixView<'_, T>) -> Mat<f64> {
 struct SendPtr(*mut f64);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bfloat16_widens_exactly_and_rounds_to_nearest_even() {
+        for x in [
+            0.0f32,
+            -0.0,
+            1.0,
+            -2.5,
+            3.140625,
+            f32::INFINITY,
+            f32::MIN_POSITIVE,
+        ] {
+            assert_eq!(Bf16::from_f32(x).to_f32().to_bits(), x.to_bits(), "{x}");
+        }
+        // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: to even (1); 1 + 3·2⁻⁸ rounds up to 1 + 2⁻⁶.
+        assert_eq!(Bf16::from_f32(1.0 + 2f32.powi(-8)).to_f32(), 1.0);
+        assert_eq!(
+            Bf16::from_f32(1.0 + 3.0 * 2f32.powi(-8)).to_f32(),
+            1.0 + 2f32.powi(-6)
+        );
+        assert!(Bf16::from_f32(f32::NAN).to_f32().is_nan());
+        assert_eq!(Bf16::from_f64(1.5).to_f64(), 1.5);
+        assert_eq!(
+            Bf16::into_any_vec(vec![Bf16(0x3fc0)]),
+            AnyVec::F32(vec![1.5])
+        );
+    }
+}

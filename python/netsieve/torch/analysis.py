@@ -6,8 +6,8 @@ Inputs: an ``nn.Module``, a state dict, a ``.safetensors`` file or folder of sha
 model folder with its index and config: :mod:`netsieve.torch.hf_layout`; rows of files come in
 checkpoint order, block 10 after block 9), or a torch checkpoint (loaded with ``weights_only=True``).
 Every row carries its ``block`` and ``role``. Files are read one tensor at a time; tensors are
-gathered into groups of at most ``max_group_bytes`` (as the float32/float64 arrays the core reads;
-a larger tensor forms a group of its own), and each group is one :func:`netsieve.analyze_layers`
+gathered into groups of at most ``max_group_bytes`` (as the arrays the core reads: bfloat16 matrices
+in place, float16 widened to float32; a larger tensor forms a group of its own), and each group is one :func:`netsieve.analyze_layers`
 call whose matrices run in parallel with their estimated working sets (float64 copy, Gram matrix,
 singular vectors) summing to at most the same ``max_group_bytes``. Peak memory above the model
 itself is therefore about ``max_group_bytes`` of inputs plus ``max_group_bytes`` of working sets,
@@ -129,7 +129,9 @@ def _unusable(matrix: torch.Tensor) -> str | None:
 
 
 def _core_bytes(matrix: torch.Tensor) -> int:
-    """Bytes of the float32/float64 array the core reads (float16/bfloat16 widen to float32)."""
+    """Bytes of the array the core reads: bfloat16 in place, float16 widened to float32."""
+    if matrix.dtype == torch.bfloat16 and matrix.dim() == 2:
+        return matrix.numel() * 2
     return matrix.numel() * max(4, matrix.element_size())
 
 

@@ -377,6 +377,8 @@ fn layer_options(
 /// Parameters
 /// ----------
 /// matrices : mapping of name to matrix, or sequence of matrices
+///     2-D bfloat16 torch tensors are read in place (no float32 copy; every field is that of the
+///     float32 copy, bit for bit).
 /// tensor_names, layer_types : sequence of str, optional
 ///     Per-matrix labels for the rows (default: the name, and "matrix").
 /// blocks : sequence of int or None, optional
@@ -462,7 +464,7 @@ fn analyze_layers<'py>(
         (min_tail, min_span),
     )?;
     let policy = ErrorPolicy::parse(errors)?;
-    let inputs = Matrices::extract(matrices)?;
+    let inputs = Matrices::extract(matrices, true)?;
     let tensors = labels(tensor_names, &inputs.names, "tensor_names", |n| {
         n.to_string()
     })?;
@@ -670,5 +672,6 @@ pub(super) fn to_mat(m: &Matrix) -> faer::Mat<f64> {
     match m.view() {
         crate::matrix::AnyMatrix::F32(v) => to_f64_mat(v),
         crate::matrix::AnyMatrix::F64(v) => to_f64_mat(v),
+        crate::matrix::AnyMatrix::Bf16(v) => to_f64_mat(v),
     }
 }

@@ -23,8 +23,14 @@ pub struct Matrices {
 }
 
 impl Matrices {
-    /// Reads a mapping name → matrix or an iterable of matrices.
-    pub fn extract(obj: &Bound<'_, PyAny>) -> PyResult<Matrices> {
+    /// Reads a mapping name → matrix or an iterable of matrices; with `bf16_in_place`, bfloat16
+    /// tensors are read in place ([`Matrix::extract_reading_bf16`]: for results in float64 only).
+    pub fn extract(obj: &Bound<'_, PyAny>, bf16_in_place: bool) -> PyResult<Matrices> {
+        let read = if bf16_in_place {
+            Matrix::extract_reading_bf16
+        } else {
+            Matrix::extract
+        };
         let mut names = Vec::new();
         let mut items = Vec::new();
         let mapping = obj.cast::<PyMapping>().is_ok() || obj.cast::<PyDict>().is_ok();
@@ -43,10 +49,7 @@ impl Matrices {
                     ));
                 }
                 let w = obj.get_item(&key)?;
-                items.push(Matrix::extract(
-                    &w,
-                    &format!("matrix {}", quoted(obj.py(), &name)),
-                )?);
+                items.push(read(&w, &format!("matrix {}", quoted(obj.py(), &name)))?);
                 names.push(name);
             }
         } else {
@@ -57,10 +60,7 @@ impl Matrices {
             })?;
             for (i, w) in iter.enumerate() {
                 let name = i.to_string();
-                items.push(Matrix::extract(
-                    &w?,
-                    &format!("matrix {}", quoted(obj.py(), &name)),
-                )?);
+                items.push(read(&w?, &format!("matrix {}", quoted(obj.py(), &name)))?);
                 names.push(name);
             }
         }

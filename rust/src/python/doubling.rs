@@ -39,6 +39,7 @@ fn rows_of(x: &Matrix) -> Vec<Vec<f64>> {
     match x.view() {
         AnyMatrix::F32(v) => rows(v),
         AnyMatrix::F64(v) => rows(v),
+        AnyMatrix::Bf16(v) => rows(v),
     }
 }
 
@@ -47,6 +48,7 @@ fn points_of(x: &Matrix) -> Result<Points, CoreError> {
     match x.view() {
         AnyMatrix::F32(v) => check_finite_matrix(v, "X").map(|_| Points::from_view(v)),
         AnyMatrix::F64(v) => check_finite_matrix(v, "X").map(|_| Points::from_view(v)),
+        AnyMatrix::Bf16(v) => check_finite_matrix(v, "X").map(|_| Points::from_view(v)),
     }
 }
 

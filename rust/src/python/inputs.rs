@@ -16,7 +16,7 @@ use numpy::{
 use pyo3::prelude::*;
 
 use crate::margins::Labels;
-use crate::matrix::{AnyMatrix, MatrixView, Scalar};
+use crate::matrix::{AnyMatrix, Bf16, MatrixView, Scalar};
 
 use super::convert::InvalidInputError;
 
@@ -70,6 +70,22 @@ fn matrix_view<T: Scalar + Element>(a: &Bound<'_, PyArray2<T>>) -> Option<Matrix
     })
 }
 
+/// The view of a uint16 array holding bfloat16 bits.
+fn bf16_view(a: &Bound<'_, PyArray2<u16>>) -> Option<MatrixView<'static, Bf16>> {
+    let strides = element_strides::<u16>(a.as_untyped())?;
+    let shape = a.shape();
+    // SAFETY: as in `matrix_view`; `Bf16` is a transparent u16.
+    Some(unsafe {
+        MatrixView::from_raw_parts(
+            a.data() as *const Bf16,
+            shape[0],
+            shape[1],
+            strides[0],
+            strides[1],
+        )
+    })
+}
+
 fn native_matrix(arr: &Bound<'_, PyAny>) -> Option<AnyMatrix<'static>> {
     if let Ok(a) = arr.cast::<PyArray2<f64>>() {
         return matrix_view(a).map(AnyMatrix::F64);
@@ -110,6 +126,32 @@ impl Matrix {
             original: obj.clone().unbind(),
             restore: true,
             _keep: arr.unbind(),
+        })
+    }
+
+    /// [`Matrix::extract`], except that a 2-D bfloat16 torch tensor is read in place: its bits
+    /// through `netsieve._coerce.bfloat16_bits` (a uint16 view, no float32 copy), as
+    /// `AnyMatrix::Bf16`. For the calls whose results are float64 statistics: widening bfloat16 is
+    /// exact, so they are those of the float32 copy.
+    pub fn extract_reading_bf16(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
+        let py = obj.py();
+        if native_matrix(obj).is_some() {
+            return Self::extract(obj, name);
+        }
+        let bits = coerce(py, "bfloat16_bits", obj, name)?;
+        let Ok(a) = bits.cast::<PyArray2<u16>>() else {
+            return Self::extract(obj, name);
+        };
+        let view = bf16_view(a).ok_or_else(|| {
+            InvalidInputError::new_err(format!(
+                "{name}: netsieve._coerce returned unusable bfloat16 bits"
+            ))
+        })?;
+        Ok(Matrix {
+            view: AnyMatrix::Bf16(view),
+            original: obj.clone().unbind(),
+            restore: true,
+            _keep: bits.unbind(),
         })
     }
 

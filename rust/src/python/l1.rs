@@ -128,6 +128,7 @@ fn lad_fit(
         match x.view() {
             AnyMatrix::F32(v) => core_lad_fit(v, &y, &options, stop),
             AnyMatrix::F64(v) => core_lad_fit(v, &y, &options, stop),
+            AnyMatrix::Bf16(v) => core_lad_fit(v, &y, &options, stop),
         }
     })?;
     Ok(LADFit {
@@ -164,6 +165,7 @@ fn matrix_f64(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<(Vec<f64>, usize, 
     let data = match m.view() {
         AnyMatrix::F32(v) => copy(v),
         AnyMatrix::F64(v) => copy(v),
+        AnyMatrix::Bf16(v) => copy(v),
     };
     Ok((data, r, c))
 }

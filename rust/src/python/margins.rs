@@ -83,6 +83,13 @@ fn margins<'py>(
         Ok(match x.view() {
             AnyMatrix::F32(v) => AnyVec::F32(core_margins(v, y.labels(), kind, top_k.0, stop)?),
             AnyMatrix::F64(v) => AnyVec::F64(core_margins(v, y.labels(), kind, top_k.0, stop)?),
+            // `Matrix::extract` gives float32 or float64 only (bfloat16 arrives as its float32 copy).
+            AnyMatrix::Bf16(_) => {
+                return Err(crate::error::CoreError::invalid(
+                    "X",
+                    "bfloat16 is not read in place here",
+                ))
+            }
         })
     })?;
     let arr = match out {
@@ -358,6 +365,7 @@ fn gdv(
     let g = run(py, move |stop| match x.view() {
         AnyMatrix::F32(v) => core_gdv(v, y.labels(), stop),
         AnyMatrix::F64(v) => core_gdv(v, y.labels(), stop),
+        AnyMatrix::Bf16(v) => core_gdv(v, y.labels(), stop),
     })?;
     if !components {
         return Ok(g.value.into_pyobject(py)?.into_any().unbind());
@@ -421,6 +429,7 @@ impl TotalVariation {
             match b.view() {
                 AnyMatrix::F32(v) => part.update(v)?,
                 AnyMatrix::F64(v) => part.update(v)?,
+                AnyMatrix::Bf16(v) => part.update(v)?,
             }
             Ok(part)
         })?;

@@ -427,7 +427,7 @@ fn shrink_many<'py>(
         rank,
     )?;
     let policy = ErrorPolicy::parse(errors)?;
-    let inputs = Matrices::extract(matrices)?;
+    let inputs = Matrices::extract(matrices, false)?;
     let kinds: Vec<(Py<PyAny>, bool, (usize, usize))> = inputs
         .items
         .iter()

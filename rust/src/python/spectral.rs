@@ -866,6 +866,7 @@ fn porter_thomas(
         let svd = match w.view() {
             crate::matrix::AnyMatrix::F32(v) => decomposition::thin_svd(v, route, stop)?,
             crate::matrix::AnyMatrix::F64(v) => decomposition::thin_svd(v, route, stop)?,
+            crate::matrix::AnyMatrix::Bf16(v) => decomposition::thin_svd(v, route, stop)?,
         };
         let pt = core_porter_thomas(&svd.u, &svd.v, options, stop)?;
         Ok((svd.s, pt))
@@ -886,7 +887,8 @@ fn porter_thomas(
 /// ----------
 /// matrices : mapping of name to matrix, or sequence of matrices
 ///     A mapping gives a dict in the same order (names are ``str(key)``; keys that collide after
-///     ``str`` are an error); a sequence gives a list.
+///     ``str`` are an error); a sequence gives a list. 2-D bfloat16 torch tensors are read in
+///     place (no float32 copy; the results are those of the float32 copy, bit for bit).
 /// sigma, sigma_method, spike_confidence, bulk
 ///     As for :func:`fit_mp`.
 /// decomposition : {"auto", "gram", "svd"}, default "auto"
@@ -948,7 +950,7 @@ pub(super) fn analyze_spectra<'py>(
         alpha,
     )?;
     let policy = crate::batch::ErrorPolicy::parse(errors)?;
-    let inputs = Matrices::extract(matrices)?;
+    let inputs = Matrices::extract(matrices, true)?;
     let shapes: Vec<(usize, usize)> = inputs.items.iter().map(|m| m.shape()).collect();
     run_batch_call(
         py,

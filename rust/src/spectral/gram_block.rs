@@ -122,9 +122,10 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
     }
 
     /// In one pass: the largest |wᵢⱼ|, whether every entry is finite, and the squared norms of
-    /// W's columns (scaled), in f64. Written in 4 lanes so that it vectorises (a line's squares
-    /// summed lane by lane, the lanes added as (q₀ + q₁) + (q₂ + q₃); a non-finite entry shows as
-    /// a NaN in w·0).
+    /// W's columns (scaled), in f64, by the AVX2 kernels of `gram_narrow::scan_row`/`scan_line`
+    /// (the sums of the portable loops, in the same order: a line's squares summed lane by lane,
+    /// the lanes added as (q₀ + q₁) + (q₂ + q₃); a non-finite entry shows as a NaN in w·0).
+    /// Measured at 32000×2048, 2 threads, load 5-7: 25-36 ms, 99-122 ms as compiled loops.
     pub fn scan(&self) -> (f64, bool, Vec<f64>) {
         let (n, m) = self.shape();
         let s = self.scale;
@@ -135,12 +136,7 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
                     let mut acc = vec![0.0; m];
                     let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
                     for i in r0..r1 {
-                        let line = self.line(i);
-                        for (a, &x) in acc.iter_mut().zip(line) {
-                            let v = x.to_f64() * s;
-                            *a += v * v;
-                        }
-                        lanes_max(line, &mut largest, &mut poison);
+                        gram_narrow::scan_row(self.line(i), s, &mut acc, &mut largest, &mut poison);
                     }
                     (largest, poison, acc)
                 })
@@ -156,22 +152,8 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
             let per_line: Vec<(f64, bool, f64)> = (0..m)
                 .into_par_iter()
                 .map(|j| {
-                    let line = self.line(j);
                     let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
-                    lanes_max(line, &mut largest, &mut poison);
-                    let mut sq = [0.0f64; 4];
-                    let mut quads = line.chunks_exact(4);
-                    for quad in &mut quads {
-                        for q in 0..4 {
-                            let v = quad[q].to_f64() * s;
-                            sq[q] += v * v;
-                        }
-                    }
-                    let mut acc = (sq[0] + sq[1]) + (sq[2] + sq[3]);
-                    for &x in quads.remainder() {
-                        let v = x.to_f64() * s;
-                        acc += v * v;
-                    }
+                    let acc = gram_narrow::scan_line(self.line(j), s, &mut largest, &mut poison);
                     let largest = largest.iter().fold(0.0f64, |a, &b| a.max(b));
                     (largest, poison.iter().all(|x| *x == 0.0), acc)
                 })
@@ -384,24 +366,6 @@ impl<'a, T: Scalar> GramOperator<'a, T> {
             );
         });
         (z, y)
-    }
-}
-
-/// Lane-wise largest |x| and Σ x·0 (NaN once a non-finite entry was seen) of a line.
-#[inline(always)]
-fn lanes_max<T: Scalar>(line: &[T], largest: &mut [f64; 4], poison: &mut [f64; 4]) {
-    let mut quads = line.chunks_exact(4);
-    for quad in &mut quads {
-        for q in 0..4 {
-            let v = quad[q].to_f64();
-            largest[q] = largest[q].max(v.abs());
-            poison[q] += v * 0.0;
-        }
-    }
-    for &x in quads.remainder() {
-        let v = x.to_f64();
-        largest[0] = largest[0].max(v.abs());
-        poison[0] += v * 0.0;
     }
 }
 

@@ -14,10 +14,15 @@
 //! the tail's elements in order, then adds that span's sum to the total, span after span; `axpy`
 //! adds the lines' terms to each element of z in the lines' order. The portable versions compute
 //! the same sums in the same order (fused multiply-adds), so the results do not depend on AVX2.
+//!
+//! Element types: f32 and f64, and bfloat16 (`Bf16`, read in place from checkpoints: 4 entries
+//! widened by a zero-extension, a shift and two conversions, exact), so a bf16 matrix gives its
+//! float32 copy's products bit for bit while each pass reads half the bytes. The scan of
+//! `GramOperator::scan` (`scan_row`, `scan_line`) runs here too, on the same loads.
 
 use std::any::TypeId;
 
-use crate::matrix::Scalar;
+use crate::matrix::{Bf16, Scalar};
 
 /// Columns of the narrow block.
 pub const NARROW: usize = 4;
@@ -81,6 +86,79 @@ pub fn axpy_lines<T: Scalar>(
             _ => axpy::<T, 3>(pieces, t, scale, z, SPAN, len, fma),
         });
     }
+}
+
+/// One row of `GramOperator::scan` (rows contiguous): acc[l] += (line[l]·scale)² for every l
+/// (a product, then a sum, whatever the kernel: the same bits), and the line's largest |entry|
+/// and Σ entry·0 (NaN once a non-finite entry is seen) folded into 4 lanes.
+pub fn scan_row<T: Scalar>(
+    line: &[T],
+    scale: f64,
+    acc: &mut [f64],
+    largest: &mut [f64; 4],
+    poison: &mut [f64; 4],
+) {
+    assert_eq!(acc.len(), line.len());
+    let mut done = 0;
+    dispatch(|fma| {
+        #[cfg(target_arch = "x86_64")]
+        if fma {
+            // SAFETY: `fma` is true only where the CPU has AVX2 and FMA; lengths checked above.
+            done = unsafe { avx2::scan_row(line, scale, acc, largest, poison) };
+        }
+        let _ = fma;
+    });
+    for (a, &x) in acc[done..].iter_mut().zip(&line[done..]) {
+        let w = x.to_f64();
+        let v = w * scale;
+        *a += v * v;
+        largest[0] = largest[0].max(w.abs());
+        poison[0] += w * 0.0;
+    }
+}
+
+/// One line of `GramOperator::scan` (columns contiguous): Σ (line[l]·scale)² summed in 4 lanes
+/// (lane q the entries l ≡ q mod 4, in order; each square a product, then a sum), the lanes added
+/// as (q₀ + q₁) + (q₂ + q₃), then the tail in order; with the largest |entry| and Σ entry·0 as
+/// in [`scan_row`].
+pub fn scan_line<T: Scalar>(
+    line: &[T],
+    scale: f64,
+    largest: &mut [f64; 4],
+    poison: &mut [f64; 4],
+) -> f64 {
+    let main = line.len() & !3;
+    let mut lanes = [0.0f64; 4];
+    let mut vectorised = false;
+    dispatch(|fma| {
+        #[cfg(target_arch = "x86_64")]
+        if fma {
+            // SAFETY: as in `scan_row`.
+            lanes = unsafe { avx2::scan_line(line, main, scale, largest, poison) };
+            vectorised = true;
+        }
+        let _ = fma;
+    });
+    if !vectorised {
+        for quad in line[..main].chunks_exact(4) {
+            for q in 0..4 {
+                let w = quad[q].to_f64();
+                let v = w * scale;
+                lanes[q] += v * v;
+                largest[q] = largest[q].max(w.abs());
+                poison[q] += w * 0.0;
+            }
+        }
+    }
+    let mut sum = add_lanes(lanes);
+    for &x in &line[main..] {
+        let w = x.to_f64();
+        let v = w * scale;
+        sum += v * v;
+        largest[0] = largest[0].max(w.abs());
+        poison[0] += w * 0.0;
+    }
+    sum
 }
 
 /// Runs `f(true)` where the CPU has AVX2 and FMA, else `f(false)`.
@@ -215,8 +293,15 @@ mod avx2 {
     unsafe fn load4<T: Scalar>(p: *const T, scale: __m256d, scaled: bool) -> __m256d {
         let v = if TypeId::of::<T>() == TypeId::of::<f32>() {
             _mm256_cvtps_pd(_mm_loadu_ps(p as *const f32))
-        } else {
+        } else if TypeId::of::<T>() == TypeId::of::<Bf16>() {
+            // bfloat16: the 16 bits are the f32's upper half (exact), then widened to f64.
+            let bits = _mm_cvtepu16_epi32(_mm_loadl_epi64(p as *const __m128i));
+            _mm256_cvtps_pd(_mm_castsi128_ps(_mm_slli_epi32::<16>(bits)))
+        } else if TypeId::of::<T>() == TypeId::of::<f64>() {
             _mm256_loadu_pd(p as *const f64)
+        } else {
+            let e = |q: usize| (*p.add(q)).to_f64();
+            _mm256_setr_pd(e(0), e(1), e(2), e(3))
         };
         if scaled {
             _mm256_mul_pd(v, scale)
@@ -236,7 +321,7 @@ mod avx2 {
     /// The lanes' sums over l < len & !3 (module docs).
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA; every line and column holds `len` elements; T is f32 or f64.
+    /// The CPU has AVX2 and FMA; every line and column holds `len` elements.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot<T: Scalar, const R: usize>(
         lines: &[&[T]],
@@ -263,11 +348,87 @@ mod avx2 {
         std::array::from_fn(|r| std::array::from_fn(|k| add_lanes(acc[r][k])))
     }
 
+    /// |v| of each lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn abs(v: __m256d) -> __m256d {
+        _mm256_andnot_pd(_mm256_set1_pd(-0.0), v)
+    }
+
+    /// `scan_row` over l < len & !3; returns that count.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `acc` holds as many elements as `line`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scan_row<T: Scalar>(
+        line: &[T],
+        scale: f64,
+        acc: &mut [f64],
+        largest: &mut [f64; 4],
+        poison: &mut [f64; 4],
+    ) -> usize {
+        let main = line.len() & !3;
+        let (wp, ap) = (line.as_ptr(), acc.as_mut_ptr());
+        let s = _mm256_set1_pd(scale);
+        let zero = _mm256_setzero_pd();
+        let mut big = _mm256_loadu_pd(largest.as_ptr());
+        let mut bad = _mm256_loadu_pd(poison.as_ptr());
+        let mut l = 0;
+        while l < main {
+            let w = load4(wp.add(l), s, false);
+            let v = _mm256_mul_pd(w, s);
+            let a = _mm256_add_pd(_mm256_loadu_pd(ap.add(l)), _mm256_mul_pd(v, v));
+            _mm256_storeu_pd(ap.add(l), a);
+            // Finite entries only matter (a non-finite one shows in the poison): maxpd's NaN
+            // rule does not change the largest of finite values.
+            big = _mm256_max_pd(big, abs(w));
+            bad = _mm256_add_pd(bad, _mm256_mul_pd(w, zero));
+            l += 4;
+        }
+        _mm256_storeu_pd(largest.as_mut_ptr(), big);
+        _mm256_storeu_pd(poison.as_mut_ptr(), bad);
+        main
+    }
+
+    /// The 4 lanes of `scan_line` over l < main (a multiple of 4).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `line` holds at least `main` elements.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scan_line<T: Scalar>(
+        line: &[T],
+        main: usize,
+        scale: f64,
+        largest: &mut [f64; 4],
+        poison: &mut [f64; 4],
+    ) -> [f64; 4] {
+        let wp = line.as_ptr();
+        let s = _mm256_set1_pd(scale);
+        let zero = _mm256_setzero_pd();
+        let mut big = _mm256_loadu_pd(largest.as_ptr());
+        let mut bad = _mm256_loadu_pd(poison.as_ptr());
+        let mut sq = _mm256_setzero_pd();
+        let mut l = 0;
+        while l < main {
+            let w = load4(wp.add(l), s, false);
+            let v = _mm256_mul_pd(w, s);
+            sq = _mm256_add_pd(sq, _mm256_mul_pd(v, v));
+            big = _mm256_max_pd(big, abs(w));
+            bad = _mm256_add_pd(bad, _mm256_mul_pd(w, zero));
+            l += 4;
+        }
+        _mm256_storeu_pd(largest.as_mut_ptr(), big);
+        _mm256_storeu_pd(poison.as_mut_ptr(), bad);
+        let mut lanes = [0.0; 4];
+        _mm256_storeu_pd(lanes.as_mut_ptr(), sq);
+        lanes
+    }
+
     /// z_k[l] += Σ_r w_r[l]·t[r][k] for l < main (a multiple of 4).
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA; every line holds `main` elements, z the 4 columns of `main` at
-    /// `stride`; T is f32 or f64.
+    /// `stride`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn axpy<T: Scalar, const R: usize>(
         lines: &[&[T]],
@@ -302,6 +463,65 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The vectorised scan gives the portable loop's bits, for each element type, and sees a
+    /// non-finite entry.
+    #[test]
+    fn scans_agree_with_the_portable_loops() {
+        use crate::matrix::Bf16;
+        let len = 1037;
+        let data: Vec<f32> = (0..len)
+            .map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 97.0)
+            .collect();
+        let bits: Vec<Bf16> = data.iter().map(|&x| Bf16::from_f32(x)).collect();
+        let wide: Vec<f64> = data.iter().map(|&x| x as f64).collect();
+        fn portable<T: Scalar>(line: &[T], scale: f64) -> (Vec<f64>, f64, f64, bool) {
+            let mut acc = vec![0.25; line.len()];
+            let (mut lanes, mut largest, mut poison) = ([0.0f64; 4], 0.0f64, 0.0);
+            let main = line.len() & !3;
+            for (l, &x) in line.iter().enumerate() {
+                let w = x.to_f64();
+                let v = w * scale;
+                acc[l] += v * v;
+                if l < main {
+                    lanes[l % 4] += v * v;
+                }
+                largest = largest.max(w.abs());
+                poison += w * 0.0;
+            }
+            let mut sum = add_lanes(lanes);
+            for &x in &line[main..] {
+                let v = x.to_f64() * scale;
+                sum += v * v;
+            }
+            (acc, sum, largest, poison == 0.0)
+        }
+        fn fast<T: Scalar>(line: &[T], scale: f64) -> (Vec<f64>, f64, f64, bool) {
+            let mut acc = vec![0.25; line.len()];
+            let (mut largest, mut poison) = ([0.0f64; 4], [0.0f64; 4]);
+            scan_row(line, scale, &mut acc, &mut largest, &mut poison);
+            let (mut l2, mut p2) = ([0.0f64; 4], [0.0f64; 4]);
+            let sum = scan_line(line, scale, &mut l2, &mut p2);
+            assert_eq!(l2, largest);
+            let largest = largest.iter().fold(0.0f64, |a, &b| a.max(b));
+            (
+                acc,
+                sum,
+                largest,
+                poison.iter().chain(&p2).all(|p| *p == 0.0),
+            )
+        }
+        for scale in [1.0, 0.5] {
+            assert_eq!(fast(&data, scale), portable(&data, scale));
+            assert_eq!(fast(&bits, scale), portable(&bits, scale));
+            assert_eq!(fast(&wide, scale), portable(&wide, scale));
+        }
+        let mut bad = bits.clone();
+        bad[1001] = Bf16::from_f32(f32::NAN);
+        assert!(!fast(&bad, 1.0).3);
+        bad[1001] = Bf16::from_f32(f32::NEG_INFINITY);
+        assert!(!fast(&bad, 1.0).3);
+    }
 
     /// The AVX2 and the portable kernels give the same bits, and the sums are right.
     #[test]

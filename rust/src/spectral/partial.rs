@@ -763,6 +763,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn bfloat16_input_gives_the_fit_of_its_float32_copy_bit_for_bit() {
+        // M = 301: the kernels' tails (M mod 4 ≠ 0) run too; both layouts (rows and columns
+        // contiguous after orientation).
+        use crate::matrix::Bf16;
+        let (n, m) = (1000, 301);
+        let bbp = ((n * m) as f64).powf(0.25);
+        let data = planted(n, m, &[3.0 * bbp, 4.5 * bbp], 21);
+        let bits: Vec<Bf16> = data.iter().map(|&x| Bf16::from_f32(x as f32)).collect();
+        let single: Vec<f32> = bits.iter().map(|b| b.to_f32()).collect();
+        for transposed in [false, true] {
+            let fit = |view_b: MatrixView<'_, Bf16>, view_f: MatrixView<'_, f32>| {
+                let (vb, vf) = if transposed {
+                    (view_b.t(), view_f.t())
+                } else {
+                    (view_b, view_f)
+                };
+                let options = FitOptions::default();
+                let b = partial_fit(vb, &options, &Stop::never()).unwrap().unwrap();
+                let f = partial_fit(vf, &options, &Stop::never()).unwrap().unwrap();
+                (b, f)
+            };
+            let (b, f) = fit(
+                MatrixView::from_row_major(&bits, n, m),
+                MatrixView::from_row_major(&single, n, m),
+            );
+            assert_eq!(b, f, "transposed: {transposed}");
+            assert_eq!(b.n_spikes, 2);
+        }
+        let mut bad = bits.clone();
+        bad[5 * m + 7] = Bf16::from_f32(f32::INFINITY);
+        let err = partial_fit(
+            MatrixView::from_row_major(&bad, n, m),
+            &FitOptions::default(),
+            &Stop::never(),
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
     fn a_small_side_converges_within_a_quarter_of_it_and_a_white_bulk_needs_one_probe_batch() {
         let (n, m) = (2048, 256);
         let bbp = ((n * m) as f64).powf(0.25);
