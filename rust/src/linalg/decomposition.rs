@@ -67,6 +67,7 @@ use crate::interrupt::Stop;
 use crate::linalg::band_bidiagonal::bidiagonalise;
 use crate::linalg::band_eigenvectors::band_eigenvectors;
 use crate::linalg::bidiagonal_values::bidiagonal_singular_values;
+use crate::linalg::column_blocks::for_each_paired_column_block;
 use crate::linalg::householder::dot;
 use crate::linalg::leading_eigenvectors::{
     leading_eigenvectors, partial_pays, product, ORTHOGONALITY_TOLERANCE, RESIDUAL_TOLERANCE,
@@ -806,8 +807,9 @@ const GRAM_PANEL: usize = 128;
 
 /// The lower triangle of AᵀA for a tall A, in about half the flops of a full product. With several
 /// threads, each column panel G[j.., j..j+w] = A[:, j..]ᵀ·A[:, j..j+w] is one sequential product
-/// and rayon balances the panels: faer's own parallel split of a triangular product kept the
-/// second core mostly idle (1024²: no gain from 2 threads).
+/// and the panels run in parallel paired first-with-last, so each task costs the same
+/// (`column_blocks`): faer's own parallel split of a triangular product kept the second core
+/// mostly idle (1024²: no gain from 2 threads).
 pub fn gram_lower(a: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     let m = a.ncols();
     let mut g = Mat::<f64>::zeros(m, m);
@@ -825,21 +827,17 @@ pub fn gram_lower(a: MatRef<'_, f64>, par: Par) -> Mat<f64> {
         );
         return g;
     }
-    g.as_mut()
-        .par_col_chunks_mut(GRAM_PANEL)
-        .enumerate()
-        .for_each(|(k, panel)| {
-            let j = k * GRAM_PANEL;
-            let w = panel.ncols();
-            matmul(
-                panel.subrows_mut(j, m - j),
-                Accum::Replace,
-                a.subcols(j, m - j).transpose(),
-                a.subcols(j, w),
-                1.0,
-                Par::Seq,
-            );
-        });
+    for_each_paired_column_block(g.as_mut(), GRAM_PANEL, true, |j, panel| {
+        let w = panel.ncols();
+        matmul(
+            panel.subrows_mut(j, m - j),
+            Accum::Replace,
+            a.subcols(j, m - j).transpose(),
+            a.subcols(j, w),
+            1.0,
+            Par::Seq,
+        );
+    });
     g
 }
 

@@ -23,6 +23,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use crate::error::CoreResult;
 use crate::interrupt::Stop;
 use crate::linalg::band_chase::band_to_tridiagonal;
+use crate::linalg::column_blocks::for_each_paired_column_block;
 use crate::linalg::householder::{dot, make_reflector};
 use crate::linalg::tridiagonal_eigenvalues::tridiagonal_eigenvalues;
 
@@ -235,19 +236,29 @@ fn reduce_to_band(
 ) -> CoreResult<()> {
     let n = a.nrows();
     let mut k = 0;
+    // The next panel's factorisation, done during the previous trailing update (look-ahead).
+    let mut factored: Option<FactoredPanel> = None;
     while k + b + 1 < n {
         stop.check()?;
         let m = n - k - b;
-        let mut panel = a.rb().submatrix(k + b, k, m, b).to_owned();
-        let (v, t) = panel_reflectors(&mut panel, par);
+        let (panel, v, t) = match factored.take() {
+            Some(done) => done,
+            None => {
+                let mut panel = a.rb().submatrix(k + b, k, m, b).to_owned();
+                let (v, t) = panel_reflectors(&mut panel, Par::Seq);
+                (panel, v, t)
+            }
+        };
         a.rb_mut()
             .submatrix_mut(k + b, k, m, b)
             .copy_from(panel.as_ref());
-        two_sided_update(
+        let next_exists = k + 2 * b + 1 < n;
+        factored = two_sided_update(
             a.rb_mut().submatrix_mut(k + b, k + b, m, m),
             v.as_ref(),
             t.as_ref(),
             par,
+            next_exists.then_some(b),
         );
         if let Some(kept) = keep.as_mut() {
             // V's essential part below R: rows k+b+i, i > j, of column k+j lie below the band.
@@ -263,6 +274,9 @@ fn reduce_to_band(
     }
     Ok(())
 }
+
+/// A panel after its Householder QR: R (zeros below), V and T (see [`panel_reflectors`]).
+type FactoredPanel = (Mat<f64>, Mat<f64>, Mat<f64>);
 
 /// The block reflector of a panel's Householder QR: on return `panel` holds R (upper triangular,
 /// zeros below), and (V, T) satisfy Q = I − V·T·Vᵀ with panel = Q·R, V unit lower trapezoidal.
@@ -351,7 +365,19 @@ fn block_reflector_factor(v: MatRef<'_, f64>, tau: &[f64], par: Par) -> Mat<f64>
 
 /// A ← Qᵀ·A·Q on the lower triangle, Q = I − V·T·Vᵀ: with X = A·V·T and Y = X − ½·V·(Tᵀ·Vᵀ·X),
 /// Qᵀ·A·Q = A − V·Yᵀ − Y·Vᵀ (LAPACK dsytrd's update, in rank-2k products).
-fn two_sided_update(mut a: MatMut<'_, f64>, v: MatRef<'_, f64>, t: MatRef<'_, f64>, par: Par) {
+///
+/// With `next_panel = Some(b)`, the next panel (rows b.., columns 0..b of the updated A) is
+/// updated first and factored ([`panel_reflectors`]) while the other columns are updated, on
+/// another thread when `par` has several: the factorisation is serial, and without this
+/// look-ahead the other threads waited for it at every panel. The column blocks are the same
+/// whatever the thread count.
+fn two_sided_update(
+    a: MatMut<'_, f64>,
+    v: MatRef<'_, f64>,
+    t: MatRef<'_, f64>,
+    par: Par,
+    next_panel: Option<usize>,
+) -> Option<FactoredPanel> {
     let (m, k) = (v.nrows(), v.ncols());
     let mut y = Mat::<f64>::zeros(m, k);
     if par.degree() > 1 {
@@ -411,7 +437,7 @@ fn two_sided_update(mut a: MatMut<'_, f64>, v: MatRef<'_, f64>, t: MatRef<'_, f6
     rhs.as_mut().submatrix_mut(0, 0, m, k).copy_from(y.as_ref());
     rhs.as_mut().submatrix_mut(0, k, m, k).copy_from(v);
     let (lhs, rhs) = (lhs.as_ref(), rhs.as_ref());
-    for_each_column_block(a.rb_mut(), par, |j0, mut block| {
+    let update_block = |j0: usize, mut block: MatMut<'_, f64>| {
         let w = block.ncols();
         tri_matmul(
             block.rb_mut().subrows_mut(j0, w),
@@ -433,7 +459,26 @@ fn two_sided_update(mut a: MatMut<'_, f64>, v: MatRef<'_, f64>, t: MatRef<'_, f6
             -1.0,
             Par::Seq,
         );
-    });
+    };
+    let Some(b) = next_panel.filter(|&b| b + 1 < m) else {
+        for_each_column_block(a, par, update_block);
+        return None;
+    };
+    let (mut head, tail) = a.split_at_col_mut(b);
+    update_block(0, head.rb_mut());
+    let head = head.rb();
+    let factor_next = || {
+        let mut panel = head.subrows(b, m - b).to_owned();
+        let (v, t) = panel_reflectors(&mut panel, Par::Seq);
+        (panel, v, t)
+    };
+    let update_rest = || for_each_column_block(tail, par, |j0, block| update_block(j0 + b, block));
+    if par.degree() > 1 {
+        Some(rayon::join(factor_next, update_rest).0)
+    } else {
+        update_rest();
+        Some(factor_next())
+    }
 }
 
 /// Columns of the blocks [`two_sided_update`]'s products are split into: each block is one
@@ -445,26 +490,10 @@ fn two_sided_update(mut a: MatMut<'_, f64>, v: MatRef<'_, f64>, t: MatRef<'_, f6
 const UPDATE_BLOCK: usize = 128;
 
 /// Calls `f(first column, block)` for the column blocks of width [`UPDATE_BLOCK`] of `x`, in
-/// parallel on `par`.
-fn for_each_column_block(
-    mut x: MatMut<'_, f64>,
-    par: Par,
-    f: impl Fn(usize, MatMut<'_, f64>) + Sync,
-) {
-    if par.degree() > 1 {
-        use rayon::prelude::*;
-        x.par_col_chunks_mut(UPDATE_BLOCK)
-            .enumerate()
-            .for_each(|(i, block)| f(i * UPDATE_BLOCK, block));
-        return;
-    }
-    let n = x.ncols();
-    let mut j = 0;
-    while j < n {
-        let w = UPDATE_BLOCK.min(n - j);
-        f(j, x.rb_mut().subcols_mut(j, w));
-        j += w;
-    }
+/// parallel on `par`, first block paired with last so that the tasks of the triangular update
+/// cost the same (`column_blocks`).
+fn for_each_column_block(x: MatMut<'_, f64>, par: Par, f: impl Fn(usize, MatMut<'_, f64>) + Sync) {
+    for_each_paired_column_block(x, UPDATE_BLOCK, par.degree() > 1, f);
 }
 
 /// (A·V)ᵀ = Vᵀ·A (k×m) for the symmetric A whose lower triangle is in `a` and a thin V (m×k),
@@ -617,6 +646,44 @@ mod tests {
             .unwrap()
             .unwrap();
             assert_close(&got, &want, 1e-12);
+        }
+    }
+
+    #[test]
+    fn the_look_ahead_factors_the_updated_panel() {
+        // The band form with the next panel factored during the update (look-ahead) against a
+        // plain loop that updates everything first, on 1 and 2 threads; n = 300, b = 8 spans
+        // several update blocks, n = 41 ends on a panel too short to look ahead to.
+        for (n, b) in [(300usize, 8usize), (41, 8), (70, 32)] {
+            let g = random_symmetric(n, 3 + n as u64);
+            let mut plain = g.clone();
+            let mut k = 0;
+            while k + b + 1 < n {
+                let m = n - k - b;
+                let mut panel = plain.as_ref().submatrix(k + b, k, m, b).to_owned();
+                let (v, t) = panel_reflectors(&mut panel, Par::Seq);
+                plain
+                    .as_mut()
+                    .submatrix_mut(k + b, k, m, b)
+                    .copy_from(panel.as_ref());
+                let update = plain.as_mut().submatrix_mut(k + b, k + b, m, m);
+                assert!(two_sided_update(update, v.as_ref(), t.as_ref(), Par::Seq, None).is_none());
+                k += b;
+            }
+            for par in [Par::Seq, Par::rayon(2)] {
+                let mut ahead = g.clone();
+                crate::parallel::install(|| {
+                    reduce_to_band(ahead.as_mut(), b, par, &Stop::never(), None)
+                })
+                .unwrap()
+                .unwrap();
+                for j in 0..n {
+                    for i in j..n {
+                        let (x, y) = (ahead[(i, j)], plain[(i, j)]);
+                        assert!((x - y).abs() <= 1e-12 * n as f64, "({i}, {j}): {x} vs {y}");
+                    }
+                }
+            }
         }
     }
 
