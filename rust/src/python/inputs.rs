@@ -55,29 +55,30 @@ pub struct Matrix {
 unsafe impl Send for Matrix {}
 
 fn matrix_view<T: Scalar + Element>(a: &Bound<'_, PyArray2<T>>) -> Option<MatrixView<'static, T>> {
-    let strides = element_strides::<T>(a.as_untyped())?;
+    // SAFETY: the element type is the array's own.
+    unsafe { view_as::<T, T>(a) }
+}
+
+/// The view of a uint16 array holding bfloat16 bits.
+fn bf16_view(a: &Bound<'_, PyArray2<u16>>) -> Option<MatrixView<'static, Bf16>> {
+    // SAFETY: `Bf16` is a transparent u16.
+    unsafe { view_as::<u16, Bf16>(a) }
+}
+
+/// The array's elements read as `T`.
+///
+/// # Safety
+/// `T` must have the size and layout of `E`.
+unsafe fn view_as<E: Element, T: Scalar>(
+    a: &Bound<'_, PyArray2<E>>,
+) -> Option<MatrixView<'static, T>> {
+    let strides = element_strides::<E>(a.as_untyped())?;
     let shape = a.shape();
     // SAFETY: numpy's data pointer is element [0, 0], strides are in elements (checked above), and
     // the array outlives the view because its holder keeps a reference to it.
     Some(unsafe {
         MatrixView::from_raw_parts(
             a.data() as *const T,
-            shape[0],
-            shape[1],
-            strides[0],
-            strides[1],
-        )
-    })
-}
-
-/// The view of a uint16 array holding bfloat16 bits.
-fn bf16_view(a: &Bound<'_, PyArray2<u16>>) -> Option<MatrixView<'static, Bf16>> {
-    let strides = element_strides::<u16>(a.as_untyped())?;
-    let shape = a.shape();
-    // SAFETY: as in `matrix_view`; `Bf16` is a transparent u16.
-    Some(unsafe {
-        MatrixView::from_raw_parts(
-            a.data() as *const Bf16,
             shape[0],
             shape[1],
             strides[0],
