@@ -46,11 +46,7 @@ pub trait MatrixTask: Sync {
 /// Runs `task` on one matrix of either element type.
 pub fn run_one<K: MatrixTask>(task: &K, w: &AnyMatrix<'_>, stop: &Stop) -> CoreResult<K::Output> {
     stop.check()?;
-    match w {
-        AnyMatrix::F32(w) => task.run(*w, stop),
-        AnyMatrix::F64(w) => task.run(*w, stop),
-        AnyMatrix::Bf16(w) => task.run(*w, stop),
-    }
+    crate::with_view!(*w, w => task.run(w, stop))
 }
 
 /// The waves of [`run_batch`]: index ranges in input order.

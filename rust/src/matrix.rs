@@ -97,23 +97,28 @@ pub enum AnyMatrix<'a> {
     Bf16(MatrixView<'a, Bf16>),
 }
 
+/// `$body` with `$view` bound to the typed [`MatrixView`] inside an [`AnyMatrix`] value, for
+/// every element type: the one place a new element type is dispatched.
+#[macro_export]
+macro_rules! with_view {
+    ($any:expr, $view:ident => $body:expr) => {
+        match $any {
+            $crate::matrix::AnyMatrix::F32($view) => $body,
+            $crate::matrix::AnyMatrix::F64($view) => $body,
+            $crate::matrix::AnyMatrix::Bf16($view) => $body,
+        }
+    };
+}
+
 impl AnyMatrix<'_> {
     /// Number of rows.
     pub fn nrows(&self) -> usize {
-        match self {
-            AnyMatrix::F32(w) => w.nrows(),
-            AnyMatrix::F64(w) => w.nrows(),
-            AnyMatrix::Bf16(w) => w.nrows(),
-        }
+        crate::with_view!(*self, w => w.nrows())
     }
 
     /// Number of columns.
     pub fn ncols(&self) -> usize {
-        match self {
-            AnyMatrix::F32(w) => w.ncols(),
-            AnyMatrix::F64(w) => w.ncols(),
-            AnyMatrix::Bf16(w) => w.ncols(),
-        }
+        crate::with_view!(*self, w => w.ncols())
     }
 }
 

@@ -669,9 +669,5 @@ fn analyze_decomposed_layers<'py>(
 }
 
 pub(super) fn to_mat(m: &Matrix) -> faer::Mat<f64> {
-    match m.view() {
-        crate::matrix::AnyMatrix::F32(v) => to_f64_mat(v),
-        crate::matrix::AnyMatrix::F64(v) => to_f64_mat(v),
-        crate::matrix::AnyMatrix::Bf16(v) => to_f64_mat(v),
-    }
+    crate::with_view!(m.view(), v => to_f64_mat(v))
 }

@@ -3,9 +3,6 @@
 
 use pyo3::prelude::*;
 
-use crate::error::CoreResult;
-use crate::interrupt::Stop;
-use crate::matrix::{AnyMatrix, MatrixView, Scalar};
 use crate::spectral::comparison::{subspace_overlap as core_overlap, DEFAULT_OVERLAP_K};
 
 use super::convert::Count;
@@ -121,23 +118,8 @@ fn subspace_overlap(
     let a = Matrix::extract(A, "A")?;
     let b = Matrix::extract(B, "B")?;
     let k = k.0;
-    run(py, move |stop| match a.view() {
-        AnyMatrix::F32(x) => overlap_with(x, b.view(), k, stop),
-        AnyMatrix::F64(x) => overlap_with(x, b.view(), k, stop),
-        AnyMatrix::Bf16(x) => overlap_with(x, b.view(), k, stop),
-    })
-}
-
-/// `subspace_overlap` of `x` with `b` of any element type.
-fn overlap_with<T: Scalar>(
-    x: MatrixView<'_, T>,
-    b: AnyMatrix<'_>,
-    k: usize,
-    stop: &Stop,
-) -> CoreResult<(f64, f64, usize)> {
-    match b {
-        AnyMatrix::F32(y) => core_overlap(x, y, k, stop),
-        AnyMatrix::F64(y) => core_overlap(x, y, k, stop),
-        AnyMatrix::Bf16(y) => core_overlap(x, y, k, stop),
-    }
+    run(
+        py,
+        move |stop| crate::with_view!(a.view(), x => crate::with_view!(b.view(), y => core_overlap(x, y, k, stop))),
+    )
 }

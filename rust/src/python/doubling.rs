@@ -13,7 +13,7 @@ use crate::doubling::directions::DirectionSource;
 use crate::doubling::projection::Points;
 use crate::doubling::slab_counts::slab_counts as core_slab_counts;
 use crate::error::CoreError;
-use crate::matrix::{check_finite_matrix, AnyMatrix, MatrixView, Scalar};
+use crate::matrix::{check_finite_matrix, MatrixView, Scalar};
 
 use super::convert::{invalid, Count, Real};
 use super::inputs::{LabelArray, Matrix, Vector};
@@ -36,20 +36,12 @@ fn rows_of(x: &Matrix) -> Vec<Vec<f64>> {
             .map(|i| (0..v.ncols()).map(|j| v.get(i, j).to_f64()).collect())
             .collect()
     }
-    match x.view() {
-        AnyMatrix::F32(v) => rows(v),
-        AnyMatrix::F64(v) => rows(v),
-        AnyMatrix::Bf16(v) => rows(v),
-    }
+    crate::with_view!(x.view(), v => rows(v))
 }
 
 /// The checked points of `X` as the kernels read them.
 fn points_of(x: &Matrix) -> Result<Points, CoreError> {
-    match x.view() {
-        AnyMatrix::F32(v) => check_finite_matrix(v, "X").map(|_| Points::from_view(v)),
-        AnyMatrix::F64(v) => check_finite_matrix(v, "X").map(|_| Points::from_view(v)),
-        AnyMatrix::Bf16(v) => check_finite_matrix(v, "X").map(|_| Points::from_view(v)),
-    }
+    crate::with_view!(x.view(), v => check_finite_matrix(v, "X").map(|_| Points::from_view(v)))
 }
 
 /// A 1-D float argument that may also be one number.

@@ -11,7 +11,6 @@ use crate::l1::vertex_descent::{
     vertex_descent, Activation, ActivationKind, DescentOptions, Network, TraceEntry,
     DEFAULT_LEAKY_SLOPE, DEFAULT_WINDOW,
 };
-use crate::matrix::AnyMatrix;
 
 use super::convert::{invalid, Count, Real};
 use super::inputs::{Matrix, Vector};
@@ -125,11 +124,7 @@ fn lad_fit(
     options.validate()?;
     let fit = run(py, move |stop| {
         let y = yv.to_f64();
-        match x.view() {
-            AnyMatrix::F32(v) => core_lad_fit(v, &y, &options, stop),
-            AnyMatrix::F64(v) => core_lad_fit(v, &y, &options, stop),
-            AnyMatrix::Bf16(v) => core_lad_fit(v, &y, &options, stop),
-        }
+        crate::with_view!(x.view(), v => core_lad_fit(v, &y, &options, stop))
     })?;
     Ok(LADFit {
         coef: frozen_array(py, fit.coef)?,
@@ -162,11 +157,7 @@ fn matrix_f64(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<(Vec<f64>, usize, 
     }
     let m = Matrix::extract(obj, name)?;
     let (r, c) = m.shape();
-    let data = match m.view() {
-        AnyMatrix::F32(v) => copy(v),
-        AnyMatrix::F64(v) => copy(v),
-        AnyMatrix::Bf16(v) => copy(v),
-    };
+    let data = crate::with_view!(m.view(), v => copy(v));
     Ok((data, r, c))
 }
 

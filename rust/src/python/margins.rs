@@ -362,11 +362,10 @@ fn gdv(
 ) -> PyResult<Py<PyAny>> {
     let x = Matrix::extract(X, "X")?;
     let y = LabelArray::extract(labels, "labels")?;
-    let g = run(py, move |stop| match x.view() {
-        AnyMatrix::F32(v) => core_gdv(v, y.labels(), stop),
-        AnyMatrix::F64(v) => core_gdv(v, y.labels(), stop),
-        AnyMatrix::Bf16(v) => core_gdv(v, y.labels(), stop),
-    })?;
+    let g = run(
+        py,
+        move |stop| crate::with_view!(x.view(), v => core_gdv(v, y.labels(), stop)),
+    )?;
     if !components {
         return Ok(g.value.into_pyobject(py)?.into_any().unbind());
     }
@@ -426,11 +425,7 @@ impl TotalVariation {
         let b = Matrix::extract(&flat, "batch")?;
         let part = run(py, move |_stop| {
             let mut part = CoreTotalVariation::new();
-            match b.view() {
-                AnyMatrix::F32(v) => part.update(v)?,
-                AnyMatrix::F64(v) => part.update(v)?,
-                AnyMatrix::Bf16(v) => part.update(v)?,
-            }
+            crate::with_view!(b.view(), v => part.update(v)?);
             Ok(part)
         })?;
         self.state()?.merge(&part)?;

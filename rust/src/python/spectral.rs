@@ -863,11 +863,7 @@ fn porter_thomas(
     let (rows, cols) = w.shape();
     MpShape::new(rows, cols)?;
     let (s, pt) = run(py, move |stop| {
-        let svd = match w.view() {
-            crate::matrix::AnyMatrix::F32(v) => decomposition::thin_svd(v, route, stop)?,
-            crate::matrix::AnyMatrix::F64(v) => decomposition::thin_svd(v, route, stop)?,
-            crate::matrix::AnyMatrix::Bf16(v) => decomposition::thin_svd(v, route, stop)?,
-        };
+        let svd = crate::with_view!(w.view(), v => decomposition::thin_svd(v, route, stop)?);
         let pt = core_porter_thomas(&svd.u, &svd.v, options, stop)?;
         Ok((svd.s, pt))
     })?;
